@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# Generate the synthetic models the golden tests need, with ../shared/tools/synth-gguf, into DIR
+# (default build/cache/models). Idempotent: a file already there with the right sha256 is kept.
+# usage: scripts/synth-models.sh [DIR] [NAME ...]   NAME like mini-f32 (default: all below)
+set -euo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+shared=${QLM_SHARED_DIR:-$root/../shared}
+dir=${1:-$root/build/cache/models}
+shift || true
+synth=$shared/tools/synth-gguf
+[ -x "$synth" ] || { echo "synth-models: $synth not found (set QLM_SHARED_DIR to the shared/ folder)" >&2; exit 1; }
+mkdir -p "$dir"
+
+# name -> sha256 of the file synth-gguf writes with seed 1 (../shared/tools/README.md)
+declare -A sha=(
+  [mini-f32]=eb4db9e60d7647a1539cfcf804ce8f5b17b051bb7fcf0887ef2cf16475c30119
+  [smol-f16]=03641dfc9801f340555fac4a07bf013e6394e898db408db41c33505c1e9e4419
+  [qwen-mini-f32]=b293fe00175f7b3e6eff82eda948cb0dc2d5ae523dc050fe7d33c7401ee17ee2
+  [tinyllama-f16]=05f703507001942583a7b26dc27341173746313648ae75774b5e892bed33354b
+)
+names=("$@")
+[ ${#names[@]} -gt 0 ] || names=(mini-f32 smol-f16 qwen-mini-f32 tinyllama-f16)
+
+exec 9>"$dir/.lock"
+flock 9
+for name in "${names[@]}"; do
+  want=${sha[$name]:-}
+  [ -n "$want" ] || { echo "synth-models: unknown model $name" >&2; exit 2; }
+  out=$dir/$name.gguf
+  stamp=$out.sha256
+  if [ -f "$out" ] && [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ]; then
+    echo "synth-models: $name.gguf is up to date"
+    continue
+  fi
+  preset=${name%-*}
+  dtype=${name##*-}
+  echo "synth-models: generating $out"
+  "$synth" "$preset" "$dtype" "$out.tmp" >/dev/null
+  got=$(sha256sum "$out.tmp" | cut -d' ' -f1)
+  if [ "$got" != "$want" ]; then
+    rm -f "$out.tmp"
+    echo "synth-models: $name.gguf has sha256 $got, expected $want" >&2
+    exit 1
+  fi
+  mv "$out.tmp" "$out"
+  echo "$want" > "$stamp"
+done
