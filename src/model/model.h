@@ -1,0 +1,111 @@
+// The model: hyperparameters + weights bound to a GGUF file, and an inference context that owns
+// a KV cache and runs the forward pass. This header is the contract the generate loop, the CLI
+// and the tests use; hparams.h / weights.h / kv_cache.h / forward.cpp hold the parts.
+//
+//   auto file  = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::open(path));
+//   auto model = Model::load(file);                                  // throws qlm::Error
+//   InferenceContext ctx(*model, {.n_ctx = 512, .n_threads = 2});
+//   ctx.eval(prompt_ids, /*all_logits=*/true);                        // batched prefill
+//   std::span<const float> last = ctx.logits(ctx.n_outputs() - 1);  // n_vocab floats
+//   ctx.eval(std::vector<int32_t>{next}, false);                      // one decode step
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string>
+#include <vector>
+
+#include "src/gguf/gguf_file.h"
+
+namespace qlm {
+
+enum class KvType { F32, F16 };
+
+enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2)
+
+struct Hparams {
+    std::string arch;           // "llama" | "qwen2"
+    std::string name;           // general.name
+    int64_t n_vocab = 0;
+    int64_t n_ctx_train = 0;
+    int64_t n_embd = 0;
+    int64_t n_layer = 0;
+    int64_t n_head = 0;
+    int64_t n_head_kv = 0;
+    int64_t n_ff = 0;
+    int64_t head_dim = 0;       // key/value head size
+    int64_t n_rot = 0;          // rope.dimension_count
+    float rms_eps = 1e-5f;
+    float rope_freq_base = 10000.f;
+    float rope_freq_scale = 1.f;
+    RopeStyle rope_style = RopeStyle::Norm;
+    bool qkv_bias = false;
+    bool tied_output = false;   // no output.weight: logits use token_embd
+};
+
+// Reads the architecture's hyperparameters; qlm::Error names the missing/invalid key.
+Hparams read_hparams(const gguf::GgufFile& file);
+
+class ModelWeights;  // weights.h
+
+class Model {
+public:
+    static std::unique_ptr<Model> load(std::shared_ptr<const gguf::GgufFile> file);
+    ~Model();
+
+    const Hparams& hparams() const { return hp_; }
+    const gguf::GgufFile& file() const { return *file_; }
+    std::shared_ptr<const gguf::GgufFile> file_ptr() const { return file_; }
+    const ModelWeights& weights() const { return *weights_; }
+
+private:
+    Model() = default;
+    std::shared_ptr<const gguf::GgufFile> file_;
+    Hparams hp_;
+    std::unique_ptr<ModelWeights> weights_;
+};
+
+struct ContextOptions {
+    int64_t n_ctx = 0;        // 0: the model's training context
+    int64_t n_batch = 512;    // prompt tokens per forward chunk
+    int n_threads = 0;        // 0: OpenMP default
+    KvType kv_type = KvType::F16;
+};
+
+// Bytes of KV cache for n_ctx positions: 2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim * elem.
+uint64_t kv_cache_bytes(const Hparams& hp, int64_t n_ctx, KvType kv_type);
+
+class KvCache;  // kv_cache.h
+
+class InferenceContext {
+public:
+    // Throws qlm::Error when n_ctx exceeds the model's limit or the KV cache can't be allocated.
+    InferenceContext(const Model& model, const ContextOptions& opts);
+    ~InferenceContext();
+
+    // Runs tokens at positions n_past() .. n_past()+tokens.size()-1, appending to the KV cache.
+    // all_logits: keep logits for every token (n_outputs() == tokens.size()), else only the last.
+    // Throws qlm::Error for a token id outside the vocabulary or when the context is full.
+    void eval(std::span<const int32_t> tokens, bool all_logits);
+
+    int64_t n_outputs() const { return n_outputs_; }
+    std::span<const float> logits(int64_t i) const;  // i < n_outputs(); n_vocab floats
+
+    int64_t n_past() const;
+    int64_t n_ctx() const;
+    void truncate(int64_t n_past);  // forget positions >= n_past
+
+    const Model& model() const { return model_; }
+
+private:
+    const Model& model_;
+    ContextOptions opts_;
+    std::unique_ptr<KvCache> kv_;
+    std::vector<float> logits_;
+    int64_t n_outputs_ = 0;
+    struct Scratch;
+    std::unique_ptr<Scratch> scratch_;
+};
+
+}  // namespace qlm

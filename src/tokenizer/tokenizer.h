@@ -1,0 +1,81 @@
+// Tokenizers read from GGUF metadata: SentencePiece-style (tokenizer.ggml.model = "llama") and
+// byte-level BPE ("gpt2", with the pre-tokenizer named by tokenizer.ggml.pre).
+//
+//   auto tok = Tokenizer::from_gguf(file);            // throws qlm::Error
+//   std::vector<int32_t> ids = tok->encode("Hello", {.add_bos = tok->add_bos(), .parse_special = false});
+//   std::string piece = tok->token_to_piece(ids[0]);   // raw bytes (may be a partial UTF-8 char)
+//   Utf8Stream s; std::string out = s.push(piece);     // only complete characters
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "src/gguf/gguf_file.h"
+
+namespace qlm {
+
+enum class TokenType : int32_t {
+    Undefined = 0, Normal = 1, Unknown = 2, Control = 3, UserDefined = 4, Unused = 5, Byte = 6,
+};
+
+struct EncodeOptions {
+    bool add_bos = false;        // prepend BOS (when the vocab has one)
+    bool add_eos = false;
+    bool parse_special = false;  // recognise control/user-defined token text like "<s>" in the input
+};
+
+class Tokenizer {
+public:
+    static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
+    virtual ~Tokenizer() = default;
+
+    virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const = 0;
+
+    // The bytes a token stands for (byte tokens -> the raw byte, ▁ -> space for SPM, GPT-2's byte
+    // map undone for BPE). Control tokens give "" unless render_special.
+    virtual std::string token_to_piece(int32_t id, bool render_special = false) const = 0;
+    // Concatenated pieces of ids; SPM drops the leading space of the first piece after BOS
+    // when the vocab adds a space prefix (llama.cpp's detokenize). Invalid UTF-8 is kept as is.
+    virtual std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const = 0;
+
+    int64_t n_vocab() const { return static_cast<int64_t>(tokens_.size()); }
+    const std::string& token_text(int32_t id) const { return tokens_.at(static_cast<size_t>(id)); }
+    TokenType token_type(int32_t id) const;
+    std::string_view model_name() const { return model_; }   // "llama" | "gpt2"
+    std::string_view pre_name() const { return pre_; }       // tokenizer.ggml.pre or "default"
+
+    int32_t bos_id() const { return bos_; }  // -1 when none
+    int32_t eos_id() const { return eos_; }
+    int32_t eot_id() const { return eot_; }
+    int32_t unk_id() const { return unk_; }
+    bool add_bos() const { return add_bos_; }
+    bool add_eos() const { return add_eos_; }
+    // True for ids that end generation (EOS, EOT, EOM).
+    bool is_end_of_generation(int32_t id) const;
+
+protected:
+    Tokenizer() = default;
+    std::string model_, pre_;
+    std::vector<std::string> tokens_;
+    std::vector<float> scores_;
+    std::vector<TokenType> types_;
+    int32_t bos_ = -1, eos_ = -1, eot_ = -1, eom_ = -1, unk_ = -1;
+    bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
+};
+
+// Incremental UTF-8 decoder for streaming output: push() returns only whole characters and
+// keeps an incomplete tail for the next call; flush() returns what is left, with invalid or
+// truncated sequences replaced by U+FFFD.
+class Utf8Stream {
+public:
+    std::string push(std::string_view bytes);
+    std::string flush();
+
+private:
+    std::string pending_;
+};
+
+}  // namespace qlm
