@@ -63,7 +63,21 @@ struct TensorInfo {
     uint64_t n_elements = 0;
     uint64_t n_bytes = 0;
     const uint8_t* data = nullptr;  // into the mapping; n_bytes long
+    // True when ne[0] is not a multiple of the type's block size but the total element count is:
+    // the blocks then run flat across row boundaries (only accepted in legacy GGUF v2 files, e.g.
+    // stories260K-Q8_0.gguf's ffn_down with ne0 = 172). Row-wise code must refuse such a tensor
+    // or dequantize it as one flat run of n_elements.
+    bool flat_blocks = false;
 };
+
+// Limits the reader enforces on untrusted files.
+inline constexpr uint64_t kMaxStringBytes = uint64_t{1} << 30;  // 1 GiB, as ggml
+inline constexpr uint32_t kMaxArrayDepth = 8;                   // nesting of arrays of arrays
+inline constexpr uint64_t kMaxTensorNameBytes = 63;             // ggml: GGML_MAX_NAME (64) incl. NUL
+inline constexpr uint64_t kDefaultAlignment = 32;
+
+// "a uint32", "an array of string", ... (for error messages).
+std::string describe_type(const Value& v);
 
 struct KeyValue {
     std::string key;
