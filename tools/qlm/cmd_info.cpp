@@ -1,0 +1,148 @@
+// qlm info MODEL [-c N] | qlm info --hf-config config.json [-c N]
+// Architecture, hyperparameters, tokenizer, tensor types, exact parameter count and memory plan.
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include <fmt/format.h>
+
+#include "src/model/hf_config.h"
+#include "src/model/memory_plan.h"
+#include "src/model/model.h"
+#include "src/util/error.h"
+#include "tools/qlm/command.h"
+#include "tools/qlm/model_files.h"
+
+namespace qlm::cli {
+namespace {
+
+struct InfoOptions {
+    std::string model;
+    std::string model_flag;
+    std::string hf_config;
+    int64_t n_ctx = 0;
+    int64_t n_batch = 512;
+    std::string kv_type = "f16";
+};
+
+std::string yes_no(bool b) { return b ? "yes" : "no"; }
+
+void print_memory_plan(const ModelShape& s, uint64_t weight_bytes, const InfoOptions& o, const char* weights_note) {
+    KvType kv = o.kv_type == "f32" ? KvType::F32 : KvType::F16;
+    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, s.n_ctx_train);
+    MemoryPlan p = plan_memory(s, weight_bytes, {.n_ctx = o.n_ctx, .n_batch = o.n_batch, .kv_type = kv});
+    fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}):\n", p.n_ctx, o.n_ctx == 0 ? " = model's" : "", p.n_batch,
+               o.kv_type);
+    fmt::print("  weights ({:<9}) {:>16} bytes  {:>11}\n", weights_note, with_commas(p.weight_bytes),
+               format_bytes(p.weight_bytes));
+    fmt::print("  KV cache            {:>16} bytes  {:>11}   = 2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes\n",
+               with_commas(p.kv_bytes), format_bytes(p.kv_bytes), s.n_layer, p.n_ctx, s.n_head_kv, s.head_dim,
+               p.kv_elem_bytes);
+    fmt::print("  scratch (estimate)  {:>16} bytes  {:>11}   = 4 x [{} x (3x{} + {}x{} + 2x{}x{} + 2x{}) + {}x{}x{} + {}x{}]\n",
+               with_commas(p.scratch_bytes), format_bytes(p.scratch_bytes), p.n_batch, s.n_embd, s.n_head,
+               s.head_dim, s.n_head_kv, s.head_dim, s.n_ff, s.n_head, p.n_batch, p.n_ctx, s.n_vocab, p.n_batch);
+    fmt::print("  total               {:>16} bytes  {:>11}\n", with_commas(p.total_bytes), format_bytes(p.total_bytes));
+    if (s.n_ctx_train > 0 && p.n_ctx > s.n_ctx_train)
+        fmt::print("  note: n_ctx {} is larger than the model's trained context {}\n", p.n_ctx, s.n_ctx_train);
+}
+
+void print_shape(const ModelShape& s) {
+    fmt::print("hyperparameters:\n");
+    fmt::print("  n_vocab {}, n_ctx_train {}, n_embd {}, n_layer {}, n_ff {}\n", s.n_vocab, s.n_ctx_train, s.n_embd,
+               s.n_layer, s.n_ff);
+    fmt::print("  n_head {}, n_head_kv {}, head_dim {}, qkv_bias {}, tied_output {}\n", s.n_head, s.n_head_kv,
+               s.head_dim, yes_no(s.qkv_bias), yes_no(s.tied_output));
+}
+
+int info_hf(const InfoOptions& o) {
+    ModelShape s = load_hf_config(o.hf_config);
+    ParamBreakdown b = param_breakdown(s);
+    fmt::print("config:        {}\n", o.hf_config);
+    fmt::print("architecture:  {}\n", s.arch);
+    print_shape(s);
+    fmt::print("parameters:    {} ({})\n", with_commas(b.total), format_count(b.total));
+    fmt::print("  = embeddings {} + output {}{} + {} layers x (attention {} + ffn {} + norms {}) + final norm {}\n",
+               with_commas(b.embedding), with_commas(b.output), s.tied_output ? " (tied)" : "", s.n_layer,
+               with_commas(b.attention), with_commas(b.ffn), with_commas(b.norms), with_commas(b.final_norm));
+    uint64_t weight_bytes = b.total * s.weight_bytes;
+    fmt::print("weights:       {} x {} bytes ({}) = {} bytes ({})\n", with_commas(b.total), s.weight_bytes, s.dtype,
+               with_commas(weight_bytes), format_bytes(weight_bytes));
+    print_memory_plan(s, weight_bytes, o, s.dtype.c_str());
+    return 0;
+}
+
+std::string meta_u(const gguf::GgufFile& f, const char* key) {
+    try {
+        auto v = f.get_u64(key);
+        return v ? std::to_string(*v) : "-";
+    } catch (const Error&) {
+        return "?";
+    }
+}
+
+int info_gguf(const InfoOptions& o) {
+    std::string path = !o.model.empty() ? o.model : o.model_flag;
+    auto file = open_model_file(path);
+    check_architecture(*file);
+    Hparams hp = read_hparams(*file);
+    ModelShape s = shape_from_hparams(hp);
+    TensorStats ts = tensor_stats(*file);
+
+    fmt::print("file:          {} ({} bytes, {}), GGUF v{}, {} tensors, {} metadata keys\n", file->path(),
+               with_commas(file->file_size()), format_bytes(file->file_size()), file->version(),
+               file->tensors().size(), file->metadata().size());
+    fmt::print("architecture:  {}\n", hp.arch);
+    fmt::print("name:          {}\n", hp.name.empty() ? "(none)" : hp.name);
+    print_shape(s);
+    fmt::print("  n_rot {}, rope {} (freq_base {}, freq_scale {}), rms_eps {}\n", hp.n_rot,
+               hp.rope_style == RopeStyle::Neox ? "neox" : "norm", hp.rope_freq_base, hp.rope_freq_scale, hp.rms_eps);
+
+    const gguf::ArrayValue* tokens = file->get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
+    std::string add_bos = "-";
+    if (auto b = file->get_bool("tokenizer.ggml.add_bos_token")) add_bos = yes_no(*b);
+    fmt::print("tokenizer:     model {}, pre {}, vocab {}, bos {}, eos {}, add_bos {}\n",
+               file->get_string("tokenizer.ggml.model").value_or("-"),
+               file->get_string("tokenizer.ggml.pre").value_or("default"),
+               tokens ? std::to_string(tokens->count) : "-", meta_u(*file, "tokenizer.ggml.bos_token_id"),
+               meta_u(*file, "tokenizer.ggml.eos_token_id"), add_bos);
+
+    fmt::print("tensor types:\n");
+    for (const auto& [name, c] : ts.by_type)
+        fmt::print("  {:<8} {:>5} tensors {:>16} params {:>16} bytes  {:>11}\n", name, c.tensors,
+                   with_commas(c.elements), with_commas(c.bytes), format_bytes(c.bytes));
+    fmt::print("parameters:    {} ({}) (sum of tensor element counts)\n", with_commas(ts.n_params),
+               format_count(ts.n_params));
+    uint64_t formula = param_count(s);
+    if (formula != ts.n_params) {
+        // e.g. a tied model whose file still stores output.weight
+        fmt::print("  (the {} shape formula gives {}: the file stores tensors beyond that layout)\n", hp.arch,
+                   with_commas(formula));
+    }
+    print_memory_plan(s, ts.n_bytes, o, "mapped");
+    return 0;
+}
+
+Action setup_info(CLI::App& app) {
+    auto o = std::make_shared<InfoOptions>();
+    app.add_option("model", o->model, "GGUF model file");
+    app.add_option("-m,--model", o->model_flag, "GGUF model file (same as the positional argument)");
+    app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2) instead of a GGUF file");
+    app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the scratch estimate")->capture_default_str();
+    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    return [o]() -> int {
+        if (!o->hf_config.empty()) {
+            if (!o->model.empty() || !o->model_flag.empty())
+                throw_error("give either a GGUF model or --hf-config, not both");
+            return info_hf(*o);
+        }
+        if (o->model.empty() && o->model_flag.empty())
+            throw_error("no model given: qlm info MODEL.gguf (or --hf-config config.json)");
+        return info_gguf(*o);
+    };
+}
+
+const bool registered = register_command({"info", "Show a model's architecture, tensors, parameter count and memory plan", 20, &setup_info});
+
+}  // namespace
+}  // namespace qlm::cli

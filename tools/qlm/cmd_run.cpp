@@ -1,0 +1,310 @@
+// qlm run -m MODEL -p PROMPT: load a model, feed the prompt, stream generated text to stdout.
+// Flags follow llama.cpp's llama-cli / llama-completion. stderr gets a load summary and timings.
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <filesystem>
+#include <fstream>
+#include <limits>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "src/model/hf_config.h"
+#include "src/model/memory_plan.h"
+#include "src/model/model.h"
+#include "src/sampling/sampler.h"
+#include "src/tokenizer/tokenizer.h"
+#include "src/util/error.h"
+#include "tools/qlm/command.h"
+#include "tools/qlm/model_files.h"
+#include "tools/qlm/prompt_input.h"
+#include "tools/qlm/text_util.h"
+
+namespace qlm::cli {
+namespace {
+
+struct RunOptions {
+    std::string model;
+    PromptSource prompt;
+    std::string ids;
+    int64_t n_predict = -1;
+    int64_t n_ctx = 0;
+    int64_t n_batch = 512;
+    int n_threads = 0;
+    int64_t seed = -1;
+    SamplingParams sampling;
+    std::vector<std::string> stops;
+    bool ignore_eos = false;
+    std::string kv_type = "f16";
+    std::string logits_out;
+    bool no_bos = false;
+    bool special = false;
+    bool no_display_prompt = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
+    std::vector<int32_t> ids;
+    std::string s = text;
+    for (char& c : s)
+        if (c == ',' || c == '[' || c == ']') c = ' ';
+    std::istringstream in(s);
+    std::string word;
+    while (in >> word) {
+        size_t used = 0;
+        long long v = 0;
+        try {
+            v = std::stoll(word, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != word.size()) throw_error("--ids: '{}' is not a token id (give integers, e.g. --ids \"1 403 407\")", word);
+        if (v < 0 || v >= n_vocab)
+            throw_error("--ids: token id {} is outside the vocabulary (0..{})", v, n_vocab - 1);
+        ids.push_back(static_cast<int32_t>(v));
+    }
+    if (ids.empty()) throw_error("--ids: no token ids given (e.g. --ids \"1 403 407\")");
+    return ids;
+}
+
+std::string type_summary(const TensorStats& ts) {
+    std::string out;
+    for (const auto& [name, c] : ts.by_type) out += fmt::format("{}{} x{}", out.empty() ? "" : ", ", name, c.tensors);
+    return out;
+}
+
+std::string to_hex(std::string_view s) {
+    std::string out;
+    for (unsigned char c : s) out += fmt::format("{:02x}", c);
+    return out;
+}
+
+// Logits in the layout of ../shared/golden/*.json.
+void write_logits_json(const std::string& path, const std::string& model_name, int64_t n_vocab,
+                       const std::vector<int32_t>& prompt_ids, const std::vector<std::vector<float>>& prompt_logits,
+                       const std::vector<int32_t>& generated, const std::string& text) {
+    nlohmann::json j;
+    j["model"] = model_name;
+    j["n_vocab"] = n_vocab;
+    j["prompt_ids"] = prompt_ids;
+    nlohmann::json pl = nlohmann::json::array();
+    for (const auto& row : prompt_logits) {
+        if (n_vocab <= 600) {
+            pl.push_back({{"full", row}});
+        } else {
+            std::vector<int32_t> order(row.size());
+            for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
+            size_t k = std::min<size_t>(20, order.size());
+            std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
+                              [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
+            nlohmann::json top = nlohmann::json::array();
+            for (size_t i = 0; i < k; ++i) top.push_back({order[i], row[order[i]]});
+            pl.push_back({{"top", top}});
+        }
+    }
+    j["prompt_logits"] = pl;
+    j["greedy"] = generated;
+    if (!find_invalid_utf8(text)) j["greedy_text"] = text;
+    j["greedy_text_hex"] = to_hex(text);
+    std::ofstream f(path, std::ios::binary | std::ios::trunc);
+    if (!f) throw_error("--logits-out {}: cannot write the file (check the folder exists and is writable)", path);
+    f << j.dump() << "\n";
+    if (!f) throw_error("--logits-out {}: write failed (disk full?)", path);
+}
+
+void emit(const std::string& s) {
+    if (s.empty()) return;
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+}
+
+int run(const RunOptions& o) {
+    // --- validate flags before touching the model ---
+    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
+    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
+    if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
+    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = all cores)", o.n_threads);
+    if (o.seed < -1 || o.seed > static_cast<int64_t>(UINT32_MAX))
+        throw_error("-s {}: the seed must be -1 (random) or 0..{}", o.seed, UINT32_MAX);
+    SamplingParams sp = o.sampling;
+    sp.seed = o.seed == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(o.seed);
+    validate(sp);
+    std::string text;
+    if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
+    else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
+
+    // --- load ---
+    auto t_load = Clock::now();
+    auto file = open_model_file(o.model);
+    check_architecture(*file);
+    check_tensor_types(*file);
+    auto model = Model::load(file);
+    auto tok = Tokenizer::from_gguf(*file);
+    const Hparams& hp = model->hparams();
+    if (tok->n_vocab() != hp.n_vocab)
+        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
+                    o.model, tok->n_vocab(), hp.n_vocab);
+    const int64_t n_ctx = o.n_ctx == 0 ? hp.n_ctx_train : o.n_ctx;
+    if (n_ctx > hp.n_ctx_train)
+        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", o.n_ctx, hp.n_ctx_train,
+                    hp.n_ctx_train);
+    const KvType kv = o.kv_type == "f32" ? KvType::F32 : KvType::F16;
+    const ModelShape shape = shape_from_hparams(hp);
+    const TensorStats ts = tensor_stats(*file);
+    const MemoryPlan plan = plan_memory(shape, ts.n_bytes, {.n_ctx = n_ctx, .n_batch = o.n_batch, .kv_type = kv});
+    if (auto avail = available_memory_bytes()) {
+        uint64_t need = plan.kv_bytes + plan.scratch_bytes;
+        if (need > *avail)
+            throw_error("-c {} needs {} bytes ({}) of KV cache and scratch, but only {} bytes ({}) are available: "
+                        "use a smaller -c{}",
+                        n_ctx, need, format_bytes(need), *avail, format_bytes(*avail),
+                        kv == KvType::F32 ? " or --kv-type f16" : "");
+    }
+    const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+
+    std::vector<int32_t> prompt_ids;
+    if (!o.ids.empty()) {
+        prompt_ids = parse_ids(o.ids, hp.n_vocab);
+    } else {
+        EncodeOptions eo;
+        eo.add_bos = tok->add_bos() && !o.no_bos;
+        eo.parse_special = o.special;
+        prompt_ids = tok->encode(text, eo);
+        if (prompt_ids.empty()) throw_error("the prompt encodes to no tokens: give some text");
+    }
+    if (static_cast<int64_t>(prompt_ids.size()) >= n_ctx)
+        throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt",
+                    prompt_ids.size(), n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + 256));
+
+    InferenceContext ctx(*model, {.n_ctx = n_ctx, .n_batch = o.n_batch, .n_threads = threads, .kv_type = kv});
+    Sampler sampler(sp);
+    const double load_s = seconds_since(t_load);
+    fmt::print(stderr,
+               "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
+               "threads {}, kv {} ({}) | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
+               "{:.2f}, seed {}\n",
+               hp.name.empty() ? o.model : hp.name, hp.arch, format_count(ts.n_params), type_summary(ts),
+               format_bytes(file->file_size()), load_s, n_ctx, hp.n_ctx_train, plan.n_batch, threads, o.kv_type,
+               format_bytes(plan.kv_bytes), sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty,
+               sampler.seed());
+
+    if (!o.no_display_prompt && o.ids.empty()) emit(text);
+
+    // --- prompt ---
+    const bool want_logits = !o.logits_out.empty();
+    std::vector<std::vector<float>> prompt_logits;
+    std::vector<float> last;
+    auto t_prompt = Clock::now();
+    for (size_t at = 0; at < prompt_ids.size(); at += static_cast<size_t>(plan.n_batch)) {
+        size_t n = std::min(prompt_ids.size() - at, static_cast<size_t>(plan.n_batch));
+        ctx.eval(std::span<const int32_t>(prompt_ids.data() + at, n), want_logits);
+        if (want_logits)
+            for (int64_t i = 0; i < ctx.n_outputs(); ++i) {
+                auto l = ctx.logits(i);
+                prompt_logits.emplace_back(l.begin(), l.end());
+            }
+    }
+    {
+        auto l = ctx.logits(ctx.n_outputs() - 1);
+        last.assign(l.begin(), l.end());
+    }
+    const double prompt_s = seconds_since(t_prompt);
+
+    // --- generation ---
+    std::vector<int32_t> history = prompt_ids, generated;
+    std::string generated_text;
+    Utf8Stream utf8;
+    StopFilter stop(o.stops);
+    const char* end_reason = "end of text";
+    auto t_gen = Clock::now();
+    while (true) {
+        if (o.n_predict >= 0 && static_cast<int64_t>(generated.size()) >= o.n_predict) {
+            end_reason = "-n limit";
+            break;
+        }
+        if (o.ignore_eos)
+            for (int32_t id = 0; id < hp.n_vocab; ++id)
+                if (tok->is_end_of_generation(id)) last[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+        int32_t id = sampler.sample(last, history);
+        if (tok->is_end_of_generation(id)) break;
+        history.push_back(id);
+        generated.push_back(id);
+        std::string piece = tok->token_to_piece(id);
+        generated_text += piece;
+        emit(stop.push(utf8.push(piece)));
+        if (stop.stopped()) {
+            end_reason = "stop string";
+            break;
+        }
+        if (ctx.n_past() >= ctx.n_ctx()) {
+            end_reason = "context full";
+            break;
+        }
+        ctx.eval(std::span<const int32_t>(&id, 1), false);
+        auto l = ctx.logits(ctx.n_outputs() - 1);
+        last.assign(l.begin(), l.end());
+    }
+    if (!stop.stopped()) emit(stop.push(utf8.flush()) + stop.flush());
+    const double gen_s = seconds_since(t_gen);
+    if (isatty(STDOUT_FILENO)) emit("\n");
+
+    if (want_logits)
+        write_logits_json(o.logits_out, std::filesystem::path(o.model).filename().string(), hp.n_vocab, prompt_ids,
+                          prompt_logits, generated, generated_text);
+
+    auto rate = [](size_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
+    fmt::print(stderr, "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} tokens/s) | stopped by {}\n",
+               prompt_ids.size(), prompt_s, rate(prompt_ids.size(), prompt_s), generated.size(), gen_s,
+               rate(generated.size(), gen_s), end_reason);
+    return 0;
+}
+
+Action setup_run(CLI::App& app) {
+    auto o = std::make_shared<RunOptions>();
+    SamplingParams& s = o->sampling;
+    app.add_option("-m,--model", o->model, "GGUF model file")->required();
+    app.add_option("-p,--prompt", o->prompt.text, "prompt text");
+    app.add_option("-f,--file", o->prompt.file, "read the prompt from a file");
+    app.add_option("--ids", o->ids, "feed these token ids instead of text, e.g. \"1 403 407\"");
+    app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
+    app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("-s,--seed", o->seed, "RNG seed (-1 = random)")->capture_default_str();
+    app.add_option("--temp", s.temperature, "temperature (0 = greedy)")->capture_default_str();
+    app.add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->capture_default_str();
+    app.add_option("--top-p", s.top_p, "top-p sampling (1.0 = off)")->capture_default_str();
+    app.add_option("--min-p", s.min_p, "min-p sampling (0.0 = off)")->capture_default_str();
+    app.add_option("--repeat-penalty", s.repeat_penalty, "repetition penalty (1.0 = off)")->capture_default_str();
+    app.add_option("--repeat-last-n", s.repeat_last_n, "tokens considered for penalties (0 = off, -1 = all)")->capture_default_str();
+    app.add_option("--presence-penalty", s.presence_penalty, "presence penalty (0.0 = off)")->capture_default_str();
+    app.add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty (0.0 = off)")->capture_default_str();
+    app.add_option("--no-repeat-ngram", s.no_repeat_ngram, "ban repeating n-grams of this size (0 = off)")->capture_default_str();
+    app.add_option("--stop", o->stops, "stop before this text (repeatable)");
+    app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
+    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    app.add_option("--logits-out", o->logits_out, "write prompt logits and generated ids as JSON (golden-file layout)");
+    app.add_flag("--no-bos", o->no_bos, "do not add BOS even if the model asks for it");
+    app.add_flag("--special", o->special, "parse special-token text such as <s> or <|im_start|> in the prompt");
+    app.add_flag("--no-display-prompt", o->no_display_prompt, "print only the generated text, not the prompt");
+    return [o, &app]() -> int {
+        o->prompt.has_text = app.count("--prompt") > 0;
+        return run(*o);
+    };
+}
+
+const bool registered = register_command({"run", "Generate text from a prompt", 10, &setup_run});
+
+}  // namespace
+}  // namespace qlm::cli
