@@ -9,6 +9,7 @@
 
 #include <cstdint>
 
+#include "quant/formats.h"
 #include "quant/ggml_type.h"
 
 namespace qlm {
@@ -22,6 +23,8 @@ struct WeightView {
 };
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
+// The same on an explicit ISA (tests compare the AVX2 kernels with the scalar reference).
+void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa);
 
 // Dequantize row r of w into out[cols].
 void dequantize_row(const WeightView& w, int64_t r, float* out);

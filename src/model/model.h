@@ -99,6 +99,10 @@ public:
     const Model& model() const { return model_; }
 
 private:
+    // Runs n tokens at positions n_past().. through every layer; writes logits for all of them
+    // (all_logits) or the last one into logits_out when it is not nullptr.
+    void forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits_out);
+
     const Model& model_;
     ContextOptions opts_;
     std::unique_ptr<KvCache> kv_;

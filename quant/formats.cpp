@@ -1,0 +1,79 @@
+#include "quant/formats.h"
+
+#include <array>
+#include <cstdlib>
+#include <cstring>
+
+#include "quant/format_bf16.h"
+#include "quant/format_f16.h"
+#include "quant/format_f32.h"
+#include "quant/format_q8_0.h"
+#include "quant/kernels/kernels.h"
+#include "src/util/error.h"
+
+namespace qlm {
+
+namespace {
+template <class F>
+void dequantize_fn(const void* src, float* dst, int64_t n) {
+    F::dequantize_row(static_cast<const typename F::Block*>(src), dst, n);
+}
+template <class F>
+void quantize_fn(const float* src, void* dst, int64_t n) {
+    F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
+}
+template <class F>
+constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2) {
+    return FormatOps{F::type,          F::vec_dot_type,     F::block_size, sizeof(typename F::Block),
+                     dequantize_fn<F>, quantize_fn<F>,      scalar,        avx2};
+}
+
+const std::array<FormatOps, 4> kFormats = {
+    make_ops<FormatF32>(kernels::dot_f32_scalar, kernels::dot_f32_avx2),
+    make_ops<FormatF16>(kernels::dot_f16_scalar, kernels::dot_f16_avx2),
+    make_ops<FormatBF16>(kernels::dot_bf16_scalar, kernels::dot_bf16_avx2),
+    make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, kernels::dot_q8_0_avx2),
+};
+
+Isa detect_isa() {
+    const char* env = std::getenv("QLM_ISA");
+    if (env && std::strcmp(env, "scalar") == 0) return Isa::Scalar;
+    return cpu_supports_avx2() ? Isa::Avx2 : Isa::Scalar;
+}
+}  // namespace
+
+const FormatOps* find_format(GgmlType t) {
+    for (const auto& f : kFormats)
+        if (f.type == t) return &f;
+    return nullptr;
+}
+
+const FormatOps& format_ops(GgmlType t) {
+    if (const FormatOps* f = find_format(t)) return *f;
+    throw_error("tensor type {} cannot be computed by qlm yet", type_name(t));
+}
+
+bool cpu_supports_avx2() {
+    static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
+                           __builtin_cpu_supports("f16c");
+    return ok;
+}
+
+Isa active_isa() {
+    static const Isa isa = detect_isa();
+    return isa;
+}
+
+VecDotFn vec_dot_for(const FormatOps& f, Isa isa) {
+    if (isa == Isa::Avx2 && f.vec_dot_avx2 && cpu_supports_avx2()) return f.vec_dot_avx2;
+    return f.vec_dot_scalar;
+}
+
+void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
+    if (active_isa() == Isa::Avx2)
+        kernels::axpy_f16_avx2(n, a, x, y);
+    else
+        kernels::axpy_f16_scalar(n, a, x, y);
+}
+
+}  // namespace qlm

@@ -1,0 +1,54 @@
+// The runtime table of computable weight formats: GgmlType -> operations. Each format is a
+// traits struct in quant/format_*.h (block layout, scalar dequantize/quantize/dot); this table
+// turns them into function pointers, plus the per-ISA dot kernels from quant/kernels/.
+// Adding a format (Q4_0, Q4_K, ...) = one traits header + its kernels + one entry in formats.cpp.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/ggml_type.h"
+
+namespace qlm {
+
+// n is a multiple of the format's block size in all three.
+using DequantizeRowFn = void (*)(const void* src, float* dst, int64_t n);
+using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
+// Dot product of n elements: a weight row in this format with an activation row already in the
+// format's vec_dot_type.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+
+enum class Isa { Scalar, Avx2 };
+
+struct FormatOps {
+    GgmlType type;
+    GgmlType vec_dot_type;        // what the activation row is converted to before the dot
+    int64_t block_size;           // elements per block
+    size_t block_bytes;           // bytes per block
+    DequantizeRowFn dequantize_row;
+    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule); activation formats need it
+    VecDotFn vec_dot_scalar;      // the reference kernel
+    VecDotFn vec_dot_avx2;        // nullptr when there is no AVX2 kernel
+};
+
+// The format's operations, or nullptr when qlm cannot compute with this type.
+const FormatOps* find_format(GgmlType t);
+// Same, but throws qlm::Error naming the type when it is not computable.
+const FormatOps& format_ops(GgmlType t);
+
+// Bytes of n elements (n a multiple of the block size).
+inline uint64_t format_row_bytes(const FormatOps& f, int64_t n) {
+    return static_cast<uint64_t>(n / f.block_size) * f.block_bytes;
+}
+
+// The ISA the kernels run on: AVX2 when the CPU has avx2+fma+f16c, unless the environment
+// variable QLM_ISA=scalar forces the reference kernels. Decided once per process.
+Isa active_isa();
+bool cpu_supports_avx2();
+// The dot kernel of a format for an ISA (falls back to scalar when that ISA has none).
+VecDotFn vec_dot_for(const FormatOps& f, Isa isa);
+
+// y[i] += a * x[i] for f16 x, on the active ISA (attention's V accumulation).
+void axpy_f16(int64_t n, float a, const uint16_t* x, float* y);
+
+}  // namespace qlm

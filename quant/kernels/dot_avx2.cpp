@@ -1,0 +1,86 @@
+// AVX2/FMA/F16C kernels. f32/f16/bf16 vector code uses xsimd; the Q8_0 int8 dot uses raw
+// intrinsics (maddubs/madd with the sign trick). Only called when cpu_supports_avx2().
+#include <immintrin.h>
+
+#include <xsimd/xsimd.hpp>
+
+#include "quant/format_q8_0.h"
+#include "quant/fp16.h"
+#include "quant/kernels/kernels.h"
+
+namespace qlm::kernels {
+
+namespace {
+using Arch = xsimd::fma3<xsimd::avx2>;
+using Vf = xsimd::batch<float, Arch>;
+constexpr int64_t kLanes = 8;
+
+inline Vf load_f32(const float* p) { return Vf::load_unaligned(p); }
+inline Vf load_f16(const uint16_t* p) {
+    return Vf(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p))));
+}
+inline Vf load_bf16(const uint16_t* p) {
+    const __m256i u = _mm256_cvtepu16_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p)));
+    return Vf(_mm256_castsi256_ps(_mm256_slli_epi32(u, 16)));
+}
+
+// Four independent accumulators over 32 elements per step, then 8 at a time, then a scalar tail.
+template <class T, class Load, class Scalar>
+float dot_generic(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
+    Vf s0(0.f), s1(0.f), s2(0.f), s3(0.f);
+    int64_t i = 0;
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        s0 = xsimd::fma(load(x + i), load(y + i), s0);
+        s1 = xsimd::fma(load(x + i + kLanes), load(y + i + kLanes), s1);
+        s2 = xsimd::fma(load(x + i + 2 * kLanes), load(y + i + 2 * kLanes), s2);
+        s3 = xsimd::fma(load(x + i + 3 * kLanes), load(y + i + 3 * kLanes), s3);
+    }
+    for (; i + kLanes <= n; i += kLanes) s0 = xsimd::fma(load(x + i), load(y + i), s0);
+    float s = xsimd::hadd((s0 + s1) + (s2 + s3));
+    for (; i < n; ++i) s += scalar(x[i]) * scalar(y[i]);
+    return s;
+}
+}  // namespace
+
+float dot_f32_avx2(int64_t n, const void* w, const void* a) {
+    return dot_generic(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
+                       [](float v) { return v; });
+}
+
+float dot_f16_avx2(int64_t n, const void* w, const void* a) {
+    return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16,
+                       fp16_to_fp32);
+}
+
+float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
+    return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_bf16,
+                       bf16_to_fp32);
+}
+
+float dot_q8_0_avx2(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const BlockQ8_0*>(w);
+    const auto* y = static_cast<const BlockQ8_0*>(a);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256 acc = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b) {
+        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
+        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
+        // |x| as unsigned times sign(x)·y as signed: maddubs needs one unsigned operand.
+        const __m256i ax = _mm256_sign_epi8(qx, qx);
+        const __m256i sy = _mm256_sign_epi8(qy, qx);
+        const __m256i p16 = _mm256_maddubs_epi16(ax, sy);
+        const __m256i p32 = _mm256_madd_epi16(p16, ones);
+        const __m256 d = _mm256_set1_ps(fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d));
+        acc = _mm256_fmadd_ps(d, _mm256_cvtepi32_ps(p32), acc);
+    }
+    return xsimd::hadd(Vf(acc));
+}
+
+void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
+    const Vf va(a);
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) xsimd::fma(va, load_f16(x + i), load_f32(y + i)).store_unaligned(y + i);
+    for (; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+
+}  // namespace qlm::kernels

@@ -1,0 +1,24 @@
+// Dot-product kernels per ISA. The scalar ones wrap the reference traits (quant/format_*.h);
+// the AVX2 ones (dot_avx2.cpp, compiled with -mavx2 -mfma -mf16c) must only be called when
+// cpu_supports_avx2() is true. Signatures match qlm::VecDotFn.
+#pragma once
+
+#include <cstdint>
+
+namespace qlm::kernels {
+
+float dot_f32_scalar(int64_t n, const void* w, const void* a);
+float dot_f16_scalar(int64_t n, const void* w, const void* a);
+float dot_bf16_scalar(int64_t n, const void* w, const void* a);
+float dot_q8_0_scalar(int64_t n, const void* w, const void* a);
+
+float dot_f32_avx2(int64_t n, const void* w, const void* a);
+float dot_f16_avx2(int64_t n, const void* w, const void* a);
+float dot_bf16_avx2(int64_t n, const void* w, const void* a);
+float dot_q8_0_avx2(int64_t n, const void* w, const void* a);
+
+// y[i] += a * x[i] with x in f16 (attention's V accumulation); AVX2 and scalar versions.
+void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
+void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);
+
+}  // namespace qlm::kernels

@@ -1,0 +1,213 @@
+// The forward pass, top to bottom (llama2.c's run.c, batched):
+//   embed -> per layer: rmsnorm -> q,k,v (+bias) -> rope -> KV append -> causal GQA attention
+//   -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;  final rmsnorm -> logits.
+// A prompt chunk of up to n_batch tokens goes through each layer at once, so every projection
+// is one matrix x matrix product; a decode step is the same code with one token.
+// Numerics follow llama.cpp's CPU defaults: with the F16 KV cache, Q and the softmax
+// probabilities are rounded to f16 for the K·Q and V·P products.
+#include <omp.h>
+
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "quant/formats.h"
+#include "quant/fp16.h"
+#include "quant/matmul.h"
+#include "src/model/kv_cache.h"
+#include "src/model/model.h"
+#include "src/model/ops.h"
+#include "src/model/weights.h"
+#include "src/util/error.h"
+
+namespace qlm {
+
+namespace {
+constexpr int64_t kMaxContext = int64_t{1} << 20;
+
+void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
+    if (!b) return;
+    for (int64_t t = 0; t < n_tokens; ++t)
+        for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
+}
+}  // namespace
+
+struct InferenceContext::Scratch {
+    std::vector<float> x, xn, q, k, v, attn, tmp, gate, up, rope_cs;
+};
+
+InferenceContext::InferenceContext(const Model& model, const ContextOptions& opts) : model_(model), opts_(opts) {
+    const Hparams& hp = model.hparams();
+    if (opts_.n_ctx < 0) throw_error("context size {} is negative", opts_.n_ctx);
+    if (opts_.n_ctx == 0) opts_.n_ctx = std::min(hp.n_ctx_train, kMaxContext);
+    if (opts_.n_ctx > hp.n_ctx_train)
+        throw_error("context size {} exceeds the model's training context of {} tokens (use at most {})", opts_.n_ctx,
+                    hp.n_ctx_train, hp.n_ctx_train);
+    if (opts_.n_ctx > kMaxContext)
+        throw_error("context size {} exceeds qlm's limit of {} tokens", opts_.n_ctx, kMaxContext);
+    if (opts_.n_batch <= 0) throw_error("batch size {} must be at least 1", opts_.n_batch);
+    if (opts_.n_threads < 0) throw_error("thread count {} is negative", opts_.n_threads);
+    opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
+    kv_ = std::make_unique<KvCache>(hp, opts_.n_ctx, opts_.kv_type);
+
+    const auto nb = static_cast<size_t>(opts_.n_batch);
+    const auto E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_head * hp.head_dim),
+               KV = static_cast<size_t>(hp.n_head_kv * hp.head_dim), F = static_cast<size_t>(hp.n_ff);
+    scratch_ = std::make_unique<Scratch>();
+    Scratch& s = *scratch_;
+    s.x.resize(nb * E);
+    s.xn.resize(nb * E);
+    s.tmp.resize(nb * E);
+    s.q.resize(nb * Q);
+    s.attn.resize(nb * Q);
+    s.k.resize(nb * KV);
+    s.v.resize(nb * KV);
+    s.gate.resize(nb * F);
+    s.up.resize(nb * F);
+    s.rope_cs.resize(nb * static_cast<size_t>(hp.n_rot));
+}
+
+InferenceContext::~InferenceContext() = default;
+
+int64_t InferenceContext::n_past() const { return kv_->n_past(); }
+int64_t InferenceContext::n_ctx() const { return kv_->n_ctx(); }
+void InferenceContext::truncate(int64_t n_past) { kv_->truncate(n_past); }
+
+std::span<const float> InferenceContext::logits(int64_t i) const {
+    if (i < 0 || i >= n_outputs_) throw_error("logits({}) requested, but only {} outputs exist", i, n_outputs_);
+    const auto nv = static_cast<size_t>(model_.hparams().n_vocab);
+    return {logits_.data() + static_cast<size_t>(i) * nv, nv};
+}
+
+void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
+    const Hparams& hp = model_.hparams();
+    const auto n_tok = static_cast<int64_t>(tokens.size());
+    n_outputs_ = 0;
+    if (n_tok == 0) {
+        logits_.clear();
+        return;
+    }
+    for (int64_t i = 0; i < n_tok; ++i)
+        if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
+            throw_error("token id {} at index {} is outside the vocabulary (0..{})", tokens[i], i, hp.n_vocab - 1);
+    if (n_tok > kv_->n_ctx() - kv_->n_past())
+        throw_error("the context is full: {} tokens already, {} more do not fit in a context of {}", kv_->n_past(),
+                    n_tok, kv_->n_ctx());
+    if (opts_.n_threads > 0) omp_set_num_threads(opts_.n_threads);
+
+    const int64_t n_out = all_logits ? n_tok : 1;
+    logits_.assign(static_cast<size_t>(n_out * hp.n_vocab), 0.f);
+    for (int64_t c0 = 0; c0 < n_tok; c0 += opts_.n_batch) {
+        const int64_t n = std::min(opts_.n_batch, n_tok - c0);
+        const bool last_chunk = c0 + n == n_tok;
+        float* out = nullptr;
+        if (all_logits)
+            out = logits_.data() + c0 * hp.n_vocab;
+        else if (last_chunk)
+            out = logits_.data();
+        forward_chunk(tokens.data() + c0, n, all_logits, out);
+        kv_->set_n_past(kv_->n_past() + n);
+    }
+    n_outputs_ = n_out;
+}
+
+static void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
+                      float* out) {
+    const int64_t hd = hp.head_dim, n_head = hp.n_head;
+    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
+    const bool f16 = kv.type() == KvType::F16;
+    const VecDotFn dot = vec_dot_for(format_ops(f16 ? GgmlType::F16 : GgmlType::F32), active_isa());
+    const int64_t n_kv_max = p0 + n;
+#pragma omp parallel
+    {
+        std::vector<float> scores(static_cast<size_t>(n_kv_max));
+        std::vector<uint16_t> q16(static_cast<size_t>(hd));
+#pragma omp for schedule(dynamic, 1) collapse(2)
+        for (int64_t t = 0; t < n; ++t) {
+            for (int64_t h = 0; h < n_head; ++h) {
+                const int64_t n_kv = p0 + t + 1;  // causal: positions 0..p0+t
+                const int64_t kvh = ops::kv_head_for(h, n_head, hp.n_head_kv);
+                const float* qh = q + (t * n_head + h) * hd;
+                const void* qa = qh;
+                if (f16) {
+                    for (int64_t i = 0; i < hd; ++i) q16[static_cast<size_t>(i)] = fp32_to_fp16(qh[i]);
+                    qa = q16.data();
+                }
+                const size_t eb = kv.elem_bytes();
+                for (int64_t j = 0; j < n_kv; ++j) {
+                    const auto* kr = static_cast<const uint8_t*>(kv.k_row(layer, j)) + static_cast<size_t>(kvh * hd) * eb;
+                    scores[static_cast<size_t>(j)] = dot(hd, kr, qa) * scale;
+                }
+                ops::softmax(scores.data(), n_kv);
+                float* oh = out + (t * n_head + h) * hd;
+                std::fill(oh, oh + hd, 0.f);
+                for (int64_t j = 0; j < n_kv; ++j) {
+                    const auto* vr = static_cast<const uint8_t*>(kv.v_row(layer, j)) + static_cast<size_t>(kvh * hd) * eb;
+                    if (f16) {
+                        const float p = fp16_to_fp32(fp32_to_fp16(scores[static_cast<size_t>(j)]));
+                        axpy_f16(hd, p, reinterpret_cast<const uint16_t*>(vr), oh);
+                    } else {
+                        const float p = scores[static_cast<size_t>(j)];
+                        const auto* vf = reinterpret_cast<const float*>(vr);
+                        for (int64_t i = 0; i < hd; ++i) oh[i] += p * vf[i];
+                    }
+                }
+            }
+        }
+    }
+}
+
+void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
+    const Model& model = model_;
+    KvCache& kv = *kv_;
+    Scratch& s = *scratch_;
+    const int64_t p0 = kv.n_past();
+const Hparams& hp = model.hparams();
+    const ModelWeights& w = model.weights();
+    const int64_t E = hp.n_embd, hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd, F = hp.n_ff;
+    float *x = s.x.data(), *xn = s.xn.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
+    float *attn = s.attn.data(), *tmp = s.tmp.data(), *gate = s.gate.data(), *up = s.up.data();
+    float* cs = s.rope_cs.data();
+
+    // Token embeddings.
+    for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);
+    // RoPE cos/sin per position of this chunk.
+    for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale);
+
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        // Attention block.
+        for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
+        matmul(L.wq, xn, n, q);
+        matmul(L.wk, xn, n, k);
+        matmul(L.wv, xn, n, v);
+        add_bias(q, L.bq, n, QD);
+        add_bias(k, L.bk, n, KVD);
+        add_bias(v, L.bv, n, KVD);
+        for (int64_t t = 0; t < n; ++t) {
+            for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+            for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+        }
+        kv.store(l, p0, n, k, v);
+        attention(hp, kv, l, q, n, p0, attn);
+        matmul(L.wo, attn, n, tmp);
+        add_bias(tmp, L.bo, n, E);
+        for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
+
+        // Feed-forward block (SwiGLU).
+        for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+        matmul(L.gate, xn, n, gate);
+        matmul(L.up, xn, n, up);
+        for (int64_t i = 0; i < n * F; ++i) gate[i] = ops::silu(gate[i]) * up[i];
+        matmul(L.down, gate, n, tmp);
+        for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
+    }
+
+    if (!logits_out) return;
+    const int64_t first = all_logits ? 0 : n - 1;
+    const int64_t n_out = n - first;
+    for (int64_t t = first; t < n; ++t) ops::rmsnorm(x + t * E, w.output_norm, xn + (t - first) * E, E, hp.rms_eps);
+    matmul(w.output, xn, n_out, logits_out);
+}
+
+}  // namespace qlm

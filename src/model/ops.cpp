@@ -1,0 +1,68 @@
+#include "src/model/ops.h"
+
+#include <cmath>
+#include <memory>
+
+namespace qlm::ops {
+
+void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) sum += static_cast<double>(x[i] * x[i]);
+    const float mean = static_cast<float>(sum / static_cast<double>(n));
+    const float scale = 1.0f / std::sqrt(mean + eps);
+    if (w) {
+        for (int64_t i = 0; i < n; ++i) y[i] = (x[i] * scale) * w[i];
+    } else {
+        for (int64_t i = 0; i < n; ++i) y[i] = x[i] * scale;
+    }
+}
+
+void softmax(float* x, int64_t n) {
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, x[i]);
+    double sum = 0.0;
+    for (int64_t i = 0; i < n; ++i) {
+        const float e = std::exp(x[i] - mx);
+        x[i] = e;
+        sum += static_cast<double>(e);
+    }
+    const float inv = static_cast<float>(1.0 / sum);
+    for (int64_t i = 0; i < n; ++i) x[i] *= inv;
+}
+
+void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale) {
+    const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
+    float theta = static_cast<float>(pos);
+    for (int64_t i = 0; i < n_rot / 2; ++i) {
+        const float t = theta * freq_scale;
+        cs[2 * i] = std::cos(t);
+        cs[2 * i + 1] = std::sin(t);
+        theta *= theta_scale;
+    }
+}
+
+void rope_apply(float* head, const float* cs, int64_t n_rot, RopeStyle style) {
+    const int64_t half = n_rot / 2;
+    for (int64_t i = 0; i < half; ++i) {
+        const int64_t a = style == RopeStyle::Norm ? 2 * i : i;
+        const int64_t b = style == RopeStyle::Norm ? 2 * i + 1 : i + half;
+        const float c = cs[2 * i], s = cs[2 * i + 1];
+        const float x0 = head[a], x1 = head[b];
+        head[a] = x0 * c - x1 * s;
+        head[b] = x0 * s + x1 * c;
+    }
+}
+
+void rope(float* head, int64_t n_rot, int64_t pos, float freq_base, float freq_scale, RopeStyle style) {
+    float cs[2048];
+    float* buf = cs;
+    std::unique_ptr<float[]> big;
+    if (n_rot > 2048) {
+        big = std::make_unique<float[]>(static_cast<size_t>(n_rot));
+        buf = big.get();
+    }
+    rope_cache(buf, n_rot, pos, freq_base, freq_scale);
+    rope_apply(head, buf, n_rot, style);
+}
+
+}  // namespace qlm::ops

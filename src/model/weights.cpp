@@ -1,0 +1,117 @@
+#include "src/model/weights.h"
+
+#include <algorithm>
+#include <cstdint>
+#include <cstring>
+
+#include "quant/formats.h"
+#include "src/util/error.h"
+
+namespace qlm {
+
+namespace {
+std::string shape_str(const gguf::TensorInfo& t) {
+    std::string s = "[";
+    for (uint32_t i = 0; i < std::max<uint32_t>(t.n_dims, 1); ++i) s += (i ? ", " : "") + std::to_string(t.ne[i]);
+    return s + "]";
+}
+}  // namespace
+
+ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file_(file) {
+    const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
+    token_embd = matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
+    output_norm = vector("output_norm.weight", hp.n_embd, true);
+    output = hp.tied_output ? token_embd : matrix("output.weight", hp.n_embd, hp.n_vocab);
+    const bool bias_required = hp.arch == "qwen2";
+    layers.resize(static_cast<size_t>(hp.n_layer));
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const std::string p = "blk." + std::to_string(l) + ".";
+        LayerWeights& L = layers[static_cast<size_t>(l)];
+        L.attn_norm = vector(p + "attn_norm.weight", hp.n_embd, true);
+        L.wq = matrix(p + "attn_q.weight", hp.n_embd, q_dim);
+        L.wk = matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
+        L.wv = matrix(p + "attn_v.weight", hp.n_embd, kv_dim);
+        L.wo = matrix(p + "attn_output.weight", q_dim, hp.n_embd);
+        L.bq = vector(p + "attn_q.bias", q_dim, bias_required);
+        L.bk = vector(p + "attn_k.bias", kv_dim, bias_required);
+        L.bv = vector(p + "attn_v.bias", kv_dim, bias_required);
+        L.bo = vector(p + "attn_output.bias", hp.n_embd, false);
+        L.ffn_norm = vector(p + "ffn_norm.weight", hp.n_embd, true);
+        L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        L.down = matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+    }
+    if (file.find_tensor("rope_freqs.weight"))
+        throw_error("{}: tensor 'rope_freqs.weight' (Llama-3.1 rope scaling) is not supported by qlm yet", file.path());
+}
+
+const gguf::TensorInfo& ModelWeights::find(const std::string& name, bool required) const {
+    static const gguf::TensorInfo kNone{};
+    const gguf::TensorInfo* t = file_.find_tensor(name);
+    if (!t) {
+        if (required)
+            throw_error("{}: tensor '{}' is missing (the metadata promises it; the file is incomplete or not a "
+                        "llama/qwen2 model)",
+                        file_.path(), name);
+        return kNone;
+    }
+    return *t;
+}
+
+WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t rows) {
+    const gguf::TensorInfo& t = find(name, true);
+    if (t.ne[0] != static_cast<uint64_t>(cols) || t.ne[1] != static_cast<uint64_t>(rows) || t.ne[2] != 1 ||
+        t.ne[3] != 1)
+        throw_error("{}: tensor '{}' has shape {}, expected [{}, {}]", file_.path(), name, shape_str(t), cols, rows);
+    const FormatOps* f = find_format(t.type);
+    if (!f) throw_error("{}: tensor '{}' has type {}, which qlm cannot compute yet", file_.path(), name, type_name(t.type));
+    WeightView w;
+    w.cols = cols;
+    w.rows = rows;
+    const uint64_t n = static_cast<uint64_t>(cols) * static_cast<uint64_t>(rows);
+    const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
+    if (cols % f->block_size == 0 && (aligned || t.type != GgmlType::F32)) {
+        w.type = t.type;
+        w.data = t.data;
+        w.row_stride = format_row_bytes(*f, cols);
+        return w;
+    }
+    // Blocks cross rows (legacy files): dequantize the whole tensor as one flat run of blocks.
+    if (n % static_cast<uint64_t>(f->block_size) != 0 || t.n_bytes < n / f->block_size * f->block_bytes)
+        throw_error("{}: tensor '{}' ({} elements) is not a whole number of {} blocks", file_.path(), name, n,
+                    type_name(t.type));
+    auto buf = std::make_unique<float[]>(n);
+    if (t.type == GgmlType::F32) {
+        std::memcpy(buf.get(), t.data, n * sizeof(float));
+    } else {
+        f->dequantize_row(t.data, buf.get(), static_cast<int64_t>(n));
+    }
+    w.type = GgmlType::F32;
+    w.data = buf.get();
+    w.row_stride = static_cast<uint64_t>(cols) * sizeof(float);
+    owned_.push_back(std::move(buf));
+    return w;
+}
+
+const float* ModelWeights::vector(const std::string& name, int64_t n, bool required) {
+    const gguf::TensorInfo& t = find(name, required);
+    if (t.name.empty()) return nullptr;
+    if (t.n_elements != static_cast<uint64_t>(n) || t.ne[0] != static_cast<uint64_t>(n))
+        throw_error("{}: tensor '{}' has shape {}, expected [{}]", file_.path(), name, shape_str(t), n);
+    const FormatOps* f = find_format(t.type);
+    if (!f) throw_error("{}: tensor '{}' has type {}, which qlm cannot compute yet", file_.path(), name, type_name(t.type));
+    if (t.type == GgmlType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
+        return reinterpret_cast<const float*>(t.data);
+    if (n % f->block_size != 0)
+        throw_error("{}: tensor '{}' ({} elements) is not a whole number of {} blocks", file_.path(), name, n,
+                    type_name(t.type));
+    auto buf = std::make_unique<float[]>(static_cast<size_t>(n));
+    if (t.type == GgmlType::F32)
+        std::memcpy(buf.get(), t.data, static_cast<size_t>(n) * sizeof(float));
+    else
+        f->dequantize_row(t.data, buf.get(), n);
+    owned_.push_back(std::move(buf));
+    return owned_.back().get();
+}
+
+}  // namespace qlm

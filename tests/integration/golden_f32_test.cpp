@@ -1,0 +1,38 @@
+// F32 models against llama.cpp: max|ours - ref| <= 1e-3 R at every prompt position, argmax, greedy ids.
+#include "golden_compare.h"
+
+namespace qlm::test {
+namespace {
+
+void check_f32(const std::string& golden, const std::filesystem::path& model, const std::string& kv_label = "",
+               KvType kv = KvType::F16) {
+    const Golden g = load_golden(golden);
+    const ModelRun r = run_model(model.string(), g, kv);
+    const std::string label = golden + kv_label;
+    const double worst = compare_prompt(label, g, r, Tolerance::MaxAbs1e3);
+    report(label, "worst_maxabs_over_tolerance", worst);
+    compare_greedy(label, g, r);
+}
+
+TEST(GoldenF32, Stories260KStory1) {
+    check_f32("stories260K-F32.story1.json", shared_file("models/stories260K-F32.gguf"));
+}
+TEST(GoldenF32, Stories260KStory2) {
+    check_f32("stories260K-F32.story2.json", shared_file("models/stories260K-F32.gguf"));
+}
+TEST(GoldenF32, Stories260KStory3) {
+    check_f32("stories260K-F32.story3.json", shared_file("models/stories260K-F32.gguf"));
+}
+TEST(GoldenF32, MiniF32) { check_f32("mini-f32.json", synth_model("mini-f32.gguf")); }
+TEST(GoldenF32, QwenMiniBpe1) { check_f32("qwen-mini-f32.bpe1.json", synth_model("qwen-mini-f32.gguf")); }
+TEST(GoldenF32, QwenMiniBpe2) { check_f32("qwen-mini-f32.bpe2.json", synth_model("qwen-mini-f32.gguf")); }
+
+// Prompt processed in chunks of 3 tokens must give the same logits as one batch (same rule).
+TEST(GoldenF32, MiniF32SmallBatches) {
+    const Golden g = load_golden("mini-f32.json");
+    const ModelRun r = run_model(synth_model("mini-f32.gguf").string(), g, KvType::F16, 3);
+    report("mini-f32 n_batch=3", "worst_maxabs_over_tolerance", compare_prompt("mini-f32 n_batch=3", g, r, Tolerance::MaxAbs1e3));
+}
+
+}  // namespace
+}  // namespace qlm::test

@@ -1,0 +1,75 @@
+// Quantized models against llama.cpp (../shared/golden/README.md): with REF_F32 the F32 model's
+// logits and REF_Q the quantized file's, require
+//   rms(OURS - REF_F32) <= 1.05 rms(REF_Q - REF_F32)   and   rms(OURS - REF_Q) <= rms(REF_Q - REF_F32).
+#include <fstream>
+
+#include "golden_compare.h"
+
+namespace qlm::test {
+namespace {
+
+void check_quant(const std::string& golden_q, const std::string& golden_f32, const std::filesystem::path& model,
+                 bool greedy_identical) {
+    const Golden q = load_golden(golden_q);
+    const Golden f = load_golden(golden_f32);
+    ASSERT_EQ(q.prompt, f.prompt);
+    ASSERT_EQ(q.positions.size(), f.positions.size());
+    const ModelRun r = run_model(model.string(), q);
+    const double ref_err = rms_vs(f, [&](size_t p, size_t k) {
+        EXPECT_EQ(q.positions[p].ids[k], f.positions[p].ids[k]);
+        return q.positions[p].values[k];
+    });
+    const double ours_vs_f32 =
+        rms_vs(f, [&](size_t p, size_t k) { return r.prompt_logits[p][static_cast<size_t>(f.positions[p].ids[k])]; });
+    const double ours_vs_q =
+        rms_vs(q, [&](size_t p, size_t k) { return r.prompt_logits[p][static_cast<size_t>(q.positions[p].ids[k])]; });
+    report(golden_q, "rms_ref_q_vs_ref_f32", ref_err);
+    report(golden_q, "rms_ours_vs_f32_over_1.05_ref", ours_vs_f32 / (1.05 * ref_err));
+    report(golden_q, "rms_ours_vs_q_over_ref", ours_vs_q / ref_err);
+    EXPECT_LE(ours_vs_f32, 1.05 * ref_err) << golden_q << ": less accurate than llama.cpp";
+    EXPECT_LE(ours_vs_q, ref_err) << golden_q << ": farther from llama.cpp's quantized logits than they are from F32";
+    if (greedy_identical) compare_greedy(golden_q, q, r);
+}
+
+TEST(GoldenQuant, Stories260KQ8ffnF16Story1) {
+    check_quant("stories260K-Q8_0-ffnF16.story1.json", "stories260K-F32.story1.json",
+                shared_file("models/stories260K-Q8_0-ffnF16.gguf"), true);
+}
+TEST(GoldenQuant, Stories260KQ8ffnF16Story2) {
+    check_quant("stories260K-Q8_0-ffnF16.story2.json", "stories260K-F32.story2.json",
+                shared_file("models/stories260K-Q8_0-ffnF16.gguf"), true);
+}
+TEST(GoldenQuant, Stories260KQ8ffnF16Story3) {
+    check_quant("stories260K-Q8_0-ffnF16.story3.json", "stories260K-F32.story3.json",
+                shared_file("models/stories260K-Q8_0-ffnF16.gguf"), true);
+}
+TEST(GoldenQuant, MiniQ8_0) {
+    check_quant("mini-Q8_0.json", "mini-f32.json", shared_file("models/synth/mini-Q8_0.gguf"), false);
+}
+
+// The legacy v2 file (Q8_0 ffn_down with 172-wide rows, blocks crossing rows) loads, and its
+// greedy continuation from BOS follows the F32 model's (the reference text first differs at
+// character 295, so the first 40 tokens must agree).
+TEST(GoldenQuant, LegacyStories260KQ8FlatBlocks) {
+    const auto ref = read_json(shared_file("models/stories260K-F32.greedy200.json"));
+    std::vector<int32_t> expected;
+    for (const auto& t : ref.at("token_ids_including_bos")) expected.push_back(t.get<int32_t>());
+    auto file = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::open(shared_file("models/stories260K-Q8_0.gguf").string()));
+    auto model = Model::load(file);
+    InferenceContext ctx(*model, {.n_ctx = 256});
+    std::vector<int32_t> ids = {1};
+    ctx.eval(ids, false);
+    size_t agree = 0;
+    bool diverged = false;
+    for (size_t i = 1; i < expected.size(); ++i) {
+        const int32_t next = argmax(ctx.logits(0));
+        if (!diverged && next == expected[i]) agree = i; else diverged = true;
+        ids.push_back(next);
+        ctx.eval(std::span<const int32_t>(&ids.back(), 1), false);
+    }
+    report("stories260K-Q8_0 (legacy)", "greedy_tokens_agreeing_with_f32", static_cast<double>(agree));
+    EXPECT_GE(agree, 40u) << "the legacy Q8_0 model's greedy text leaves the F32 model's after " << agree << " tokens";
+}
+
+}  // namespace
+}  // namespace qlm::test
