@@ -33,7 +33,7 @@ void print_memory_plan(const ModelShape& s, uint64_t weight_bytes, const InfoOpt
     MemoryPlan p = plan_memory(s, weight_bytes, {.n_ctx = o.n_ctx, .n_batch = o.n_batch, .kv_type = kv});
     fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}):\n", p.n_ctx, o.n_ctx == 0 ? " = model's" : "", p.n_batch,
                o.kv_type);
-    fmt::print("  weights ({:<9}) {:>16} bytes  {:>11}\n", weights_note, with_commas(p.weight_bytes),
+    fmt::print("  {:<19} {:>16} bytes  {:>11}\n", fmt::format("weights ({})", weights_note), with_commas(p.weight_bytes),
                format_bytes(p.weight_bytes));
     fmt::print("  KV cache            {:>16} bytes  {:>11}   = 2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes\n",
                with_commas(p.kv_bytes), format_bytes(p.kv_bytes), s.n_layer, p.n_ctx, s.n_head_kv, s.head_dim,
@@ -99,10 +99,13 @@ int info_gguf(const InfoOptions& o) {
 
     const gguf::ArrayValue* tokens = file->get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
     std::string add_bos = "-";
+    const std::string tok_model = file->get_string("tokenizer.ggml.model").value_or("-");
+    const std::string tok_pre = file->get_string("tokenizer.ggml.pre").value_or("default");
     if (auto b = file->get_bool("tokenizer.ggml.add_bos_token")) add_bos = yes_no(*b);
+    else if (tok_model == "llama") add_bos = "yes (default)";
+    else if (tok_model == "gpt2") add_bos = (tok_pre == "llama3" || tok_pre == "llama-bpe") ? "yes (default)" : "no (default)";
     fmt::print("tokenizer:     model {}, pre {}, vocab {}, bos {}, eos {}, add_bos {}\n",
-               file->get_string("tokenizer.ggml.model").value_or("-"),
-               file->get_string("tokenizer.ggml.pre").value_or("default"),
+               tok_model, tok_pre,
                tokens ? std::to_string(tokens->count) : "-", meta_u(*file, "tokenizer.ggml.bos_token_id"),
                meta_u(*file, "tokenizer.ggml.eos_token_id"), add_bos);
 

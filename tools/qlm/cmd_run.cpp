@@ -18,6 +18,9 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "src/generate/generate.h"
+#include "src/generate/logits_json.h"
+#include "src/generate/model_adapters.h"
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
 #include "src/model/model.h"
@@ -84,46 +87,7 @@ std::string type_summary(const TensorStats& ts) {
     return out;
 }
 
-std::string to_hex(std::string_view s) {
-    std::string out;
-    for (unsigned char c : s) out += fmt::format("{:02x}", c);
-    return out;
-}
-
-// Logits in the layout of ../shared/golden/*.json.
-void write_logits_json(const std::string& path, const std::string& model_name, int64_t n_vocab,
-                       const std::vector<int32_t>& prompt_ids, const std::vector<std::vector<float>>& prompt_logits,
-                       const std::vector<int32_t>& generated, const std::string& text) {
-    nlohmann::json j;
-    j["model"] = model_name;
-    j["n_vocab"] = n_vocab;
-    j["prompt_ids"] = prompt_ids;
-    nlohmann::json pl = nlohmann::json::array();
-    for (const auto& row : prompt_logits) {
-        if (n_vocab <= 600) {
-            pl.push_back({{"full", row}});
-        } else {
-            std::vector<int32_t> order(row.size());
-            for (size_t i = 0; i < order.size(); ++i) order[i] = static_cast<int32_t>(i);
-            size_t k = std::min<size_t>(20, order.size());
-            std::partial_sort(order.begin(), order.begin() + static_cast<std::ptrdiff_t>(k), order.end(),
-                              [&](int32_t a, int32_t b) { return row[a] > row[b] || (row[a] == row[b] && a < b); });
-            nlohmann::json top = nlohmann::json::array();
-            for (size_t i = 0; i < k; ++i) top.push_back({order[i], row[order[i]]});
-            pl.push_back({{"top", top}});
-        }
-    }
-    j["prompt_logits"] = pl;
-    j["greedy"] = generated;
-    if (!find_invalid_utf8(text)) j["greedy_text"] = text;
-    j["greedy_text_hex"] = to_hex(text);
-    std::ofstream f(path, std::ios::binary | std::ios::trunc);
-    if (!f) throw_error("--logits-out {}: cannot write the file (check the folder exists and is writable)", path);
-    f << j.dump() << "\n";
-    if (!f) throw_error("--logits-out {}: write failed (disk full?)", path);
-}
-
-void emit(const std::string& s) {
+void emit(std::string_view s) {
     if (s.empty()) return;
     std::fwrite(s.data(), 1, s.size(), stdout);
     std::fflush(stdout);
@@ -140,6 +104,13 @@ int run(const RunOptions& o) {
     SamplingParams sp = o.sampling;
     sp.seed = o.seed == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(o.seed);
     validate(sp);
+    if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
+    GenerateOptions go;
+    go.n_predict = static_cast<int32_t>(o.n_predict);
+    go.ignore_eos = o.ignore_eos;
+    go.stop = o.stops;
+    go.on_text = [](std::string_view t) { emit(t); };
+    validate(go);
     std::string text;
     if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
     else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
@@ -150,11 +121,7 @@ int run(const RunOptions& o) {
     check_architecture(*file);
     check_tensor_types(*file);
     auto model = Model::load(file);
-    auto tok = Tokenizer::from_gguf(*file);
     const Hparams& hp = model->hparams();
-    if (tok->n_vocab() != hp.n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
-                    o.model, tok->n_vocab(), hp.n_vocab);
     const int64_t n_ctx = o.n_ctx == 0 ? hp.n_ctx_train : o.n_ctx;
     if (n_ctx > hp.n_ctx_train)
         throw_error("-c {} is larger than the model's context length {}: use -c {} or less", o.n_ctx, hp.n_ctx_train,
@@ -171,6 +138,10 @@ int run(const RunOptions& o) {
                         n_ctx, need, format_bytes(need), *avail, format_bytes(*avail),
                         kv == KvType::F32 ? " or --kv-type f16" : "");
     }
+    auto tok = Tokenizer::from_gguf(*file);
+    if (tok->n_vocab() != hp.n_vocab)
+        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
+                    o.model, tok->n_vocab(), hp.n_vocab);
     const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 
     std::vector<int32_t> prompt_ids;
@@ -201,75 +172,36 @@ int run(const RunOptions& o) {
 
     if (!o.no_display_prompt && o.ids.empty()) emit(text);
 
-    // --- prompt ---
-    const bool want_logits = !o.logits_out.empty();
-    std::vector<std::vector<float>> prompt_logits;
-    std::vector<float> last;
-    auto t_prompt = Clock::now();
-    for (size_t at = 0; at < prompt_ids.size(); at += static_cast<size_t>(plan.n_batch)) {
-        size_t n = std::min(prompt_ids.size() - at, static_cast<size_t>(plan.n_batch));
-        ctx.eval(std::span<const int32_t>(prompt_ids.data() + at, n), want_logits);
-        if (want_logits)
-            for (int64_t i = 0; i < ctx.n_outputs(); ++i) {
-                auto l = ctx.logits(i);
-                prompt_logits.emplace_back(l.begin(), l.end());
-            }
+    // --- generate (prefill + sampling loop) ---
+    LogitsDump dump;
+    if (!o.logits_out.empty()) {
+        go.on_prompt_logits = [&](int64_t, std::span<const float> l) { dump.prompt_logits.push_back(make_logits_entry(l)); };
+        go.on_generated_logits = [&](int64_t, std::span<const float> l) {
+            dump.generated_logits.push_back(make_logits_entry(l));
+        };
     }
-    {
-        auto l = ctx.logits(ctx.n_outputs() - 1);
-        last.assign(l.begin(), l.end());
-    }
-    const double prompt_s = seconds_since(t_prompt);
-
-    // --- generation ---
-    std::vector<int32_t> history = prompt_ids, generated;
-    std::string generated_text;
-    Utf8Stream utf8;
-    StopFilter stop(o.stops);
-    const char* end_reason = "end of text";
-    auto t_gen = Clock::now();
-    while (true) {
-        if (o.n_predict >= 0 && static_cast<int64_t>(generated.size()) >= o.n_predict) {
-            end_reason = "-n limit";
-            break;
-        }
-        if (o.ignore_eos)
-            for (int32_t id = 0; id < hp.n_vocab; ++id)
-                if (tok->is_end_of_generation(id)) last[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-        int32_t id = sampler.sample(last, history);
-        if (tok->is_end_of_generation(id)) break;
-        history.push_back(id);
-        generated.push_back(id);
-        std::string piece = tok->token_to_piece(id);
-        generated_text += piece;
-        emit(stop.push(utf8.push(piece)));
-        if (stop.stopped()) {
-            end_reason = "stop string";
-            break;
-        }
-        if (ctx.n_past() >= ctx.n_ctx()) {
-            end_reason = "context full";
-            break;
-        }
-        ctx.eval(std::span<const int32_t>(&id, 1), false);
-        auto l = ctx.logits(ctx.n_outputs() - 1);
-        last.assign(l.begin(), l.end());
-    }
-    if (!stop.stopped()) emit(stop.push(utf8.flush()) + stop.flush());
-    const double gen_s = seconds_since(t_gen);
+    ContextLogitsSource source(ctx);
+    TokenizerDecoder decoder(*tok);
+    GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
     if (isatty(STDOUT_FILENO)) emit("\n");
 
-    if (want_logits)
-        write_logits_json(o.logits_out, std::filesystem::path(o.model).filename().string(), hp.n_vocab, prompt_ids,
-                          prompt_logits, generated, generated_text);
+    if (!o.logits_out.empty()) {
+        dump.model = std::filesystem::path(o.model).filename().string();
+        dump.n_vocab = hp.n_vocab;
+        dump.prompt_ids = prompt_ids;
+        dump.greedy = r.tokens;
+        for (int32_t id : r.tokens) dump.greedy_bytes += tok->token_to_piece(id);
+        write_logits_json(o.logits_out, dump);
+    }
 
-    auto rate = [](size_t n, double s) { return s > 0 ? static_cast<double>(n) / s : 0.0; };
-    fmt::print(stderr, "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} tokens/s) | stopped by {}\n",
-               prompt_ids.size(), prompt_s, rate(prompt_ids.size(), prompt_s), generated.size(), gen_s,
-               rate(generated.size(), gen_s), end_reason);
+    const GenerateTimings& t = r.timings;
+    fmt::print(stderr,
+               "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} "
+               "tokens/s) | stopped by {}\n",
+               t.prompt_tokens, t.prompt_seconds, t.prompt_tokens_per_second(), t.generated_tokens,
+               t.generation_seconds, t.generation_tokens_per_second(), to_string(r.stop_reason));
     return 0;
 }
-
 Action setup_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     SamplingParams& s = o->sampling;
@@ -291,7 +223,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("--presence-penalty", s.presence_penalty, "presence penalty (0.0 = off)")->capture_default_str();
     app.add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty (0.0 = off)")->capture_default_str();
     app.add_option("--no-repeat-ngram", s.no_repeat_ngram, "ban repeating n-grams of this size (0 = off)")->capture_default_str();
-    app.add_option("--stop", o->stops, "stop before this text (repeatable)");
+    app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
     app.add_option("--logits-out", o->logits_out, "write prompt logits and generated ids as JSON (golden-file layout)");

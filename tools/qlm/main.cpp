@@ -82,6 +82,12 @@ int main(int argc, char** argv) {
             for (int i = 1; i < argc && cmd.empty(); ++i)
                 if (actions.count(argv[i])) cmd = argv[i];
         }
+        if (cmd.empty() && argc > 1 && argv[1][0] != '-') {
+            std::string names;
+            for (const auto& spec : specs) names += (names.empty() ? "" : ", ") + spec.name;
+            print_error(fmt::format("unknown command '{}': qlm's commands are {} (run 'qlm --help')", argv[1], names));
+            return 2;
+        }
         std::string hint = cmd.empty() ? "run 'qlm --help'" : fmt::format("run 'qlm {} --help'", cmd);
         std::string msg = e.what();
         if (msg.empty()) msg = "invalid command line";

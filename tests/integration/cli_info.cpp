@@ -1,0 +1,56 @@
+// `qlm info`: parameter counts from tensor shapes and from a Hugging Face config.json, and the
+// KV-cache line of the memory plan, against hand-computed numbers.
+#include <gtest/gtest.h>
+
+#include <string>
+
+#include "common/test_support.h"
+
+namespace qlm {
+namespace {
+
+using test::qlm_bin;
+using test::run_command;
+
+TEST(CliInfo, Stories260KParameterCountAndKvFormula) {
+    auto model = test::shared_file("models/stories260K-F32.gguf").string();
+    auto r = run_command({qlm_bin().string(), "info", model, "-c", "256"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    // MANIFEST.md: 292,800 params (dim 64, 5 layers, ffn 172, vocab 512, output.weight stored).
+    EXPECT_NE(r.out.find("parameters:    292,800"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("architecture:  llama"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("f32         48 tensors"), std::string::npos) << r.out;
+    // 2 × 5 × 256 × 4 × 8 × 2 bytes = 163,840
+    EXPECT_NE(r.out.find("163,840 bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("= 2 x 5 layers x 256 ctx x 4 kv heads x 8 head_dim x 2 bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("vocab 512, bos 1, eos 2"), std::string::npos) << r.out;
+}
+
+TEST(CliInfo, Q8_0FileHasTheSameParameterCount) {
+    auto model = test::shared_file("models/stories260K-Q8_0.gguf").string();
+    auto r = run_command({qlm_bin().string(), "info", model, "--kv-type", "f32", "-c", "512"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("parameters:    292,800"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("q8_0        37 tensors"), std::string::npos) << r.out;
+    // 2 × 5 × 512 × 4 × 8 × 4 bytes = 655,360
+    EXPECT_NE(r.out.find("655,360 bytes"), std::string::npos) << r.out;
+}
+
+TEST(CliInfo, HfConfigQwen2_7B) {
+    auto dir = test::temp_dir("cli-info-hf");
+    auto p = dir / "config.json";
+    std::string cfg = R"({"architectures":["Qwen2ForCausalLM"],"model_type":"qwen2","vocab_size":152064,
+      "hidden_size":3584,"intermediate_size":18944,"num_hidden_layers":28,"num_attention_heads":28,
+      "num_key_value_heads":4,"max_position_embeddings":131072,"tie_word_embeddings":false,"torch_dtype":"bfloat16"})";
+    test::write_bytes(p, std::vector<uint8_t>(cfg.begin(), cfg.end()));
+    auto r = run_command({qlm_bin().string(), "info", "--hf-config", p.string(), "-c", "4096"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("parameters:    7,615,616,512"), std::string::npos) << r.out;
+    // bf16 weights: 2 bytes each
+    EXPECT_NE(r.out.find("15,231,233,024 bytes"), std::string::npos) << r.out;
+    // KV: 2 × 28 × 4096 × 4 × 128 × 2 = 234,881,024
+    EXPECT_NE(r.out.find("234,881,024 bytes"), std::string::npos) << r.out;
+}
+
+}  // namespace
+}  // namespace qlm
