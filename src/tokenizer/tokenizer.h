@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <string_view>
+#include <unordered_map>
 #include <vector>
 
 #include "src/gguf/gguf_file.h"
@@ -50,20 +51,42 @@ public:
     int32_t bos_id() const { return bos_; }  // -1 when none
     int32_t eos_id() const { return eos_; }
     int32_t eot_id() const { return eot_; }
+    int32_t eom_id() const { return eom_; }
     int32_t unk_id() const { return unk_; }
     bool add_bos() const { return add_bos_; }
     bool add_eos() const { return add_eos_; }
-    // True for ids that end generation (EOS, EOT, EOM).
+    bool add_space_prefix() const { return add_space_prefix_; }
+    // True for ids that end generation (EOS, EOT, EOM and tokens such as <|im_end|>, <|endoftext|>).
     bool is_end_of_generation(int32_t id) const;
+    // The id of a token with exactly this text, or -1.
+    int32_t find_token(std::string_view text) const;
 
 protected:
     Tokenizer() = default;
+
+    // A piece of the input: either raw text [offset, offset+length) or a special token.
+    struct Fragment {
+        int32_t token = -1;  // -1: raw text
+        size_t offset = 0, length = 0;
+    };
+    // llama.cpp's special-token partition: the text of USER_DEFINED tokens (and of CONTROL and
+    // UNKNOWN tokens when parse_special) is cut out, longest token text first.
+    std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
+    // Checks an id passed to token_to_piece/decode; throws qlm::Error when out of range.
+    void check_id(int32_t id) const;
+
     std::string model_, pre_;
     std::vector<std::string> tokens_;
     std::vector<float> scores_;
-    std::vector<TokenType> types_;
+    std::vector<TokenType> types_;  // empty when the file has no token_type (all NORMAL)
+    std::unordered_map<std::string, int32_t> token_to_id_;
+    std::vector<int32_t> special_ids_;     // CONTROL/USER_DEFINED/UNKNOWN ids, longest text first
+    std::vector<uint8_t> rstrip_;          // per token: strip whitespace right of it when split out
+    std::vector<int32_t> eog_ids_;         // sorted
     int32_t bos_ = -1, eos_ = -1, eot_ = -1, eom_ = -1, unk_ = -1;
     bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
+
+    friend struct VocabLoader;
 };
 
 // Incremental UTF-8 decoder for streaming output: push() returns only whole characters and
