@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdlib>
 #include <functional>
 #include <span>
 #include <iostream>
@@ -81,6 +82,8 @@ struct ModelRun {
 // Runs the prompt as one batch, then the reference's greedy continuation one token at a time.
 inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType kv = KvType::F16,
                      int64_t n_batch = 512) {
+    // QLM_GOLDEN_KV=f32 runs the comparisons with an F32 KV cache (for measuring; F16 is llama.cpp's default).
+    if (const char* e = std::getenv("QLM_GOLDEN_KV"); e && std::string(e) == "f32") kv = KvType::F32;
     auto file = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::open(model_path));
     auto model = Model::load(file);
     const int64_t n_ctx = std::min<int64_t>(model->hparams().n_ctx_train,
