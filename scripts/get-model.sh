@@ -28,7 +28,7 @@ for arg in "$@"; do
         [ -n "$name" ] && printf '%-30s %-38s %12s  %s\n' "$name" "$file" "$size" "$sha"
       done
       exit 0 ;;
-    -h|--help) sed -n '2,10p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg' (see scripts/get-model.sh --help)" ;;
     *) names+=("$arg") ;;
   esac

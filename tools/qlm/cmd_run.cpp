@@ -1,5 +1,6 @@
 // qlm run -m MODEL -p PROMPT: load a model, feed the prompt, stream generated text to stdout.
 // Flags follow llama.cpp's llama-cli / llama-completion. stderr gets a load summary and timings.
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -183,7 +184,14 @@ int run(const RunOptions& o) {
     ContextLogitsSource source(ctx);
     TokenizerDecoder decoder(*tok);
     GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
-    if (isatty(STDOUT_FILENO)) emit("\n");
+    // End the text's line before the timings when both streams go to the same place.
+    if (!r.text.empty() && r.text.back() != '\n') {
+        struct stat so {}, se {};
+        if (isatty(STDOUT_FILENO)) emit("\n");
+        else if (fstat(STDOUT_FILENO, &so) == 0 && fstat(STDERR_FILENO, &se) == 0 && so.st_dev == se.st_dev &&
+                 so.st_ino == se.st_ino)
+            std::fputc('\n', stderr);
+    }
 
     if (!o.logits_out.empty()) {
         dump.model = std::filesystem::path(o.model).filename().string();
