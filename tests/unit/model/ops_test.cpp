@@ -1,0 +1,106 @@
+// The forward pass's numeric building blocks on hand-made inputs.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <vector>
+
+#include "src/model/ops.h"
+
+namespace qlm {
+namespace {
+
+TEST(Rope, NormRotatesAdjacentPairs) {
+    // head_dim 4, n_rot 4, pos 1, base 10000: θ0 = 1, θ1 = 10000^(-1/2) = 0.01.
+    float v[4] = {1, 2, 3, 4};
+    ops::rope(v, 4, 1, 10000.f, 1.f, RopeStyle::Norm);
+    const double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
+    EXPECT_NEAR(v[0], 1 * c0 - 2 * s0, 1e-6);
+    EXPECT_NEAR(v[1], 1 * s0 + 2 * c0, 1e-6);
+    EXPECT_NEAR(v[2], 3 * c1 - 4 * s1, 1e-6);
+    EXPECT_NEAR(v[3], 3 * s1 + 4 * c1, 1e-6);
+}
+
+TEST(Rope, NeoxRotatesHalves) {
+    float v[4] = {1, 2, 3, 4};
+    ops::rope(v, 4, 1, 10000.f, 1.f, RopeStyle::Neox);
+    const double c0 = std::cos(1.0), s0 = std::sin(1.0), c1 = std::cos(0.01), s1 = std::sin(0.01);
+    EXPECT_NEAR(v[0], 1 * c0 - 3 * s0, 1e-6);  // pair (0, 2) at θ0
+    EXPECT_NEAR(v[2], 1 * s0 + 3 * c0, 1e-6);
+    EXPECT_NEAR(v[1], 2 * c1 - 4 * s1, 1e-6);  // pair (1, 3) at θ1
+    EXPECT_NEAR(v[3], 2 * s1 + 4 * c1, 1e-6);
+}
+
+TEST(Rope, PartialRotationAndScaleAndPositionZero) {
+    // n_rot 2 of head_dim 4: only (0, 1) turns; dims 2, 3 unchanged. freq_scale 0.5 halves θ.
+    float v[4] = {1, 0, 5, 6};
+    ops::rope(v, 2, 3, 10000.f, 0.5f, RopeStyle::Norm);
+    EXPECT_NEAR(v[0], std::cos(1.5), 1e-6);
+    EXPECT_NEAR(v[1], std::sin(1.5), 1e-6);
+    EXPECT_EQ(v[2], 5.f);
+    EXPECT_EQ(v[3], 6.f);
+    float w[4] = {1, 2, 3, 4};
+    ops::rope(w, 4, 0, 10000.f, 1.f, RopeStyle::Neox);
+    EXPECT_EQ(w[0], 1.f);
+    EXPECT_EQ(w[3], 4.f);
+}
+
+TEST(Rope, BaseAndDimensionSetFrequencies) {
+    // n_rot 8, base 100, pos 2: θ_i = 2·100^(−2i/8) -> θ_3 = 2·100^(−0.75) = 0.063245...
+    float v[8] = {0, 0, 0, 0, 0, 0, 1, 0};
+    ops::rope(v, 8, 2, 100.f, 1.f, RopeStyle::Norm);
+    const double th = 2.0 * std::pow(100.0, -0.75);
+    EXPECT_NEAR(v[6], std::cos(th), 1e-6);
+    EXPECT_NEAR(v[7], std::sin(th), 1e-6);
+}
+
+TEST(RmsNorm, HandComputed) {
+    // mean(x²) = (1 + 4 + 9 + 16)/4 = 7.5
+    const float x[4] = {1, 2, 3, 4}, w[4] = {1, 2, 0.5f, -1};
+    float y[4];
+    ops::rmsnorm(x, w, y, 4, 0.f);
+    const double s = 1.0 / std::sqrt(7.5);
+    EXPECT_NEAR(y[0], 1 * s, 1e-6);
+    EXPECT_NEAR(y[1], 4 * s, 1e-6);
+    EXPECT_NEAR(y[2], 1.5 * s, 1e-6);
+    EXPECT_NEAR(y[3], -4 * s, 1e-6);
+    // eps enters under the root: x = (0, 0) with eps 0.25 -> 0; x = (1, 1), eps 3 -> 1/2.
+    const float o[2] = {1, 1};
+    float z[2];
+    ops::rmsnorm(o, nullptr, z, 2, 3.f);
+    EXPECT_NEAR(z[0], 0.5, 1e-7);
+}
+
+TEST(Softmax, HandComputedAndStable) {
+    float x[3] = {1, 2, 3};
+    ops::softmax(x, 3);
+    const double d = std::exp(1.0) + std::exp(2.0) + std::exp(3.0);
+    EXPECT_NEAR(x[0], std::exp(1.0) / d, 1e-7);
+    EXPECT_NEAR(x[2], std::exp(3.0) / d, 1e-7);
+    float big[2] = {1000.f, 1001.f};
+    ops::softmax(big, 2);
+    EXPECT_NEAR(big[1], 1.0 / (1.0 + std::exp(-1.0)), 1e-6);
+    EXPECT_NEAR(big[0] + big[1], 1.0, 1e-6);
+    float one[1] = {-5.f};
+    ops::softmax(one, 1);
+    EXPECT_EQ(one[0], 1.f);
+}
+
+TEST(Silu, HandComputed) {
+    EXPECT_EQ(ops::silu(0.f), 0.f);
+    EXPECT_NEAR(ops::silu(1.f), 1.0 / (1.0 + std::exp(-1.0)), 1e-7);
+    EXPECT_NEAR(ops::silu(-2.f), -2.0 / (1.0 + std::exp(2.0)), 1e-7);
+}
+
+TEST(Gqa, HeadMapping) {
+    // 8 query heads over 4 KV heads: pairs share a KV head.
+    const int64_t m84[8] = {0, 0, 1, 1, 2, 2, 3, 3};
+    for (int64_t h = 0; h < 8; ++h) EXPECT_EQ(ops::kv_head_for(h, 8, 4), m84[h]);
+    // 6 over 2: groups of three.
+    const int64_t m62[6] = {0, 0, 0, 1, 1, 1};
+    for (int64_t h = 0; h < 6; ++h) EXPECT_EQ(ops::kv_head_for(h, 6, 2), m62[h]);
+    for (int64_t h = 0; h < 5; ++h) EXPECT_EQ(ops::kv_head_for(h, 5, 5), h);  // MHA
+    for (int64_t h = 0; h < 7; ++h) EXPECT_EQ(ops::kv_head_for(h, 7, 1), 0);  // MQA
+}
+
+}  // namespace
+}  // namespace qlm
