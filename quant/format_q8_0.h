@@ -40,6 +40,19 @@ struct FormatQ8_0 {
             for (int e = 0; e < 32; ++e) y[b].qs[e] = static_cast<int8_t>(std::roundf(xb[e] * id));
         }
     }
+    // The activation rule of ggml's x86 quantize_row_q8_0 (FORMATS.md §4): id = 127/amax and
+    // round half to even. It differs from quantize_row only on exact ties, but matching it keeps
+    // our logits closest to llama.cpp's.
+    static void quantize_row_activation(const float* x, Block* y, int64_t n) {
+        for (int64_t b = 0; b < n / 32; ++b) {
+            const float* xb = x + b * 32;
+            float amax = 0.f;
+            for (int e = 0; e < 32; ++e) amax = std::fmax(amax, std::fabs(xb[e]));
+            const float id = amax != 0.f ? 127.f / amax : 0.f;
+            y[b].d = fp32_to_fp16(amax / 127.f);
+            for (int e = 0; e < 32; ++e) y[b].qs[e] = static_cast<int8_t>(std::nearbyintf(xb[e] * id));
+        }
+    }
     static float vec_dot(int64_t n, const Block* w, const Block* a) {
         float s = 0.f;
         for (int64_t b = 0; b < n / 32; ++b) {

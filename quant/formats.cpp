@@ -22,10 +22,19 @@ template <class F>
 void quantize_fn(const float* src, void* dst, int64_t n) {
     F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
 }
+// Formats whose activation rule differs from the weight rule define quantize_row_activation.
+template <class F>
+void quantize_activation_fn(const float* src, void* dst, int64_t n) {
+    if constexpr (requires { F::quantize_row_activation(src, static_cast<typename F::Block*>(dst), n); })
+        F::quantize_row_activation(src, static_cast<typename F::Block*>(dst), n);
+    else
+        F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
+}
 template <class F>
 constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2) {
-    return FormatOps{F::type,          F::vec_dot_type,     F::block_size, sizeof(typename F::Block),
-                     dequantize_fn<F>, quantize_fn<F>,      scalar,        avx2};
+    return FormatOps{F::type,         F::vec_dot_type,  F::block_size,             sizeof(typename F::Block),
+                     dequantize_fn<F>, quantize_fn<F>,  quantize_activation_fn<F>, scalar,
+                     avx2};
 }
 
 const std::array<FormatOps, 4> kFormats = {

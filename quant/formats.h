@@ -26,7 +26,8 @@ struct FormatOps {
     int64_t block_size;           // elements per block
     size_t block_bytes;           // bytes per block
     DequantizeRowFn dequantize_row;
-    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule); activation formats need it
+    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule, as llama-quantize writes weights)
+    QuantizeRowFn quantize_activation;  // f32 -> this format as matmul converts activations
     VecDotFn vec_dot_scalar;      // the reference kernel
     VecDotFn vec_dot_avx2;        // nullptr when there is no AVX2 kernel
 };

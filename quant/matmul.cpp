@@ -31,7 +31,7 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
         converted.resize(a_row_bytes * static_cast<uint64_t>(n_tokens));
 #pragma omp parallel for schedule(static) if (n_tokens > 1)
         for (int64_t t = 0; t < n_tokens; ++t)
-            af.quantize_row(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
+            af.quantize_activation(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
         act = converted.data();
     }
 

@@ -131,6 +131,8 @@ inline double compare_prompt(const std::string& label, const Golden& g, const Mo
             }
         }
         const double ratio = tol == Tolerance::MaxAbs1e3 ? maxabs / (1e-3 * R) : rms(diff) / (1e-2 * R);
+        if (std::getenv("QLM_GOLDEN_VERBOSE"))
+            std::cout << label << " position " << p << ": " << ratio << " x tolerance (R = " << R << ")\n";
         if (ratio > worst) {
             worst = ratio;
             worst_pos = p;

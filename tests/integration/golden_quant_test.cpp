@@ -1,7 +1,8 @@
 // Quantized models against llama.cpp (../shared/golden/README.md): with REF_F32 the F32 model's
 // logits and REF_Q the quantized file's, require
 //   rms(OURS - REF_F32) <= 1.05 rms(REF_Q - REF_F32)   and   rms(OURS - REF_Q) <= rms(REF_Q - REF_F32).
-#include <fstream>
+#include <cstdlib>
+#include <iostream>
 
 #include "golden_compare.h"
 
@@ -23,6 +24,14 @@ void check_quant(const std::string& golden_q, const std::string& golden_f32, con
         rms_vs(f, [&](size_t p, size_t k) { return r.prompt_logits[p][static_cast<size_t>(f.positions[p].ids[k])]; });
     const double ours_vs_q =
         rms_vs(q, [&](size_t p, size_t k) { return r.prompt_logits[p][static_cast<size_t>(q.positions[p].ids[k])]; });
+    if (std::getenv("QLM_GOLDEN_VERBOSE")) {
+        for (size_t p = 0; p < q.positions.size(); ++p) {
+            std::vector<double> d;
+            for (size_t k = 0; k < q.positions[p].ids.size(); ++k)
+                d.push_back(r.prompt_logits[p][static_cast<size_t>(q.positions[p].ids[k])] - q.positions[p].values[k]);
+            std::cout << golden_q << " position " << p << ": rms(ours - ref_q) = " << rms(d) << "\n";
+        }
+    }
     report(golden_q, "rms_ref_q_vs_ref_f32", ref_err);
     report(golden_q, "rms_ours_vs_f32_over_1.05_ref", ours_vs_f32 / (1.05 * ref_err));
     report(golden_q, "rms_ours_vs_q_over_ref", ours_vs_q / ref_err);

@@ -80,6 +80,22 @@ TEST(FormatQ8_0, QuantizeFollowsReferenceRule) {
     EXPECT_EQ(b.qs[10], 64);  // 63.5 rounds away from zero
 }
 
+TEST(FormatQ8_0, ActivationRuleRoundsTiesToEven) {
+    // amax = 127: id = 127/127 = 1 and ties go to even (2.5 -> 2, -2.5 -> -2, 3.5 -> 4), unlike
+    // the weight rule's roundf.
+    float x[32] = {};
+    x[0] = 127.f;
+    x[1] = 2.5f;
+    x[2] = -2.5f;
+    x[3] = 3.5f;
+    x[4] = 0.5f;
+    BlockQ8_0 b;
+    format_ops(GgmlType::Q8_0).quantize_activation(x, &b, 32);
+    EXPECT_EQ(b.d, 0x3C00);
+    const int expected[5] = {127, 2, -2, 4, 0};
+    for (int i = 0; i < 5; ++i) EXPECT_EQ(b.qs[i], expected[i]) << i;
+}
+
 // llama.cpp's Q8_0 stories260K file is the §3 rule applied to the F32 file: re-quantizing
 // token_embd must reproduce its bytes exactly.
 TEST(FormatQ8_0, QuantizeReproducesLlamaCppFile) {

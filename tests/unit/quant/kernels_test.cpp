@@ -132,7 +132,7 @@ void check_matmul(GgmlType t, int64_t cols, int64_t rows, int64_t n_tokens, Isa 
     std::vector<uint8_t> aconv(format_row_bytes(af, cols));
     std::vector<float> xt(static_cast<size_t>(cols)), wr(static_cast<size_t>(cols));
     for (int64_t tk = 0; tk < n_tokens; ++tk) {
-        af.quantize_row(x.data() + tk * cols, aconv.data(), cols);
+        af.quantize_activation(x.data() + tk * cols, aconv.data(), cols);
         af.dequantize_row(aconv.data(), xt.data(), cols);
         for (int64_t r = 0; r < rows; ++r) {
             dequantize_row(w, r, wr.data());
