@@ -118,15 +118,23 @@ void keep_top_k(std::vector<Candidate>& cands, int32_t k) {
 
 void keep_top_p(std::vector<Candidate>& cands, float top_p) {
     if (top_p >= 1.0f || cands.empty()) return;
-    sort_by_logit(cands);
-    softmax(cands);
-    double cum = 0.0;
-    for (size_t i = 0; i < cands.size(); ++i) {
-        cum += cands[i].p;
-        if (cum >= top_p) {
-            cands.resize(i + 1);
-            return;
+    softmax(cands);  // probabilities do not depend on the order
+    // Sort only as much as needed: the top 256 first, growing 4x until the prefix reaches top_p.
+    const size_t n = cands.size();
+    size_t sorted = std::min<size_t>(n, 256);
+    for (;;) {
+        std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(sorted), cands.end(),
+                          logit_before);
+        double cum = 0.0;
+        for (size_t i = 0; i < sorted; ++i) {
+            cum += cands[i].p;
+            if (cum >= top_p) {
+                cands.resize(i + 1);
+                return;
+            }
         }
+        if (sorted == n) return;  // rounding kept the total just under top_p: keep all
+        sorted = std::min(n, sorted * 4);
     }
 }
 

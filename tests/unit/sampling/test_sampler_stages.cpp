@@ -93,6 +93,21 @@ TEST(SamplerStages, TopPKeepsSmallestPrefixReachingP) {
     EXPECT_EQ(f.size(), 4u);
 }
 
+TEST(SamplerStages, TopPOnALargeFlatVocabulary) {
+    // 1000 equal logits: p = 0.001 each; 0.5 is reached at the 500th (ties: lowest ids first).
+    auto c = make_candidates(std::vector<float>(1000, 1.5f));
+    keep_top_p(c, 0.5f);
+    ASSERT_EQ(c.size(), 500u);
+    for (size_t i = 0; i < c.size(); ++i) EXPECT_EQ(c[i].id, static_cast<int32_t>(i));
+    // A peaked one with a long tail: 0.6 on id 900, the rest spread evenly.
+    std::vector<double> probs(1000, 0.4 / 999);
+    probs[900] = 0.6;
+    auto d = make_candidates(logits_for(probs));
+    keep_top_p(d, 0.7f);  // 0.6 + k * 0.4/999 >= 0.7 -> k = ceil(249.75) = 250 more
+    ASSERT_EQ(d.size(), 251u);
+    EXPECT_EQ(d[0].id, 900);
+}
+
 TEST(SamplerStages, MinPKeepsIdsAboveFractionOfMax) {
     auto logits = logits_for({0.3, 0.05, 0.5, 0.15});
     auto c = make_candidates(logits);
