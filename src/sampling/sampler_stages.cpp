@@ -119,23 +119,27 @@ void keep_top_k(std::vector<Candidate>& cands, int32_t k) {
 void keep_top_p(std::vector<Candidate>& cands, float top_p) {
     if (top_p >= 1.0f || cands.empty()) return;
     softmax(cands);  // probabilities do not depend on the order
-    // Sort only as much as needed: the top 256 first, growing 4x until the prefix reaches top_p.
+    // Sort only as much as needed: select and sort the next block of largest logits (256, then 4x
+    // more each round) until the sorted prefix reaches top_p.
     const size_t n = cands.size();
-    size_t sorted = std::min<size_t>(n, 256);
-    for (;;) {
-        std::partial_sort(cands.begin(), cands.begin() + static_cast<std::ptrdiff_t>(sorted), cands.end(),
-                          logit_before);
-        double cum = 0.0;
-        for (size_t i = 0; i < sorted; ++i) {
+    size_t done = 0;
+    double cum = 0.0;
+    while (done < n) {
+        const size_t next = std::min(n, std::max<size_t>(256, done * 4));
+        auto first = cands.begin() + static_cast<std::ptrdiff_t>(done);
+        auto last = cands.begin() + static_cast<std::ptrdiff_t>(next);
+        if (next < n) std::nth_element(first, last, cands.end(), logit_before);
+        std::sort(first, last, logit_before);
+        for (size_t i = done; i < next; ++i) {
             cum += cands[i].p;
             if (cum >= top_p) {
                 cands.resize(i + 1);
                 return;
             }
         }
-        if (sorted == n) return;  // rounding kept the total just under top_p: keep all
-        sorted = std::min(n, sorted * 4);
+        done = next;
     }
+    // Rounding kept the total just under top_p: keep all, sorted.
 }
 
 void keep_min_p(std::vector<Candidate>& cands, float min_p) {
