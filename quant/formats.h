@@ -18,6 +18,12 @@ using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
 // format's vec_dot_type.
 using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 
+// 4 weight rows x 3 activation rows: y[t·y_stride + r] = dot(row r of w, row t of a), strides of
+// w and a in bytes, of y in floats.
+using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                            int64_t y_stride);
+constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
+
 enum class Isa { Scalar, Avx2 };
 
 struct FormatOps {
@@ -30,6 +36,7 @@ struct FormatOps {
     QuantizeRowFn quantize_activation;  // f32 -> this format as matmul converts activations
     VecDotFn vec_dot_scalar;      // the reference kernel
     VecDotFn vec_dot_avx2;        // nullptr when there is no AVX2 kernel
+    GemmTileFn gemm_tile_avx2;    // optional 4x3 tile kernel for prompt batches (nullptr: use vec_dot)
 };
 
 // The format's operations, or nullptr when qlm cannot compute with this type.
@@ -48,6 +55,8 @@ Isa active_isa();
 bool cpu_supports_avx2();
 // The dot kernel of a format for an ISA (falls back to scalar when that ISA has none).
 VecDotFn vec_dot_for(const FormatOps& f, Isa isa);
+// The tile kernel for an ISA, or nullptr.
+GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa);
 
 // y[i] += a * x[i] for f16 x, on the active ISA (attention's V accumulation).
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y);

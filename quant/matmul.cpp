@@ -22,6 +22,7 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
     if (w.cols % wf.block_size != 0 || w.cols % af.block_size != 0)
         throw_error("matmul: {} columns are not a multiple of the {} block size", w.cols, type_name(w.type));
     const VecDotFn dot = vec_dot_for(wf, isa);
+    const GemmTileFn tile = n_tokens >= kGemmTileTokens ? gemm_tile_for(wf, isa) : nullptr;
 
     // Convert each activation row once to the weight format's vec_dot type.
     const uint64_t a_row_bytes = format_row_bytes(af, w.cols);
@@ -43,7 +44,22 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
     for (int64_t item = 0; item < n_items; ++item) {
         const int64_t r0 = (item % n_row_tiles) * kRowTile, r1 = std::min(w.rows, r0 + kRowTile);
         const int64_t t0 = (item / n_row_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
-        for (int64_t t = t0; t < t1; ++t) {
+        int64_t t = t0;
+        if (tile) {
+            // Full 4x3 tiles share each loaded weight vector across three tokens.
+            for (; t + kGemmTileTokens <= t1; t += kGemmTileTokens) {
+                const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
+                int64_t r = r0;
+                for (; r + kGemmTileRows <= r1; r += kGemmTileRows)
+                    tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, a_row_bytes,
+                         y + t * w.rows + r, w.rows);
+                for (; r < r1; ++r)
+                    for (int64_t k = 0; k < kGemmTileTokens; ++k)
+                        y[(t + k) * w.rows + r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride,
+                                                      a + static_cast<uint64_t>(k) * a_row_bytes);
+            }
+        }
+        for (; t < t1; ++t) {
             const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
             float* yt = y + t * w.rows;
             for (int64_t r = r0; r < r1; ++r) yt[r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);

@@ -40,7 +40,45 @@ float dot_generic(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
     for (; i < n; ++i) s += scalar(x[i]) * scalar(y[i]);
     return s;
 }
+template <class T, class Load, class Scalar>
+void gemm4x3(int64_t n, const void* wv, uint64_t w_stride, const void* av, uint64_t a_stride, float* y,
+             int64_t y_stride, Load load, Scalar scalar) {
+    const T* w[4];
+    const T* a[3];
+    for (int r = 0; r < 4; ++r) w[r] = reinterpret_cast<const T*>(static_cast<const uint8_t*>(wv) + r * w_stride);
+    for (int t = 0; t < 3; ++t) a[t] = reinterpret_cast<const T*>(static_cast<const uint8_t*>(av) + t * a_stride);
+    Vf acc[4][3];
+    for (auto& row : acc)
+        for (auto& v : row) v = Vf(0.f);
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const Vf a0 = load(a[0] + i), a1 = load(a[1] + i), a2 = load(a[2] + i);
+        for (int r = 0; r < 4; ++r) {
+            const Vf wr = load(w[r] + i);
+            acc[r][0] = xsimd::fma(wr, a0, acc[r][0]);
+            acc[r][1] = xsimd::fma(wr, a1, acc[r][1]);
+            acc[r][2] = xsimd::fma(wr, a2, acc[r][2]);
+        }
+    }
+    for (int r = 0; r < 4; ++r) {
+        for (int t = 0; t < 3; ++t) {
+            float s = xsimd::hadd(acc[r][t]);
+            for (int64_t j = i; j < n; ++j) s += scalar(w[r][j]) * scalar(a[t][j]);
+            y[t * y_stride + r] = s;
+        }
+    }
+}
 }  // namespace
+
+void gemm4x3_f32_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                      int64_t y_stride) {
+    gemm4x3<float>(n, w, w_stride, a, a_stride, y, y_stride, load_f32, [](float v) { return v; });
+}
+
+void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                      int64_t y_stride) {
+    gemm4x3<uint16_t>(n, w, w_stride, a, a_stride, y, y_stride, load_f16, fp16_to_fp32);
+}
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
     return dot_generic(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,

@@ -17,6 +17,13 @@ float dot_f16_avx2(int64_t n, const void* w, const void* a);
 float dot_bf16_avx2(int64_t n, const void* w, const void* a);
 float dot_q8_0_avx2(int64_t n, const void* w, const void* a);
 
+// 4 weight rows x 3 activation rows at once (prompt batches): y[t·y_stride + r] = dot(w_r, a_t)
+// for r < 4, t < 3. Strides are in bytes for w and a, in floats for y. Signature = qlm::GemmTileFn.
+void gemm4x3_f32_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                      int64_t y_stride);
+void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                      int64_t y_stride);
+
 // y[i] += a * x[i] with x in f16 (attention's V accumulation); AVX2 and scalar versions.
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);

@@ -33,6 +33,13 @@ Row random_row(const FormatOps& f, int64_t n, std::mt19937& rng, size_t offset, 
     return r;
 }
 
+std::vector<float> random_floats(int64_t n, std::mt19937& rng) {
+    std::uniform_real_distribution<float> u(-1.f, 1.f);
+    std::vector<float> x(static_cast<size_t>(n));
+    for (auto& v : x) v = u(rng);
+    return x;
+}
+
 double abs_dot(const FormatOps& f, int64_t n, const void* w, const void* a) {
     std::vector<float> x(static_cast<size_t>(n)), y(static_cast<size_t>(n));
     f.dequantize_row(w, x.data(), n);
@@ -94,6 +101,30 @@ TEST(Avx2Kernels, Q8_0ExtremeCodesAreExact) {
     for (int e = 0; e < 32; ++e) w[2 + e] = 127;
     EXPECT_EQ(kernels::dot_q8_0_avx2(32, w.data(), a.data()), 32.0f * 127 * 127);
     EXPECT_EQ(kernels::dot_q8_0_scalar(32, w.data(), a.data()), 32.0f * 127 * 127);
+}
+
+TEST(Avx2Kernels, GemmTilesMatchScalarDots) {
+    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+    std::mt19937 rng(9);
+    for (GgmlType t : {GgmlType::F32, GgmlType::F16}) {
+        const FormatOps& f = format_ops(t);
+        ASSERT_NE(f.gemm_tile_avx2, nullptr);
+        for (int64_t n : {1, 8, 30, 64, 100, 4096 + 32}) {
+            const uint64_t rb = format_row_bytes(f, n) + 8;  // padded rows: strides differ from the length
+            std::vector<uint8_t> w(rb * 4 + 4), a(rb * 3 + 4);
+            for (int r = 0; r < 4; ++r) f.quantize_row(random_floats(n, rng).data(), w.data() + 4 + r * rb, n);
+            for (int k = 0; k < 3; ++k) f.quantize_row(random_floats(n, rng).data(), a.data() + 4 + k * rb, n);
+            float y[3 * 6];
+            f.gemm_tile_avx2(n, w.data() + 4, rb, a.data() + 4, rb, y, 6);
+            for (int k = 0; k < 3; ++k)
+                for (int r = 0; r < 4; ++r) {
+                    const void* wr = w.data() + 4 + r * rb;
+                    const void* ak = a.data() + 4 + k * rb;
+                    EXPECT_LE(std::fabs(y[k * 6 + r] - f.vec_dot_scalar(n, wr, ak)), 1e-6 * abs_dot(f, n, wr, ak) + 1e-30)
+                        << type_name(t) << " n=" << n << " r=" << r << " t=" << k;
+                }
+        }
+    }
 }
 
 TEST(Avx2Kernels, AxpyF16MatchesScalar) {
