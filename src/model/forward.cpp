@@ -9,21 +9,41 @@
 
 #include <algorithm>
 #include <cmath>
+#include <new>
+#include <optional>
 #include <vector>
 
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "quant/matmul.h"
 #include "src/model/kv_cache.h"
+#include "src/model/memory_plan.h"
 #include "src/model/model.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
+#include "src/util/checked_math.h"
 #include "src/util/error.h"
 
 namespace qlm {
 
 namespace {
 constexpr int64_t kMaxContext = int64_t{1} << 20;
+
+// Resizes v to `count` floats, with a qlm::Error (not bad_alloc) when that cannot be done.
+void resize_checked(std::vector<float>& v, uint64_t a, uint64_t b, const char* what) {
+    const auto n = checked_mul(a, b);
+    const auto bytes = n ? checked_mul(*n, sizeof(float)) : std::nullopt;
+    const uint64_t avail = available_memory_bytes().value_or(0);
+    if (!bytes || (avail != 0 && *bytes > avail))
+        throw_error("the {} buffer needs {} x {} floats, more than the available memory (use a smaller batch or "
+                    "context)",
+                    what, a, b);
+    try {
+        v.resize(static_cast<size_t>(*n));
+    } catch (const std::bad_alloc&) {
+        throw_error("the {} buffer ({} bytes) could not be allocated (use a smaller batch or context)", what, *bytes);
+    }
+}
 
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
     if (!b) return;
@@ -50,21 +70,21 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
     opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
     kv_ = std::make_unique<KvCache>(hp, opts_.n_ctx, opts_.kv_type);
 
-    const auto nb = static_cast<size_t>(opts_.n_batch);
-    const auto E = static_cast<size_t>(hp.n_embd), Q = static_cast<size_t>(hp.n_head * hp.head_dim),
-               KV = static_cast<size_t>(hp.n_head_kv * hp.head_dim), F = static_cast<size_t>(hp.n_ff);
+    const auto nb = static_cast<uint64_t>(opts_.n_batch);
+    const auto E = static_cast<uint64_t>(hp.n_embd), Q = static_cast<uint64_t>(hp.n_head * hp.head_dim),
+               KV = static_cast<uint64_t>(hp.n_head_kv * hp.head_dim), F = static_cast<uint64_t>(hp.n_ff);
     scratch_ = std::make_unique<Scratch>();
     Scratch& s = *scratch_;
-    s.x.resize(nb * E);
-    s.xn.resize(nb * E);
-    s.tmp.resize(nb * E);
-    s.q.resize(nb * Q);
-    s.attn.resize(nb * Q);
-    s.k.resize(nb * KV);
-    s.v.resize(nb * KV);
-    s.gate.resize(nb * F);
-    s.up.resize(nb * F);
-    s.rope_cs.resize(nb * static_cast<size_t>(hp.n_rot));
+    resize_checked(s.x, nb, E, "activation");
+    resize_checked(s.xn, nb, E, "activation");
+    resize_checked(s.tmp, nb, E, "activation");
+    resize_checked(s.q, nb, Q, "query");
+    resize_checked(s.attn, nb, Q, "attention output");
+    resize_checked(s.k, nb, KV, "key");
+    resize_checked(s.v, nb, KV, "value");
+    resize_checked(s.gate, nb, F, "feed-forward");
+    resize_checked(s.up, nb, F, "feed-forward");
+    resize_checked(s.rope_cs, nb, static_cast<uint64_t>(hp.n_rot), "rope");
 }
 
 InferenceContext::~InferenceContext() = default;
@@ -96,7 +116,7 @@ void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
     if (opts_.n_threads > 0) omp_set_num_threads(opts_.n_threads);
 
     const int64_t n_out = all_logits ? n_tok : 1;
-    logits_.assign(static_cast<size_t>(n_out * hp.n_vocab), 0.f);
+    resize_checked(logits_, static_cast<uint64_t>(n_out), static_cast<uint64_t>(hp.n_vocab), "logits");
     for (int64_t c0 = 0; c0 < n_tok; c0 += opts_.n_batch) {
         const int64_t n = std::min(opts_.n_batch, n_tok - c0);
         const bool last_chunk = c0 + n == n_tok;
