@@ -31,11 +31,12 @@ void validate(const SamplingParams& p) {
     // top_k: every value is valid (<= 0 turns it off); seed: every value is valid.
 }
 
+// Random seeds are 32-bit (like llama.cpp's), so the reported seed can be passed back with --seed.
 static uint64_t pick_seed(uint64_t requested) {
     if (requested != SamplingParams::kRandomSeed) return requested;
     std::random_device rd;
-    uint64_t s = (static_cast<uint64_t>(rd()) << 32) ^ rd();
-    return s == SamplingParams::kRandomSeed ? s + 1 : s;
+    const uint64_t s = rd() & 0xFFFFFFFFull;
+    return s == SamplingParams::kRandomSeed ? s - 1 : s;
 }
 
 Sampler::Sampler(const SamplingParams& params)

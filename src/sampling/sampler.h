@@ -31,7 +31,7 @@ struct SamplingParams {
     float frequency_penalty = 0.0f;
     float presence_penalty = 0.0f;
     int32_t no_repeat_ngram = 0;  // 0: off
-    uint64_t seed = 0xFFFFFFFFull;  // LLAMA_DEFAULT_SEED: pick a random seed
+    uint64_t seed = 0xFFFFFFFFull;  // LLAMA_DEFAULT_SEED: pick a random 32-bit seed (< 0xFFFFFFFF)
 
     static constexpr uint64_t kRandomSeed = 0xFFFFFFFFull;
 };

@@ -149,7 +149,7 @@ TEST(Sampler, SameSeedSameChoices) {
 
 TEST(Sampler, DefaultSeedIsRandomAndReported) {
     Sampler a(pure(1.0f, SamplingParams::kRandomSeed));
-    EXPECT_NE(a.seed(), SamplingParams::kRandomSeed);
+    EXPECT_LT(a.seed(), SamplingParams::kRandomSeed);  // 32-bit, so --seed can replay it
     // Replaying the reported seed reproduces the choices.
     Sampler b(pure(1.0f, a.seed()));
     std::vector<float> logits = log_probs({0.25, 0.25, 0.25, 0.25});
