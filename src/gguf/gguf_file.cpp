@@ -26,6 +26,9 @@ namespace {
 constexpr uint32_t kNumValueTypes = 13;
 constexpr uint64_t kMinKvBytes = 8 + 1 + 4 + 1;           // key length, 1-byte key, type, 1-byte value
 constexpr uint64_t kMinTensorInfoBytes = 8 + 1 + 4 + 8 + 4 + 8;  // name len+1, n_dims, ne0, type, offset
+// Reserve no more than this many elements up front from a count read from the file: the count is
+// already bounded by the bytes that remain, but parsed elements are larger than their encoding.
+constexpr uint64_t kMaxReserve = uint64_t{1} << 16;
 constexpr const char* kFixCorrupt = "the file is truncated or corrupt; download it again";
 
 bool is_valid_type(uint32_t t) { return t < kNumValueTypes; }
@@ -170,24 +173,24 @@ struct ValueParser {
                         "in the file: {}", path, where(), a->count, value_type_name(a->elem_type),
                         need ? fmt::format("{}", *need) : std::string("2^64+"), r.remaining(),
                         kFixCorrupt);
-        // count is now bounded by the remaining bytes, so reserving is safe.
+        // count is now bounded by the remaining bytes.
         const ValueType et = a->elem_type;
         if (et == ValueType::STRING) {
-            a->strings.reserve(a->count);
+            a->strings.reserve(std::min(a->count, kMaxReserve));
             for (uint64_t k = 0; k < a->count; ++k)
                 a->strings.emplace_back(r.read_string(
                     [&] { return fmt::format("{} element {}", where(), k); }));
         } else if (et == ValueType::ARRAY) {
             for (uint64_t k = 0; k < a->count; ++k) a->arrays.push_back(read_value(et, depth));
         } else if (is_float(et)) {
-            a->floats.reserve(a->count);
+            a->floats.reserve(std::min(a->count, kMaxReserve));
             Value tmp;
             for (uint64_t k = 0; k < a->count; ++k) {
                 read_scalar(et, tmp);
                 a->floats.push_back(tmp.f);
             }
         } else {
-            a->ints.reserve(a->count);
+            a->ints.reserve(std::min(a->count, kMaxReserve));
             Value tmp;
             for (uint64_t k = 0; k < a->count; ++k) {
                 read_scalar(et, tmp);
@@ -333,7 +336,7 @@ void GgufFile::parse_all() {
     }
 
     // --- metadata ---
-    kvs_.reserve(n_kv);  // bounded by the remaining bytes above
+    kvs_.reserve(std::min(n_kv, kMaxReserve));
     for (uint64_t k = 0; k < n_kv; ++k) {
         std::string_view key = r.read_string([&] { return fmt::format("metadata key #{}", k); });
         if (key.empty())
@@ -363,7 +366,7 @@ void GgufFile::parse_all() {
     }
 
     // --- tensor infos ---
-    tensors_.reserve(n_tensors);  // bounded by the remaining bytes above
+    tensors_.reserve(std::min(n_tensors, kMaxReserve));
     for (uint64_t k = 0; k < n_tensors; ++k) {
         TensorInfo t;
         std::string_view name = r.read_string([&] { return fmt::format("tensor #{} name", k); });

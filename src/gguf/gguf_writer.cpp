@@ -7,6 +7,7 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
+#include <limits>
 
 #include "src/util/checked_math.h"
 #include "src/util/error.h"
@@ -288,6 +289,14 @@ uint64_t GgufWriter::alignment() const {
     return kDefaultAlignment;
 }
 
+// double -> float without undefined behaviour for values outside float's range.
+static float to_f32(double f) {
+    constexpr double kMax = std::numeric_limits<float>::max();
+    if (f > kMax) return std::numeric_limits<float>::infinity();
+    if (f < -kMax) return -std::numeric_limits<float>::infinity();
+    return static_cast<float>(f);  // NaN and in-range values
+}
+
 static void emit_scalar(GgufWriter::Sink& out, ValueType t, uint64_t u, int64_t i, double f, bool b) {
     switch (t) {
         case ValueType::UINT8: out.pod<uint8_t>(static_cast<uint8_t>(u)); break;
@@ -298,7 +307,7 @@ static void emit_scalar(GgufWriter::Sink& out, ValueType t, uint64_t u, int64_t 
         case ValueType::INT32: out.pod<int32_t>(static_cast<int32_t>(i)); break;
         case ValueType::UINT64: out.pod<uint64_t>(u); break;
         case ValueType::INT64: out.pod<int64_t>(i); break;
-        case ValueType::FLOAT32: out.pod<float>(static_cast<float>(f)); break;
+        case ValueType::FLOAT32: out.pod<float>(to_f32(f)); break;
         case ValueType::FLOAT64: out.pod<double>(f); break;
         case ValueType::BOOL: out.pod<uint8_t>(b ? 1 : 0); break;
         default: break;

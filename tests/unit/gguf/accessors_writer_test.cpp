@@ -333,3 +333,20 @@ TEST(Writer, FailedWritesLeaveNothingBehind) {
 
 }  // namespace
 }  // namespace qlm::gguf
+
+namespace qlm::gguf {
+namespace {
+
+TEST(Writer, Float32ArrayValuesOutOfRangeBecomeInfinity) {
+    GgufWriter w;
+    w.set_float_array("f", ValueType::FLOAT32, {1e300, -1e300, 0.5});
+    std::vector<uint8_t> out = w.to_bytes();
+    auto f = GgufFile::parse(out, "f.gguf");
+    const ArrayValue* a = f->get_array("f", ValueType::FLOAT32);
+    ASSERT_NE(a, nullptr);
+    EXPECT_EQ(a->floats, (std::vector<double>{std::numeric_limits<double>::infinity(),
+                                              -std::numeric_limits<double>::infinity(), 0.5}));
+}
+
+}  // namespace
+}  // namespace qlm::gguf

@@ -104,8 +104,9 @@ TEST(RealFiles, EverySharedModelLoads) {
             for (const KeyValue& kv : f->metadata()) got.push_back(kv.key);
             EXPECT_EQ(got, want);
         }
-        if (!f->tensors().empty() && m.count("tensor_data_start"))
+        if (!f->tensors().empty() && m.count("tensor_data_start")) {
             EXPECT_EQ(std::to_string(f->data_offset()), m.at("tensor_data_start"));
+        }
     }
     EXPECT_GE(loaded, 25);
     EXPECT_EQ(compared, 13);
