@@ -101,6 +101,12 @@ void softmax(std::span<Candidate> cands) {
         for (Candidate& c : cands) c.p = 1.0f / static_cast<float>(cands.size());
         return;
     }
+    if (std::isinf(mx)) {  // +inf (e.g. a tiny temperature): shared equally by the +inf entries
+        size_t n_inf = 0;
+        for (const Candidate& c : cands) n_inf += c.logit == mx;
+        for (Candidate& c : cands) c.p = c.logit == mx ? 1.0f / static_cast<float>(n_inf) : 0.0f;
+        return;
+    }
     double sum = 0.0;
     for (Candidate& c : cands) {
         c.p = std::exp(c.logit - mx);

@@ -43,7 +43,7 @@ int32_t argmax(std::span<const Candidate> cands);
 
 // Sort by logit descending, ties by id ascending.
 void sort_by_logit(std::vector<Candidate>& cands);
-// p = exp(logit - max) / sum. All -inf -> uniform.
+// p = exp(logit - max) / sum. All -inf -> uniform; +inf entries share p = 1 equally.
 void softmax(std::span<Candidate> cands);
 
 // Keep the k largest logits, sorted (k <= 0 or k >= size: keep all, order unchanged).

@@ -197,6 +197,19 @@ TEST(Sampler, TopPAndMinPRenormaliseOverTheSurvivors) {
     EXPECT_LT(chi_square(m, log_probs(probs), expected, 20000), 16.27);
 }
 
+TEST(Sampler, TinyTemperatureAndInfiniteLogitsStayWellDefined) {
+    std::vector<float> logits = {1.0f, 3.0f, -2.0f, 2.5f};
+    Sampler s(pure(1e-30f, 3));  // logits / 1e-30 overflow to +-inf: the argmax keeps all mass
+    for (int i = 0; i < 50; ++i) EXPECT_EQ(s.sample(logits, {}), 1);
+    std::vector<float> with_inf = {INFINITY, 0.0f, INFINITY, std::nanf("")};
+    Sampler t(pure(1.0f, 4));
+    int seen[4] = {0, 0, 0, 0};
+    for (int i = 0; i < 400; ++i) ++seen[t.sample(with_inf, {})];
+    EXPECT_EQ(seen[1] + seen[3], 0);
+    EXPECT_GT(seen[0], 120);  // about half each
+    EXPECT_GT(seen[2], 120);
+}
+
 TEST(Sampler, EmptyLogitsThrow) {
     Sampler s(pure(1.0f, 1));
     EXPECT_THROW(s.sample({}, {}), Error);
