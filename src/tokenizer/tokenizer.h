@@ -38,8 +38,10 @@ public:
     // The bytes a token stands for (byte tokens -> the raw byte, ▁ -> space for SPM, GPT-2's byte
     // map undone for BPE). Control tokens give "" unless render_special.
     virtual std::string token_to_piece(int32_t id, bool render_special = false) const = 0;
-    // Concatenated pieces of ids; SPM drops the leading space of the first piece after BOS
-    // when the vocab adds a space prefix (llama.cpp's detokenize). Invalid UTF-8 is kept as is.
+    // Concatenated pieces of ids; SPM drops the leading space of the first piece (the one after
+    // a leading BOS, if any) when the vocab adds a space prefix, so decode(encode(x)) == x.
+    // (llama.cpp's detokenize drops it only when the first id is not BOS, and also applies
+    // clean_up_tokenization_spaces to some BPE vocabs; we do neither.) Invalid UTF-8 is kept.
     virtual std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const = 0;
 
     int64_t n_vocab() const { return static_cast<int64_t>(tokens_.size()); }
