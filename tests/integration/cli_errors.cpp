@@ -77,6 +77,17 @@ TEST(CliErrors, UnsupportedArchitecture) {
     expect_one_line_error({"info", p.string()}, 1, {"gpt2", "not supported"});
 }
 
+TEST(CliErrors, UnsupportedTensorType) {
+    auto dir = test::temp_dir("cli-type");
+    auto p = dir / "iq1.gguf";
+    gguf::GgufWriter w;
+    w.set_string("general.architecture", "llama");
+    std::vector<uint8_t> bytes(50, 0);  // one iq1_s block: 256 elements in 50 bytes
+    w.add_tensor("token_embd.weight", {256, 1}, GgmlType::IQ1_S, bytes);
+    w.write(p.string());
+    expect_one_line_error({"run", "-m", p.string(), "-p", "hi"}, 1, {"token_embd.weight", "iq1_s"});
+}
+
 TEST(CliErrors, ContextLargerThanTheModel) {
     // stories260K's llama.context_length is 2048
     expect_one_line_error({"run", "-m", stories(), "-p", "hi", "-c", "4096"}, 1, {"4096", "2048", "-c 2048"});

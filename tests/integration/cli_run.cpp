@@ -23,7 +23,7 @@ struct Story1 {
 };
 
 std::vector<std::string> base(const Story1& s, std::vector<std::string> extra) {
-    std::vector<std::string> a{qlm_bin().string(), "run", "-m", s.model, "-t", "2"};
+    std::vector<std::string> a{qlm_bin().string(), "run", "-m", s.model, "-t", "1"};  // tiny model: one thread
     a.insert(a.end(), extra.begin(), extra.end());
     return a;
 }
