@@ -87,6 +87,22 @@ TEST(Pieces, BpeConventions) {
     EXPECT_EQ(tok->decode(tok->encode("a\xFF" "b", {})), "a" + kFFFD + "b");
 }
 
+// llama.cpp finds EOT by its text when the file names none: Phi-3's <|end|> ends generation too.
+TEST(SpecialTokens, EndOfGenerationTokensFoundByText) {
+    std::unique_ptr<qlm::gguf::GgufFile> f;
+    auto tok = open_vocab("phi-3", f);
+    const int32_t end = tok->find_token("<|end|>");
+    ASSERT_GE(end, 0);
+    EXPECT_EQ(tok->eot_id(), end);
+    EXPECT_TRUE(tok->is_end_of_generation(end));
+    EXPECT_TRUE(tok->is_end_of_generation(tok->eos_id()));
+    EXPECT_EQ(tok->token_type(end), qlm::TokenType::Control);
+    EXPECT_EQ(tok->token_to_piece(end), "");
+    EXPECT_FALSE(tok->is_end_of_generation(tok->bos_id()));
+    // Phi-3's special tokens swallow the whitespace after them (llama.cpp's RSTRIP).
+    EXPECT_EQ(tok->encode("<|end|>\nHi", {.parse_special = true}), tok->encode("<|end|>Hi", {.parse_special = true}));
+}
+
 TEST(SpecialTokens, ParsedOnlyWhenAsked) {
     std::unique_ptr<qlm::gguf::GgufFile> f;
     auto spm = open_vocab("llama-spm", f);
