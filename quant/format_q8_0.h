@@ -10,11 +10,12 @@
 
 namespace qlm {
 
-struct BlockQ8_0 {
+// Packed: 34-byte blocks sit at any byte address (a row of a tensor, an activation buffer).
+struct __attribute__((packed)) BlockQ8_0 {
     uint16_t d;     // f16 scale
     int8_t qs[32];  // codes
 };
-static_assert(sizeof(BlockQ8_0) == 34, "Q8_0 block is 34 bytes");
+static_assert(sizeof(BlockQ8_0) == 34 && alignof(BlockQ8_0) == 1, "Q8_0 block is 34 unaligned bytes");
 
 struct FormatQ8_0 {
     using Block = BlockQ8_0;

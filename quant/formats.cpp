@@ -32,9 +32,9 @@ void quantize_activation_fn(const float* src, void* dst, int64_t n) {
 }
 template <class F>
 constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr) {
-    return FormatOps{F::type,         F::vec_dot_type,  F::block_size,             sizeof(typename F::Block),
-                     dequantize_fn<F>, quantize_fn<F>,  quantize_activation_fn<F>, scalar,
-                     avx2,             tile_avx2};
+    return FormatOps{F::type,           F::vec_dot_type, F::block_size, sizeof(typename F::Block),
+                     alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>, quantize_activation_fn<F>,
+                     scalar,            avx2,            tile_avx2};
 }
 
 const std::array<FormatOps, 4> kFormats = {

@@ -31,6 +31,7 @@ struct FormatOps {
     GgmlType vec_dot_type;        // what the activation row is converted to before the dot
     int64_t block_size;           // elements per block
     size_t block_bytes;           // bytes per block
+    size_t block_align;           // the address alignment the kernels need (1 for packed blocks)
     DequantizeRowFn dequantize_row;
     QuantizeRowFn quantize_row;   // f32 -> this format (reference rule, as llama-quantize writes weights)
     QuantizeRowFn quantize_activation;  // f32 -> this format as matmul converts activations

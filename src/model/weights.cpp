@@ -69,8 +69,11 @@ WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t r
     w.cols = cols;
     w.rows = rows;
     const uint64_t n = static_cast<uint64_t>(cols) * static_cast<uint64_t>(rows);
-    const bool aligned = reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0;
-    if (cols % f->block_size == 0 && (aligned || t.type != GgmlType::F32)) {
+    // Views need whole blocks per row and addresses the kernels may load from; anything else
+    // (legacy flat blocks, a file with general.alignment 1) is converted to F32 once.
+    const bool aligned = reinterpret_cast<uintptr_t>(t.data) % f->block_align == 0 &&
+                         format_row_bytes(*f, cols) % f->block_align == 0;
+    if (cols % f->block_size == 0 && aligned) {
         w.type = t.type;
         w.data = t.data;
         w.row_stride = format_row_bytes(*f, cols);
@@ -81,10 +84,13 @@ WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t r
         throw_error("{}: tensor '{}' ({} elements) is not a whole number of {} blocks", file_.path(), name, n,
                     type_name(t.type));
     auto buf = std::make_unique<float[]>(n);
-    if (t.type == GgmlType::F32) {
-        std::memcpy(buf.get(), t.data, n * sizeof(float));
-    } else {
+    if (reinterpret_cast<uintptr_t>(t.data) % f->block_align == 0) {
         f->dequantize_row(t.data, buf.get(), static_cast<int64_t>(n));
+    } else {  // copy to an aligned buffer first
+        const size_t nbytes = static_cast<size_t>(n / f->block_size) * f->block_bytes;
+        auto aligned_copy = std::make_unique<uint64_t[]>(nbytes / 8 + 1);
+        std::memcpy(aligned_copy.get(), t.data, nbytes);
+        f->dequantize_row(aligned_copy.get(), buf.get(), static_cast<int64_t>(n));
     }
     w.type = GgmlType::F32;
     w.data = buf.get();
@@ -106,10 +112,10 @@ const float* ModelWeights::vector(const std::string& name, int64_t n, bool requi
         throw_error("{}: tensor '{}' ({} elements) is not a whole number of {} blocks", file_.path(), name, n,
                     type_name(t.type));
     auto buf = std::make_unique<float[]>(static_cast<size_t>(n));
-    if (t.type == GgmlType::F32)
-        std::memcpy(buf.get(), t.data, static_cast<size_t>(n) * sizeof(float));
-    else
-        f->dequantize_row(t.data, buf.get(), n);
+    const size_t nbytes = static_cast<size_t>(n / f->block_size) * f->block_bytes;
+    auto aligned_copy = std::make_unique<uint64_t[]>(nbytes / 8 + 1);  // any alignment the format needs
+    std::memcpy(aligned_copy.get(), t.data, nbytes);
+    f->dequantize_row(aligned_copy.get(), buf.get(), n);
     owned_.push_back(std::move(buf));
     return owned_.back().get();
 }

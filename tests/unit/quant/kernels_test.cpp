@@ -59,7 +59,7 @@ TEST(Avx2Kernels, MatchScalarReference) {
             for (size_t offset : {0, 1, 2, 4, 6}) {
                 if (t == GgmlType::F32 && offset % 4) continue;      // floats keep float alignment
                 if ((t == GgmlType::F16 || t == GgmlType::BF16) && offset % 2) continue;
-                const Row w = random_row(f, n, rng, offset), a = random_row(f, n, rng, offset + 2);
+                const Row w = random_row(f, n, rng, offset), a = random_row(f, n, rng, offset + 4);
                 const double ref = f.vec_dot_scalar(n, w.data(), a.data());
                 const double got = f.vec_dot_avx2(n, w.data(), a.data());
                 const double bound = 1e-6 * abs_dot(f, n, w.data(), a.data()) + 1e-30;
