@@ -37,7 +37,7 @@ uint64_t scratch_bytes(const ModelShape& s, int64_t n_ctx, int64_t n_batch) {
     const uint64_t b = u(n_batch);
     uint64_t per_token = add(add(mul(3, u(s.n_embd)), mul(u(s.n_head), u(s.head_dim))),
                              add(mul(2, mul(u(s.n_head_kv), u(s.head_dim))), mul(2, u(s.n_ff))));
-    uint64_t floats = add(add(mul(b, per_token), mul(mul(u(s.n_head), b), u(n_ctx))), mul(u(s.n_vocab), b));
+    uint64_t floats = add(add(mul(b, per_token), mul(u(s.n_head), u(n_ctx))), mul(u(s.n_vocab), b));
     return mul(4, floats);
 }
 

@@ -37,8 +37,8 @@ uint64_t kv_bytes(const ModelShape& s, int64_t n_ctx, KvType kv_type);
 
 // Scratch estimate (f32):
 //   4 × [ n_batch × (3·n_embd + n_head·head_dim + 2·n_head_kv·head_dim + 2·n_ff)
-//         + n_head × n_batch × n_ctx   (attention scores)
-//         + n_vocab × n_batch ]        (logits)
+//         + n_head × n_ctx             (attention scores of one token, one row per head/thread)
+//         + n_vocab × n_batch ]        (logits, all of a batch at most)
 uint64_t scratch_bytes(const ModelShape& s, int64_t n_ctx, int64_t n_batch);
 
 // The whole plan. weight_bytes: bytes of tensor data (from the GGUF tensor table, or

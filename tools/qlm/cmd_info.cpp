@@ -38,9 +38,9 @@ void print_memory_plan(const ModelShape& s, uint64_t weight_bytes, const InfoOpt
     fmt::print("  KV cache            {:>16} bytes  {:>11}   = 2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes\n",
                with_commas(p.kv_bytes), format_bytes(p.kv_bytes), s.n_layer, p.n_ctx, s.n_head_kv, s.head_dim,
                p.kv_elem_bytes);
-    fmt::print("  scratch (estimate)  {:>16} bytes  {:>11}   = 4 x [{} x (3x{} + {}x{} + 2x{}x{} + 2x{}) + {}x{}x{} + {}x{}]\n",
+    fmt::print("  scratch (estimate)  {:>16} bytes  {:>11}   = 4 x [{} x (3x{} + {}x{} + 2x{}x{} + 2x{}) + {}x{} + {}x{}]\n",
                with_commas(p.scratch_bytes), format_bytes(p.scratch_bytes), p.n_batch, s.n_embd, s.n_head,
-               s.head_dim, s.n_head_kv, s.head_dim, s.n_ff, s.n_head, p.n_batch, p.n_ctx, s.n_vocab, p.n_batch);
+               s.head_dim, s.n_head_kv, s.head_dim, s.n_ff, s.n_head, p.n_ctx, s.n_vocab, p.n_batch);
     fmt::print("  total               {:>16} bytes  {:>11}\n", with_commas(p.total_bytes), format_bytes(p.total_bytes));
     if (s.n_ctx_train > 0 && p.n_ctx > s.n_ctx_train)
         fmt::print("  note: n_ctx {} is larger than the model's trained context {}\n", p.n_ctx, s.n_ctx_train);

@@ -30,8 +30,8 @@ TEST(MemoryPlan, ZeroContextMeansTheModelsAndTotalsAddUp) {
     EXPECT_EQ(p.n_ctx, 32768);
     EXPECT_EQ(p.kv_bytes, 8u * 234881024u);
     EXPECT_EQ(p.weight_bytes, 1000u);
-    // 4 × [512 × (3·3584 + 3584 + 2·512 + 2·18944) + 28·512·32768 + 152064·512]
-    uint64_t floats = 512ull * (3 * 3584 + 3584 + 2 * 512 + 2 * 18944) + 28ull * 512 * 32768 + 152064ull * 512;
+    // 4 × [512 × (3·3584 + 3584 + 2·512 + 2·18944) + 28·32768 + 152064·512]
+    uint64_t floats = 512ull * (3 * 3584 + 3584 + 2 * 512 + 2 * 18944) + 28ull * 32768 + 152064ull * 512;
     EXPECT_EQ(p.scratch_bytes, 4 * floats);
     EXPECT_EQ(p.total_bytes, p.weight_bytes + p.kv_bytes + p.scratch_bytes);
 }
