@@ -31,15 +31,17 @@ void quantize_activation_fn(const float* src, void* dst, int64_t n) {
         F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
 }
 template <class F>
-constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr) {
+constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr,
+                             QuantizeRowFn act_avx2 = nullptr) {
     return FormatOps{F::type,           F::vec_dot_type, F::block_size, sizeof(typename F::Block),
                      alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>, quantize_activation_fn<F>,
-                     scalar,            avx2,            tile_avx2};
+                     scalar,            avx2,            tile_avx2,     act_avx2};
 }
 
 const std::array<FormatOps, 4> kFormats = {
     make_ops<FormatF32>(kernels::dot_f32_scalar, kernels::dot_f32_avx2, kernels::gemm4x3_f32_avx2),
-    make_ops<FormatF16>(kernels::dot_f16_scalar, kernels::dot_f16_avx2, kernels::gemm4x3_f16_avx2),
+    make_ops<FormatF16>(kernels::dot_f16_scalar, kernels::dot_f16_avx2, kernels::gemm4x3_f16_avx2,
+                        kernels::convert_f32_to_f16_avx2),
     make_ops<FormatBF16>(kernels::dot_bf16_scalar, kernels::dot_bf16_avx2),
     make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, kernels::dot_q8_0_avx2),
 };
@@ -76,6 +78,11 @@ Isa active_isa() {
 VecDotFn vec_dot_for(const FormatOps& f, Isa isa) {
     if (isa == Isa::Avx2 && f.vec_dot_avx2 && cpu_supports_avx2()) return f.vec_dot_avx2;
     return f.vec_dot_scalar;
+}
+
+QuantizeRowFn quantize_activation_for(const FormatOps& f, Isa isa) {
+    if (isa == Isa::Avx2 && f.quantize_activation_avx2 && cpu_supports_avx2()) return f.quantize_activation_avx2;
+    return f.quantize_activation;
 }
 
 GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) {

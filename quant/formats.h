@@ -38,6 +38,7 @@ struct FormatOps {
     VecDotFn vec_dot_scalar;      // the reference kernel
     VecDotFn vec_dot_avx2;        // nullptr when there is no AVX2 kernel
     GemmTileFn gemm_tile_avx2;    // optional 4x3 tile kernel for prompt batches (nullptr: use vec_dot)
+    QuantizeRowFn quantize_activation_avx2;  // optional faster quantize_activation (same results)
 };
 
 // The format's operations, or nullptr when qlm cannot compute with this type.
@@ -56,6 +57,8 @@ Isa active_isa();
 bool cpu_supports_avx2();
 // The dot kernel of a format for an ISA (falls back to scalar when that ISA has none).
 VecDotFn vec_dot_for(const FormatOps& f, Isa isa);
+// The activation conversion for an ISA.
+QuantizeRowFn quantize_activation_for(const FormatOps& f, Isa isa);
 // The tile kernel for an ISA, or nullptr.
 GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa);
 

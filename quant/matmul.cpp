@@ -30,9 +30,10 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
     std::vector<uint8_t> converted;
     if (af.type != GgmlType::F32) {
         converted.resize(a_row_bytes * static_cast<uint64_t>(n_tokens));
+        const QuantizeRowFn convert = quantize_activation_for(af, isa);
 #pragma omp parallel for schedule(static) if (n_tokens > 1)
         for (int64_t t = 0; t < n_tokens; ++t)
-            af.quantize_activation(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
+            convert(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
         act = converted.data();
     }
 

@@ -114,6 +114,14 @@ float dot_q8_0_avx2(int64_t n, const void* w, const void* a) {
     return xsimd::hadd(Vf(acc));
 }
 
+void convert_f32_to_f16_avx2(const float* x, void* yv, int64_t n) {
+    auto* y = static_cast<uint16_t*>(yv);
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes)
+        _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
+    for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
     const Vf va(a);
     int64_t i = 0;

@@ -24,6 +24,10 @@ void gemm4x3_f32_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
 void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                       int64_t y_stride);
 
+// f32 -> f16 with round-to-nearest-even (F16C), equal to qlm::fp32_to_fp16 for every non-NaN
+// input. Signature = qlm::QuantizeRowFn (the F16 activation conversion).
+void convert_f32_to_f16_avx2(const float* x, void* y, int64_t n);
+
 // y[i] += a * x[i] with x in f16 (attention's V accumulation); AVX2 and scalar versions.
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);

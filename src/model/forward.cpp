@@ -137,6 +137,7 @@ static void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const
     const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
     const bool f16 = kv.type() == KvType::F16;
     const VecDotFn dot = vec_dot_for(format_ops(f16 ? GgmlType::F16 : GgmlType::F32), active_isa());
+    const QuantizeRowFn to_f16 = quantize_activation_for(format_ops(GgmlType::F16), active_isa());
     const int64_t n_kv_max = p0 + n;
 #pragma omp parallel
     {
@@ -150,7 +151,7 @@ static void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const
                 const float* qh = q + (t * n_head + h) * hd;
                 const void* qa = qh;
                 if (f16) {
-                    for (int64_t i = 0; i < hd; ++i) q16[static_cast<size_t>(i)] = fp32_to_fp16(qh[i]);
+                    to_f16(qh, q16.data(), hd);
                     qa = q16.data();
                 }
                 const size_t eb = kv.elem_bytes();

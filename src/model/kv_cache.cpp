@@ -3,7 +3,7 @@
 #include <cstring>
 #include <new>
 
-#include "quant/fp16.h"
+#include "quant/formats.h"
 #include "src/model/memory_plan.h"
 #include "src/util/checked_math.h"
 #include "src/util/error.h"
@@ -54,12 +54,9 @@ void KvCache::store(int64_t layer, int64_t pos, int64_t n, const float* k, const
         std::memcpy(kd, k, static_cast<size_t>(count) * sizeof(float));
         std::memcpy(vd, v, static_cast<size_t>(count) * sizeof(float));
     } else {
-        auto* k16 = reinterpret_cast<uint16_t*>(kd);
-        auto* v16 = reinterpret_cast<uint16_t*>(vd);
-        for (int64_t i = 0; i < count; ++i) {
-            k16[i] = fp32_to_fp16(k[i]);
-            v16[i] = fp32_to_fp16(v[i]);
-        }
+        const QuantizeRowFn to_f16 = quantize_activation_for(format_ops(GgmlType::F16), active_isa());
+        to_f16(k, kd, count);
+        to_f16(v, vd, count);
     }
 }
 

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quant/formats.h"
+#include "quant/fp16.h"
 #include "quant/kernels/kernels.h"
 #include "quant/matmul.h"
 
@@ -125,6 +126,29 @@ TEST(Avx2Kernels, GemmTilesMatchScalarDots) {
                 }
         }
     }
+}
+
+TEST(Avx2Kernels, F16ConversionMatchesScalarBitForBit) {
+    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+    // Every f16 value, the midpoints between neighbours (ties), and values around the subnormal
+    // and overflow limits.
+    std::vector<float> x;
+    for (uint32_t h = 0; h < 0x7c00; ++h) {
+        const float a = fp16_to_fp32(static_cast<uint16_t>(h)), b = fp16_to_fp32(static_cast<uint16_t>(h + 1));
+        for (float v : {a, (a + b) / 2, std::nextafter((a + b) / 2, 0.f), std::nextafter((a + b) / 2, 1e9f)}) {
+            x.push_back(v);
+            x.push_back(-v);
+        }
+    }
+    for (float v : {65504.f, 65519.f, 65520.f, 1e6f, INFINITY, 1e-8f, 2.98e-8f, 2.99e-8f, 1e-30f}) {
+        x.push_back(v);
+        x.push_back(-v);
+    }
+    x.push_back(0.5f);  // odd length: exercises the scalar tail
+    std::vector<uint16_t> a(x.size()), b(x.size());
+    format_ops(GgmlType::F16).quantize_row(x.data(), a.data(), static_cast<int64_t>(x.size()));
+    kernels::convert_f32_to_f16_avx2(x.data(), b.data(), static_cast<int64_t>(x.size()));
+    for (size_t i = 0; i < x.size(); ++i) ASSERT_EQ(a[i], b[i]) << "x = " << x[i];
 }
 
 TEST(Avx2Kernels, AxpyF16MatchesScalar) {
