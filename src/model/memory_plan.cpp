@@ -1,6 +1,8 @@
 #include "src/model/memory_plan.h"
 
 #include <algorithm>
+#include <cerrno>
+#include <cstdlib>
 #include <fstream>
 #include <sstream>
 
@@ -57,19 +59,25 @@ MemoryPlan plan_memory(const ModelShape& s, uint64_t weight_bytes, const MemoryP
 }
 
 std::optional<uint64_t> available_memory_bytes() {
+    std::optional<uint64_t> avail;
     std::ifstream f("/proc/meminfo");
     std::string line;
     while (f && std::getline(f, line)) {
         if (line.rfind("MemAvailable:", 0) == 0) {
             std::istringstream ss(line.substr(13));
             uint64_t kib = 0;
-            if (ss >> kib) {
-                if (auto r = checked_mul(kib, 1024)) return *r;
-            }
-            return std::nullopt;
+            if (ss >> kib) avail = checked_mul(kib, 1024);
+            break;
         }
     }
-    return std::nullopt;
+    // QLM_MEMORY_LIMIT=BYTES caps what qlm treats as available (ignored unless a plain number).
+    if (const char* lim = std::getenv("QLM_MEMORY_LIMIT"); lim && *lim) {
+        char* end = nullptr;
+        errno = 0;
+        unsigned long long v = std::strtoull(lim, &end, 10);
+        if (errno == 0 && end && *end == '\0' && lim[0] != '-') avail = avail ? std::min<uint64_t>(*avail, v) : v;
+    }
+    return avail;
 }
 
 std::string format_bytes(uint64_t bytes) {

@@ -46,7 +46,8 @@ uint64_t scratch_bytes(const ModelShape& s, int64_t n_ctx, int64_t n_batch);
 // n_batch <= 0 or an overflow.
 MemoryPlan plan_memory(const ModelShape& s, uint64_t weight_bytes, const MemoryPlanOptions& opts);
 
-// Memory the OS says is available now (MemAvailable), or nullopt when it can't tell.
+// Memory the OS says is available now (MemAvailable), capped by $QLM_MEMORY_LIMIT (bytes) when
+// set; nullopt when neither is known.
 std::optional<uint64_t> available_memory_bytes();
 
 // "1.23 GiB", "512.0 KiB", "17 B".

@@ -93,6 +93,21 @@ TEST(CliErrors, ContextLargerThanTheModel) {
     expect_one_line_error({"run", "-m", stories(), "-p", "hi", "-c", "4096"}, 1, {"4096", "2048", "-c 2048"});
 }
 
+TEST(CliErrors, ContextLargerThanMemoryAllows) {
+    // 2048 positions need 1,310,720 bytes of f16 KV cache alone; allow only 1,000,000.
+    auto r = run_command({"/usr/bin/env", "QLM_MEMORY_LIMIT=1000000", qlm_bin().string(), "run", "-m", stories(), "-p",
+                          "hi", "-c", "2048"});
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_EQ(count_lines(r.err), 1u) << r.err;
+    EXPECT_NE(r.err.find("context of 2048 tokens needs"), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("e.g. -c "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("1000000 bytes"), std::string::npos) << r.err;
+    // a small context fits
+    auto ok = run_command({"/usr/bin/env", "QLM_MEMORY_LIMIT=1000000", qlm_bin().string(), "run", "-m", stories(), "-p",
+                           "hi", "-c", "64", "-n", "4", "-t", "1"});
+    EXPECT_EQ(ok.exit_code, 0) << ok.err;
+}
+
 TEST(CliErrors, InvalidUtf8Prompt) {
     expect_one_line_error({"run", "-m", stories(), "-p", std::string("Once \xff\xfe upon")}, 1, {"UTF-8"});
     expect_one_line_error({"run", "-m", stories()}, 1, {"UTF-8"}, std::string("bad \xc3\x28 text"));

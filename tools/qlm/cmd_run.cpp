@@ -132,12 +132,26 @@ int run(const RunOptions& o) {
     const TensorStats ts = tensor_stats(*file);
     const MemoryPlan plan = plan_memory(shape, ts.n_bytes, {.n_ctx = n_ctx, .n_batch = o.n_batch, .kv_type = kv});
     if (auto avail = available_memory_bytes()) {
-        uint64_t need = plan.kv_bytes + plan.scratch_bytes;
-        if (need > *avail)
-            throw_error("-c {} needs {} bytes ({}) of KV cache and scratch, but only {} bytes ({}) are available: "
-                        "use a smaller -c{}",
+        const uint64_t need = plan.kv_bytes + plan.scratch_bytes;
+        if (need > *avail) {
+            // The largest context that fits (the need grows with n_ctx).
+            auto need_for = [&](int64_t n) {
+                MemoryPlan p = plan_memory(shape, 0, {.n_ctx = n, .n_batch = o.n_batch, .kv_type = kv});
+                return p.kv_bytes + p.scratch_bytes;
+            };
+            int64_t lo = 0, hi = n_ctx;  // need_for(lo) fits (or lo == 0), need_for(hi) does not
+            while (hi - lo > 1) {
+                int64_t mid = lo + (hi - lo) / 2;
+                (need_for(mid) <= *avail ? lo : hi) = mid;
+            }
+            const uint64_t fit = static_cast<uint64_t>(lo);
+            const uint64_t suggest = fit >= 512 ? fit / 256 * 256 : fit;
+            throw_error("a context of {} tokens needs {} bytes ({}) of KV cache and scratch, but only {} bytes ({}) are "
+                        "available: use a smaller context{}{}",
                         n_ctx, need, format_bytes(need), *avail, format_bytes(*avail),
-                        kv == KvType::F32 ? " or --kv-type f16" : "");
+                        suggest > 0 ? fmt::format(", e.g. -c {}", suggest) : std::string(),
+                        kv == KvType::F32 ? ", or --kv-type f16" : "");
+        }
     }
     auto tok = Tokenizer::from_gguf(*file);
     if (tok->n_vocab() != hp.n_vocab)
