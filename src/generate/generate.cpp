@@ -1,5 +1,6 @@
 #include "src/generate/generate.h"
 
+#include <limits>
 #include <chrono>
 
 #include "src/generate/stop_strings.h"
@@ -80,6 +81,20 @@ GenerateResult generate(LogitsSource& source, const TokenDecoder& decoder, Sampl
         for (int64_t i = 0; i < source.n_outputs(); ++i) opts.on_prompt_logits(i, source.logits(i));
     std::span<const float> logits = source.logits(source.n_outputs() - 1);
 
+    // With ignore_eos, end-of-generation tokens are never sampled (llama.cpp biases them to -inf),
+    // so the text goes on instead of printing an end marker.
+    std::vector<int32_t> end_ids;
+    if (opts.ignore_eos)
+        for (int32_t id = 0; id < static_cast<int32_t>(logits.size()); ++id)
+            if (decoder.is_end_of_generation(id)) end_ids.push_back(id);
+    std::vector<float> biased;
+    auto banned_end_tokens = [&](std::span<const float> l) -> std::span<const float> {
+        if (end_ids.empty()) return l;
+        biased.assign(l.begin(), l.end());
+        for (int32_t id : end_ids) biased[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
+        return biased;
+    };
+
     const int64_t n_predict = opts.n_predict;
     StopReason reason = StopReason::MaxTokens;
     for (;;) {
@@ -91,7 +106,7 @@ GenerateResult generate(LogitsSource& source, const TokenDecoder& decoder, Sampl
             reason = StopReason::MaxTokens;
             break;
         }
-        const int32_t token = sampler.sample(logits, history);
+        const int32_t token = sampler.sample(banned_end_tokens(logits), history);
         if (!opts.ignore_eos && decoder.is_end_of_generation(token)) {
             reason = StopReason::EndOfGeneration;
             result.end_token = token;

@@ -55,7 +55,7 @@ const char* to_string(StopReason r);  // "eos", "max-tokens", "stop-string", "co
 
 struct GenerateOptions {
     int32_t n_predict = -1;  // tokens to generate; -1: until end of generation or context full
-    bool ignore_eos = false;  // keep going past EOS/EOT (the token is then emitted like any other)
+    bool ignore_eos = false;  // never sample EOS/EOT/EOM: generation goes on to n_predict
     // Generation stops when the text contains any of these; the stop string and everything after
     // it are never emitted. Empty strings are an error.
     std::vector<std::string> stop;

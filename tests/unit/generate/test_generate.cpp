@@ -88,8 +88,9 @@ TEST(Generate, EosEndsGenerationUnlessIgnored) {
     o.ignore_eos = true;
     o.n_predict = 4;
     Outcome ri = run(b, {kS}, o);
-    EXPECT_EQ(ri.result.tokens, (std::vector<int32_t>{kHel, kLo, kEos, kWor}));
-    EXPECT_EQ(ri.result.text, "Hello wor");
+    // EOS is never sampled: the next most likely token (kX, the highest-id filler) takes its place.
+    EXPECT_EQ(ri.result.tokens, (std::vector<int32_t>{kHel, kLo, kX, kWor}));
+    EXPECT_EQ(ri.result.text, "Hellox wor");
     EXPECT_EQ(ri.result.stop_reason, StopReason::MaxTokens);
     EXPECT_EQ(ri.result.end_token, -1);
 }
