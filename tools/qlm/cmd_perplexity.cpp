@@ -1,0 +1,304 @@
+// qlm perplexity -m MODEL -f TEXT: perplexity of a text with llama.cpp's llama-perplexity method
+// (src/generate/perplexity.h), and KL divergence of a model against a saved base run.
+//
+//   qlm perplexity -m f32.gguf -f wiki.txt -c 512                       # PPL
+//   qlm perplexity -m f32.gguf -f wiki.txt --kl-divergence-base base.kld # PPL + save log-probs
+//   qlm perplexity -m q4.gguf --kl-divergence --kl-divergence-base base.kld   # compare
+//
+// Results go to stdout in llama.cpp's layout; the load summary and timings go to stderr.
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "src/generate/model_adapters.h"
+#include "src/generate/perplexity.h"
+#include "src/model/model.h"
+#include "src/tokenizer/tokenizer.h"
+#include "src/util/error.h"
+#include "tools/qlm/command.h"
+#include "tools/qlm/model_files.h"
+#include "tools/qlm/prompt_input.h"
+
+namespace qlm::cli {
+namespace {
+
+struct PerplexityOptions {
+    std::string model;
+    std::string file;
+    int64_t n_ctx = 512;
+    int64_t n_batch = 2048;
+    int n_threads = 0;
+    int64_t chunks = -1;
+    std::string kl_base;
+    bool kl_divergence = false;
+    std::string kv_type = "f16";
+    bool ctx_given = false;
+};
+
+using Clock = std::chrono::steady_clock;
+double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
+
+void out(const std::string& s) {
+    std::fwrite(s.data(), 1, s.size(), stdout);
+    std::fflush(stdout);
+}
+
+struct Loaded {
+    std::shared_ptr<const gguf::GgufFile> file;
+    std::unique_ptr<Model> model;
+    std::unique_ptr<Tokenizer> tok;
+};
+
+Loaded load(const PerplexityOptions& o) {
+    Loaded l;
+    l.file = open_model_file(o.model);
+    check_architecture(*l.file);
+    check_tensor_types(*l.file);
+    l.model = Model::load(l.file);
+    l.tok = Tokenizer::from_gguf(*l.file);
+    if (l.tok->n_vocab() != l.model->hparams().n_vocab)
+        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent", o.model,
+                    l.tok->n_vocab(), l.model->hparams().n_vocab);
+    if (l.tok->add_eos())
+        throw_error("{}: the vocabulary adds EOS after every text; perplexity (like llama.cpp's) does not support that", o.model);
+    return l;
+}
+
+int threads_of(const PerplexityOptions& o) {
+    return o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+}
+
+void check_ctx(const PerplexityOptions& o, int64_t n_ctx, const Hparams& hp) {
+    if (n_ctx > hp.n_ctx_train)
+        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", n_ctx, hp.n_ctx_train,
+                    hp.n_ctx_train % 2 == 0 ? hp.n_ctx_train : hp.n_ctx_train - 1);
+    (void)o;
+}
+
+int run_perplexity(const PerplexityOptions& o) {
+    if (o.file.empty()) throw_error("give the text to score with -f FILE");
+    PromptSource src;
+    src.file = o.file;
+    const std::string text = read_prompt(src, /*allow_empty=*/false);
+    auto t_load = Clock::now();
+    Loaded l = load(o);
+    const Hparams& hp = l.model->hparams();
+    PerplexityParams p;
+    p.n_ctx = o.ctx_given ? o.n_ctx : std::min<int64_t>(o.n_ctx, hp.n_ctx_train - hp.n_ctx_train % 2);
+    p.n_batch = std::min(o.n_batch, p.n_ctx);
+    p.max_chunks = o.chunks;
+    p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
+    validate(p);
+    check_ctx(o, p.n_ctx, hp);
+    const std::vector<int32_t> tokens = l.tok->encode(text, {.add_bos = l.tok->add_bos()});
+    const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
+    const int threads = threads_of(o);
+    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+                                    .kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16});
+    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {} tokens, {} chunks of n_ctx {}, n_batch {}, threads {}, kv {}\n",
+               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), tokens.size(), n_chunk, p.n_ctx, p.n_batch,
+               threads, o.kv_type);
+
+    std::unique_ptr<KlBaseWriter> base;
+    if (!o.kl_base.empty()) {
+        base = std::make_unique<KlBaseWriter>(
+            o.kl_base,
+            KlBaseHeader{.n_vocab = static_cast<uint32_t>(hp.n_vocab), .n_ctx = static_cast<uint32_t>(p.n_ctx),
+                         .n_chunk = static_cast<uint32_t>(n_chunk), .bos_id = p.bos_id},
+            tokens);
+    }
+    ContextLogitsSource source(ctx);
+    auto t_run = Clock::now();
+    PerplexityResult r = compute_perplexity(
+        source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
+        [&](int64_t c, const NllStats& s) {
+            if (c == 0) {
+                const double t = seconds_since(t_run);
+                fmt::print(stderr, "qlm: {:.2f} seconds per pass - ETA {:.2f} minutes\n", t, t * static_cast<double>(n_chunk) / 60.0);
+            }
+            out(fmt::format("[{}]{:.4f},", c + 1, s.ppl()));
+        },
+        base ? ScoredRowFn([&](int64_t, int64_t, std::span<const float> row, int32_t) { base->add_row(row); })
+             : ScoredRowFn());
+    out("\n");
+    if (base) {
+        base->finish();
+        fmt::print(stderr, "qlm: saved the log-probs of {} scored positions to {}\n", r.stats.count, o.kl_base);
+    }
+    const double secs = seconds_since(t_run);
+    out(fmt::format("Final estimate: PPL = {:.4f} +/- {:.5f}\n", r.stats.ppl(), r.stats.ppl_error()));
+    fmt::print(stderr, "qlm: {} chunks x {} tokens in {:.2f} s ({:.1f} tokens/s), {} scored tokens\n", n_chunk, p.n_ctx,
+               secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9), r.stats.count);
+    return 0;
+}
+
+float percentile(const std::vector<float>& sorted, float fraction) {
+    if (fraction <= 0) return sorted.front();
+    if (fraction >= 1) return sorted.back();
+    float pos = fraction * static_cast<float>(sorted.size() - 1);
+    const size_t ip = static_cast<size_t>(pos);
+    pos -= static_cast<float>(ip);
+    return (1 - pos) * sorted[ip] + pos * sorted[std::min(ip + 1, sorted.size() - 1)];
+}
+
+float median(const std::vector<float>& v) {
+    const size_t n = v.size();
+    return n % 2 == 0 ? 0.5f * (v[n / 2] + v[n / 2 - 1]) : v[n / 2];
+}
+
+void print_kld_summary(KldStats& k) {
+    std::sort(k.kld_values.begin(), k.kld_values.end());
+    std::sort(k.p_diff_values.begin(), k.p_diff_values.end());
+    std::string s = "\n====== Perplexity statistics ======\n";
+    const MeanUnc lq = mean_and_uncertainty(k.nll.sum, k.nll.sum2, k.count);
+    const MeanUnc lb = mean_and_uncertainty(k.nll_base.sum, k.nll_base.sum2, k.count);
+    const double ppl = std::exp(lq.mean), ppl_unc = ppl * lq.unc;
+    const double ppl_b = std::exp(lb.mean), ppl_b_unc = ppl_b * lb.unc;
+    const double cov = covariance_of_means(k.nll.sum, k.nll_base.sum, k.sum_nll_nll_base, k.count);
+    s += fmt::format("Mean PPL(Q)                   : {:10.6f} ± {:10.6f}\n", ppl, ppl_unc);
+    s += fmt::format("Mean PPL(base)                : {:10.6f} ± {:10.6f}\n", ppl_b, ppl_b_unc);
+    if (lq.unc > 0 && lb.unc > 0) s += fmt::format("Cor(ln(PPL(Q)), ln(PPL(base))): {:6.2f}%\n", 100.0 * cov / (lq.unc * lb.unc));
+    const double lr = lq.mean - lb.mean;
+    const double lr_unc = std::sqrt(std::max(0.0, lq.unc * lq.unc + lb.unc * lb.unc - 2.0 * cov));
+    s += fmt::format("Mean ln(PPL(Q)/PPL(base))     : {:10.6f} ± {:10.6f}\n", lr, lr_unc);
+    s += fmt::format("Mean PPL(Q)/PPL(base)         : {:10.6f} ± {:10.6f}\n", std::exp(lr), std::exp(lr) * lr_unc);
+    const double ppl_cov = ppl * ppl_b * cov;
+    s += fmt::format("Mean PPL(Q)-PPL(base)         : {:10.6f} ± {:10.6f}\n", ppl - ppl_b,
+                     std::sqrt(std::max(0.0, ppl_unc * ppl_unc + ppl_b_unc * ppl_b_unc - 2.0 * ppl_cov)));
+    s += "\n====== KL divergence statistics ======\n";
+    const MeanUnc kl = mean_and_uncertainty(k.sum_kld, k.sum_kld2, k.count);
+    s += fmt::format("Mean    KLD: {:10.6f} ± {:10.6f}\n", kl.mean, kl.unc);
+    const auto& kv = k.kld_values;
+    s += fmt::format("Maximum KLD: {:10.6f}\n", kv.back());
+    for (float f : {0.999f, 0.99f, 0.95f, 0.90f})
+        s += fmt::format("{:4.1f}%   KLD: {:10.6f}\n", 100.0f * f, percentile(kv, f));
+    s += fmt::format("Median  KLD: {:10.6f}\n", median(kv));
+    for (float f : {0.10f, 0.05f, 0.01f, 0.001f})
+        s += fmt::format("{:4.1f}%   KLD: {:10.6f}\n", 100.0f * f, percentile(kv, f));
+    s += fmt::format("Minimum KLD: {:10.6f}\n", kv.front());
+    s += "\n====== Token probability statistics ======\n";
+    const MeanUnc pd = mean_and_uncertainty(k.sum_p_diff, k.sum_p_diff2, k.count);
+    s += fmt::format("Mean    Δp: {:6.3f} ± {:5.3f} %\n", 100.0 * pd.mean, 100.0 * pd.unc);
+    const auto& pv = k.p_diff_values;
+    s += fmt::format("Maximum Δp: {:6.3f}%\n", 100.0 * pv.back());
+    for (float f : {0.999f, 0.99f, 0.95f, 0.90f, 0.75f})
+        s += fmt::format("{:4.1f}%   Δp: {:6.3f}%\n", 100.0f * f, 100.0 * percentile(pv, f));
+    s += fmt::format("Median  Δp: {:6.3f}%\n", 100.0 * median(pv));
+    for (float f : {0.25f, 0.10f, 0.05f, 0.01f, 0.001f})
+        s += fmt::format("{:4.1f}%   Δp: {:6.3f}%\n", 100.0f * f, 100.0 * percentile(pv, f));
+    s += fmt::format("Minimum Δp: {:6.3f}%\n", 100.0 * pv.front());
+    const MeanUnc mse = mean_and_uncertainty(k.sum_p_diff2, k.sum_p_diff4, k.count);
+    const double rms = std::sqrt(mse.mean);
+    s += fmt::format("RMS Δp    : {:6.3f} ± {:5.3f} %\n", 100.0 * rms, rms > 0 ? 100.0 * 0.5 / rms * mse.unc : 0.0);
+    const double top = static_cast<double>(k.n_same_top) / static_cast<double>(k.count);
+    s += fmt::format("Same top p: {:6.3f} ± {:5.3f} %\n", 100.0 * top,
+                     k.count > 1 ? 100.0 * std::sqrt(top * (1.0 - top) / static_cast<double>(k.count - 1)) : 0.0);
+    out(s);
+}
+
+int run_kl_divergence(const PerplexityOptions& o) {
+    if (o.kl_base.empty())
+        throw_error("--kl-divergence needs --kl-divergence-base FILE (written by a first run with --kl-divergence-base and "
+                    "without --kl-divergence)");
+    KlBaseReader base(o.kl_base);
+    const KlBaseHeader& h = base.header();
+    auto t_load = Clock::now();
+    Loaded l = load(o);
+    const Hparams& hp = l.model->hparams();
+    if (static_cast<int64_t>(h.n_vocab) != hp.n_vocab)
+        throw_error("{}: the base was computed with a vocabulary of {} tokens but {} has {}: use a base from the same model family",
+                    o.kl_base, h.n_vocab, o.model, hp.n_vocab);
+    if (o.ctx_given && o.n_ctx != static_cast<int64_t>(h.n_ctx))
+        throw_error("-c {}: the base {} was computed with -c {}: use that (or leave -c out)", o.n_ctx, o.kl_base, h.n_ctx);
+    PerplexityParams p;
+    p.n_ctx = h.n_ctx;
+    p.n_batch = std::min(o.n_batch, p.n_ctx);
+    p.max_chunks = o.chunks;
+    p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
+    if (p.bos_id != h.bos_id)
+        throw_error("{}: the base replaced each chunk's first token with {} but {} uses {}: the models' vocabularies differ",
+                    o.kl_base, h.bos_id, o.model, p.bos_id);
+    validate(p);
+    check_ctx(o, p.n_ctx, hp);
+    const std::vector<int32_t>& tokens = base.tokens();
+    if (!o.file.empty()) {
+        PromptSource src;
+        src.file = o.file;
+        const std::vector<int32_t> mine = l.tok->encode(read_prompt(src, false), {.add_bos = l.tok->add_bos()});
+        const size_t n = std::min(mine.size(), tokens.size());
+        for (size_t i = 0; i < tokens.size(); ++i)
+            if (i >= n || mine[i] != tokens[i])
+                throw_error("{}: the text tokenizes differently from the base {} (first difference at token {}): use the "
+                            "text the base was computed on, or leave -f out",
+                            o.file, o.kl_base, i);
+    }
+    const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
+    const int threads = threads_of(o);
+    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+                                    .kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16});
+    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} chunks of n_ctx {}, n_batch {}, threads {}\n",
+               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, n_chunk, p.n_ctx, p.n_batch, threads);
+    out("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
+    KldStats k;
+    ContextLogitsSource source(ctx);
+    auto t_run = Clock::now();
+    for_each_scored_row(
+        source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
+        [&](int64_t, int64_t, std::span<const float> row, int32_t next) { k.add(base.next_row(), row, next); },
+        [&](int64_t c) {
+            const MeanUnc lq = mean_and_uncertainty(k.nll.sum, k.nll.sum2, k.count);
+            const MeanUnc lb = mean_and_uncertainty(k.nll_base.sum, k.nll_base.sum2, k.count);
+            const double cov = covariance_of_means(k.nll.sum, k.nll_base.sum, k.sum_nll_nll_base, k.count);
+            const MeanUnc kl = mean_and_uncertainty(k.sum_kld, k.sum_kld2, k.count);
+            const MeanUnc mse = mean_and_uncertainty(k.sum_p_diff2, k.sum_p_diff4, k.count);
+            const double rms = std::sqrt(mse.mean);
+            const double top = static_cast<double>(k.n_same_top) / static_cast<double>(k.count);
+            out(fmt::format("{:4d}    {:9.4f} ± {:9.4f}    {:10.5f} ± {:10.5f}    {:10.5f} ± {:10.5f}    {:6.3f} ± {:6.3f} %    "
+                            "{:6.3f} ± {:6.3f} %\n",
+                            c + 1, std::exp(lq.mean), std::exp(lq.mean) * lq.unc, lq.mean - lb.mean,
+                            std::sqrt(std::max(0.0, lq.unc * lq.unc + lb.unc * lb.unc - 2.0 * cov)), kl.mean, kl.unc,
+                            100.0 * rms, rms > 0 ? 100.0 * 0.5 / rms * mse.unc : 0.0, 100.0 * top,
+                            k.count > 1 ? 100.0 * std::sqrt(top * (1 - top) / static_cast<double>(k.count - 1)) : 0.0));
+        });
+    const double secs = seconds_since(t_run);
+    print_kld_summary(k);
+    fmt::print(stderr, "qlm: {} chunks x {} tokens in {:.2f} s ({:.1f} tokens/s), {} scored tokens\n", n_chunk, p.n_ctx,
+               secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9), k.count);
+    return 0;
+}
+
+Action setup_perplexity(CLI::App& app) {
+    auto o = std::make_shared<PerplexityOptions>();
+    app.add_option("-m,--model", o->model, "GGUF model file")->required();
+    app.add_option("-f,--file", o->file, "text file to score (not needed with --kl-divergence)");
+    app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
+        ->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch (capped at -c)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")->capture_default_str();
+    app.add_option("--kl-divergence-base", o->kl_base,
+                   "without --kl-divergence: save the scored log-probs here; with it: the base to compare against");
+    app.add_flag("--kl-divergence", o->kl_divergence, "compare this model with the saved base: KL divergence, same top token, PPL");
+    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    return [o, &app]() -> int {
+        o->ctx_given = app.count("--ctx-size") > 0;
+        if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = all cores)", o->n_threads);
+        if (o->n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o->n_batch);
+        if (o->ctx_given && (o->n_ctx < 8 || o->n_ctx % 2 != 0))
+            throw_error("-c {}: perplexity needs an even context size of at least 8 (e.g. -c 256 or -c 512)", o->n_ctx);
+        return o->kl_divergence ? run_kl_divergence(*o) : run_perplexity(*o);
+    };
+}
+
+const bool registered =
+    register_command({"perplexity", "Perplexity of a text, and KL divergence against a base model's log-probs", 50, &setup_perplexity});
+
+}  // namespace
+}  // namespace qlm::cli
