@@ -1,0 +1,166 @@
+#include "src/model/quantize_model.h"
+
+#include <omp.h>
+#include <sys/statvfs.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstring>
+#include <filesystem>
+#include <memory>
+
+#include "quant/formats.h"
+#include "quant/quantize_kquants.h"
+#include "src/gguf/gguf_file.h"
+#include "src/gguf/gguf_writer.h"
+#include "src/util/error.h"
+
+namespace qlm {
+
+namespace {
+
+bool is_float_type(GgmlType t) { return t == GgmlType::F32 || t == GgmlType::F16 || t == GgmlType::BF16; }
+
+PolicyModel policy_model(const gguf::GgufFile& f) {
+    PolicyModel m;
+    m.arch = f.get_string("general.architecture").value_or("");
+    auto u32 = [&](const std::string& key) -> uint32_t {
+        auto v = f.get_u64(key);
+        return v && *v <= UINT32_MAX ? static_cast<uint32_t>(*v) : 0;
+    };
+    m.n_layer = u32(m.arch + ".block_count");
+    m.n_head = u32(m.arch + ".attention.head_count");
+    m.n_head_kv = u32(m.arch + ".attention.head_count_kv");
+    if (m.n_head_kv == 0) m.n_head_kv = m.n_head;
+    return m;
+}
+
+std::vector<QuantizedTensor> plan(const gguf::GgufFile& f, QuantPreset preset, const PolicyOptions& policy) {
+    std::vector<PolicyTensor> pts;
+    std::vector<GgmlType> src;
+    for (const auto& t : f.tensors()) {
+        PolicyTensor p;
+        p.name = t.name;
+        p.ne = t.ne;
+        p.n_dims = 1;
+        for (int d = 3; d >= 1; --d)
+            if (t.ne[d] > 1) {
+                p.n_dims = d + 1;
+                break;
+            }
+        pts.push_back(p);
+        src.push_back(t.type);
+    }
+    std::vector<TypeChoice> choices = choose_types(preset, policy, policy_model(f), pts, src);
+    std::vector<QuantizedTensor> out;
+    for (size_t k = 0; k < pts.size(); ++k) {
+        const auto& t = f.tensors()[k];
+        QuantizedTensor q;
+        q.name = t.name;
+        q.from = t.type;
+        q.to = choices[k].type;
+        q.wanted = choices[k].wanted;
+        q.fallback = choices[k].fallback;
+        q.n_elements = t.n_elements;
+        q.bytes_in = t.n_bytes;
+        q.bytes_out = q.to == q.from ? t.n_bytes : row_bytes(type_info(q.to), t.n_elements);
+        out.push_back(q);
+    }
+    return out;
+}
+
+void check_free_space(const std::string& output, uint64_t needed) {
+    std::filesystem::path dir = std::filesystem::path(output).parent_path();
+    if (dir.empty()) dir = ".";
+    struct statvfs st {};
+    if (statvfs(dir.c_str(), &st) != 0) return;  // the writer reports an unusable folder
+    const uint64_t avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    if (avail < needed)
+        throw_error("{}: the output needs about {} bytes but only {} bytes are free in '{}' (free some space or "
+                    "write elsewhere)",
+                    output, needed, avail, dir.string());
+}
+
+// Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`.
+void convert_tensor(const gguf::TensorInfo& t, const QuantizedTensor& q, std::span<uint8_t> out, int n_threads) {
+    if (q.to == q.from) {
+        std::memcpy(out.data(), t.data, t.n_bytes);
+        return;
+    }
+    const FormatOps& in_ops = format_ops(t.type);
+    QuantizeRowFn quant = reference_quantize_row(q.to);
+    if (!quant) throw_error("tensor '{}': qlm cannot write type {} yet (choose another type)", t.name, type_name(q.to));
+    // The source as one flat run of f32 (covers legacy flat-block tensors too).
+    std::vector<float> f32(t.n_elements);
+    const int64_t bs = in_ops.block_size;
+    if (static_cast<int64_t>(t.n_elements) % bs != 0)
+        throw_error("tensor '{}': {} elements are not whole {} blocks", t.name, t.n_elements, type_name(t.type));
+    in_ops.dequantize_row(t.data, f32.data(), static_cast<int64_t>(t.n_elements));
+    const int64_t ne0 = static_cast<int64_t>(t.ne[0]);
+    const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
+    const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));
+    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
+#pragma omp parallel for schedule(static) num_threads(threads) if (n_rows > 1)
+    for (int64_t r = 0; r < n_rows; ++r) quant(f32.data() + r * ne0, out.data() + r * out_row, ne0);
+}
+
+}  // namespace
+
+std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPreset preset, const PolicyOptions& policy) {
+    auto f = gguf::GgufFile::open(input);
+    return plan(*f, preset, policy);
+}
+
+QuantizeReport quantize_model(const QuantizeOptions& o) {
+    const auto t0 = std::chrono::steady_clock::now();
+    auto f = gguf::GgufFile::open(o.input);
+    if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output))
+        throw_error("{}: the output would overwrite the input (choose another output path)", o.output);
+    QuantizeReport rep;
+    rep.tensors = plan(*f, o.preset, o.policy);
+    rep.file_bytes_in = f->file_size();
+    for (size_t k = 0; k < rep.tensors.size(); ++k) {
+        const auto& t = f->tensors()[k];
+        const auto& q = rep.tensors[k];
+        if (!is_float_type(t.type) && !o.allow_requantize && q.to != q.from)
+            throw_error("{}: tensor '{}' is already quantized ({}); quantize from an F32/F16/BF16 model, or pass "
+                        "--allow-requantize to accept the extra loss",
+                        o.input, t.name, type_name(t.type));
+        if (q.to != q.from) {
+            if (!find_format(t.type))
+                throw_error("{}: tensor '{}' has type {}, which qlm cannot read yet", o.input, t.name,
+                            type_name(t.type));
+            if (!reference_quantize_row(q.to))
+                throw_error("tensor '{}': qlm cannot write type {} yet (choose another type or --tensor-type)", t.name,
+                            type_name(q.to));
+        }
+    }
+
+    gguf::GgufWriter w;
+    w.copy_metadata_from(*f);
+    w.set_u32("general.quantization_version", 2);
+    w.set_u32("general.file_type", preset_info(o.preset).file_type);
+    uint64_t needed = f->data_offset() + 4096;
+    const uint64_t align = f->alignment() ? f->alignment() : 32;
+    for (const auto& q : rep.tensors) needed += (q.bytes_out + align - 1) / align * align;
+    check_free_space(o.output, needed);
+
+    const size_t n = rep.tensors.size();
+    for (size_t k = 0; k < n; ++k) {
+        const gguf::TensorInfo* t = &f->tensors()[k];
+        const QuantizedTensor* q = &rep.tensors[k];
+        std::vector<uint64_t> shape(t->ne.begin(), t->ne.begin() + std::max<uint32_t>(1, std::min<uint32_t>(t->n_dims, 4)));
+        w.add_tensor(t->name, shape, q->to, [t, q, k, n, &o](std::span<uint8_t> out) {
+            if (o.cancel && o.cancel->load()) throw_error("{}: interrupted; nothing was written", o.output);
+            convert_tensor(*t, *q, out, o.n_threads);
+            if (o.progress) o.progress(k + 1, n);
+        });
+    }
+    w.write(o.output);
+    std::error_code ec;
+    rep.file_bytes_out = std::filesystem::file_size(o.output, ec);
+    rep.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return rep;
+}
+
+}  // namespace qlm

@@ -1,0 +1,55 @@
+// The offline quantizer behind `qlm quantize`: reads an F32/F16/BF16 GGUF, chooses each tensor's
+// type with quant/quantize_policy.h, quantizes row by row (OpenMP) and writes a new GGUF with the
+// same metadata (general.file_type and general.quantization_version set), atomically and
+// byte-for-byte reproducibly.
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "quant/ggml_type.h"
+#include "quant/quantize_policy.h"
+
+namespace qlm {
+
+struct QuantizeOptions {
+    std::string input;
+    std::string output;
+    QuantPreset preset = QuantPreset::Q8_0;
+    PolicyOptions policy;
+    int n_threads = 0;                 // 0: OpenMP's default
+    bool allow_requantize = false;     // accept already-quantized input tensors
+    // Called after each tensor is written: (tensors done, tensor count).
+    std::function<void(size_t, size_t)> progress;
+    // When set and it becomes true, quantization stops and nothing is left at the output.
+    const std::atomic<bool>* cancel = nullptr;
+};
+
+struct QuantizedTensor {
+    std::string name;
+    GgmlType from = GgmlType::F32;
+    GgmlType to = GgmlType::F32;
+    GgmlType wanted = GgmlType::F32;   // differs from `to` when the fallback applied
+    bool fallback = false;
+    uint64_t n_elements = 0;
+    uint64_t bytes_in = 0;
+    uint64_t bytes_out = 0;
+};
+
+struct QuantizeReport {
+    std::vector<QuantizedTensor> tensors;
+    uint64_t file_bytes_in = 0;
+    uint64_t file_bytes_out = 0;
+    double seconds = 0;
+};
+
+// The type each tensor of `input` would get (no writing); for --dry-run style checks and tests.
+std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPreset preset, const PolicyOptions& policy);
+
+// Quantizes; throws qlm::Error with one line (the output is then absent).
+QuantizeReport quantize_model(const QuantizeOptions& opts);
+
+}  // namespace qlm

@@ -1,0 +1,152 @@
+// qlm quantize IN.gguf OUT.gguf TYPE [--pure] [--tensor-type REGEX=TYPE]... [--output-tensor-type T]
+//   [--token-embedding-type T] [--allow-requantize] [-t N]
+// Writes a quantized copy of an F32/F16/BF16 model with llama-quantize's per-tensor type mix,
+// then prints a summary: tensors per type, fallbacks, sizes, bits per weight and time.
+#include <unistd.h>
+
+#include <atomic>
+#include <csignal>
+#include <cstdio>
+#include <map>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "src/model/memory_plan.h"
+#include "src/model/quantize_model.h"
+#include "src/util/error.h"
+#include "tools/qlm/command.h"
+#include "tools/qlm/model_files.h"
+
+namespace qlm::cli {
+namespace {
+
+std::atomic<bool> g_interrupted{false};
+extern "C" void on_sigint(int) { g_interrupted.store(true); }
+
+struct QuantizeCliOptions {
+    std::string input, output, type;
+    bool pure = false, allow_requantize = false;
+    std::vector<std::string> tensor_types;
+    std::string output_tensor_type, token_embedding_type, imatrix;
+    int n_threads = 0;
+};
+
+bool writable_type(GgmlType t) {
+    switch (t) {
+        case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_0:
+        case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q2_K: case GgmlType::Q3_K:
+        case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return true;
+        default: return false;
+    }
+}
+
+GgmlType parse_type(const std::string& flag, const std::string& s) {
+    auto t = type_from_name(s);
+    if (!t || !writable_type(*t))
+        throw_error("{} {}: not a type qlm can write (valid: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, "
+                    "q4_K, q5_K, q6_K)",
+                    flag, s);
+    return *t;
+}
+
+void print_summary(const QuantizeReport& r, const std::string& preset) {
+    std::map<std::string, std::pair<int, uint64_t>> per_type;
+    uint64_t in = 0, out = 0, n_el = 0;
+    for (const auto& t : r.tensors) {
+        auto& e = per_type[std::string(type_name(t.to))];
+        e.first++;
+        e.second += t.n_elements;
+        in += t.bytes_in;
+        out += t.bytes_out;
+        n_el += t.n_elements;
+    }
+    fmt::print("quantized to {}: {} tensors\n", preset, r.tensors.size());
+    for (const auto& [name, e] : per_type)
+        fmt::print("  {:<6} {:>5} tensors {:>16} params\n", name, e.first, with_commas(e.second));
+    for (const auto& t : r.tensors)
+        if (t.fallback)
+            fmt::print("  fallback: {} is {} instead of {} (row length not a multiple of {})\n", t.name,
+                       type_name(t.to), type_name(t.wanted), type_info(t.wanted).block_size);
+    const double bpw_in = n_el ? 8.0 * static_cast<double>(in) / static_cast<double>(n_el) : 0;
+    const double bpw_out = n_el ? 8.0 * static_cast<double>(out) / static_cast<double>(n_el) : 0;
+    fmt::print("tensor data: {} -> {} ({:.2f} -> {:.2f} bits per weight)\n", format_bytes(in), format_bytes(out),
+               bpw_in, bpw_out);
+    fmt::print("file size:   {} -> {}\n", format_bytes(r.file_bytes_in), format_bytes(r.file_bytes_out));
+    fmt::print("time:        {:.2f} s\n", r.seconds);
+}
+
+Action setup_quantize(CLI::App& app) {
+    auto o = std::make_shared<QuantizeCliOptions>();
+    app.add_option("input", o->input, "input GGUF (F32, F16 or BF16 tensors)")->required();
+    app.add_option("output", o->output, "output GGUF")->required();
+    app.add_option("type", o->type, "preset: " + preset_names())->required();
+    app.add_flag("--pure", o->pure, "every weight matrix at the preset's type (no per-tensor mix)");
+    app.add_option("--tensor-type", o->tensor_types, "REGEX=TYPE: tensors whose name matches get TYPE (repeatable)");
+    app.add_option("--output-tensor-type", o->output_tensor_type, "type of output.weight");
+    app.add_option("--token-embedding-type", o->token_embedding_type, "type of token_embd.weight");
+    app.add_flag("--allow-requantize", o->allow_requantize, "accept already-quantized input tensors");
+    app.add_option("--imatrix", o->imatrix, "importance matrix (not supported yet)");
+    app.add_option("-t,--threads", o->n_threads, "threads (default: all cores)");
+    return [o]() -> int {
+        auto preset = preset_from_name(o->type);
+        if (!preset) throw_error("unknown quantization type '{}' (valid: {})", o->type, preset_names());
+        if (!o->imatrix.empty())
+            throw_error("--imatrix {}: importance matrices are not supported yet (quantize without --imatrix)",
+                        o->imatrix);
+        if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative", o->n_threads);
+        QuantizeOptions q;
+        q.input = o->input;
+        q.output = o->output;
+        q.preset = *preset;
+        q.allow_requantize = o->allow_requantize;
+        q.n_threads = o->n_threads;
+        q.policy.pure = o->pure;
+        for (const auto& tt : o->tensor_types) {
+            const size_t eq = tt.rfind('=');
+            if (eq == std::string::npos || eq == 0)
+                throw_error("--tensor-type {}: expected REGEX=TYPE, e.g. attn_v=q8_0", tt);
+            q.policy.tensor_types.emplace_back(tt.substr(0, eq), parse_type("--tensor-type", tt.substr(eq + 1)));
+        }
+        if (!o->output_tensor_type.empty())
+            q.policy.output_tensor_type = parse_type("--output-tensor-type", o->output_tensor_type);
+        if (!o->token_embedding_type.empty())
+            q.policy.token_embedding_type = parse_type("--token-embedding-type", o->token_embedding_type);
+        const bool tty = isatty(STDERR_FILENO);
+        if (tty)
+            q.progress = [](size_t done, size_t total) {
+                const int width = 40;
+                const int filled = total ? static_cast<int>(width * done / total) : width;
+                std::fprintf(stderr, "\r[%s%s] %zu/%zu tensors", std::string(filled, '#').c_str(),
+                             std::string(width - filled, ' ').c_str(), done, total);
+                if (done == total) std::fputc('\n', stderr);
+                std::fflush(stderr);
+            };
+        g_interrupted.store(false);
+        q.cancel = &g_interrupted;
+        struct sigaction sa {}, old {};
+        sa.sa_handler = on_sigint;
+        sigemptyset(&sa.sa_mask);
+        sigaction(SIGINT, &sa, &old);
+        QuantizeReport r;
+        try {
+            r = quantize_model(q);
+        } catch (...) {
+            sigaction(SIGINT, &old, nullptr);
+            if (tty) std::fputc('\n', stderr);
+            throw;
+        }
+        sigaction(SIGINT, &old, nullptr);
+        print_summary(r, std::string(preset_info(*preset).name));
+        std::fflush(stdout);
+        return 0;
+    };
+}
+
+const bool registered =
+    register_command({"quantize", "Quantize an F32/F16/BF16 model to Q8_0, Q4_K_M, ...", 40, &setup_quantize});
+
+}  // namespace
+}  // namespace qlm::cli
