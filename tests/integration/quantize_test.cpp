@@ -4,6 +4,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 
 #include <cstring>
 #include <filesystem>
@@ -11,6 +12,7 @@
 #include <vector>
 
 #include "common/test_support.h"
+#include "quant/formats.h"
 #include "quant/quantize_kquants.h"
 #include "quant/quantize_policy.h"
 #include "src/gguf/gguf_file.h"
@@ -85,26 +87,79 @@ TEST(Quantize, ReproducibleBytes) {
     }
 }
 
-// Every preset whose types qlm can write: the output loads and generates.
+// Every preset whose types qlm can write: the output has the planned types and loads and
+// generates when qlm can compute all of them.
 TEST(Quantize, EveryPresetLoadsAndRuns) {
     fs::path dir = test::temp_dir("quantize-presets");
-    int ran = 0;
+    int ran = 0, written = 0;
     for (const auto& p : quant_presets()) {
         for (const std::string& in : {stories(), mini()}) {
             auto plan = plan_quantization(in, p.preset, {});
-            bool writable = true;
-            for (const auto& q : plan)
+            bool writable = true, computable = true;
+            for (const auto& q : plan) {
                 if (q.to != q.from && !reference_quantize_row(q.to)) writable = false;
+                if (!find_format(q.to)) computable = false;
+            }
             if (!writable) continue;
             const std::string out = (dir / (std::string(p.name) + ".gguf")).string();
             auto r = qlm({"quantize", in, out, std::string(p.name)});
             ASSERT_EQ(r.exit_code, 0) << p.name << ": " << r.err;
+            auto f = gguf::GgufFile::open(out);
+            ASSERT_EQ(f->tensors().size(), plan.size());
+            for (size_t k = 0; k < plan.size(); ++k) EXPECT_EQ(f->tensors()[k].type, plan[k].to) << plan[k].name;
+            ++written;
+            if (!computable) continue;
             auto run = qlm({"run", "-m", out, "--ids", "1 2 3", "-n", "4", "-t", "1"});
             EXPECT_EQ(run.exit_code, 0) << p.name << " " << in << ": " << run.err;
             ++ran;
         }
     }
-    EXPECT_GE(ran, 2 * 4);  // at least Q8_0, F16, BF16, F32 on both models
+    EXPECT_GE(written, 2 * 9);  // at least Q8_0, the eight K-quant presets (+ F16, BF16, F32) on both models
+    EXPECT_GE(ran, 2 * 4);      // at least Q8_0, F16, BF16, F32 on both models
+}
+
+// The whole mini model through `qlm quantize PRESET` against llama-quantize's file: every tensor
+// with a type qlm can write has llama.cpp's bytes.
+TEST(Quantize, MiniPresetsMatchLlamaQuantizeBytes) {
+    fs::path dir = test::temp_dir("quantize-synth");
+    for (const char* name : {"Q2_K", "Q3_K_S", "Q4_0", "Q4_1", "Q4_K_M", "Q5_0", "Q5_1", "Q5_K_S", "Q6_K", "Q8_0"}) {
+        auto preset = preset_from_name(name);
+        ASSERT_TRUE(preset);
+        auto plan = plan_quantization(mini(), *preset, {});
+        bool writable = true;
+        for (const auto& q : plan)
+            if (q.to != q.from && !reference_quantize_row(q.to)) writable = false;
+        if (!writable) continue;
+        const std::string out = (dir / (std::string(name) + ".gguf")).string();
+        QuantizeOptions o;
+        o.input = mini();
+        o.output = out;
+        o.preset = *preset;
+        quantize_model(o);
+        auto ours = gguf::GgufFile::open(out);
+        auto ref = gguf::GgufFile::open(test::shared_file("models/synth/mini-" + std::string(name) + ".gguf").string());
+        ASSERT_EQ(ours->tensors().size(), ref->tensors().size());
+        for (const auto& t : ours->tensors()) {
+            const gguf::TensorInfo* r = ref->find_tensor(t.name);
+            ASSERT_NE(r, nullptr) << t.name;
+            ASSERT_EQ(t.type, r->type) << name << " " << t.name;
+            ASSERT_EQ(t.n_bytes, r->n_bytes) << name << " " << t.name;
+            EXPECT_EQ(std::memcmp(t.data, r->data, t.n_bytes), 0) << name << " " << t.name;
+        }
+    }
+}
+
+// A cancelled run (what Ctrl-C sets) stops, throws and leaves no file or temp file.
+TEST(Quantize, CancelLeavesNothing) {
+    fs::path dir = test::temp_dir("quantize-cancel");
+    std::atomic<bool> cancel{true};
+    QuantizeOptions o;
+    o.input = mini();
+    o.output = (dir / "c.gguf").string();
+    o.preset = QuantPreset::Q8_0;
+    o.cancel = &cancel;
+    EXPECT_THROW(quantize_model(o), Error);
+    EXPECT_TRUE(fs::is_empty(dir));
 }
 
 TEST(Quantize, UnwritableFolderLeavesNothing) {
