@@ -7,7 +7,18 @@
 #include "quant/format_bf16.h"
 #include "quant/format_f16.h"
 #include "quant/format_f32.h"
+#include "quant/format_q2_k.h"
+#include "quant/format_q3_k.h"
+#include "quant/format_q4_0.h"
+#include "quant/format_q4_1.h"
+#include "quant/format_q4_k.h"
+#include "quant/format_q5_0.h"
+#include "quant/format_q5_1.h"
+#include "quant/format_q5_k.h"
+#include "quant/format_q6_k.h"
 #include "quant/format_q8_0.h"
+#include "quant/format_q8_1.h"
+#include "quant/format_q8_k.h"
 #include "quant/kernels/kernels.h"
 #include "src/util/error.h"
 
@@ -18,32 +29,64 @@ template <class F>
 void dequantize_fn(const void* src, float* dst, int64_t n) {
     F::dequantize_row(static_cast<const typename F::Block*>(src), dst, n);
 }
+// Formats without a closed-form reference rule here (K-quants: their search lives with the
+// quantizer, which registers it with set_quantize_row) start with quantize_row = nullptr.
 template <class F>
-void quantize_fn(const float* src, void* dst, int64_t n) {
-    F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
+constexpr QuantizeRowFn quantize_fn() {
+    if constexpr (requires(const float* x, typename F::Block* y, int64_t n) { F::quantize_row(x, y, n); })
+        return [](const float* src, void* dst, int64_t n) {
+            F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
+        };
+    else
+        return nullptr;
 }
 // Formats whose activation rule differs from the weight rule define quantize_row_activation.
 template <class F>
-void quantize_activation_fn(const float* src, void* dst, int64_t n) {
-    if constexpr (requires { F::quantize_row_activation(src, static_cast<typename F::Block*>(dst), n); })
-        F::quantize_row_activation(src, static_cast<typename F::Block*>(dst), n);
+constexpr QuantizeRowFn quantize_activation_fn() {
+    if constexpr (requires(const float* x, typename F::Block* y, int64_t n) {
+                      F::quantize_row_activation(x, y, n);
+                  })
+        return [](const float* src, void* dst, int64_t n) {
+            F::quantize_row_activation(src, static_cast<typename F::Block*>(dst), n);
+        };
     else
-        F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
+        return quantize_fn<F>();
+}
+// The scalar reference dot of formats whose activation block type differs from the weight's.
+template <class F>
+float vec_dot_fn(int64_t n, const void* w, const void* a) {
+    return F::vec_dot(n, static_cast<const typename F::Block*>(w), static_cast<const typename F::ActBlock*>(a));
 }
 template <class F>
 constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr,
                              QuantizeRowFn act_avx2 = nullptr) {
     return FormatOps{F::type,           F::vec_dot_type, F::block_size, sizeof(typename F::Block),
-                     alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>, quantize_activation_fn<F>,
+                     alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>(), quantize_activation_fn<F>(),
                      scalar,            avx2,            tile_avx2,     act_avx2};
 }
+template <class F>
+constexpr FormatOps make_ops() {
+    return make_ops<F>(vec_dot_fn<F>, nullptr);
+}
 
-const std::array<FormatOps, 4> kFormats = {
+// Not const: set_quantize_row fills in quantize_row for formats registered later.
+constinit std::array<FormatOps, 15> kFormats = {
     make_ops<FormatF32>(kernels::dot_f32_scalar, kernels::dot_f32_avx2, kernels::gemm4x3_f32_avx2),
     make_ops<FormatF16>(kernels::dot_f16_scalar, kernels::dot_f16_avx2, kernels::gemm4x3_f16_avx2,
                         kernels::convert_f32_to_f16_avx2),
     make_ops<FormatBF16>(kernels::dot_bf16_scalar, kernels::dot_bf16_avx2),
     make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, kernels::dot_q8_0_avx2),
+    make_ops<FormatQ8_1>(),
+    make_ops<FormatQ4_0>(),
+    make_ops<FormatQ4_1>(),
+    make_ops<FormatQ5_0>(),
+    make_ops<FormatQ5_1>(),
+    make_ops<FormatQ8_K>(),
+    make_ops<FormatQ2_K>(),
+    make_ops<FormatQ3_K>(),
+    make_ops<FormatQ4_K>(),
+    make_ops<FormatQ5_K>(),
+    make_ops<FormatQ6_K>(),
 };
 
 Isa detect_isa() {
@@ -62,6 +105,15 @@ const FormatOps* find_format(GgmlType t) {
 const FormatOps& format_ops(GgmlType t) {
     if (const FormatOps* f = find_format(t)) return *f;
     throw_error("tensor type {} cannot be computed by qlm yet", type_name(t));
+}
+
+void set_quantize_row(GgmlType t, QuantizeRowFn fn) {
+    for (auto& f : kFormats)
+        if (f.type == t) {
+            f.quantize_row = fn;
+            return;
+        }
+    throw_error("set_quantize_row: tensor type {} has no entry in the format table", type_name(t));
 }
 
 bool cpu_supports_avx2() {

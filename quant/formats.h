@@ -33,7 +33,9 @@ struct FormatOps {
     size_t block_bytes;           // bytes per block
     size_t block_align;           // the address alignment the kernels need (1 for packed blocks)
     DequantizeRowFn dequantize_row;
-    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule, as llama-quantize writes weights)
+    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule, as llama-quantize writes weights);
+                                  // nullptr until registered (set_quantize_row) for the K-quants
+
     QuantizeRowFn quantize_activation;  // f32 -> this format as matmul converts activations
     VecDotFn vec_dot_scalar;      // the reference kernel
     VecDotFn vec_dot_avx2;        // nullptr when there is no AVX2 kernel
@@ -50,6 +52,11 @@ const FormatOps& format_ops(GgmlType t);
 inline uint64_t format_row_bytes(const FormatOps& f, int64_t n) {
     return static_cast<uint64_t>(n / f.block_size) * f.block_bytes;
 }
+
+// Registers the weight quantizer of a format whose traits leave quantize_row empty (the K-quants'
+// searches live in the quantizer, not the format headers). Call before any thread reads the
+// table (at static initialization or at the start of main); throws for a type without an entry.
+void set_quantize_row(GgmlType t, QuantizeRowFn fn);
 
 // The ISA the kernels run on: AVX2 when the CPU has avx2+fma+f16c, unless the environment
 // variable QLM_ISA=scalar forces the reference kernels. Decided once per process.

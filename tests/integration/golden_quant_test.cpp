@@ -33,6 +33,8 @@ void check_quant(const std::string& golden_q, const std::string& golden_f32, con
         }
     }
     report(golden_q, "rms_ref_q_vs_ref_f32", ref_err);
+    report(golden_q, "rms_ours_vs_ref_f32", ours_vs_f32);
+    report(golden_q, "rms_ours_vs_ref_q", ours_vs_q);
     report(golden_q, "rms_ours_vs_f32_over_1.05_ref", ours_vs_f32 / (1.05 * ref_err));
     report(golden_q, "rms_ours_vs_q_over_ref", ours_vs_q / ref_err);
     EXPECT_LE(ours_vs_f32, 1.05 * ref_err) << golden_q << ": less accurate than llama.cpp";
@@ -52,9 +54,20 @@ TEST(GoldenQuant, Stories260KQ8ffnF16Story3) {
     check_quant("stories260K-Q8_0-ffnF16.story3.json", "stories260K-F32.story3.json",
                 shared_file("models/stories260K-Q8_0-ffnF16.gguf"), true);
 }
-TEST(GoldenQuant, MiniQ8_0) {
-    check_quant("mini-Q8_0.json", "mini-f32.json", shared_file("models/synth/mini-Q8_0.gguf"), false);
+// Every llama-quantize preset of the synthetic mini model (../shared/models/synth/mini-<preset>.gguf,
+// golden/mini-<preset>.json) against mini-f32.json.
+class GoldenMiniQuant : public ::testing::TestWithParam<const char*> {};
+
+TEST_P(GoldenMiniQuant, MatchesLlamaCpp) {
+    const std::string preset = GetParam();
+    check_quant("mini-" + preset + ".json", "mini-f32.json", shared_file("models/synth/mini-" + preset + ".gguf"),
+                false);
 }
+
+INSTANTIATE_TEST_SUITE_P(Presets, GoldenMiniQuant,
+                         ::testing::Values("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_M", "Q5_K_S",
+                                           "Q6_K", "Q3_K_S", "Q2_K"),
+                         [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 // The legacy v2 file (Q8_0 ffn_down with 172-wide rows, blocks crossing rows) loads, and its
 // greedy continuation from BOS follows the F32 model's (the reference text first differs at

@@ -183,8 +183,8 @@ TEST(FormatTable, GeometryMatchesGgmlTypes) {
     }
     EXPECT_EQ(find_format(GgmlType::F16)->vec_dot_type, GgmlType::F16);
     EXPECT_EQ(find_format(GgmlType::Q8_0)->vec_dot_type, GgmlType::Q8_0);
-    EXPECT_EQ(find_format(GgmlType::Q4_K), nullptr);
-    EXPECT_THROW(format_ops(GgmlType::Q4_K), std::exception);
+    EXPECT_EQ(find_format(GgmlType::IQ2_XXS), nullptr);
+    EXPECT_THROW(format_ops(GgmlType::IQ2_XXS), std::exception);
 }
 
 TEST(FormatScalarDot, HandComputed) {

@@ -1,0 +1,65 @@
+// Q6_K: super-blocks of 256 6-bit codes in −32…31 with sixteen i8 sub-block scales and an f16 d,
+// x = d·scales[e/16]·q (FORMATS.md §2.12). Activations are Q8_K.
+#pragma once
+
+#include <cstdint>
+
+#include "quant/format_q8_k.h"
+#include "quant/fp16.h"
+#include "quant/ggml_type.h"
+
+namespace qlm {
+
+struct __attribute__((packed)) BlockQ6_K {
+    uint8_t ql[128];    // low 4 bits
+    uint8_t qh[64];     // high 2 bits
+    int8_t scales[16];  // signed sub-block scales
+    uint16_t d;         // f16 super-block scale
+};
+static_assert(sizeof(BlockQ6_K) == 210 && alignof(BlockQ6_K) == 1, "Q6_K block is 210 unaligned bytes");
+
+struct FormatQ6_K {
+    using Block = BlockQ6_K;
+    using ActBlock = BlockQ8_K;
+    static constexpr GgmlType type = GgmlType::Q6_K;
+    static constexpr GgmlType vec_dot_type = GgmlType::Q8_K;
+    static constexpr int64_t block_size = 256;
+
+    // q(e) in −32…31 for all 256 elements (e = 128h + 32s + l).
+    static void unpack(const Block& b, int8_t* q) {
+        for (int h = 0; h < 2; ++h)
+            for (int s = 0; s < 4; ++s)
+                for (int l = 0; l < 32; ++l) {
+                    const int lo = (b.ql[64 * h + 32 * (s % 2) + l] >> (4 * (s / 2))) & 15;
+                    const int hi = (b.qh[32 * h + l] >> (2 * s)) & 3;
+                    q[128 * h + 32 * s + l] = static_cast<int8_t>((lo | (hi << 4)) - 32);
+                }
+    }
+    static void dequantize_row(const Block* x, float* y, int64_t n) {
+        int8_t q[256];
+        for (int64_t b = 0; b < n / 256; ++b) {
+            unpack(x[b], q);
+            const float d = fp16_to_fp32(x[b].d);
+            for (int e = 0; e < 256; ++e)
+                y[b * 256 + e] = d * static_cast<float>(x[b].scales[e / 16]) * static_cast<float>(q[e]);
+        }
+    }
+    // d·d_a·Σ_j sc_j·Σ_{e∈j} q·q_a (FORMATS.md §4).
+    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
+        float s = 0.f;
+        int8_t q[256];
+        for (int64_t b = 0; b < n / 256; ++b) {
+            unpack(w[b], q);
+            int32_t isum = 0;
+            for (int j = 0; j < 16; ++j) {
+                int32_t sub = 0;
+                for (int e = 16 * j; e < 16 * j + 16; ++e) sub += static_cast<int32_t>(q[e]) * a[b].qs[e];
+                isum += static_cast<int32_t>(w[b].scales[j]) * sub;
+            }
+            s += (fp16_to_fp32(w[b].d) * a[b].d) * static_cast<float>(isum);
+        }
+        return s;
+    }
+};
+
+}  // namespace qlm
