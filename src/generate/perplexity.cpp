@@ -76,6 +76,13 @@ int64_t perplexity_chunks(int64_t n_tokens, const PerplexityParams& p) {
         throw_error("the text is {} tokens but perplexity with a context of {} needs at least {} tokens (2 x -c): "
                     "give a longer text or a smaller -c",
                     n_tokens, p.n_ctx, 2 * p.n_ctx);
+    return whole_chunks(n_tokens, p);
+}
+
+int64_t whole_chunks(int64_t n_tokens, const PerplexityParams& p) {
+    validate(p);
+    if (n_tokens < p.n_ctx)
+        throw_error("{} tokens do not fill one chunk of {} (-c): give more tokens or a smaller -c", n_tokens, p.n_ctx);
     const int64_t n = n_tokens / p.n_ctx;
     return p.max_chunks < 0 ? n : std::min(n, p.max_chunks);
 }
@@ -83,7 +90,7 @@ int64_t perplexity_chunks(int64_t n_tokens, const PerplexityParams& p) {
 void for_each_scored_row(LogitsSource& source, const std::function<void()>& clear, std::span<const int32_t> tokens,
                          const PerplexityParams& p, int64_t n_vocab, const ScoredRowFn& on_row,
                          const std::function<void(int64_t chunk)>& on_chunk_done) {
-    const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
+    const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     if (n_vocab < 1) throw_error("perplexity: vocabulary size {} is invalid", n_vocab);
     const int64_t n_ctx = p.n_ctx;
     const int64_t n_batch = std::min(p.n_batch, n_ctx);

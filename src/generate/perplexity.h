@@ -62,9 +62,12 @@ void validate(const PerplexityParams& p);
 // Chunks the tokens give: n_tokens / n_ctx, capped by max_chunks. Throws qlm::Error (saying how
 // many tokens are needed) when n_tokens < 2 * n_ctx.
 int64_t perplexity_chunks(int64_t n_tokens, const PerplexityParams& p);
+// Whole chunks in n_tokens (capped by max_chunks) without the 2 * n_ctx rule, for tokens that
+// come from a KL-divergence base file; throws qlm::Error when there is not one whole chunk.
+int64_t whole_chunks(int64_t n_tokens, const PerplexityParams& p);
 inline int64_t scored_per_chunk(int64_t n_ctx) { return n_ctx - 1 - n_ctx / 2; }
 
-// For each chunk c: clear() (the context must be empty afterwards), evaluate its n_ctx tokens,
+// For each of whole_chunks() chunks c: clear() (the context must be empty afterwards), evaluate its n_ctx tokens,
 // then call on_row(c, j, logits, next_token) for j = n_ctx/2 .. n_ctx-2 (next_token = the
 // chunk's token j+1), then on_chunk_done(c). Throws qlm::Error for a logits row whose size is
 // not n_vocab or a source that does not return every position's logits.

@@ -110,6 +110,19 @@ TEST(Perplexity, KlDivergenceOfQ8AgainstF32IsSmall) {
     EXPECT_EQ(r.out.find("\n  11 "), std::string::npos);
 }
 
+TEST(Perplexity, KlDivergenceBaseOfOneChunk) {
+    const auto base = (test::temp_dir("ppl-kld-one") / "base.kld").string();
+    ASSERT_EQ(qlm({"perplexity", "-m", stories("stories260K-F32.gguf"), "-f", kjv_text(), "-c", "64", "--chunks", "1",
+                   "-t", "1", "--kl-divergence-base", base})
+                  .exit_code,
+              0);
+    auto r = qlm({"perplexity", "-m", stories("stories260K-Q8_0-ffnF16.gguf"), "--kl-divergence", "--kl-divergence-base",
+                  base, "-t", "1"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("\n   1 "), std::string::npos) << r.out;
+    EXPECT_GT(number_after(r.out, "Mean    KLD:"), 0.0);
+}
+
 TEST(Perplexity, BadInputIsOneLineError) {
     const auto dir = test::temp_dir("ppl-errors");
     const auto short_text = dir / "short.txt";

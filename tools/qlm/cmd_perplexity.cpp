@@ -75,11 +75,10 @@ int threads_of(const PerplexityOptions& o) {
     return o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
 }
 
-void check_ctx(const PerplexityOptions& o, int64_t n_ctx, const Hparams& hp) {
+void check_ctx(int64_t n_ctx, const Hparams& hp) {
     if (n_ctx > hp.n_ctx_train)
         throw_error("-c {} is larger than the model's context length {}: use -c {} or less", n_ctx, hp.n_ctx_train,
                     hp.n_ctx_train % 2 == 0 ? hp.n_ctx_train : hp.n_ctx_train - 1);
-    (void)o;
 }
 
 int run_perplexity(const PerplexityOptions& o) {
@@ -96,7 +95,7 @@ int run_perplexity(const PerplexityOptions& o) {
     p.max_chunks = o.chunks;
     p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
     validate(p);
-    check_ctx(o, p.n_ctx, hp);
+    check_ctx(p.n_ctx, hp);
     const std::vector<int32_t> tokens = l.tok->encode(text, {.add_bos = l.tok->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
@@ -226,7 +225,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
         throw_error("{}: the base replaced each chunk's first token with {} but {} uses {}: the models' vocabularies differ",
                     o.kl_base, h.bos_id, o.model, p.bos_id);
     validate(p);
-    check_ctx(o, p.n_ctx, hp);
+    check_ctx(p.n_ctx, hp);
     const std::vector<int32_t>& tokens = base.tokens();
     if (!o.file.empty()) {
         PromptSource src;
@@ -239,7 +238,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
                             "text the base was computed on, or leave -f out",
                             o.file, o.kl_base, i);
     }
-    const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
+    const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
                                     .kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16});

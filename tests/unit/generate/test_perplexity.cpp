@@ -130,6 +130,19 @@ TEST(Perplexity, MaxChunksAndNoBos) {
     EXPECT_NEAR(r.stats.ppl(), std::cbrt(72.0), 1e-5);
 }
 
+TEST(Perplexity, OneChunkIsEnoughForTheRowLoopNotForAText) {
+    CountingSource src;
+    const std::vector<int32_t> all = test_tokens();
+    const std::vector<int32_t> tokens(all.begin(), all.begin() + 8);
+    const PerplexityParams p{.n_ctx = 8, .n_batch = 8, .max_chunks = -1, .bos_id = -1};
+    EXPECT_THROW(compute_perplexity(src, [&] { src.clear(); }, tokens, p, kV), Error);  // needs 16 tokens
+    int rows = 0;
+    for_each_scored_row(src, [&] { src.clear(); }, tokens, p, kV,
+                        [&](int64_t, int64_t, std::span<const float>, int32_t) { ++rows; }, {});
+    EXPECT_EQ(rows, 3);
+    EXPECT_THROW(whole_chunks(7, p), Error);
+}
+
 TEST(Perplexity, RejectsBadParameters) {
     const auto tokens = test_tokens();
     auto message = [&](PerplexityParams p, int64_t n) -> std::string {
