@@ -66,10 +66,17 @@ void print_summary(const QuantizeReport& r, const std::string& preset) {
     fmt::print("quantized to {}: {} tensors\n", preset, r.tensors.size());
     for (const auto& [name, e] : per_type)
         fmt::print("  {:<6} {:>5} tensors {:>16} params\n", name, e.first, with_commas(e.second));
+    // Fallbacks grouped by (wanted -> written), with the first tensor as an example.
+    std::map<std::pair<std::string, std::string>, std::pair<int, std::string>> fallbacks;
     for (const auto& t : r.tensors)
-        if (t.fallback)
-            fmt::print("  fallback: {} is {} instead of {} (row length not a multiple of {})\n", t.name,
-                       type_name(t.to), type_name(t.wanted), type_info(t.wanted).block_size);
+        if (t.fallback) {
+            auto& e = fallbacks[{std::string(type_name(t.wanted)), std::string(type_name(t.to))}];
+            if (e.first++ == 0) e.second = t.name;
+        }
+    for (const auto& [types, e] : fallbacks)
+        fmt::print("  fallback: {} tensor{} {} instead of {} (rows not a multiple of {} elements), e.g. {}\n", e.first,
+                   e.first == 1 ? " is" : "s are", types.second, types.first,
+                   type_info(*type_from_name(types.first)).block_size, e.second);
     const double bpw_in = n_el ? 8.0 * static_cast<double>(in) / static_cast<double>(n_el) : 0;
     const double bpw_out = n_el ? 8.0 * static_cast<double>(out) / static_cast<double>(n_el) : 0;
     fmt::print("tensor data: {} -> {} ({:.2f} -> {:.2f} bits per weight)\n", format_bytes(in), format_bytes(out),
