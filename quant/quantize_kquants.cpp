@@ -506,6 +506,16 @@ QuantizeRowFn kquant_quantize_row(GgmlType t) {
     }
 }
 
+void register_kquant_quantizers() {
+    for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
+        if (find_format(t)) set_quantize_row(t, kquant_quantize_row(t));
+}
+
+namespace {
+// The format table is constant-initialized (constinit), so it exists before this runs.
+const bool kRegistered = (register_kquant_quantizers(), true);
+}  // namespace
+
 QuantizeRowFn reference_quantize_row(GgmlType t) {
     if (QuantizeRowFn k = kquant_quantize_row(t)) return k;
     if (const FormatOps* f = find_format(t)) return f->quantize_row;

@@ -59,6 +59,18 @@ TEST_P(KQuantOracle, BlocksEqualLlamaQuantize) {
 
 INSTANTIATE_TEST_SUITE_P(Synth, KQuantOracle, ::testing::Values("Q2_K", "Q3_K_S", "Q4_K_M", "Q5_K_S", "Q6_K"));
 
+TEST(KQuant, RegisteredInFormatTable) {
+    register_kquant_quantizers();
+    for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
+        const FormatOps* f = find_format(t);
+        ASSERT_NE(f, nullptr) << type_name(t);
+        EXPECT_EQ(f->quantize_row, kquant_quantize_row(t)) << type_name(t);
+        EXPECT_EQ(reference_quantize_row(t), kquant_quantize_row(t));
+    }
+    EXPECT_EQ(kquant_quantize_row(GgmlType::Q8_0), nullptr);
+    EXPECT_EQ(reference_quantize_row(GgmlType::Q8_0), find_format(GgmlType::Q8_0)->quantize_row);
+}
+
 // Edge blocks: all zeros decode to zeros, constant and one-hot blocks stay finite and close.
 TEST(KQuant, EdgeBlocksRoundTrip) {
     for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
