@@ -3,8 +3,8 @@
 //   -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;  final rmsnorm -> logits.
 // A prompt chunk of up to n_batch tokens goes through each layer at once, so every projection
 // is one matrix x matrix product; a decode step is the same code with one token.
-// Numerics follow llama.cpp's CPU defaults: with the F16 KV cache, Q and the softmax
-// probabilities are rounded to f16 for the K·Q and V·P products.
+// Attention (attention.h) is tiled with an online softmax over the KV cache; with the F16 KV cache
+// the queries are rounded to f16 for the K·Q dots, as llama.cpp does.
 #include <omp.h>
 
 #include <algorithm>
@@ -14,8 +14,8 @@
 #include <vector>
 
 #include "quant/formats.h"
-#include "quant/fp16.h"
 #include "quant/matmul.h"
+#include "src/model/attention.h"
 #include "src/model/kv_cache.h"
 #include "src/model/memory_plan.h"
 #include "src/model/model.h"
@@ -131,59 +131,12 @@ void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
     n_outputs_ = n_out;
 }
 
-static void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                      float* out) {
-    const int64_t hd = hp.head_dim, n_head = hp.n_head;
-    const float scale = 1.0f / std::sqrt(static_cast<float>(hd));
-    const bool f16 = kv.type() == KvType::F16;
-    const VecDotFn dot = vec_dot_for(format_ops(f16 ? GgmlType::F16 : GgmlType::F32), active_isa());
-    const QuantizeRowFn to_f16 = quantize_activation_for(format_ops(GgmlType::F16), active_isa());
-    const int64_t n_kv_max = p0 + n;
-#pragma omp parallel
-    {
-        std::vector<float> scores(static_cast<size_t>(n_kv_max));
-        std::vector<uint16_t> q16(static_cast<size_t>(hd));
-#pragma omp for schedule(dynamic, 1) collapse(2)
-        for (int64_t t = 0; t < n; ++t) {
-            for (int64_t h = 0; h < n_head; ++h) {
-                const int64_t n_kv = p0 + t + 1;  // causal: positions 0..p0+t
-                const int64_t kvh = ops::kv_head_for(h, n_head, hp.n_head_kv);
-                const float* qh = q + (t * n_head + h) * hd;
-                const void* qa = qh;
-                if (f16) {
-                    to_f16(qh, q16.data(), hd);
-                    qa = q16.data();
-                }
-                const size_t eb = kv.elem_bytes();
-                for (int64_t j = 0; j < n_kv; ++j) {
-                    const auto* kr = static_cast<const uint8_t*>(kv.k_row(layer, j)) + static_cast<size_t>(kvh * hd) * eb;
-                    scores[static_cast<size_t>(j)] = dot(hd, kr, qa) * scale;
-                }
-                ops::softmax(scores.data(), n_kv);
-                float* oh = out + (t * n_head + h) * hd;
-                std::fill(oh, oh + hd, 0.f);
-                for (int64_t j = 0; j < n_kv; ++j) {
-                    const auto* vr = static_cast<const uint8_t*>(kv.v_row(layer, j)) + static_cast<size_t>(kvh * hd) * eb;
-                    if (f16) {
-                        const float p = fp16_to_fp32(fp32_to_fp16(scores[static_cast<size_t>(j)]));
-                        axpy_f16(hd, p, reinterpret_cast<const uint16_t*>(vr), oh);
-                    } else {
-                        const float p = scores[static_cast<size_t>(j)];
-                        const auto* vf = reinterpret_cast<const float*>(vr);
-                        for (int64_t i = 0; i < hd; ++i) oh[i] += p * vf[i];
-                    }
-                }
-            }
-        }
-    }
-}
-
 void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
     const Model& model = model_;
     KvCache& kv = *kv_;
     Scratch& s = *scratch_;
     const int64_t p0 = kv.n_past();
-const Hparams& hp = model.hparams();
+    const Hparams& hp = model.hparams();
     const ModelWeights& w = model.weights();
     const int64_t E = hp.n_embd, hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd, F = hp.n_ff;
     float *x = s.x.data(), *xn = s.xn.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
@@ -210,7 +163,7 @@ const Hparams& hp = model.hparams();
             for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
         }
         kv.store(l, p0, n, k, v);
-        attention(hp, kv, l, q, n, p0, attn);
+        attention(hp, kv, l, q, n, p0, attn, opts_.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact);
         matmul(L.wo, attn, n, tmp);
         add_bias(tmp, L.bo, n, E);
         for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];

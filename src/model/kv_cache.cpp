@@ -3,26 +3,65 @@
 #include <cstring>
 #include <new>
 
-#include "quant/formats.h"
 #include "src/model/memory_plan.h"
 #include "src/util/checked_math.h"
 #include "src/util/error.h"
 
 namespace qlm {
 
+namespace {
+GgmlType kv_format_type(KvType t) {
+    switch (t) {
+        case KvType::F32: return GgmlType::F32;
+        case KvType::F16: return GgmlType::F16;
+        case KvType::Q8_0: return GgmlType::Q8_0;
+    }
+    return GgmlType::F16;
+}
+}  // namespace
+
+std::string_view kv_type_name(KvType t) {
+    switch (t) {
+        case KvType::F32: return "f32";
+        case KvType::F16: return "f16";
+        case KvType::Q8_0: return "q8_0";
+    }
+    return "f16";
+}
+
+std::optional<KvType> kv_type_from_name(std::string_view name) {
+    for (KvType t : {KvType::F32, KvType::F16, KvType::Q8_0})
+        if (kv_type_name(t) == name) return t;
+    return std::nullopt;
+}
+
+uint32_t kv_bytes_per_32(KvType t) {
+    const FormatOps& f = format_ops(kv_format_type(t));
+    return static_cast<uint32_t>(32 / f.block_size * f.block_bytes);
+}
+
 uint64_t kv_cache_bytes(const Hparams& hp, int64_t n_ctx, KvType kv_type) {
-    const uint64_t elem = kv_type == KvType::F16 ? 2 : 4;
-    uint64_t b = 2 * elem;
+    uint64_t b = 2 * uint64_t{kv_bytes_per_32(kv_type)};
     for (int64_t f : {hp.n_layer, n_ctx, hp.n_head_kv, hp.head_dim}) {
         auto m = checked_mul(b, static_cast<uint64_t>(f < 0 ? 0 : f));
         if (!m) return UINT64_MAX;
         b = *m;
     }
-    return b;
+    return (b + 31) / 32;
 }
 
 KvCache::KvCache(const Hparams& hp, int64_t n_ctx, KvType type)
-    : type_(type), n_layer_(hp.n_layer), n_ctx_(n_ctx), row_(hp.n_head_kv * hp.head_dim) {
+    : type_(type),
+      format_(&format_ops(kv_format_type(type))),
+      n_layer_(hp.n_layer),
+      n_ctx_(n_ctx),
+      row_(hp.n_head_kv * hp.head_dim) {
+    if (hp.head_dim <= 0 || hp.head_dim % format_->block_size != 0)
+        throw_error("a {} KV cache needs a head size that is a multiple of {}, but this model's is {} (use --kv-type "
+                    "f16)",
+                    kv_type_name(type), format_->block_size, hp.head_dim);
+    head_bytes_ = format_row_bytes(*format_, hp.head_dim);
+    pos_bytes_ = head_bytes_ * static_cast<uint64_t>(hp.n_head_kv);
     const uint64_t bytes = kv_cache_bytes(hp, n_ctx, type);
     const uint64_t avail = available_memory_bytes().value_or(0);
     if (bytes == UINT64_MAX || (avail != 0 && bytes > avail))
@@ -37,31 +76,27 @@ KvCache::KvCache(const Hparams& hp, int64_t n_ctx, KvType type)
 }
 
 uint8_t* KvCache::at(int64_t layer, bool v, int64_t pos) const {
-    const uint64_t per_pos = static_cast<uint64_t>(row_) * elem_bytes();
-    const uint64_t per_tensor = per_pos * static_cast<uint64_t>(n_ctx_);
+    const uint64_t per_tensor = pos_bytes_ * static_cast<uint64_t>(n_ctx_);
     return data_.get() + (static_cast<uint64_t>(layer) * 2 + (v ? 1 : 0)) * per_tensor +
-           static_cast<uint64_t>(pos) * per_pos;
+           static_cast<uint64_t>(pos) * pos_bytes_;
 }
 
 void KvCache::store(int64_t layer, int64_t pos, int64_t n, const float* k, const float* v) {
     if (layer < 0 || layer >= n_layer_ || pos < 0 || n < 0 || pos + n > n_ctx_)
         throw_error("KV cache: positions {}..{} of layer {} are outside the context of {}", pos, pos + n - 1, layer,
                     n_ctx_);
+    // Rows of consecutive positions are contiguous, and head rows are whole blocks: one call each.
     const int64_t count = n * row_;
-    uint8_t* kd = at(layer, false, pos);
-    uint8_t* vd = at(layer, true, pos);
     if (type_ == KvType::F32) {
-        std::memcpy(kd, k, static_cast<size_t>(count) * sizeof(float));
-        std::memcpy(vd, v, static_cast<size_t>(count) * sizeof(float));
+        std::memcpy(at(layer, false, pos), k, static_cast<size_t>(count) * sizeof(float));
+        std::memcpy(at(layer, true, pos), v, static_cast<size_t>(count) * sizeof(float));
     } else {
-        const QuantizeRowFn to_f16 = quantize_activation_for(format_ops(GgmlType::F16), active_isa());
-        to_f16(k, kd, count);
-        to_f16(v, vd, count);
+        // As llama.cpp converts K and V when it copies them into its cache (the activation rule).
+        const QuantizeRowFn convert = quantize_activation_for(*format_, active_isa());
+        convert(k, at(layer, false, pos), count);
+        convert(v, at(layer, true, pos), count);
     }
 }
-
-const void* KvCache::k_row(int64_t layer, int64_t pos) const { return at(layer, false, pos); }
-const void* KvCache::v_row(int64_t layer, int64_t pos) const { return at(layer, true, pos); }
 
 void KvCache::truncate(int64_t n_past) {
     if (n_past < 0) n_past = 0;

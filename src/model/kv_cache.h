@@ -1,30 +1,35 @@
-// The KV cache: per layer, K and V rows of n_head_kv·head_dim values for each position, stored
-// as F32 or F16 (llama.cpp's default is F16). Positions 0..n_past-1 are filled.
+// The KV cache: per layer, K and V rows of n_head_kv heads × head_dim values for each position,
+// stored in the cache's element type (F32, F16 — llama.cpp's default — or Q8_0). Each head's
+// head_dim values are one row of that weight format, so attention dots them with the format's
+// own kernels. Positions 0..n_past-1 are filled.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 
+#include "quant/formats.h"
 #include "src/model/model.h"
 
 namespace qlm {
 
 class KvCache {
 public:
-    // Throws qlm::Error when the cache does not fit in available memory (naming the bytes needed).
+    // Throws qlm::Error when the cache does not fit in available memory (naming the bytes needed),
+    // or when the type cannot hold this model's heads (q8_0 and a head size not a multiple of 32).
     KvCache(const Hparams& hp, int64_t n_ctx, KvType type);
 
     KvType type() const { return type_; }
+    const FormatOps& format() const { return *format_; }  // the element format of every head row
     int64_t n_ctx() const { return n_ctx_; }
     int64_t n_past() const { return n_past_; }
-    int64_t row_size() const { return row_; }  // values per position (n_head_kv·head_dim)
-    size_t elem_bytes() const { return type_ == KvType::F16 ? 2 : 4; }
+    int64_t row_size() const { return row_; }             // values per position (n_head_kv·head_dim)
+    uint64_t head_bytes() const { return head_bytes_; }   // bytes of one head's head_dim values
 
     // Stores rows for positions pos .. pos+n-1 of layer `layer` (k and v: n rows of row_size()).
     void store(int64_t layer, int64_t pos, int64_t n, const float* k, const float* v);
-    // Start of layer's K (or V) row for position pos; elements are float or uint16_t (f16).
-    const void* k_row(int64_t layer, int64_t pos) const;
-    const void* v_row(int64_t layer, int64_t pos) const;
+    // Layer's K (or V) values of kv head `head` at position pos, in format().
+    const void* k_head(int64_t layer, int64_t pos, int64_t head) const { return at(layer, false, pos) + head * head_bytes_; }
+    const void* v_head(int64_t layer, int64_t pos, int64_t head) const { return at(layer, true, pos) + head * head_bytes_; }
 
     void set_n_past(int64_t n) { n_past_ = n; }  // after a forward pass has stored its rows
     void truncate(int64_t n_past);                // forget positions >= n_past
@@ -33,7 +38,9 @@ private:
     uint8_t* at(int64_t layer, bool v, int64_t pos) const;
 
     KvType type_;
+    const FormatOps* format_;
     int64_t n_layer_, n_ctx_, row_;
+    uint64_t head_bytes_, pos_bytes_;
     int64_t n_past_ = 0;
     std::unique_ptr<uint8_t[]> data_;
 };

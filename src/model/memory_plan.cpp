@@ -28,11 +28,15 @@ uint64_t u(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
 
 }  // namespace
 
-uint32_t kv_elem_bytes(KvType t) { return t == KvType::F32 ? 4 : 2; }
+std::string kv_elem_bytes_text(KvType t) {
+    const uint32_t b = kv_bytes_per_32(t);
+    return b % 32 == 0 ? std::to_string(b / 32) : std::to_string(b) + "/32";
+}
 
 uint64_t kv_bytes(const ModelShape& s, int64_t n_ctx, KvType kv_type) {
-    return mul(mul(mul(mul(mul(2, u(s.n_layer)), u(n_ctx)), u(s.n_head_kv)), u(s.head_dim)),
-               kv_elem_bytes(kv_type));
+    const uint64_t b32 = mul(mul(mul(mul(mul(2, u(s.n_layer)), u(n_ctx)), u(s.n_head_kv)), u(s.head_dim)),
+                             kv_bytes_per_32(kv_type));
+    return b32 / 32 + (b32 % 32 != 0);
 }
 
 uint64_t scratch_bytes(const ModelShape& s, int64_t n_ctx, int64_t n_batch) {
@@ -50,7 +54,7 @@ MemoryPlan plan_memory(const ModelShape& s, uint64_t weight_bytes, const MemoryP
     MemoryPlan p;
     p.n_ctx = opts.n_ctx == 0 ? s.n_ctx_train : opts.n_ctx;
     p.n_batch = std::min(opts.n_batch, std::max<int64_t>(p.n_ctx, 1));
-    p.kv_elem_bytes = kv_elem_bytes(opts.kv_type);
+    p.kv_type = opts.kv_type;
     p.weight_bytes = weight_bytes;
     p.kv_bytes = kv_bytes(s, p.n_ctx, opts.kv_type);
     p.scratch_bytes = scratch_bytes(s, p.n_ctx, p.n_batch);

@@ -22,16 +22,18 @@ struct MemoryPlanOptions {
 struct MemoryPlan {
     int64_t n_ctx = 0;           // the context actually planned for
     int64_t n_batch = 0;
-    uint32_t kv_elem_bytes = 0;  // 2 (f16) or 4 (f32)
+    KvType kv_type = KvType::F16;
     uint64_t weight_bytes = 0;   // tensor data (mapped from the file, not copied)
-    uint64_t kv_bytes = 0;       // 2 × n_layer × n_ctx × n_head_kv × head_dim × kv_elem_bytes
+    uint64_t kv_bytes = 0;       // 2 × n_layer × n_ctx × n_head_kv × head_dim × kv_elem_bytes_text
     uint64_t scratch_bytes = 0;  // activations for one batch + attention scores + logits (f32)
     uint64_t total_bytes = 0;
 };
 
-uint32_t kv_elem_bytes(KvType t);
+// Bytes per cached value, as printed in the formula: "4" (f32), "2" (f16), "34/32" (q8_0).
+std::string kv_elem_bytes_text(KvType t);
 
-// KV cache bytes: 2 (K and V) × n_layer × n_ctx × n_head_kv × head_dim × elem_bytes.
+// KV cache bytes: 2 (K and V) × n_layer × n_ctx × n_head_kv × head_dim × bytes per value
+// (kv_bytes_per_32 / 32, rounded up to a whole byte).
 // Throws qlm::Error when the product overflows 64 bits.
 uint64_t kv_bytes(const ModelShape& s, int64_t n_ctx, KvType kv_type);
 

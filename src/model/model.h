@@ -12,15 +12,25 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <span>
 #include <string>
+#include <string_view>
 #include <vector>
 
 #include "src/gguf/gguf_file.h"
 
 namespace qlm {
 
-enum class KvType { F32, F16 };
+// KV cache element type: llama.cpp's f16 default, f32, or q8_0 (blocks of 32 per head row,
+// 34 bytes each: about half of f16; needs a head size that is a multiple of 32).
+enum class KvType { F32, F16, Q8_0 };
+
+// "f32" | "f16" | "q8_0", and back (nullopt for any other name).
+std::string_view kv_type_name(KvType t);
+std::optional<KvType> kv_type_from_name(std::string_view name);
+// Bytes that 32 cached values take: 128 (f32), 64 (f16), 34 (q8_0).
+uint32_t kv_bytes_per_32(KvType t);
 
 enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2)
 
@@ -71,9 +81,11 @@ struct ContextOptions {
     int64_t n_batch = 512;    // prompt tokens per forward chunk
     int n_threads = 0;        // 0: OpenMP default
     KvType kv_type = KvType::F16;
+    bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
 };
 
-// Bytes of KV cache for n_ctx positions: 2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim * elem.
+// Bytes of KV cache for n_ctx positions: 2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim
+// * kv_bytes_per_32 / 32 (UINT64_MAX on overflow).
 uint64_t kv_cache_bytes(const Hparams& hp, int64_t n_ctx, KvType kv_type);
 
 class KvCache;  // kv_cache.h

@@ -81,14 +81,15 @@ struct ModelRun {
 
 // Runs the prompt as one batch, then the reference's greedy continuation one token at a time.
 inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType kv = KvType::F16,
-                     int64_t n_batch = 512) {
+                          int64_t n_batch = 512, bool flash_attn = false) {
     // QLM_GOLDEN_KV=f32 runs the comparisons with an F32 KV cache (for measuring; F16 is llama.cpp's default).
     if (const char* e = std::getenv("QLM_GOLDEN_KV"); e && std::string(e) == "f32") kv = KvType::F32;
     auto file = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::open(model_path));
     auto model = Model::load(file);
     const int64_t n_ctx = std::min<int64_t>(model->hparams().n_ctx_train,
                                             static_cast<int64_t>(g.prompt.size() + g.greedy.size() + 8));
-    InferenceContext ctx(*model, {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = 0, .kv_type = kv});
+    InferenceContext ctx(*model,
+                         {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = 0, .kv_type = kv, .flash_attn = flash_attn});
     ModelRun r;
     ctx.eval(g.prompt, true);
     for (int64_t i = 0; i < ctx.n_outputs(); ++i) {

@@ -28,7 +28,7 @@ struct InfoOptions {
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
 void print_memory_plan(const ModelShape& s, uint64_t weight_bytes, const InfoOptions& o, const char* weights_note) {
-    KvType kv = o.kv_type == "f32" ? KvType::F32 : KvType::F16;
+    KvType kv = *kv_type_from_name(o.kv_type);
     if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, s.n_ctx_train);
     MemoryPlan p = plan_memory(s, weight_bytes, {.n_ctx = o.n_ctx, .n_batch = o.n_batch, .kv_type = kv});
     fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}):\n", p.n_ctx, o.n_ctx == 0 ? " = model's" : "", p.n_batch,
@@ -37,7 +37,7 @@ void print_memory_plan(const ModelShape& s, uint64_t weight_bytes, const InfoOpt
                format_bytes(p.weight_bytes));
     fmt::print("  KV cache            {:>16} bytes  {:>11}   = 2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes\n",
                with_commas(p.kv_bytes), format_bytes(p.kv_bytes), s.n_layer, p.n_ctx, s.n_head_kv, s.head_dim,
-               p.kv_elem_bytes);
+               kv_elem_bytes_text(p.kv_type));
     fmt::print("  scratch (estimate)  {:>16} bytes  {:>11}   = 4 x [{} x (3x{} + {}x{} + 2x{}x{} + 2x{}) + {}x{} + {}x{}]\n",
                with_commas(p.scratch_bytes), format_bytes(p.scratch_bytes), p.n_batch, s.n_embd, s.n_head,
                s.head_dim, s.n_head_kv, s.head_dim, s.n_ff, s.n_head, p.n_ctx, s.n_vocab, p.n_batch);
@@ -132,7 +132,7 @@ Action setup_info(CLI::App& app) {
     app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2) instead of a GGUF file");
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the scratch estimate")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    app.add_option("--kv-type", o->kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
     return [o]() -> int {
         if (!o->hf_config.empty()) {
             if (!o->model.empty() || !o->model_flag.empty())

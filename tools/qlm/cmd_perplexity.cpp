@@ -39,6 +39,7 @@ struct PerplexityOptions {
     std::string kl_base;
     bool kl_divergence = false;
     std::string kv_type = "f16";
+    bool flash_attn = false;
     bool ctx_given = false;
 };
 
@@ -100,7 +101,7 @@ int run_perplexity(const PerplexityOptions& o) {
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
-                                    .kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16});
+                                    .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {} tokens, {} chunks of n_ctx {}, n_batch {}, threads {}, kv {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), tokens.size(), n_chunk, p.n_ctx, p.n_batch,
                threads, o.kv_type);
@@ -241,7 +242,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
-                                    .kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16});
+                                    .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} chunks of n_ctx {}, n_batch {}, threads {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, n_chunk, p.n_ctx, p.n_batch, threads);
     out("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
@@ -285,7 +286,8 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("--kl-divergence-base", o->kl_base,
                    "without --kl-divergence: save the scored log-probs here; with it: the base to compare against");
     app.add_flag("--kl-divergence", o->kl_divergence, "compare this model with the saved base: KL divergence, same top token, PPL");
-    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
+    app.add_option("--kv-type", o->kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
     return [o, &app]() -> int {
         o->ctx_given = app.count("--ctx-size") > 0;
         if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = all cores)", o->n_threads);

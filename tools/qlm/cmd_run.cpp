@@ -49,6 +49,7 @@ struct RunOptions {
     std::vector<std::string> stops;
     bool ignore_eos = false;
     std::string kv_type = "f16";
+    bool flash_attn = false;
     std::string logits_out;
     bool no_bos = false;
     bool special = false;
@@ -127,7 +128,7 @@ int run(const RunOptions& o) {
     if (n_ctx > hp.n_ctx_train)
         throw_error("-c {} is larger than the model's context length {}: use -c {} or less", o.n_ctx, hp.n_ctx_train,
                     hp.n_ctx_train);
-    const KvType kv = o.kv_type == "f32" ? KvType::F32 : KvType::F16;
+    const KvType kv = *kv_type_from_name(o.kv_type);
     const ModelShape shape = shape_from_hparams(hp);
     const TensorStats ts = tensor_stats(*file);
     const MemoryPlan plan = plan_memory(shape, ts.n_bytes, {.n_ctx = n_ctx, .n_batch = o.n_batch, .kv_type = kv});
@@ -150,7 +151,9 @@ int run(const RunOptions& o) {
                         "available: use a smaller context{}{}",
                         n_ctx, need, format_bytes(need), *avail, format_bytes(*avail),
                         suggest > 0 ? fmt::format(", e.g. -c {}", suggest) : std::string(),
-                        kv == KvType::F32 ? ", or --kv-type f16" : "");
+                        kv == KvType::F32                                 ? ", or --kv-type f16"
+                        : kv == KvType::F16 && hp.head_dim % 32 == 0 ? ", or --kv-type q8_0"
+                                                                      : "");
         }
     }
     auto tok = Tokenizer::from_gguf(*file);
@@ -173,16 +176,16 @@ int run(const RunOptions& o) {
         throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt",
                     prompt_ids.size(), n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + 256));
 
-    InferenceContext ctx(*model, {.n_ctx = n_ctx, .n_batch = o.n_batch, .n_threads = threads, .kv_type = kv});
+    InferenceContext ctx(*model, {.n_ctx = n_ctx, .n_batch = o.n_batch, .n_threads = threads, .kv_type = kv, .flash_attn = o.flash_attn});
     Sampler sampler(sp);
     const double load_s = seconds_since(t_load);
     fmt::print(stderr,
                "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
-               "threads {}, kv {} ({}) | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
+               "threads {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
                "{:.2f}, seed {}\n",
                hp.name.empty() ? o.model : hp.name, hp.arch, format_count(ts.n_params), type_summary(ts),
                format_bytes(file->file_size()), load_s, n_ctx, hp.n_ctx_train, plan.n_batch, threads, o.kv_type,
-               format_bytes(plan.kv_bytes), sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty,
+               format_bytes(plan.kv_bytes), o.flash_attn ? ", flash attention" : "", sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty,
                sampler.seed());
 
     if (!o.no_display_prompt && o.ids.empty()) emit(text);
@@ -247,7 +250,8 @@ Action setup_run(CLI::App& app) {
     app.add_option("--no-repeat-ngram", s.no_repeat_ngram, "ban repeating n-grams of this size (0 = off)")->capture_default_str();
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
-    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))->capture_default_str();
+    app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
+    app.add_option("--kv-type", o->kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
     app.add_option("--logits-out", o->logits_out, "write prompt logits and generated ids as JSON (golden-file layout)");
     app.add_flag("--no-bos", o->no_bos, "do not add BOS even if the model asks for it");
     app.add_flag("--special", o->special, "parse special-token text such as <s> or <|im_start|> in the prompt");

@@ -71,8 +71,14 @@ int main(int argc, char** argv) {
         return 1;
     }
 
+    // llama.cpp's multi-letter short flags, which CLI11 cannot declare: "-fa" is --flash-attn.
+    std::vector<std::string> args(argv + 1, argv + argc);
+    for (std::string& a : args)
+        if (a == "-fa") a = "--flash-attn";
+    std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first
+
     try {
-        app.parse(argc, argv);
+        app.parse(args);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
         std::string cmd;

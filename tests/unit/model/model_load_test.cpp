@@ -248,6 +248,9 @@ TEST(Context, KvCacheBytesFormula) {
     hp.head_dim = 8;
     EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::F16), 2u * 3 * 100 * 2 * 8 * 2);
     EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::F32), 2u * 3 * 100 * 2 * 8 * 4);
+    EXPECT_THROW(KvCache(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
+    hp.head_dim = 64;
+    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::Q8_0), 2u * 3 * 100 * 2 * 2 * 34);  // 2 blocks per head
     hp.n_layer = int64_t{1} << 40;
     EXPECT_THROW(KvCache(hp, int64_t{1} << 20, KvType::F32), Error);  // too large: error, not a crash
 }
@@ -255,8 +258,10 @@ TEST(Context, KvCacheBytesFormula) {
 // Truncating the cache and re-running tokens gives the same logits as the first run, and
 // batched prefill equals one-token-at-a-time decoding.
 TEST(Context, TruncateAndBatchingAreConsistent) {
-    for (KvType kv : {KvType::F16, KvType::F32}) {
-        auto l = build(Tiny{});
+    for (KvType kv : {KvType::F16, KvType::F32, KvType::Q8_0}) {
+        Tiny shape;
+        if (kv == KvType::Q8_0) shape.n_embd = 64;  // head size 32: one q8_0 block per head
+        auto l = build(shape);
         auto m = Model::load(l->file);
         const std::vector<int32_t> toks = {1, 7, 3, 9, 2};
         InferenceContext a(*m, {.n_ctx = 16, .kv_type = kv});
@@ -288,10 +293,10 @@ TEST(KvCache, StoreViewTruncate) {
     KvCache c(hp, 4, KvType::F16);
     const float k[4] = {1.f, 2.f, 0.1f, -3.f}, v[4] = {5.f, 6.f, 7.f, 8.f};
     c.store(1, 0, 2, k, v);
-    const auto* k1 = static_cast<const uint16_t*>(c.k_row(1, 1));
+    const auto* k1 = static_cast<const uint16_t*>(c.k_head(1, 1, 0));
     EXPECT_EQ(k1[0], 0x2E66);  // f16(0.1)
     EXPECT_EQ(k1[1], 0xC200);  // −3
-    EXPECT_EQ(static_cast<const uint16_t*>(c.v_row(1, 0))[1], 0x4600);  // 6
+    EXPECT_EQ(static_cast<const uint16_t*>(c.v_head(1, 0, 0))[1], 0x4600);  // 6
     c.set_n_past(2);
     c.truncate(5);
     EXPECT_EQ(c.n_past(), 2);
