@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <memory>
@@ -96,6 +97,11 @@ void convert_tensor(const gguf::TensorInfo& t, const QuantizedTensor& q, std::sp
     if (static_cast<int64_t>(t.n_elements) % bs != 0)
         throw_error("tensor '{}': {} elements are not whole {} blocks", t.name, t.n_elements, type_name(t.type));
     in_ops.dequantize_row(t.data, f32.data(), static_cast<int64_t>(t.n_elements));
+    // As llama-quantize: a NaN or infinity means a corrupt input, and would give garbage blocks.
+    for (uint64_t i = 0; i < t.n_elements; ++i)
+        if (!std::isfinite(f32[i]))
+            throw_error("tensor '{}': element {} is {} (not a finite number): the input model is corrupt; "
+                        "re-download or re-convert it", t.name, i, f32[i]);
     const int64_t ne0 = static_cast<int64_t>(t.ne[0]);
     const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
     const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));
