@@ -4,11 +4,14 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "quant/formats.h"
 #include "quant/quantize_kquants.h"
@@ -70,12 +73,27 @@ std::vector<QuantizedTensor> plan(const gguf::GgufFile& f, QuantPreset preset, c
     return out;
 }
 
+// Free bytes in the output's folder (statvfs), capped by $QLM_DISK_FREE_LIMIT (bytes) when set,
+// as $QLM_MEMORY_LIMIT caps available memory; nullopt when unknown.
+std::optional<uint64_t> free_disk_bytes(const std::filesystem::path& dir) {
+    std::optional<uint64_t> avail;
+    struct statvfs st {};
+    if (statvfs(dir.c_str(), &st) == 0) avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    if (const char* lim = std::getenv("QLM_DISK_FREE_LIMIT"); lim && *lim && lim[0] != '-') {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long v = std::strtoull(lim, &end, 10);
+        if (errno == 0 && end && *end == '\0') avail = avail ? std::min<uint64_t>(*avail, v) : v;
+    }
+    return avail;
+}
+
 void check_free_space(const std::string& output, uint64_t needed) {
     std::filesystem::path dir = std::filesystem::path(output).parent_path();
     if (dir.empty()) dir = ".";
-    struct statvfs st {};
-    if (statvfs(dir.c_str(), &st) != 0) return;  // the writer reports an unusable folder
-    const uint64_t avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    const auto free_bytes = free_disk_bytes(dir);
+    if (!free_bytes) return;  // the writer reports an unusable folder
+    const uint64_t avail = *free_bytes;
     if (avail < needed)
         throw_error("{}: the output needs about {} bytes but only {} bytes are free in '{}' (free some space or "
                     "write elsewhere)",
