@@ -61,22 +61,23 @@ for t in $targets; do
   corpus=build/fuzz/corpus/$t
   seed_dir=build/fuzz/seed-corpus/$t
   findings=build/fuzz/findings/$t
-  rm -rf "$seed_dir"
+  rm -rf "$seed_dir" "$findings"  # findings of earlier runs were reported then
   mkdir -p "$corpus" "$findings" "$seed_dir"
   seed_corpus "$kind" "$seed_dir"
   [ -d "tests/fuzz/seeds/$t" ] && cp "tests/fuzz/seeds/$t"/* "$seed_dir"/
   log=build/fuzz/$t.log
   echo "== $t: ${seconds}s (log $log)"
   set +e
-  ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
-  UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
-    "$bin/$t" "$corpus" "$seed_dir" -max_total_time="$seconds" -jobs="${QLM_FUZZ_JOBS:-1}" -workers="${QLM_FUZZ_JOBS:-1}" \
-      -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
-      -artifact_prefix="$findings/" > "$log" 2>&1
+  # With -jobs, libFuzzer writes each job's output to fuzz-N.log in the current folder: build/fuzz.
+  (cd build/fuzz && rm -f fuzz-*.log &&
+   ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:allocator_may_return_null=1} \
+   UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1} \
+     "bin/$t" "corpus/$t" "seed-corpus/$t" -max_total_time="$seconds" -jobs="${QLM_FUZZ_JOBS:-1}" \
+       -workers="${QLM_FUZZ_JOBS:-1}" -timeout=10 -rss_limit_mb=2048 -malloc_limit_mb=2048 -print_final_stats=1 \
+       -artifact_prefix="findings/$t/" > "$t.log" 2>&1)
   rc=$?
   set -e
-  # With -jobs, libFuzzer writes each job's output to fuzz-N.log in the current folder.
-  for j in fuzz-*.log; do [ -f "$j" ] && { cat "$j" >> "$log"; rm -f "$j"; }; done
+  for j in build/fuzz/fuzz-*.log; do [ -f "$j" ] && { cat "$j" >> "$log"; rm -f "$j"; }; done
   grep -E "^(stat::|#[0-9]+ +DONE)" "$log" | tail -8 || true
   grep -E "^#[0-9]+" "$log" | tail -1 || true
   if [ "$rc" != 0 ] || ls "$findings"/* >/dev/null 2>&1; then

@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <memory>
 #include <random>
 #include <stdexcept>
 
@@ -238,10 +239,14 @@ std::vector<MalformedCase> vulnerability_cases() {
 std::vector<MalformedCase> bit_flip_cases(const std::filesystem::path& shared, int count) {
     std::vector<MalformedCase> out;
     const char* files[] = {"stories260K-Q8_0.gguf", "stories260K-F32.gguf"};
+    const std::vector<uint8_t> originals[] = {read_bytes(shared / "models" / files[0]),
+                                              read_bytes(shared / "models" / files[1])};
+    const std::unique_ptr<gguf::GgufFile> parsed[] = {gguf::GgufFile::parse(originals[0], files[0]),
+                                                      gguf::GgufFile::parse(originals[1], files[1])};
     for (int k = 0; k < count; ++k) {
         const std::string fname = files[k % 2];
-        const std::vector<uint8_t> orig = read_bytes(shared / "models" / fname);
-        const auto f = gguf::GgufFile::parse(orig, fname);
+        const std::vector<uint8_t>& orig = originals[k % 2];
+        const gguf::GgufFile* f = parsed[k % 2].get();
         std::mt19937_64 rng(0x5eed0000u + static_cast<uint64_t>(k));
         // k % 4 in {0, 1}: a bit of the header, metadata or tensor table; {2, 3}: of the tensor data.
         const uint64_t lo = k % 4 < 2 ? 0 : f->data_offset();
