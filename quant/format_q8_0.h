@@ -7,6 +7,7 @@
 
 #include "quant/fp16.h"
 #include "quant/ggml_type.h"
+#include "quant/int8_code.h"
 
 namespace qlm {
 
@@ -38,7 +39,7 @@ struct FormatQ8_0 {
             const float d = amax / 127.f;
             const float id = d != 0.f ? 1.f / d : 0.f;
             y[b].d = fp32_to_fp16(d);
-            for (int e = 0; e < 32; ++e) y[b].qs[e] = static_cast<int8_t>(std::roundf(xb[e] * id));
+            for (int e = 0; e < 32; ++e) y[b].qs[e] = int8_code(std::roundf(xb[e] * id));
         }
     }
     // The activation rule of ggml's x86 quantize_row_q8_0 (FORMATS.md §4): id = 127/amax and
@@ -51,7 +52,7 @@ struct FormatQ8_0 {
             for (int e = 0; e < 32; ++e) amax = std::fmax(amax, std::fabs(xb[e]));
             const float id = amax != 0.f ? 127.f / amax : 0.f;
             y[b].d = fp32_to_fp16(amax / 127.f);
-            for (int e = 0; e < 32; ++e) y[b].qs[e] = static_cast<int8_t>(std::nearbyintf(xb[e] * id));
+            for (int e = 0; e < 32; ++e) y[b].qs[e] = int8_code(std::nearbyintf(xb[e] * id));
         }
     }
     static float vec_dot(int64_t n, const Block* w, const Block* a) {

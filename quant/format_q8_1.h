@@ -7,6 +7,7 @@
 
 #include "quant/fp16.h"
 #include "quant/ggml_type.h"
+#include "quant/int8_code.h"
 
 namespace qlm {
 
@@ -40,7 +41,7 @@ struct FormatQ8_1 {
             const float id = d != 0.f ? 1.f / d : 0.f;
             int32_t sum = 0;
             for (int e = 0; e < 32; ++e) {
-                y[b].qs[e] = static_cast<int8_t>(std::roundf(xb[e] * id));
+                y[b].qs[e] = int8_code(std::roundf(xb[e] * id));
                 sum += y[b].qs[e];
             }
             y[b].d = fp32_to_fp16(d);
@@ -58,7 +59,7 @@ struct FormatQ8_1 {
             const float id = amax != 0.f ? 127.f / amax : 0.f;
             int32_t sum = 0;
             for (int e = 0; e < 32; ++e) {
-                y[b].qs[e] = static_cast<int8_t>(std::nearbyintf(xb[e] * id));
+                y[b].qs[e] = int8_code(std::nearbyintf(xb[e] * id));
                 sum += y[b].qs[e];
             }
             y[b].d = fp32_to_fp16(d);

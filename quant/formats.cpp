@@ -1,5 +1,7 @@
 #include "quant/formats.h"
 
+#include <cpuid.h>
+
 #include <array>
 #include <cstdlib>
 #include <cstring>
@@ -116,9 +118,14 @@ void set_quantize_row(GgmlType t, QuantizeRowFn fn) {
     throw_error("set_quantize_row: tensor type {} has no entry in the format table", type_name(t));
 }
 
+// F16C from CPUID leaf 1 (ECX bit 29): clang before 15 does not know __builtin_cpu_supports("f16c").
+static bool cpu_has_f16c() {
+    unsigned a = 0, b = 0, c = 0, d = 0;
+    return __get_cpuid(1, &a, &b, &c, &d) && (c & bit_F16C) != 0;
+}
+
 bool cpu_supports_avx2() {
-    static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") &&
-                           __builtin_cpu_supports("f16c");
+    static const bool ok = __builtin_cpu_supports("avx2") && __builtin_cpu_supports("fma") && cpu_has_f16c();
     return ok;
 }
 

@@ -11,7 +11,8 @@ run_demo=1
 
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates curl
           libxsimd-dev libcli11-dev libfmt-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
-          libreadline-dev)
+          libreadline-dev
+          clang libclang-rt-dev libomp-dev valgrind)  # the last line: scripts/fuzz.sh (libFuzzer) and the valgrind test
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

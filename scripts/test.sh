@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # What CI runs: install dependencies, build the release and asan (ASan + UBSan) presets, and run
-# every test in both. Big-model tests (label "big") run in the release build only.
+# every test in both. Big-model tests (label "big") and the valgrind test run in the release build
+# only. Then every libFuzzer target runs for QLM_FUZZ_SECONDS (default 60) each (scripts/fuzz.sh).
 # usage: scripts/test.sh
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,3 +24,6 @@ cmake --preset asan -G Ninja >/dev/null
 cmake --build --preset asan -j "$jobs"
 echo "== asan tests"
 ctest --preset asan -j "$jobs" -LE big --timeout 1800
+
+echo "== fuzzing (${QLM_FUZZ_SECONDS:-60} s per target)"
+scripts/fuzz.sh "${QLM_FUZZ_SECONDS:-60}"

@@ -135,16 +135,20 @@ Hparams read_hparams(const gguf::GgufFile& file) {
     hp.rope_style = hp.arch == "qwen2" ? RopeStyle::Neox : RopeStyle::Norm;
 
     // Vocabulary size: explicit key, else the tokenizer's token list, else token_embd's rows.
+    std::string vocab_from;  // names the source in a range error
     if (auto nv = r.integer(r.key("vocab_size"))) {
         hp.n_vocab = *nv;
+        vocab_from = r.key("vocab_size");
     } else if (const auto* toks = file.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING)) {
-        hp.n_vocab = static_cast<int64_t>(toks->count);
+        hp.n_vocab = static_cast<int64_t>(std::min<uint64_t>(toks->count, INT64_MAX));
+        vocab_from = "the vocabulary size (entries of tokenizer.ggml.tokens)";
     } else if (const auto* te = file.find_tensor("token_embd.weight")) {
         hp.n_vocab = static_cast<int64_t>(std::min<uint64_t>(te->ne[1], INT64_MAX));
+        vocab_from = "the vocabulary size (rows of token_embd.weight)";
     } else {
         r.missing(r.key("vocab_size"));
     }
-    r.check_range("vocabulary size", hp.n_vocab, 1, kMaxVocab);
+    r.check_range(vocab_from, hp.n_vocab, 1, kMaxVocab);
 
     hp.qkv_bias = hp.arch == "qwen2" || file.find_tensor("blk.0.attn_q.bias") != nullptr;
     hp.tied_output = file.find_tensor("output.weight") == nullptr;

@@ -4,10 +4,14 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <cerrno>
 #include <chrono>
+#include <cmath>
+#include <cstdlib>
 #include <cstring>
 #include <filesystem>
 #include <memory>
+#include <optional>
 
 #include "quant/formats.h"
 #include "quant/quantize_kquants.h"
@@ -69,12 +73,27 @@ std::vector<QuantizedTensor> plan(const gguf::GgufFile& f, QuantPreset preset, c
     return out;
 }
 
+// Free bytes in the output's folder (statvfs), capped by $QLM_DISK_FREE_LIMIT (bytes) when set,
+// as $QLM_MEMORY_LIMIT caps available memory; nullopt when unknown.
+std::optional<uint64_t> free_disk_bytes(const std::filesystem::path& dir) {
+    std::optional<uint64_t> avail;
+    struct statvfs st {};
+    if (statvfs(dir.c_str(), &st) == 0) avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    if (const char* lim = std::getenv("QLM_DISK_FREE_LIMIT"); lim && *lim && lim[0] != '-') {
+        char* end = nullptr;
+        errno = 0;
+        const unsigned long long v = std::strtoull(lim, &end, 10);
+        if (errno == 0 && end && *end == '\0') avail = avail ? std::min<uint64_t>(*avail, v) : v;
+    }
+    return avail;
+}
+
 void check_free_space(const std::string& output, uint64_t needed) {
     std::filesystem::path dir = std::filesystem::path(output).parent_path();
     if (dir.empty()) dir = ".";
-    struct statvfs st {};
-    if (statvfs(dir.c_str(), &st) != 0) return;  // the writer reports an unusable folder
-    const uint64_t avail = static_cast<uint64_t>(st.f_bavail) * st.f_frsize;
+    const auto free_bytes = free_disk_bytes(dir);
+    if (!free_bytes) return;  // the writer reports an unusable folder
+    const uint64_t avail = *free_bytes;
     if (avail < needed)
         throw_error("{}: the output needs about {} bytes but only {} bytes are free in '{}' (free some space or "
                     "write elsewhere)",
@@ -96,6 +115,11 @@ void convert_tensor(const gguf::TensorInfo& t, const QuantizedTensor& q, std::sp
     if (static_cast<int64_t>(t.n_elements) % bs != 0)
         throw_error("tensor '{}': {} elements are not whole {} blocks", t.name, t.n_elements, type_name(t.type));
     in_ops.dequantize_row(t.data, f32.data(), static_cast<int64_t>(t.n_elements));
+    // As llama-quantize: a NaN or infinity means a corrupt input, and would give garbage blocks.
+    for (uint64_t i = 0; i < t.n_elements; ++i)
+        if (!std::isfinite(f32[i]))
+            throw_error("tensor '{}': element {} is {} (not a finite number): the input model is corrupt; "
+                        "re-download or re-convert it", t.name, i, f32[i]);
     const int64_t ne0 = static_cast<int64_t>(t.ne[0]);
     const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
     const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));

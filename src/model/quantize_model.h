@@ -49,7 +49,9 @@ struct QuantizeReport {
 // The type each tensor of `input` would get (no writing); for --dry-run style checks and tests.
 std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPreset preset, const PolicyOptions& policy);
 
-// Quantizes; throws qlm::Error with one line (the output is then absent).
+// Quantizes; throws qlm::Error with one line (the output is then absent). Before writing, the
+// output's folder must have room for the whole output (statvfs; $QLM_DISK_FREE_LIMIT=BYTES caps
+// the free space it sees, for tests); the error names the bytes needed and free.
 QuantizeReport quantize_model(const QuantizeOptions& opts);
 
 }  // namespace qlm

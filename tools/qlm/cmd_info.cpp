@@ -9,6 +9,7 @@
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
 #include "src/model/model.h"
+#include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
@@ -84,7 +85,11 @@ int info_gguf(const InfoOptions& o) {
     std::string path = !o.model.empty() ? o.model : o.model_flag;
     auto file = open_model_file(path);
     check_architecture(*file);
-    Hparams hp = read_hparams(*file);
+    // Validate the whole file as `qlm run` would (tensor table against the architecture, the
+    // vocabulary), so that info refuses what run refuses; weights stay mapped, not read.
+    const auto model = Model::load(file);
+    const Hparams& hp = model->hparams();
+    if (file->find("tokenizer.ggml.model")) (void)Tokenizer::from_gguf(*file);
     ModelShape s = shape_from_hparams(hp);
     TensorStats ts = tensor_stats(*file);
 
