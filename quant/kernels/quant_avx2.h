@@ -1,0 +1,83 @@
+// Shared AVX2 building blocks of the quantized kernels (dot_quant_avx2.cpp, gemm_quant_avx2.cpp).
+// Include only from files compiled with -mavx2 -mfma -mf16c.
+#pragma once
+
+#include <immintrin.h>
+
+#include <cstdint>
+#include <cstring>
+
+namespace qlm::kernels::avx2 {
+
+inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
+inline float f16(uint16_t h) { return _cvtsh_ss(h); }  // exact, like fp16_to_fp32
+
+inline float hsum(__m256 v) {
+    const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+    const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+    return _mm_cvtss_f32(_mm_add_ss(s2, _mm_movehdup_ps(s2)));
+}
+
+// Σ of 4 neighbouring products per i32 lane: unsigned bytes u (codes < 64) times signed bytes s.
+// maddubs adds pairs in i16: |pair| ≤ 2·63·127 (or 2·127·127 for the sign form) never saturates.
+inline __m256i udot(__m256i u, __m256i s) {
+    return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+}
+// The same for two signed operands (|x| ≤ 127): |x| as the unsigned side, sign(x)·y as the signed.
+inline __m256i sdot(__m256i x, __m256i y) { return udot(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
+
+// 16 bytes of nibbles -> 32 codes 0..15 in element order (low nibbles first, then high).
+inline __m256i nibbles(const uint8_t* qs) {
+    const __m128i q = _mm_loadu_si128(reinterpret_cast<const __m128i*>(qs));
+    return _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(0x0F));
+}
+inline __m256i q4_0_codes(const uint8_t* qs) { return _mm256_sub_epi8(nibbles(qs), _mm256_set1_epi8(8)); }
+
+// Bit e of the little-endian u32 at qh -> 0x10 in byte e (the 5th bit of Q5_0/Q5_1 codes).
+inline __m256i fifth_bits(const uint8_t* qh) {
+    uint32_t bits;
+    std::memcpy(&bits, qh, 4);
+    const __m256i spread = _mm256_shuffle_epi8(
+        _mm256_set1_epi32(static_cast<int>(bits)),
+        _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
+    const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
+    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+}
+inline __m256i q5_codes(const uint8_t* qh, const uint8_t* qs) { return _mm256_or_si256(nibbles(qs), fifth_bits(qh)); }
+
+// madd weights: sub-block j on the low 128-bit lane (elements 0..15 of a 32-byte chunk), j+1 on
+// the high lane.
+inline __m256i pair_scales(int lo, int hi) {
+    return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+}
+
+// The eight 6-bit scale and min codes of a Q4_K/Q5_K block (as kquant_scale_min), word-wise.
+inline void kquant_unpack_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
+    uint32_t w0, w1, w2;
+    std::memcpy(&w0, s, 4);
+    std::memcpy(&w1, s + 4, 4);
+    std::memcpy(&w2, s + 8, 4);
+    const uint32_t sc_lo = w0 & 0x3f3f3f3fu, sc_hi = (w2 & 0x0f0f0f0fu) | ((w0 >> 2) & 0x30303030u);
+    const uint32_t m_lo = w1 & 0x3f3f3f3fu, m_hi = ((w2 >> 4) & 0x0f0f0f0fu) | ((w1 >> 2) & 0x30303030u);
+    std::memcpy(sc, &sc_lo, 4);
+    std::memcpy(sc + 4, &sc_hi, 4);
+    std::memcpy(mn, &m_lo, 4);
+    std::memcpy(mn + 4, &m_hi, 4);
+}
+
+// The sixteen signed scales s_j − 32 of a Q3_K block (as FormatQ3_K::scale_code − 32).
+inline void q3_k_unpack_scales(const uint8_t* s, int8_t* out) {
+    uint32_t w0, w1, w2;
+    std::memcpy(&w0, s, 4);
+    std::memcpy(&w1, s + 4, 4);
+    std::memcpy(&w2, s + 8, 4);
+    const uint32_t v[4] = {(w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4),
+                           (w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4),
+                           ((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4),
+                           ((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4)};
+    uint8_t codes[16];
+    std::memcpy(codes, v, 16);
+    for (int j = 0; j < 16; ++j) out[j] = static_cast<int8_t>(codes[j] - 32);
+}
+
+}  // namespace qlm::kernels::avx2
