@@ -160,6 +160,48 @@ TEST(Avx2QuantKernels, ExtremeCodesExactWithUnitScales) {
     }
 }
 
+// The 4x3 prompt tiles against 12 scalar reference dots: padded, unaligned row strides, several
+// block counts, random and extreme blocks.
+TEST(Avx2QuantKernels, GemmTilesMatchScalarDots) {
+    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+    std::mt19937 rng(99);
+    int tiles = 0;
+    for (const F16Fields& ff : quant_formats()) {
+        const FormatOps& f = format_ops(ff.type);
+        if (!f.gemm_tile_avx2) continue;
+        ++tiles;
+        const FormatOps& af = format_ops(f.vec_dot_type);
+        for (int64_t nb : {1, 2, 3, 9}) {
+            const int64_t n = nb * f.block_size;
+            for (Fill fill : {Fill::Random, Fill::AllOnes}) {
+                for (Act act : {Act::Normal, Act::Alternating, Act::Minus}) {
+                    const uint64_t wrb = format_row_bytes(f, n) + 5, arb = format_row_bytes(af, n) + 3;
+                    std::vector<uint8_t> w(wrb * kGemmTileRows + 1), a(arb * kGemmTileTokens + 2);
+                    for (int r = 0; r < kGemmTileRows; ++r) {
+                        const auto blk = make_weights(ff, nb, 0, fill, rng);
+                        std::memcpy(w.data() + 1 + wrb * r, blk.data(), blk.size());
+                    }
+                    for (int t = 0; t < kGemmTileTokens; ++t) {
+                        const auto row = make_activation(af, n, 0, act, rng);
+                        std::memcpy(a.data() + 2 + arb * t, row.data(), row.size());
+                    }
+                    float y[kGemmTileTokens * 7];
+                    f.gemm_tile_avx2(n, w.data() + 1, wrb, a.data() + 2, arb, y, 7);
+                    for (int t = 0; t < kGemmTileTokens; ++t)
+                        for (int r = 0; r < kGemmTileRows; ++r) {
+                            const uint8_t* wr = w.data() + 1 + wrb * r;
+                            const uint8_t* at = a.data() + 2 + arb * t;
+                            const double ref = f.vec_dot_scalar(n, wr, at);
+                            ASSERT_LE(std::fabs(y[t * 7 + r] - ref), 4e-6 * magnitude(ff, n, wr, at))
+                                << type_name(ff.type) << " blocks=" << nb << " r=" << r << " t=" << t;
+                        }
+                }
+            }
+        }
+    }
+    EXPECT_GE(tiles, 3);  // Q8_0, Q4_0, Q4_K at least
+}
+
 // matmul on both ISAs over random weights, several shapes (rows not a multiple of the tiles,
 // token counts around the tile sizes).
 TEST(Avx2QuantKernels, MatmulScalarAndAvx2Agree) {

@@ -1,0 +1,118 @@
+// 4 weight rows x 3 activation rows of the quantized formats (prompt batches): every weight block
+// is decoded once for three tokens and every activation block loaded once per row. The per-block
+// integer sums equal the vec_dot kernels'; only the float summation order differs.
+#include <immintrin.h>
+
+#include "quant/format_q4_0.h"
+#include "quant/format_q4_k.h"
+#include "quant/format_q8_0.h"
+#include "quant/format_q8_k.h"
+#include "quant/kernels/kernels.h"
+#include "quant/kernels/quant_avx2.h"
+
+namespace qlm::kernels {
+
+using namespace avx2;
+
+namespace {
+constexpr int R = 4, T = 3;
+
+template <class B>
+const B* row(const void* base, uint64_t stride, int i) {
+    return reinterpret_cast<const B*>(static_cast<const uint8_t*>(base) + stride * static_cast<uint64_t>(i));
+}
+
+void store_tile(__m256 (&acc)[R][T], float* y, int64_t y_stride) {
+    for (int r = 0; r < R; ++r)
+        for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
+}
+
+// Q8_0 activations against weights whose block b of row r decodes to 32 signed codes + a scale.
+template <class B, class Codes>
+void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys,
+                   Codes codes) {
+    const B* w[R];
+    const BlockQ8_0* a[T];
+    for (int r = 0; r < R; ++r) w[r] = row<B>(wv, ws, r);
+    for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_0>(av, as, t);
+    __m256 acc[R][T];
+    for (auto& rr : acc)
+        for (auto& v : rr) v = _mm256_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b) {
+        __m256i ya[T];
+        __m256 da[T];
+        for (int t = 0; t < T; ++t) {
+            ya[t] = load32(a[t][b].qs);
+            da[t] = _mm256_set1_ps(f16(a[t][b].d));
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m256i x = codes(w[r][b]);
+            const __m256i ax = _mm256_sign_epi8(x, x);
+            const __m256 dw = _mm256_set1_ps(f16(w[r][b].d));
+            for (int t = 0; t < T; ++t) {
+                const __m256i p = udot(ax, _mm256_sign_epi8(ya[t], x));
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[t]), _mm256_cvtepi32_ps(p), acc[r][t]);
+            }
+        }
+    }
+    store_tile(acc, y, ys);
+}
+}  // namespace
+
+void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_q8_0_act<BlockQ8_0>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) { return load32(b.qs); });
+}
+
+void gemm4x3_q4_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_q8_0_act<BlockQ4_0>(n, w, ws, a, as, y, ys, [](const BlockQ4_0& b) { return q4_0_codes(b.qs); });
+}
+
+// Q4_K: per super-block and row, the scales are unpacked once and each 64-element chunk's nibbles
+// split once, then used for all three tokens (three i32 accumulators live at a time).
+void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
+    const BlockQ4_K* w[R];
+    const BlockQ8_K* a[T];
+    for (int r = 0; r < R; ++r) w[r] = row<BlockQ4_K>(wv, ws, r);
+    for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_K>(av, as, t);
+    __m256 acc[R][T];
+    for (auto& rr : acc)
+        for (auto& v : rr) v = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F);
+    for (int64_t b = 0; b < n / 256; ++b) {
+        __m256i bsums[T];
+        __m256 da[T];
+        for (int t = 0; t < T; ++t) {
+            bsums[t] = load32(a[t][b].bsums);
+            da[t] = _mm256_set1_ps(a[t][b].d);
+        }
+        for (int r = 0; r < R; ++r) {
+            const BlockQ4_K& x = w[r][b];
+            uint8_t sc[8], mn[8];
+            kquant_unpack_scales(x.scales, sc, mn);
+            const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
+            const __m256i mpair = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            __m256i sumi[T];
+            for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+            for (int c = 0; c < 4; ++c) {
+                const __m256i q = load32(x.qs + 32 * c);
+                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                const __m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
+                for (int t = 0; t < T; ++t) {
+                    const __m256i p0 = _mm256_maddubs_epi16(lo, load32(a[t][b].qs + 64 * c));
+                    const __m256i p1 = _mm256_maddubs_epi16(hi, load32(a[t][b].qs + 64 * c + 32));
+                    sumi[t] = _mm256_add_epi32(sumi[t], _mm256_add_epi32(_mm256_madd_epi16(p0, s0),
+                                                                         _mm256_madd_epi16(p1, s1)));
+                }
+            }
+            const __m256 d = _mm256_set1_ps(f16(x.d)), dmin = _mm256_set1_ps(f16(x.dmin));
+            for (int t = 0; t < T; ++t) {
+                const __m256i msum = _mm256_madd_epi16(bsums[t], mpair);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
+                acc[r][t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da[t]), _mm256_cvtepi32_ps(msum), acc[r][t]);
+            }
+        }
+    }
+    store_tile(acc, y, ys);
+}
+
+}  // namespace qlm::kernels
