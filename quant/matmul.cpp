@@ -12,7 +12,7 @@ namespace qlm {
 
 namespace {
 constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in cache across tokens)
-constexpr int64_t kTokenTile = 32;  // activation rows per work item
+constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3-token tiles)
 }  // namespace
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa) {

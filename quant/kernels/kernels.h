@@ -45,6 +45,12 @@ void gemm4x3_q4_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* 
 void gemm4x3_q4_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                        int64_t y_stride);
 
+// Activation quantizers (quantize_avx2.cpp), byte-identical to the scalar rules of Q8_0/Q8_1
+// (quantize_row_activation) and Q8_K (quantize_row) for every non-NaN input. = qlm::QuantizeRowFn.
+void quantize_q8_0_activation_avx2(const float* x, void* y, int64_t n);
+void quantize_q8_1_activation_avx2(const float* x, void* y, int64_t n);
+void quantize_q8_k_avx2(const float* x, void* y, int64_t n);
+
 // f32 -> f16 with round-to-nearest-even (F16C), equal to qlm::fp32_to_fp16 for every non-NaN
 // input. Signature = qlm::QuantizeRowFn (the F16 activation conversion).
 void convert_f32_to_f16_avx2(const float* x, void* y, int64_t n);

@@ -202,6 +202,40 @@ TEST(Avx2QuantKernels, GemmTilesMatchScalarDots) {
     EXPECT_GE(tiles, 3);  // Q8_0, Q4_0, Q4_K at least
 }
 
+// The AVX2 activation quantizers write the same bytes as the scalar rules: random rows, exact
+// rounding ties (amax 63.5 makes the scale exactly 2 and x·id = k/2, half of them ties), zeros, a negative and a positive extreme tied in magnitude
+// (the first one sets Q8_K's sign), huge and tiny magnitudes, one block and odd block counts.
+TEST(Avx2QuantKernels, ActivationQuantizersMatchScalarBytes) {
+    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+    std::mt19937 rng(2024);
+    std::normal_distribution<float> normal(0.f, 1.f);
+    for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K}) {
+        const FormatOps& af = format_ops(t);
+        ASSERT_NE(af.quantize_activation_avx2, nullptr) << type_name(t);
+        for (int64_t nb : {1, 2, 3, 7}) {
+            const int64_t n = nb * af.block_size;
+            for (int kind = 0; kind < 7; ++kind) {
+                std::vector<float> x(static_cast<size_t>(n));
+                for (size_t i = 0; i < x.size(); ++i) {
+                    switch (kind) {
+                        case 0: x[i] = normal(rng); break;
+                        case 1: x[i] = i % 32 == 0 ? 63.5f : static_cast<float>(static_cast<int>(rng() % 255) - 127) / 4.f; break;
+                        case 2: x[i] = 0.f; break;
+                        case 3: x[i] = i % 64 == 3 ? -5.f : i % 64 == 9 ? 5.f : normal(rng); break;
+                        case 4: x[i] = i % 64 == 3 ? 5.f : i % 64 == 9 ? -5.f : normal(rng); break;
+                        case 5: x[i] = normal(rng) * 1e30f; break;
+                        case 6: x[i] = i % 5 == 0 ? 0.f : normal(rng) * 1e-30f; break;
+                    }
+                }
+                std::vector<uint8_t> a(format_row_bytes(af, n)), b(a.size());
+                af.quantize_activation(x.data(), a.data(), n);
+                af.quantize_activation_avx2(x.data(), b.data(), n);
+                ASSERT_EQ(a, b) << type_name(t) << " blocks=" << nb << " kind=" << kind;
+            }
+        }
+    }
+}
+
 // matmul on both ISAs over random weights, several shapes (rows not a multiple of the tiles,
 // token counts around the tile sizes).
 TEST(Avx2QuantKernels, MatmulScalarAndAvx2Agree) {
