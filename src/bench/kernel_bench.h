@@ -1,6 +1,6 @@
 // Microbenchmark of the dot kernels: per weight format, the scalar reference dot, the AVX2 dot
 // and (where registered) the AVX2 4x3 prompt tile on an in-cache weight matrix, in multiply-adds
-// per second (median of repetitions). `qlm bench --kernels` prints it.
+// per second (best of the repetitions). `qlm bench --kernels` prints it.
 #pragma once
 
 #include <cstdint>

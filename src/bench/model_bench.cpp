@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 #include <sys/resource.h>
+#include <time.h>
 
 #include <algorithm>
 #include <chrono>
@@ -26,6 +27,17 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 double seconds_since(Clock::time_point t0) { return std::chrono::duration<double>(Clock::now() - t0).count(); }
+
+double process_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+double median_of(std::vector<double> v) {
+    std::sort(v.begin(), v.end());
+    return v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+}
 
 uint64_t matrix_bytes(const WeightView& w) { return w.row_stride * static_cast<uint64_t>(w.rows); }
 
@@ -147,16 +159,20 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
         ctx.truncate(0);
         if (test.depth > 0) ctx.eval(depth_tokens, false);
         const auto t0 = Clock::now();
+        const double c0 = process_cpu_seconds();
         if (test.kind == BenchTest::Kind::Prompt) {
             ctx.eval(tokens, false);
         } else {
             for (int32_t t : tokens) ctx.eval(std::span<const int32_t>(&t, 1), false);
         }
         s.tokens_per_second.push_back(static_cast<double>(test.n_tokens) / seconds_since(t0));
+        s.cpu_tokens_per_second.push_back(static_cast<double>(test.n_tokens) * test.threads /
+                                          std::max(1e-9, process_cpu_seconds() - c0));
     }
+    s.cpu_median = median_of(s.cpu_tokens_per_second);
     std::vector<double> v = s.tokens_per_second;
     std::sort(v.begin(), v.end());
-    s.median = v.size() % 2 ? v[v.size() / 2] : 0.5 * (v[v.size() / 2 - 1] + v[v.size() / 2]);
+    s.median = median_of(v);
     s.min = v.front();
     s.max = v.back();
     double mean = 0;
@@ -181,12 +197,12 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
 
 std::string bench_markdown(const std::vector<BenchSample>& samples) {
     std::string out =
-        "| model | size | params | types | threads | test | t/s (median) | min–max | eff. GB/s | peak RSS |\n"
-        "|---|---:|---:|---|---:|---|---:|---:|---:|---:|\n";
+        "| model | size | params | types | threads | test | t/s (median) | min–max | t/s (CPU time) | eff. GB/s | peak RSS |\n"
+        "|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|\n";
     for (const auto& s : samples) {
-        out += fmt::format("| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} | {:.2f}–{:.2f} | {} | {} |\n", s.model_name,
-                           format_bytes(s.model_bytes), static_cast<double>(s.n_params) / 1e6, s.types, s.test.threads,
-                           test_name(s.test), s.median, s.min, s.max,
+        out += fmt::format("| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} | {:.2f}–{:.2f} | {:.2f} | {} | {} |\n",
+                           s.model_name, format_bytes(s.model_bytes), static_cast<double>(s.n_params) / 1e6, s.types,
+                           s.test.threads, test_name(s.test), s.median, s.min, s.max, s.cpu_median,
                            s.bandwidth_gbs > 0 ? fmt::format("{:.2f}", s.bandwidth_gbs) : std::string("-"),
                            s.peak_rss_bytes ? format_bytes(s.peak_rss_bytes) : std::string("-"));
     }
@@ -212,6 +228,8 @@ std::string bench_json(const std::vector<BenchSample>& samples) {
         j["min_ts"] = s.min;
         j["max_ts"] = s.max;
         j["stddev_ts"] = s.stddev;
+        j["cpu_samples_ts"] = s.cpu_tokens_per_second;
+        j["cpu_median_ts"] = s.cpu_median;
         if (s.test.kind == BenchTest::Kind::Generate) {
             j["bytes_per_token"] = s.bytes_per_token;
             j["bandwidth_gbs"] = s.bandwidth_gbs;

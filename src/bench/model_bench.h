@@ -35,8 +35,13 @@ struct BenchSample {
     uint64_t model_bytes = 0; // file size
     uint64_t n_params = 0;
     BenchTest test;
-    std::vector<double> tokens_per_second;  // one per repetition
+    std::vector<double> tokens_per_second;      // one per repetition (wall clock)
+    std::vector<double> cpu_tokens_per_second;  // one per repetition (CPU time, see cpu_median)
     double median = 0, min = 0, max = 0, stddev = 0;
+    // Tokens per second of process CPU time × threads (median): what the wall rate would be if
+    // every thread had a core to itself. On a shared machine it estimates the idle-machine speed
+    // (exact for one thread up to cache effects; an upper bound with more threads).
+    double cpu_median = 0;
     double bytes_per_token = 0;  // generation: weights + mean KV read per step; 0 for prompts
     double bandwidth_gbs = 0;    // bytes_per_token × median t/s / 1e9
     uint64_t peak_rss_bytes = 0; // high-water resident set during this test (0 if unknown)

@@ -40,6 +40,8 @@ TEST(CliBench, JsonHasOneRowPerTestWithPositiveSpeeds) {
         EXPECT_LE(lo, med);
         EXPECT_LE(med, hi);
         EXPECT_GT(row.at("peak_rss_bytes").get<double>(), 0);
+        EXPECT_GT(row.at("cpu_median_ts").get<double>(), 0);
+        EXPECT_EQ(row.at("cpu_samples_ts").size(), 2u);
         EXPECT_GT(row.at("model_bytes").get<double>(), 0);
         EXPECT_EQ(row.at("n_params"), 292800);
         const std::string name = row.at("test");
@@ -80,7 +82,7 @@ TEST(CliBench, MarkdownTableHasHeaderAndOneLinePerTest) {
     ASSERT_EQ(lines.size(), 4u) << r.out;  // header, separator, pp16, tg4
     EXPECT_EQ(lines[0].rfind("| model | size | params | types | threads | test | t/s (median) |", 0), 0u) << lines[0];
     for (size_t i = 2; i < 4; ++i) {
-        EXPECT_EQ(std::count(lines[i].begin(), lines[i].end(), '|'), 11) << lines[i];
+        EXPECT_EQ(std::count(lines[i].begin(), lines[i].end(), '|'), 12) << lines[i];
         EXPECT_NE(lines[i].find("| stories260K-F32 |"), std::string::npos) << lines[i];
     }
     EXPECT_NE(lines[2].find("| pp16 |"), std::string::npos);
@@ -93,7 +95,8 @@ TEST(CliBench, MarkdownTableHasHeaderAndOneLinePerTest) {
     };
     EXPECT_GT(cell(lines[2], 6), 0);
     EXPECT_GT(cell(lines[3], 6), 0);
-    EXPECT_GT(cell(lines[3], 8), 0);  // eff. GB/s of the tg row
+    EXPECT_GT(cell(lines[2], 8), 0);  // t/s from CPU time
+    EXPECT_GT(cell(lines[3], 9), 0);  // eff. GB/s of the tg row
 }
 
 TEST(CliBench, KernelMicrobenchmarkListsEveryQuantFormat) {
