@@ -25,61 +25,63 @@ namespace qlm::kernels {
 
 using namespace avx2;
 
+namespace {
+// Σ_b scale(b)·Σ lanes(isum(b)) over nb blocks, two blocks per step into independent
+// accumulators (the FMA latency, not the port count, bounds a single chain).
+template <class Scale, class Isum>
+float sum_blocks(int64_t nb, Scale scale, Isum isum) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(scale(b)), _mm256_cvtepi32_ps(isum(b)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(scale(b + 1)), _mm256_cvtepi32_ps(isum(b + 1)), acc1);
+    }
+    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(scale(b)), _mm256_cvtepi32_ps(isum(b)), acc0);
+    return hsum(_mm256_add_ps(acc0, acc1));
+}
+
+// Q5_0 codes minus 16 as signed bytes: nibble | 0xF0 where the 5th bit is clear (= nibble − 16).
+inline __m256i q5_0_codes(const uint8_t* qh, const uint8_t* qs) {
+    return _mm256_or_si256(nibbles(qs), _mm256_andnot_si256(fifth_mask(qh), _mm256_set1_epi8(static_cast<char>(0xF0))));
+}
+}  // namespace
+
 float dot_q4_0_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_0*>(w);
     const auto* y = static_cast<const BlockQ8_0*>(a);
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const int64_t nb = n / 32;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        const __m256i p0 = sdot(q4_0_codes(x[b].qs), load32(y[b].qs));
-        const __m256i p1 = sdot(q4_0_codes(x[b + 1].qs), load32(y[b + 1].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p0), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b + 1].d) * f16(y[b + 1].d)), _mm256_cvtepi32_ps(p1), acc1);
-    }
-    for (; b < nb; ++b) {
-        const __m256i p = sdot(q4_0_codes(x[b].qs), load32(y[b].qs));
-        acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p), acc0);
-    }
-    return hsum(_mm256_add_ps(acc0, acc1));
+    return sum_blocks(
+        n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
+        [&](int64_t b) { return sdot(q4_0_codes(x[b].qs), load32(y[b].qs)); });
 }
 
 float dot_q4_1_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_1*>(w);
     const auto* y = static_cast<const BlockQ8_1*>(a);
-    __m256 acc = _mm256_setzero_ps();
     float mins = 0.f;
-    for (int64_t b = 0; b < n / 32; ++b) {
-        const __m256i p = udot(nibbles(x[b].qs), load32(y[b].qs));  // codes 0..15: no sign trick
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p), acc);
-        mins += f16(x[b].m) * f16(y[b].s);
-    }
-    return hsum(acc) + mins;
+    for (int64_t b = 0; b < n / 32; ++b) mins += f16(x[b].m) * f16(y[b].s);
+    return sum_blocks(
+               n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
+               [&](int64_t b) { return udot(nibbles(x[b].qs), load32(y[b].qs)); }) +  // codes 0..15: no sign trick
+           mins;
 }
 
 float dot_q5_0_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_0*>(w);
     const auto* y = static_cast<const BlockQ8_0*>(a);
-    __m256 acc = _mm256_setzero_ps();
-    for (int64_t b = 0; b < n / 32; ++b) {
-        const __m256i codes = _mm256_sub_epi8(q5_codes(x[b].qh, x[b].qs), _mm256_set1_epi8(16));  // -16..15
-        const __m256i p = sdot(codes, load32(y[b].qs));
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p), acc);
-    }
-    return hsum(acc);
+    return sum_blocks(
+        n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
+        [&](int64_t b) { return sdot(q5_0_codes(x[b].qh, x[b].qs), load32(y[b].qs)); });  // -16..15
 }
 
 float dot_q5_1_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_1*>(w);
     const auto* y = static_cast<const BlockQ8_1*>(a);
-    __m256 acc = _mm256_setzero_ps();
     float mins = 0.f;
-    for (int64_t b = 0; b < n / 32; ++b) {
-        const __m256i p = udot(q5_codes(x[b].qh, x[b].qs), load32(y[b].qs));  // 0..31: 2·31·127 fits i16
-        acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * f16(y[b].d)), _mm256_cvtepi32_ps(p), acc);
-        mins += f16(x[b].m) * f16(y[b].s);
-    }
-    return hsum(acc) + mins;
+    for (int64_t b = 0; b < n / 32; ++b) mins += f16(x[b].m) * f16(y[b].s);
+    return sum_blocks(
+               n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
+               [&](int64_t b) { return udot(q5_codes(x[b].qh, x[b].qs), load32(y[b].qs)); }) +  // 0..31
+           mins;
 }
 
 // Q4_K/Q5_K share everything but the 5th bit: per 64-element chunk c, the low nibbles of 32 code

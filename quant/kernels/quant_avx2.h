@@ -33,16 +33,18 @@ inline __m256i nibbles(const uint8_t* qs) {
 }
 inline __m256i q4_0_codes(const uint8_t* qs) { return _mm256_sub_epi8(nibbles(qs), _mm256_set1_epi8(8)); }
 
-// Bit e of the little-endian u32 at qh -> 0x10 in byte e (the 5th bit of Q5_0/Q5_1 codes).
-inline __m256i fifth_bits(const uint8_t* qh) {
+// Bit e of the little-endian u32 at qh -> 0xFF in byte e (the 5th bits of Q5_0/Q5_1 codes).
+inline __m256i fifth_mask(const uint8_t* qh) {
     uint32_t bits;
     std::memcpy(&bits, qh, 4);
     const __m256i spread = _mm256_shuffle_epi8(
         _mm256_set1_epi32(static_cast<int>(bits)),
         _mm256_setr_epi8(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2, 2, 3, 3, 3, 3, 3, 3, 3, 3));
     const __m256i bit = _mm256_set1_epi64x(static_cast<int64_t>(0x8040201008040201ULL));
-    return _mm256_and_si256(_mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit), _mm256_set1_epi8(0x10));
+    return _mm256_cmpeq_epi8(_mm256_and_si256(spread, bit), bit);
 }
+// The same as 0x10 in byte e.
+inline __m256i fifth_bits(const uint8_t* qh) { return _mm256_and_si256(fifth_mask(qh), _mm256_set1_epi8(0x10)); }
 inline __m256i q5_codes(const uint8_t* qh, const uint8_t* qs) { return _mm256_or_si256(nibbles(qs), fifth_bits(qh)); }
 
 // madd weights: sub-block j on the low 128-bit lane (elements 0..15 of a 32-byte chunk), j+1 on

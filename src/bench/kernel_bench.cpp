@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #include <algorithm>
-#include <chrono>
+#include <ctime>
 #include <random>
 
 #include "quant/formats.h"
@@ -13,21 +13,27 @@
 namespace qlm::bench {
 
 namespace {
-using Clock = std::chrono::steady_clock;
 
-// The best rate over repetitions (macs per call / seconds per call) of fn: on a shared machine
-// the fastest repetition is the one least disturbed by other processes.
+double thread_cpu_seconds() {
+    timespec ts{};
+    clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+    return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// The best rate over repetitions (macs per call / seconds per call) of fn, timed by this
+// thread's CPU time: time slices lost to other processes on a shared machine do not count, and
+// the best repetition is the one least disturbed by them (caches, frequency).
 template <class Fn>
 double measure(double macs_per_call, const KernelBenchOptions& opts, Fn fn) {
     std::vector<double> rates;
     for (int rep = 0; rep < opts.repetitions; ++rep) {
         int64_t calls = 0;
-        const auto t0 = Clock::now();
+        const double t0 = thread_cpu_seconds();
         double secs = 0;
         do {
             fn();
             ++calls;
-            secs = std::chrono::duration<double>(Clock::now() - t0).count();
+            secs = thread_cpu_seconds() - t0;
         } while (secs < opts.min_seconds);
         rates.push_back(macs_per_call * static_cast<double>(calls) / secs / 1e9);
     }

@@ -69,7 +69,7 @@ int run_kernels(const BenchCliOptions& o) {
     bench::KernelBenchOptions ko;
     ko.repetitions = o.repetitions;
     const auto rows = bench::run_kernel_bench(types, ko);
-    fmt::print("kernel microbenchmark: {} x {} weight matrix (in cache), one thread, best of {}\n\n", ko.rows, ko.cols,
+    fmt::print("kernel microbenchmark: {} x {} weight matrix (in cache), one thread, best of {} (thread CPU time)\n\n", ko.rows, ko.cols,
                ko.repetitions);
     fmt::print("{}", bench::kernel_bench_markdown(rows));
     return 0;
