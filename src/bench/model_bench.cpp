@@ -102,23 +102,6 @@ uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) {
            static_cast<uint64_t>(hp.n_head_kv * hp.head_dim) * elem;
 }
 
-int physical_cores() {
-    std::set<std::pair<int, int>> cores;  // (package, core id)
-    namespace fs = std::filesystem;
-    std::error_code ec;
-    for (const auto& e : fs::directory_iterator("/sys/devices/system/cpu", ec)) {
-        const std::string name = e.path().filename().string();
-        if (name.rfind("cpu", 0) != 0 || name.size() < 4 || !std::isdigit(static_cast<unsigned char>(name[3]))) continue;
-        std::ifstream core(e.path() / "topology/core_id"), pkg(e.path() / "topology/physical_package_id");
-        int c = -1, p = 0;
-        if (!(core >> c)) continue;
-        pkg >> p;
-        cores.emplace(p, c);
-    }
-    if (!cores.empty()) return static_cast<int>(cores.size());
-    return static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-}
-
 BenchSample run_bench_test(const Model& model, const std::string& path, const BenchTest& test,
                            const BenchOptions& opts) {
     const Hparams& hp = model.hparams();

@@ -60,9 +60,6 @@ uint64_t weight_bytes_per_token(const Model& model);
 // Bytes of K and V one decode step at position `pos` (attending over pos + 1 positions) reads.
 uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv);
 
-// Physical CPU cores (distinct core ids in sysfs), or the logical count when unknown.
-int physical_cores();
-
 std::string bench_markdown(const std::vector<BenchSample>& samples);
 std::string bench_json(const std::vector<BenchSample>& samples);
 

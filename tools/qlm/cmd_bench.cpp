@@ -15,6 +15,7 @@
 #include "src/bench/kernel_bench.h"
 #include "src/bench/model_bench.h"
 #include "src/model/model.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
@@ -81,7 +82,7 @@ int run_bench(const BenchCliOptions& o) {
     if (models.empty()) throw_error("bench: no model given (use -m MODEL[,MODEL...])");
     const auto n_prompt = parse_list(o.n_prompt, "-p", 0), n_gen = parse_list(o.n_gen, "-n", 0);
     const auto depths = parse_list(o.depths, "-d", 0);
-    std::vector<int64_t> threads = o.threads.empty() ? std::vector<int64_t>{bench::physical_cores()}
+    std::vector<int64_t> threads = o.threads.empty() ? std::vector<int64_t>{physical_cores()}
                                                       : parse_list(o.threads, "-t", 1);
     if (o.repetitions < 1) throw_error("-r {}: at least one repetition is needed", o.repetitions);
     if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
