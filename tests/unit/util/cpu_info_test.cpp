@@ -16,7 +16,9 @@ TEST(CpuInfo, PhysicalCoresIsWithinTheLogicalCount) {
     const int n = physical_cores();
     EXPECT_GE(n, 1);
     const unsigned logical = std::thread::hardware_concurrency();
-    if (logical > 0) EXPECT_LE(n, static_cast<int>(logical));
+    if (logical > 0) {
+        EXPECT_LE(n, static_cast<int>(logical));
+    }
     EXPECT_EQ(physical_cores(), n);  // stable across calls
 }
 
