@@ -80,7 +80,7 @@ constinit std::array<FormatOps, 15> kFormats = {
     make_ops<FormatQ8_1>(vec_dot_fn<FormatQ8_1>, nullptr, nullptr, kernels::quantize_q8_1_activation_avx2),
     make_ops<FormatQ4_0>(vec_dot_fn<FormatQ4_0>, kernels::dot_q4_0_avx2, kernels::gemm4x3_q4_0_avx2),
     make_ops<FormatQ4_1>(vec_dot_fn<FormatQ4_1>, kernels::dot_q4_1_avx2),
-    make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, kernels::dot_q5_0_avx2),
+    make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, kernels::dot_q5_0_avx2, kernels::gemm4x3_q5_0_avx2),
     make_ops<FormatQ5_1>(vec_dot_fn<FormatQ5_1>, kernels::dot_q5_1_avx2),
     make_ops<FormatQ8_K>(vec_dot_fn<FormatQ8_K>, nullptr, nullptr, kernels::quantize_q8_k_avx2),
     make_ops<FormatQ2_K>(vec_dot_fn<FormatQ2_K>, kernels::dot_q2_k_avx2),

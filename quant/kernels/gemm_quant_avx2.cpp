@@ -5,6 +5,7 @@
 
 #include "quant/format_q4_0.h"
 #include "quant/format_q4_k.h"
+#include "quant/format_q5_0.h"
 #include "quant/format_q8_0.h"
 #include "quant/format_q8_k.h"
 #include "quant/kernels/kernels.h"
@@ -61,6 +62,12 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
 
 void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
     gemm_q8_0_act<BlockQ8_0>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) { return load32(b.qs); });
+}
+
+void gemm4x3_q5_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_q8_0_act<BlockQ5_0>(n, w, ws, a, as, y, ys, [](const BlockQ5_0& b) {
+        return _mm256_sub_epi8(q5_codes(b.qh, b.qs), _mm256_set1_epi8(16));  // -16..15
+    });
 }
 
 // Q4_0: Σ (q − 8)·a = Σ q·a − 8·Σ a with the codes q unsigned, so maddubs takes them as they are
