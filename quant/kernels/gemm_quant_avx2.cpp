@@ -6,6 +6,7 @@
 #include "quant/format_q4_0.h"
 #include "quant/format_q4_k.h"
 #include "quant/format_q5_0.h"
+#include "quant/format_q6_k.h"
 #include "quant/format_q8_0.h"
 #include "quant/format_q8_k.h"
 #include "quant/kernels/kernels.h"
@@ -146,6 +147,51 @@ void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
                 acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
                 acc[r][t] = _mm256_fnmadd_ps(_mm256_mul_ps(dmin, da[t]), _mm256_cvtepi32_ps(msum), acc[r][t]);
             }
+        }
+    }
+    store_tile(acc, y, ys);
+}
+
+// Q6_K: per super-block and row, the 6-bit codes of each 32-element chunk are assembled once
+// (0..63, stored +32) and used for all three tokens; the −32 offset is 32·Σ_j sc_j·bsums[j].
+void gemm4x3_q6_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
+    const BlockQ6_K* w[R];
+    const BlockQ8_K* a[T];
+    for (int r = 0; r < R; ++r) w[r] = row<BlockQ6_K>(wv, ws, r);
+    for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_K>(av, as, t);
+    __m256 acc[R][T];
+    for (auto& rr : acc)
+        for (auto& v : rr) v = _mm256_setzero_ps();
+    const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
+    for (int64_t b = 0; b < n / 256; ++b) {
+        __m256 da[T];
+        for (int t = 0; t < T; ++t) da[t] = _mm256_set1_ps(a[t][b].d);
+        for (int r = 0; r < R; ++r) {
+            const BlockQ6_K& x = w[r][b];
+            const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
+            __m256i sumi[T];
+            for (int t = 0; t < T; ++t)
+                sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(),
+                                           _mm256_slli_epi32(_mm256_madd_epi16(load32(a[t][b].bsums), sc16), 5));
+            for (int h = 0; h < 2; ++h) {
+                const __m256i ql0 = load32(x.ql + 64 * h), ql1 = load32(x.ql + 64 * h + 32);
+                const __m256i qh = load32(x.qh + 32 * h);
+                for (int s = 0; s < 4; ++s) {
+                    const __m256i ql = s % 2 ? ql1 : ql0;
+                    const __m256i lo = _mm256_and_si256(s < 2 ? ql : _mm256_srli_epi16(ql, 4), m4);
+                    const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), m2), 4);
+                    const __m256i codes = _mm256_or_si256(lo, hi);
+                    const int j = 8 * h + 2 * s;
+                    const __m256i scv = pair_scales(x.scales[j], x.scales[j + 1]);
+                    for (int t = 0; t < T; ++t) {
+                        const __m256i p = _mm256_maddubs_epi16(codes, load32(a[t][b].qs + 128 * h + 32 * s));
+                        sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
+                    }
+                }
+            }
+            const __m256 d = _mm256_set1_ps(f16(x.d));
+            for (int t = 0; t < T; ++t)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
         }
     }
     store_tile(acc, y, ys);
