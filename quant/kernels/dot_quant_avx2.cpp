@@ -40,48 +40,73 @@ float sum_blocks(int64_t nb, Scale scale, Isum isum) {
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// Q5_0 codes minus 16 as signed bytes: nibble | 0xF0 where the 5th bit is clear (= nibble − 16).
-inline __m256i q5_0_codes(const uint8_t* qh, const uint8_t* qs) {
-    return _mm256_or_si256(nibbles(qs), _mm256_andnot_si256(fifth_mask(qh), _mm256_set1_epi8(static_cast<char>(0xF0))));
+// The same for scale(b) = f16 d_w(b) · f16 d_a(b): the four halves of two blocks are converted by
+// one vcvtph2ps (assembled in a general-purpose register) instead of four scalar conversions.
+template <class Dw, class Da, class Isum>
+float sum_blocks_f16(int64_t nb, Dw dw, Da da, Isum isum) {
+    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    int64_t b = 0;
+    for (; b + 2 <= nb; b += 2) {
+        const uint64_t h = static_cast<uint64_t>(dw(b)) | static_cast<uint64_t>(da(b)) << 16 |
+                           static_cast<uint64_t>(dw(b + 1)) << 32 | static_cast<uint64_t>(da(b + 1)) << 48;
+        const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(h)));  // w0 a0 w1 a1
+        const __m128 p = _mm_mul_ps(f, _mm_movehdup_ps(f));                             // w0a0 . w1a1 .
+        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(isum(b)), acc0);
+        acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(p, p)), _mm256_cvtepi32_ps(isum(b + 1)), acc1);
+    }
+    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(dw(b)) * f16(da(b))), _mm256_cvtepi32_ps(isum(b)), acc0);
+    return hsum(_mm256_add_ps(acc0, acc1));
 }
+
+// Q4_1/Q5_1 against Q8_1: d_w·d_a·Σq·a + m_w·s_a per block; the four halves d_w, d_a, m_w, s_a
+// of a block go through one vcvtph2ps.
+template <class B, class Isum>
+float sum_blocks_min(int64_t nb, const B* x, const BlockQ8_1* y, Isum isum) {
+    __m256 acc = _mm256_setzero_ps();
+    __m128 mins = _mm_setzero_ps();
+    for (int64_t b = 0; b < nb; ++b) {
+        const uint64_t h = static_cast<uint64_t>(x[b].d) | static_cast<uint64_t>(y[b].d) << 16 |
+                           static_cast<uint64_t>(x[b].m) << 32 | static_cast<uint64_t>(y[b].s) << 48;
+        const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(h)));  // dw da m s
+        const __m128 p = _mm_mul_ps(f, _mm_movehdup_ps(f));                             // dw·da . m·s .
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(isum(b)), acc);
+        mins = _mm_add_ps(mins, p);
+    }
+    return hsum(acc) + _mm_cvtss_f32(_mm_movehl_ps(mins, mins));
+}
+
 }  // namespace
 
 float dot_q4_0_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_0*>(w);
     const auto* y = static_cast<const BlockQ8_0*>(a);
-    return sum_blocks(
-        n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
+    return sum_blocks_f16(
+        n / 32, [&](int64_t b) { return x[b].d; }, [&](int64_t b) { return y[b].d; },
         [&](int64_t b) { return sdot(q4_0_codes(x[b].qs), load32(y[b].qs)); });
 }
 
 float dot_q4_1_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ4_1*>(w);
     const auto* y = static_cast<const BlockQ8_1*>(a);
-    float mins = 0.f;
-    for (int64_t b = 0; b < n / 32; ++b) mins += f16(x[b].m) * f16(y[b].s);
-    return sum_blocks(
-               n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
-               [&](int64_t b) { return udot(nibbles(x[b].qs), load32(y[b].qs)); }) +  // codes 0..15: no sign trick
-           mins;
+    return sum_blocks_min(n / 32, x, y, [&](int64_t b) {
+        return udot(nibbles(x[b].qs), load32(y[b].qs));  // codes 0..15: no sign trick
+    });
 }
 
 float dot_q5_0_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_0*>(w);
     const auto* y = static_cast<const BlockQ8_0*>(a);
-    return sum_blocks(
-        n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
+    return sum_blocks_f16(
+        n / 32, [&](int64_t b) { return x[b].d; }, [&](int64_t b) { return y[b].d; },
         [&](int64_t b) { return sdot(q5_0_codes(x[b].qh, x[b].qs), load32(y[b].qs)); });  // -16..15
 }
 
 float dot_q5_1_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const BlockQ5_1*>(w);
     const auto* y = static_cast<const BlockQ8_1*>(a);
-    float mins = 0.f;
-    for (int64_t b = 0; b < n / 32; ++b) mins += f16(x[b].m) * f16(y[b].s);
-    return sum_blocks(
-               n / 32, [&](int64_t b) { return f16(x[b].d) * f16(y[b].d); },
-               [&](int64_t b) { return udot(q5_codes(x[b].qh, x[b].qs), load32(y[b].qs)); }) +  // 0..31
-           mins;
+    return sum_blocks_min(n / 32, x, y, [&](int64_t b) {
+        return udot(q5_codes(x[b].qh, x[b].qs), load32(y[b].qs));  // 0..31: 2·31·127 fits i16
+    });
 }
 
 // Q4_K/Q5_K share everything but the 5th bit: per 64-element chunk c, the low nibbles of 32 code

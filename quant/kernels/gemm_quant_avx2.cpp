@@ -43,14 +43,16 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
     for (int64_t b = 0; b < n / 32; ++b) {
         __m256i ya[T];
         __m256 da[T];
+        const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+        const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
         for (int t = 0; t < T; ++t) {
             ya[t] = load32(a[t][b].qs);
-            da[t] = _mm256_set1_ps(f16(a[t][b].d));
+            da[t] = lane(da4, t);
         }
         for (int r = 0; r < R; ++r) {
             const __m256i x = codes(w[r][b]);
             const __m256i ax = _mm256_sign_epi8(x, x);
-            const __m256 dw = _mm256_set1_ps(f16(w[r][b].d));
+            const __m256 dw = lane(dw4, r);
             for (int t = 0; t < T; ++t) {
                 const __m256i p = udot(ax, _mm256_sign_epi8(ya[t], x));
                 acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[t]), _mm256_cvtepi32_ps(p), acc[r][t]);
@@ -66,9 +68,7 @@ void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uin
 }
 
 void gemm4x3_q5_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
-    gemm_q8_0_act<BlockQ5_0>(n, w, ws, a, as, y, ys, [](const BlockQ5_0& b) {
-        return _mm256_sub_epi8(q5_codes(b.qh, b.qs), _mm256_set1_epi8(16));  // -16..15
-    });
+    gemm_q8_0_act<BlockQ5_0>(n, w, ws, a, as, y, ys, [](const BlockQ5_0& b) { return q5_0_codes(b.qh, b.qs); });
 }
 
 // Q4_0: Σ (q − 8)·a = Σ q·a − 8·Σ a with the codes q unsigned, so maddubs takes them as they are
@@ -86,14 +86,16 @@ void gemm4x3_q4_0_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
     for (int64_t b = 0; b < n / 32; ++b) {
         __m256i ya[T], corr[T];
         __m256 da[T];
+        const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+        const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
         for (int t = 0; t < T; ++t) {
             ya[t] = load32(a[t][b].qs);
             corr[t] = _mm256_maddubs_epi16(eight, ya[t]);
-            da[t] = _mm256_set1_ps(f16(a[t][b].d));
+            da[t] = lane(da4, t);
         }
         for (int r = 0; r < R; ++r) {
             const __m256i q = nibbles(w[r][b].qs);
-            const __m256 dw = _mm256_set1_ps(f16(w[r][b].d));
+            const __m256 dw = lane(dw4, r);
             for (int t = 0; t < T; ++t) {
                 const __m256i p16 = _mm256_sub_epi16(_mm256_maddubs_epi16(q, ya[t]), corr[t]);
                 const __m256i p = _mm256_madd_epi16(p16, ones);

@@ -12,6 +12,17 @@ namespace qlm::kernels::avx2 {
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }  // exact, like fp16_to_fp32
 
+// Four f16 values -> four floats with one vcvtph2ps (the halves assembled in a 64-bit register).
+inline __m128 f16x4(uint16_t a, uint16_t b, uint16_t c, uint16_t d) {
+    const uint64_t h = static_cast<uint64_t>(a) | static_cast<uint64_t>(b) << 16 | static_cast<uint64_t>(c) << 32 |
+                       static_cast<uint64_t>(d) << 48;
+    return _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(h)));
+}
+// Lane k of v in all eight lanes.
+inline __m256 lane(__m128 v, int k) {
+    return _mm256_permutevar8x32_ps(_mm256_castps128_ps256(v), _mm256_set1_epi32(k));
+}
+
 inline float hsum(__m256 v) {
     const __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
     const __m128 s2 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
@@ -46,6 +57,11 @@ inline __m256i fifth_mask(const uint8_t* qh) {
 // The same as 0x10 in byte e.
 inline __m256i fifth_bits(const uint8_t* qh) { return _mm256_and_si256(fifth_mask(qh), _mm256_set1_epi8(0x10)); }
 inline __m256i q5_codes(const uint8_t* qh, const uint8_t* qs) { return _mm256_or_si256(nibbles(qs), fifth_bits(qh)); }
+// Q5_0 codes minus 16 as signed bytes: nibble | 0xF0 where the 5th bit is clear (= nibble − 16).
+inline __m256i q5_0_codes(const uint8_t* qh, const uint8_t* qs) {
+    return _mm256_or_si256(nibbles(qs), _mm256_andnot_si256(fifth_mask(qh), _mm256_set1_epi8(static_cast<char>(0xF0))));
+}
+
 
 // madd weights: sub-block j on the low 128-bit lane (elements 0..15 of a 32-byte chunk), j+1 on
 // the high lane.
