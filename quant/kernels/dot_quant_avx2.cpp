@@ -125,6 +125,7 @@ float dot_kquant_asym(int64_t n, const B* x, const BlockQ8_K* y) {
         const __m256i msum = _mm256_madd_epi16(load32(y[b].bsums), mpair);
         accm = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].dmin) * y[b].d), _mm256_cvtepi32_ps(msum), accm);
 
+        const __m256i sc16 = _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
         __m256i hbits;
         if constexpr (kFifthBit) hbits = load32(x[b].qh);
         __m256i sumi = _mm256_setzero_si256();
@@ -138,8 +139,8 @@ float dot_kquant_asym(int64_t n, const B* x, const BlockQ8_K* y) {
             }
             const __m256i p0 = _mm256_maddubs_epi16(lo, load32(y[b].qs + 64 * c));
             const __m256i p1 = _mm256_maddubs_epi16(hi, load32(y[b].qs + 64 * c + 32));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, _mm256_set1_epi16(sc[2 * c])));
-            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, _mm256_set1_epi16(sc[2 * c + 1])));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p0, splat16(sc16, 2 * c)));
+            sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p1, splat16(sc16, 2 * c + 1)));
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sumi), acc);
     }
@@ -175,7 +176,7 @@ float dot_q6_k_avx2(int64_t n, const void* w, const void* a) {
                 const __m256i codes = _mm256_or_si256(lows[s], hi);  // 0..63: 2·63·127 fits i16
                 const __m256i p = _mm256_maddubs_epi16(codes, load32(y[b].qs + 128 * h + 32 * s));
                 const int j = 8 * h + 2 * s;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_scales(x[b].scales[j], x[b].scales[j + 1])));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_scales16(sc16, j)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sumi), acc);
@@ -204,7 +205,7 @@ float dot_q3_k_avx2(int64_t n, const void* w, const void* a) {
                 hm = _mm256_srli_epi16(hm, 1);
                 const __m256i p = _mm256_maddubs_epi16(_mm256_or_si256(lo, hi), load32(y[b].qs + 128 * h + 32 * s));
                 const int j = 8 * h + 2 * s;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_scales(sc[j], sc[j + 1])));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_scales16(sc16, j)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sumi), acc);
@@ -221,6 +222,7 @@ float dot_q2_k_avx2(int64_t n, const void* w, const void* a) {
         const __m128i packed = _mm_loadu_si128(reinterpret_cast<const __m128i*>(x[b].scales));
         const __m128i mins = _mm_and_si128(_mm_srli_epi16(packed, 4), _mm_set1_epi8(0x0F));
         const __m256i msum = _mm256_madd_epi16(load32(y[b].bsums), _mm256_cvtepu8_epi16(mins));
+        const __m256i sc16 = _mm256_cvtepu8_epi16(_mm_and_si128(packed, _mm_set1_epi8(0x0F)));
         accm = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].dmin) * y[b].d), _mm256_cvtepi32_ps(msum), accm);
         __m256i sumi = _mm256_setzero_si256();
         for (int h = 0; h < 2; ++h) {
@@ -229,8 +231,7 @@ float dot_q2_k_avx2(int64_t n, const void* w, const void* a) {
                 const __m256i codes = _mm256_and_si256(_mm256_srli_epi16(qs, 2 * s), m2);
                 const __m256i p = _mm256_maddubs_epi16(codes, load32(y[b].qs + 128 * h + 32 * s));
                 const int j = 8 * h + 2 * s;
-                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_scales(x[b].scales[j] & 15,
-                                                                                x[b].scales[j + 1] & 15)));
+                sumi = _mm256_add_epi32(sumi, _mm256_madd_epi16(p, pair_scales16(sc16, j)));
             }
         }
         acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(x[b].d) * y[b].d), _mm256_cvtepi32_ps(sumi), acc);

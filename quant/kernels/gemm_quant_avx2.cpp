@@ -130,12 +130,14 @@ void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
             kquant_unpack_scales(x.scales, sc, mn);
             const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
             const __m256i mpair = _mm256_set_m128i(_mm_unpackhi_epi16(m16, m16), _mm_unpacklo_epi16(m16, m16));
+            const __m256i sc16 =
+                _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
             __m256i sumi[T];
             for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
             for (int c = 0; c < 4; ++c) {
                 const __m256i q = load32(x.qs + 32 * c);
                 const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
-                const __m256i s0 = _mm256_set1_epi16(sc[2 * c]), s1 = _mm256_set1_epi16(sc[2 * c + 1]);
+                const __m256i s0 = splat16(sc16, 2 * c), s1 = splat16(sc16, 2 * c + 1);
                 for (int t = 0; t < T; ++t) {
                     const __m256i p0 = _mm256_maddubs_epi16(lo, load32(a[t][b].qs + 64 * c));
                     const __m256i p1 = _mm256_maddubs_epi16(hi, load32(a[t][b].qs + 64 * c + 32));
@@ -184,7 +186,7 @@ void gemm4x3_q6_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
                     const __m256i hi = _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(qh, 2 * s), m2), 4);
                     const __m256i codes = _mm256_or_si256(lo, hi);
                     const int j = 8 * h + 2 * s;
-                    const __m256i scv = pair_scales(x.scales[j], x.scales[j + 1]);
+                    const __m256i scv = pair_scales16(sc16, j);
                     for (int t = 0; t < T; ++t) {
                         const __m256i p = _mm256_maddubs_epi16(codes, load32(a[t][b].qs + 128 * h + 32 * s));
                         sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));

@@ -63,10 +63,23 @@ inline __m256i q5_0_codes(const uint8_t* qh, const uint8_t* qs) {
 }
 
 
-// madd weights: sub-block j on the low 128-bit lane (elements 0..15 of a 32-byte chunk), j+1 on
-// the high lane.
-inline __m256i pair_scales(int lo, int hi) {
-    return _mm256_set_m128i(_mm_set1_epi16(static_cast<int16_t>(hi)), _mm_set1_epi16(static_cast<int16_t>(lo)));
+// Sixteen i16 sub-block scales v (lanes: 0..7 | 8..15) -> madd weights for the 32-byte chunk
+// holding sub-blocks j, j+1 (j even): v[j] on the low lane, v[j+1] on the high lane. Two
+// shuffles (lane select, then byte shuffle) instead of two scalar broadcasts.
+inline __m256i pair_scales16(__m256i v, int j) {
+    const __m256i half = j < 8 ? _mm256_permute2x128_si256(v, v, 0x00) : _mm256_permute2x128_si256(v, v, 0x11);
+    const char k = static_cast<char>(2 * (j % 8));
+    const __m256i mask = _mm256_setr_epi8(k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k,
+                                          k + 1, k + 2, k + 3, k + 2, k + 3, k + 2, k + 3, k + 2, k + 3, k + 2, k + 3,
+                                          k + 2, k + 3, k + 2, k + 3, k + 2, k + 3);
+    return _mm256_shuffle_epi8(half, mask);
+}
+// Eight i16 values in both lanes of v -> v[e] in all sixteen i16 lanes.
+inline __m256i splat16(__m256i v, int e) {
+    const char k = static_cast<char>(2 * e);
+    return _mm256_shuffle_epi8(v, _mm256_setr_epi8(k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1,
+                                                   k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1, k, k + 1,
+                                                   k, k + 1, k, k + 1));
 }
 
 // The eight 6-bit scale and min codes of a Q4_K/Q5_K block (as kquant_scale_min), word-wise.
