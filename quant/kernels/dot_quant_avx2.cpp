@@ -190,10 +190,8 @@ float dot_q3_k_avx2(int64_t n, const void* w, const void* a) {
     const __m256i m2 = _mm256_set1_epi8(3), one = _mm256_set1_epi8(1);
     __m256 acc = _mm256_setzero_ps();
     for (int64_t b = 0; b < n / 256; ++b) {
-        int8_t sc[16];
-        q3_k_unpack_scales(x[b].scales, sc);
         // Codes are stored +4 (0..7): Σ (q−4)·a = Σ q·a − 4·bsum per sub-block.
-        const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(sc)));
+        const __m256i sc16 = q3_k_scales16(x[b].scales);
         __m256i sumi = _mm256_sub_epi32(_mm256_setzero_si256(),
                                         _mm256_slli_epi32(_mm256_madd_epi16(load32(y[b].bsums), sc16), 2));
         __m256i hm = load32(x[b].hmask);

@@ -96,19 +96,17 @@ inline void kquant_unpack_scales(const uint8_t* s, uint8_t* sc, uint8_t* mn) {
     std::memcpy(mn + 4, &m_hi, 4);
 }
 
-// The sixteen signed scales s_j − 32 of a Q3_K block (as FormatQ3_K::scale_code − 32).
-inline void q3_k_unpack_scales(const uint8_t* s, int8_t* out) {
+// The sixteen signed scales s_j − 32 of a Q3_K block (as FormatQ3_K::scale_code − 32) as i16.
+inline __m256i q3_k_scales16(const uint8_t* s) {
     uint32_t w0, w1, w2;
     std::memcpy(&w0, s, 4);
     std::memcpy(&w1, s + 4, 4);
     std::memcpy(&w2, s + 8, 4);
-    const uint32_t v[4] = {(w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4),
-                           (w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4),
-                           ((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4),
-                           ((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4)};
-    uint8_t codes[16];
-    std::memcpy(codes, v, 16);
-    for (int j = 0; j < 16; ++j) out[j] = static_cast<int8_t>(codes[j] - 32);
+    const __m128i codes = _mm_setr_epi32(static_cast<int>((w0 & 0x0f0f0f0fu) | ((w2 & 0x03030303u) << 4)),
+                                         static_cast<int>((w1 & 0x0f0f0f0fu) | (((w2 >> 2) & 0x03030303u) << 4)),
+                                         static_cast<int>(((w0 >> 4) & 0x0f0f0f0fu) | (((w2 >> 4) & 0x03030303u) << 4)),
+                                         static_cast<int>(((w1 >> 4) & 0x0f0f0f0fu) | (((w2 >> 6) & 0x03030303u) << 4)));
+    return _mm256_cvtepi8_epi16(_mm_sub_epi8(codes, _mm_set1_epi8(32)));
 }
 
 }  // namespace qlm::kernels::avx2
