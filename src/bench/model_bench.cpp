@@ -96,11 +96,7 @@ uint64_t weight_bytes_per_token(const Model& model) {
     return b;
 }
 
-uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) {
-    const uint64_t elem = kv == KvType::F16 ? 2 : 4;
-    return 2 * static_cast<uint64_t>(hp.n_layer) * static_cast<uint64_t>(pos + 1) *
-           static_cast<uint64_t>(hp.n_head_kv * hp.head_dim) * elem;
-}
+uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_cache_bytes(hp, pos + 1, kv); }
 
 BenchSample run_bench_test(const Model& model, const std::string& path, const BenchTest& test,
                            const BenchOptions& opts) {
