@@ -86,7 +86,7 @@ constinit std::array<FormatOps, 15> kFormats = {
     make_ops<FormatQ2_K>(vec_dot_fn<FormatQ2_K>, kernels::dot_q2_k_avx2),
     make_ops<FormatQ3_K>(vec_dot_fn<FormatQ3_K>, kernels::dot_q3_k_avx2),
     make_ops<FormatQ4_K>(vec_dot_fn<FormatQ4_K>, kernels::dot_q4_k_avx2, kernels::gemm4x3_q4_k_avx2),
-    make_ops<FormatQ5_K>(vec_dot_fn<FormatQ5_K>, kernels::dot_q5_k_avx2),
+    make_ops<FormatQ5_K>(vec_dot_fn<FormatQ5_K>, kernels::dot_q5_k_avx2, kernels::gemm4x3_q5_k_avx2),
     make_ops<FormatQ6_K>(vec_dot_fn<FormatQ6_K>, kernels::dot_q6_k_avx2, kernels::gemm4x3_q6_k_avx2),
 };
 

@@ -6,6 +6,7 @@
 #include "quant/format_q4_0.h"
 #include "quant/format_q4_k.h"
 #include "quant/format_q5_0.h"
+#include "quant/format_q5_k.h"
 #include "quant/format_q6_k.h"
 #include "quant/format_q8_0.h"
 #include "quant/format_q8_k.h"
@@ -108,10 +109,13 @@ void gemm4x3_q4_0_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
 
 // Q4_K: per super-block and row, the scales are unpacked once and each 64-element chunk's nibbles
 // split once, then used for all three tokens (three i32 accumulators live at a time).
-void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
-    const BlockQ4_K* w[R];
+// Q5_K is the same with the 5th bits (qh) or'ed into the nibbles.
+namespace {
+template <bool kFifthBit, class B>
+void gemm_kquant_asym(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
+    const B* w[R];
     const BlockQ8_K* a[T];
-    for (int r = 0; r < R; ++r) w[r] = row<BlockQ4_K>(wv, ws, r);
+    for (int r = 0; r < R; ++r) w[r] = row<B>(wv, ws, r);
     for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_K>(av, as, t);
     __m256 acc[R][T];
     for (auto& rr : acc)
@@ -125,7 +129,7 @@ void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
             da[t] = _mm256_set1_ps(a[t][b].d);
         }
         for (int r = 0; r < R; ++r) {
-            const BlockQ4_K& x = w[r][b];
+            const B& x = w[r][b];
             uint8_t sc[8], mn[8];
             kquant_unpack_scales(x.scales, sc, mn);
             const __m128i m16 = _mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(mn)));
@@ -134,9 +138,17 @@ void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
                 _mm256_broadcastsi128_si256(_mm_cvtepu8_epi16(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(sc))));
             __m256i sumi[T];
             for (int t = 0; t < T; ++t) sumi[t] = _mm256_setzero_si256();
+            __m256i hbits;
+            if constexpr (kFifthBit) hbits = load32(x.qh);
             for (int c = 0; c < 4; ++c) {
                 const __m256i q = load32(x.qs + 32 * c);
-                const __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                __m256i lo = _mm256_and_si256(q, m4), hi = _mm256_and_si256(_mm256_srli_epi16(q, 4), m4);
+                if constexpr (kFifthBit) {
+                    const __m256i one = _mm256_set1_epi8(1);
+                    lo = _mm256_or_si256(lo, _mm256_slli_epi16(_mm256_and_si256(hbits, one), 4));
+                    hi = _mm256_or_si256(hi, _mm256_slli_epi16(_mm256_and_si256(_mm256_srli_epi16(hbits, 1), one), 4));
+                    hbits = _mm256_srli_epi16(hbits, 2);
+                }
                 const __m256i s0 = splat16(sc16, 2 * c), s1 = splat16(sc16, 2 * c + 1);
                 for (int t = 0; t < T; ++t) {
                     const __m256i p0 = _mm256_maddubs_epi16(lo, load32(a[t][b].qs + 64 * c));
@@ -154,6 +166,15 @@ void gemm4x3_q4_k_avx2(int64_t n, const void* wv, uint64_t ws, const void* av, u
         }
     }
     store_tile(acc, y, ys);
+}
+}  // namespace
+
+void gemm4x3_q4_k_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_kquant_asym<false, BlockQ4_K>(n, w, ws, a, as, y, ys);
+}
+
+void gemm4x3_q5_k_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_kquant_asym<true, BlockQ5_K>(n, w, ws, a, as, y, ys);
 }
 
 // Q6_K: per super-block and row, the 6-bit codes of each 32-element chunk are assembled once
