@@ -4,11 +4,14 @@
 #include <immintrin.h>
 
 #include "quant/format_q4_0.h"
+#include "quant/format_q4_1.h"
 #include "quant/format_q4_k.h"
 #include "quant/format_q5_0.h"
+#include "quant/format_q5_1.h"
 #include "quant/format_q5_k.h"
 #include "quant/format_q6_k.h"
 #include "quant/format_q8_0.h"
+#include "quant/format_q8_1.h"
 #include "quant/format_q8_k.h"
 #include "quant/kernels/kernels.h"
 #include "quant/kernels/quant_avx2.h"
@@ -62,7 +65,54 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
     }
     store_tile(acc, y, ys);
 }
+// Q8_1 activations against Q4_1/Q5_1 weights (unsigned codes): d_w·d_a·Σq·a per block plus the
+// min term m_w·s_a, kept for the 4 rows of a token in one 128-bit accumulator.
+template <class B, class Codes>
+void gemm_q8_1_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys,
+                   Codes codes) {
+    const B* w[R];
+    const BlockQ8_1* a[T];
+    for (int r = 0; r < R; ++r) w[r] = row<B>(wv, ws, r);
+    for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_1>(av, as, t);
+    __m256 acc[R][T];
+    for (auto& rr : acc)
+        for (auto& v : rr) v = _mm256_setzero_ps();
+    __m128 mins[T];
+    for (auto& m : mins) m = _mm_setzero_ps();
+    for (int64_t b = 0; b < n / 32; ++b) {
+        __m256i ya[T];
+        __m256 da[T];
+        const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+        const __m128 sa4 = f16x4(a[0][b].s, a[1][b].s, a[2][b].s, 0);
+        const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
+        const __m128 mw4 = f16x4(w[0][b].m, w[1][b].m, w[2][b].m, w[3][b].m);
+        for (int t = 0; t < T; ++t) {
+            ya[t] = load32(a[t][b].qs);
+            da[t] = lane(da4, t);
+            mins[t] = _mm_fmadd_ps(mw4, _mm_permutevar_ps(sa4, _mm_set1_epi32(t)), mins[t]);
+        }
+        for (int r = 0; r < R; ++r) {
+            const __m256i q = codes(w[r][b]);
+            const __m256 dw = lane(dw4, r);
+            for (int t = 0; t < T; ++t)
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw, da[t]), _mm256_cvtepi32_ps(udot(q, ya[t])), acc[r][t]);
+        }
+    }
+    for (int t = 0; t < T; ++t) {
+        float m[4];
+        _mm_storeu_ps(m, mins[t]);
+        for (int r = 0; r < R; ++r) y[t * ys + r] = hsum(acc[r][t]) + m[r];
+    }
+}
 }  // namespace
+
+void gemm4x3_q4_1_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_q8_1_act<BlockQ4_1>(n, w, ws, a, as, y, ys, [](const BlockQ4_1& b) { return nibbles(b.qs); });
+}
+
+void gemm4x3_q5_1_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_q8_1_act<BlockQ5_1>(n, w, ws, a, as, y, ys, [](const BlockQ5_1& b) { return q5_codes(b.qh, b.qs); });
+}
 
 void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
     gemm_q8_0_act<BlockQ8_0>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) { return load32(b.qs); });

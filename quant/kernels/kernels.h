@@ -36,13 +36,18 @@ void gemm4x3_f32_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
 void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                       int64_t y_stride);
 
-// Quantized 4x3 tiles (gemm_quant_avx2.cpp): weights Q8_0/Q4_0/Q5_0 with Q8_0 activations, Q4_K, Q5_K
+// Quantized 4x3 tiles (gemm_quant_avx2.cpp): weights Q8_0/Q4_0/Q5_0 with Q8_0 activations,
+// Q4_1/Q5_1 with Q8_1, Q4_K, Q5_K
 // and Q6_K with Q8_K; the same per-block integer sums as the vec_dot kernels.
 void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                        int64_t y_stride);
 void gemm4x3_q4_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                        int64_t y_stride);
 void gemm4x3_q5_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q4_1_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q5_1_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                        int64_t y_stride);
 void gemm4x3_q5_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                        int64_t y_stride);

@@ -199,7 +199,7 @@ TEST(Avx2QuantKernels, GemmTilesMatchScalarDots) {
             }
         }
     }
-    EXPECT_GE(tiles, 6);  // Q8_0, Q4_0, Q5_0, Q4_K, Q5_K, Q6_K at least
+    EXPECT_GE(tiles, 8);  // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
 }
 
 // The AVX2 activation quantizers write the same bytes as the scalar rules: random rows, exact
