@@ -9,7 +9,8 @@
 # usage: scripts/bench.sh [--quick] [--no-tinyllama] [--no-kernels] [--no-membw]
 # env:   REPS (default 5), PP (128), TG (64), THREADS (1,2), DEPTH (0), BENCH_DIR (build/cache/bench),
 #        MEMBW_MIB (membw array size, default 1024), FRESH=1 (re-quantize), QLM (the qlm binary)
-# Takes ~6 minutes on an idle 2-core machine (first run: +2 minutes to make the files).
+# Takes ~5-7 minutes on an idle 2-core machine (first run: ~3 more minutes to make the files,
+# most of it the tinyllama Q4_K_M search); --quick about one minute.
 # Run it on a quiet machine: other processes on the cores depress and scatter every number.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
@@ -23,7 +24,7 @@ for a in "$@"; do
     --no-tinyllama) tiny=0 ;;
     --no-kernels) kernels=0 ;;
     --no-membw) membw=0 ;;
-    -h|--help) sed -n '2,14p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $a (see --help)" >&2; exit 2 ;;
   esac
 done
