@@ -24,7 +24,7 @@ for a in "$@"; do
     --no-tinyllama) tiny=0 ;;
     --no-kernels) kernels=0 ;;
     --no-membw) membw=0 ;;
-    -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,/^set /p' "$0" | sed '$d' | sed 's/^# \{0,1\}//'; exit 0 ;;
     *) echo "bench.sh: unknown option $a (see --help)" >&2; exit 2 ;;
   esac
 done
