@@ -12,9 +12,7 @@
 #include <map>
 #include <nlohmann/json.hpp>
 #include <random>
-#include <set>
 #include <sstream>
-#include <thread>
 
 #include "quant/matmul.h"
 #include "src/model/memory_plan.h"
@@ -170,7 +168,7 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
         s.bandwidth_gbs = s.bytes_per_token * s.median / 1e9;
     }
     s.peak_rss_bytes = peak_rss_bytes();
-    (void)rss_reset;
+    s.peak_rss_per_test = rss_reset;
     return s;
 }
 
@@ -214,6 +212,7 @@ std::string bench_json(const std::vector<BenchSample>& samples) {
             j["bandwidth_gbs"] = s.bandwidth_gbs;
         }
         j["peak_rss_bytes"] = s.peak_rss_bytes;
+        j["peak_rss_scope"] = s.peak_rss_per_test ? "test" : "process";
         arr.push_back(std::move(j));
     }
     return arr.dump(2) + "\n";

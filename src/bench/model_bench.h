@@ -45,6 +45,7 @@ struct BenchSample {
     double bytes_per_token = 0;  // generation: weights + mean KV read per step; 0 for prompts
     double bandwidth_gbs = 0;    // bytes_per_token × median t/s / 1e9
     uint64_t peak_rss_bytes = 0; // high-water resident set during this test (0 if unknown)
+    bool peak_rss_per_test = false;  // false: the mark could not be reset, it is the process's peak
 };
 
 // "pp512", "tg128", "pp512 @ d1024".

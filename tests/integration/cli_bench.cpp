@@ -40,6 +40,7 @@ TEST(CliBench, JsonHasOneRowPerTestWithPositiveSpeeds) {
         EXPECT_LE(lo, med);
         EXPECT_LE(med, hi);
         EXPECT_GT(row.at("peak_rss_bytes").get<double>(), 0);
+        EXPECT_TRUE(row.at("peak_rss_scope") == "test" || row.at("peak_rss_scope") == "process");
         EXPECT_GT(row.at("cpu_median_ts").get<double>(), 0);
         EXPECT_EQ(row.at("cpu_samples_ts").size(), 2u);
         EXPECT_GT(row.at("model_bytes").get<double>(), 0);
