@@ -12,7 +12,7 @@ namespace qlm {
 
 namespace {
 constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in cache across tokens)
-constexpr int64_t kTokenTile = 32;  // activation rows per work item
+constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3-token tiles)
 }  // namespace
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa) {
@@ -24,46 +24,52 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
     const VecDotFn dot = vec_dot_for(wf, isa);
     const GemmTileFn tile = n_tokens >= kGemmTileTokens ? gemm_tile_for(wf, isa) : nullptr;
 
-    // Convert each activation row once to the weight format's vec_dot type.
+    // Each activation row is converted once to the weight format's vec_dot type, then the
+    // (16 rows x 48 tokens) work items run: one parallel region for both phases (the implicit
+    // barrier of the first loop orders them), not one per phase.
     const uint64_t a_row_bytes = format_row_bytes(af, w.cols);
-    const uint8_t* act = reinterpret_cast<const uint8_t*>(x);
+    const bool needs_conversion = af.type != GgmlType::F32;
     std::vector<uint8_t> converted;
-    if (af.type != GgmlType::F32) {
-        converted.resize(a_row_bytes * static_cast<uint64_t>(n_tokens));
-        const QuantizeRowFn convert = quantize_activation_for(af, isa);
-#pragma omp parallel for schedule(static) if (n_tokens > 1)
-        for (int64_t t = 0; t < n_tokens; ++t)
-            convert(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
-        act = converted.data();
-    }
+    if (needs_conversion) converted.resize(a_row_bytes * static_cast<uint64_t>(n_tokens));
+    const uint8_t* act = needs_conversion ? converted.data() : reinterpret_cast<const uint8_t*>(x);
+    const QuantizeRowFn convert = needs_conversion ? quantize_activation_for(af, isa) : nullptr;
 
     const auto* wbytes = static_cast<const uint8_t*>(w.data);
     const int64_t n_row_tiles = (w.rows + kRowTile - 1) / kRowTile;
     const int64_t n_tok_tiles = (n_tokens + kTokenTile - 1) / kTokenTile;
     const int64_t n_items = n_row_tiles * n_tok_tiles;
-#pragma omp parallel for schedule(dynamic, 1) if (n_items > 1)
-    for (int64_t item = 0; item < n_items; ++item) {
-        const int64_t r0 = (item % n_row_tiles) * kRowTile, r1 = std::min(w.rows, r0 + kRowTile);
-        const int64_t t0 = (item / n_row_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
-        int64_t t = t0;
-        if (tile) {
-            // Full 4x3 tiles share each loaded weight vector across three tokens.
-            for (; t + kGemmTileTokens <= t1; t += kGemmTileTokens) {
-                const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
-                int64_t r = r0;
-                for (; r + kGemmTileRows <= r1; r += kGemmTileRows)
-                    tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, a_row_bytes,
-                         y + t * w.rows + r, w.rows);
-                for (; r < r1; ++r)
-                    for (int64_t k = 0; k < kGemmTileTokens; ++k)
-                        y[(t + k) * w.rows + r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride,
-                                                      a + static_cast<uint64_t>(k) * a_row_bytes);
-            }
+#pragma omp parallel if (n_items > 1 || n_tokens > 1)
+    {
+        if (needs_conversion) {
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < n_tokens; ++t)
+                convert(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
         }
-        for (; t < t1; ++t) {
-            const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
-            float* yt = y + t * w.rows;
-            for (int64_t r = r0; r < r1; ++r) yt[r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);
+#pragma omp for schedule(dynamic, 1)
+        for (int64_t item = 0; item < n_items; ++item) {
+            const int64_t r0 = (item % n_row_tiles) * kRowTile, r1 = std::min(w.rows, r0 + kRowTile);
+            const int64_t t0 = (item / n_row_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
+            int64_t t = t0;
+            if (tile) {
+                // Full 4x3 tiles share each loaded weight vector across three tokens.
+                for (; t + kGemmTileTokens <= t1; t += kGemmTileTokens) {
+                    const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
+                    int64_t r = r0;
+                    for (; r + kGemmTileRows <= r1; r += kGemmTileRows)
+                        tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, a_row_bytes,
+                             y + t * w.rows + r, w.rows);
+                    for (; r < r1; ++r)
+                        for (int64_t k = 0; k < kGemmTileTokens; ++k)
+                            y[(t + k) * w.rows + r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride,
+                                                          a + static_cast<uint64_t>(k) * a_row_bytes);
+                }
+            }
+            for (; t < t1; ++t) {
+                const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
+                float* yt = y + t * w.rows;
+                for (int64_t r = r0; r < r1; ++r)
+                    yt[r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);
+            }
         }
     }
 }

@@ -17,12 +17,50 @@ float dot_f16_avx2(int64_t n, const void* w, const void* a);
 float dot_bf16_avx2(int64_t n, const void* w, const void* a);
 float dot_q8_0_avx2(int64_t n, const void* w, const void* a);
 
+// Quantized weights against their int8 activation blocks (dot_quant_avx2.cpp): Q4_0/Q5_0 with
+// Q8_0, Q4_1/Q5_1 with Q8_1, the K-quants with Q8_K. The scalar references are the traits' vec_dot.
+float dot_q4_0_avx2(int64_t n, const void* w, const void* a);
+float dot_q4_1_avx2(int64_t n, const void* w, const void* a);
+float dot_q5_0_avx2(int64_t n, const void* w, const void* a);
+float dot_q5_1_avx2(int64_t n, const void* w, const void* a);
+float dot_q2_k_avx2(int64_t n, const void* w, const void* a);
+float dot_q3_k_avx2(int64_t n, const void* w, const void* a);
+float dot_q4_k_avx2(int64_t n, const void* w, const void* a);
+float dot_q5_k_avx2(int64_t n, const void* w, const void* a);
+float dot_q6_k_avx2(int64_t n, const void* w, const void* a);
+
 // 4 weight rows x 3 activation rows at once (prompt batches): y[t·y_stride + r] = dot(w_r, a_t)
 // for r < 4, t < 3. Strides are in bytes for w and a, in floats for y. Signature = qlm::GemmTileFn.
 void gemm4x3_f32_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                       int64_t y_stride);
 void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                       int64_t y_stride);
+
+// Quantized 4x3 tiles (gemm_quant_avx2.cpp): weights Q8_0/Q4_0/Q5_0 with Q8_0 activations,
+// Q4_1/Q5_1 with Q8_1, Q4_K, Q5_K
+// and Q6_K with Q8_K; the same per-block integer sums as the vec_dot kernels.
+void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q4_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q5_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q4_1_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q5_1_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q5_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q6_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+void gemm4x3_q4_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                       int64_t y_stride);
+
+// Activation quantizers (quantize_avx2.cpp), byte-identical to the scalar rules of Q8_0/Q8_1
+// (quantize_row_activation) and Q8_K (quantize_row) for every non-NaN input. = qlm::QuantizeRowFn.
+void quantize_q8_0_activation_avx2(const float* x, void* y, int64_t n);
+void quantize_q8_1_activation_avx2(const float* x, void* y, int64_t n);
+void quantize_q8_k_avx2(const float* x, void* y, int64_t n);
 
 // f32 -> f16 with round-to-nearest-even (F16C), equal to qlm::fp32_to_fp16 for every non-NaN
 // input. Signature = qlm::QuantizeRowFn (the F16 activation conversion).

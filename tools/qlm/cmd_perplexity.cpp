@@ -21,6 +21,7 @@
 #include "src/generate/perplexity.h"
 #include "src/model/model.h"
 #include "src/tokenizer/tokenizer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
@@ -73,7 +74,7 @@ Loaded load(const PerplexityOptions& o) {
 }
 
 int threads_of(const PerplexityOptions& o) {
-    return o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    return o.n_threads > 0 ? o.n_threads : physical_cores();
 }
 
 void check_ctx(int64_t n_ctx, const Hparams& hp) {
@@ -281,7 +282,7 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch (capped at -c)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")->capture_default_str();
     app.add_option("--kl-divergence-base", o->kl_base,
                    "without --kl-divergence: save the scored log-probs here; with it: the base to compare against");

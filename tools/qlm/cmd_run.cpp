@@ -27,6 +27,7 @@
 #include "src/model/model.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
@@ -160,7 +161,7 @@ int run(const RunOptions& o) {
     if (tok->n_vocab() != hp.n_vocab)
         throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
                     o.model, tok->n_vocab(), hp.n_vocab);
-    const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = o.n_threads > 0 ? o.n_threads : physical_cores();
 
     std::vector<int32_t> prompt_ids;
     if (!o.ids.empty()) {
@@ -237,7 +238,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     app.add_option("-s,--seed", o->seed, "RNG seed (-1 = random)")->capture_default_str();
     app.add_option("--temp", s.temperature, "temperature (0 = greedy)")->capture_default_str();
     app.add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->capture_default_str();

@@ -1,0 +1,143 @@
+// qlm bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-t 1,2] [-r 5] [-d 0] [-o md|json]
+// qlm bench --kernels [-o md]
+// llama-bench style speed table: prompt processing (pp) and generation (tg) tokens/s per model,
+// thread count and depth, median of -r repetitions with the spread; generation rows add the
+// effective bandwidth (bytes read per token × tokens/s). --kernels measures the dot kernels
+// alone (scalar reference vs AVX2 vs the 4x3 tile) on an in-cache matrix.
+#include <cstdio>
+#include <memory>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include <fmt/format.h>
+
+#include "src/bench/kernel_bench.h"
+#include "src/bench/model_bench.h"
+#include "src/model/model.h"
+#include "src/util/cpu_info.h"
+#include "src/util/error.h"
+#include "tools/qlm/command.h"
+#include "tools/qlm/model_files.h"
+
+namespace qlm::cli {
+namespace {
+
+struct BenchCliOptions {
+    std::string models;
+    std::string n_prompt = "512";
+    std::string n_gen = "128";
+    std::string threads;  // empty: the physical core count
+    std::string depths = "0";
+    int repetitions = 5;
+    int64_t n_batch = 512;
+    std::string output = "md";
+    std::string kv_type = "f16";
+    bool kernels = false;
+};
+
+std::vector<std::string> split_commas(const std::string& s) {
+    std::vector<std::string> out;
+    std::stringstream ss(s);
+    std::string item;
+    while (std::getline(ss, item, ','))
+        if (!item.empty()) out.push_back(item);
+    return out;
+}
+
+// "1,2" -> {1, 2}; each value >= min_value.
+std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t min_value) {
+    std::vector<int64_t> out;
+    for (const std::string& item : split_commas(s)) {
+        size_t used = 0;
+        int64_t v = 0;
+        try {
+            v = std::stoll(item, &used);
+        } catch (const std::exception&) {
+            used = 0;
+        }
+        if (used != item.size() || v < min_value)
+            throw_error("{} {}: '{}' is not a whole number >= {} (use a comma-separated list such as 1,2)", flag, s,
+                        item, min_value);
+        out.push_back(v);
+    }
+    return out;
+}
+
+int run_kernels(const BenchCliOptions& o) {
+    using enum GgmlType;
+    const std::vector<GgmlType> types = {F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K};
+    bench::KernelBenchOptions ko;
+    ko.repetitions = o.repetitions;
+    const auto rows = bench::run_kernel_bench(types, ko);
+    fmt::print("kernel microbenchmark: {} x {} weight matrix (in cache), one thread, best of {} (thread CPU time)\n\n", ko.rows, ko.cols,
+               ko.repetitions);
+    fmt::print("{}", bench::kernel_bench_markdown(rows));
+    return 0;
+}
+
+int run_bench(const BenchCliOptions& o) {
+    if (o.kernels) return run_kernels(o);
+    const std::vector<std::string> models = split_commas(o.models);
+    if (models.empty()) throw_error("bench: no model given (use -m MODEL[,MODEL...])");
+    const auto n_prompt = parse_list(o.n_prompt, "-p", 0), n_gen = parse_list(o.n_gen, "-n", 0);
+    const auto depths = parse_list(o.depths, "-d", 0);
+    std::vector<int64_t> threads = o.threads.empty() ? std::vector<int64_t>{physical_cores()}
+                                                      : parse_list(o.threads, "-t", 1);
+    if (o.repetitions < 1) throw_error("-r {}: at least one repetition is needed", o.repetitions);
+    if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
+    bench::BenchOptions opts;
+    opts.repetitions = o.repetitions;
+    opts.n_batch = o.n_batch;
+    opts.kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16;
+
+    std::vector<bench::BenchSample> samples;
+    for (const std::string& path : models) {
+        auto file = open_model_file(path);
+        check_architecture(*file);
+        check_tensor_types(*file);
+        auto model = Model::load(file);
+        for (int64_t t : threads)
+            for (int64_t d : depths) {
+                std::vector<bench::BenchTest> tests;
+                for (int64_t p : n_prompt)
+                    if (p > 0) tests.push_back({bench::BenchTest::Kind::Prompt, p, d, static_cast<int>(t)});
+                for (int64_t g : n_gen)
+                    if (g > 0) tests.push_back({bench::BenchTest::Kind::Generate, g, d, static_cast<int>(t)});
+                for (const auto& test : tests) {
+                    samples.push_back(bench::run_bench_test(*model, path, test, opts));
+                    const auto& s = samples.back();
+                    fmt::print(stderr, "qlm bench: {} {} t={}: {:.2f} t/s\n", s.model_name, bench::test_name(test),
+                               test.threads, s.median);
+                }
+            }
+    }
+    if (samples.empty()) throw_error("bench: nothing to run (-p and -n are both 0)");
+    fmt::print("{}", o.output == "json" ? bench::bench_json(samples) : bench::bench_markdown(samples));
+    return 0;
+}
+
+Action setup_bench(CLI::App& app) {
+    auto o = std::make_shared<BenchCliOptions>();
+    app.add_option("-m,--model", o->models, "GGUF model file(s), comma-separated");
+    app.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, comma-separated (0 = no pp test)")
+        ->capture_default_str();
+    app.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, comma-separated (0 = no tg test)")
+        ->capture_default_str();
+    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)");
+    app.add_option("-d,--depth", o->depths, "KV positions filled before each test, comma-separated")
+        ->capture_default_str();
+    app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))
+        ->capture_default_str();
+    app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs AVX2 vs tile) instead");
+    return [o]() -> int { return run_bench(*o); };
+}
+
+const bool registered =
+    register_command({"bench", "Measure prompt and generation speed (llama-bench style)", 60, &setup_bench});
+
+}  // namespace
+}  // namespace qlm::cli
