@@ -43,8 +43,12 @@ void check(const std::string& what, Expect expect, const std::vector<std::string
     EXPECT_EQ(r.err.rfind("qlm: error: ", 0), 0u);
     // A bit flip may also make a valid file whose values clash with the flags (say, a context
     // length below -c 16); structural refusals always name the file.
-    if (expect == Expect::Refused) EXPECT_NE(r.err.find(path), std::string::npos) << "the message does not name the file";
-    if (!mention.empty()) EXPECT_NE(r.err.find(mention), std::string::npos) << "the message does not mention '" << mention << "'";
+    if (expect == Expect::Refused) {
+        EXPECT_NE(r.err.find(path), std::string::npos) << "the message does not name the file";
+    }
+    if (!mention.empty()) {
+        EXPECT_NE(r.err.find(mention), std::string::npos) << "the message does not mention '" << mention << "'";
+    }
 }
 
 std::vector<MalformedCase> all_cases() {
