@@ -23,8 +23,8 @@ bool Conversation::drop_oldest_exchange() {
     return true;
 }
 
-nlohmann::json to_json(const Conversation& c) {
-    nlohmann::json msgs = nlohmann::json::array();
+nlohmann::ordered_json to_json(const Conversation& c) {
+    nlohmann::ordered_json msgs = nlohmann::ordered_json::array();
     for (const Message& m : c.messages()) msgs.push_back({{"role", m.role}, {"content", m.content}});
     return {{"messages", msgs}};
 }
@@ -60,7 +60,7 @@ void save_conversation(const std::string& path, const Conversation& c) {
     {
         std::ofstream f(tmp, std::ios::binary | std::ios::trunc);
         if (!f) throw_error("cannot write '{}': check the folder exists and is writable", path);
-        f << to_json(c).dump(2, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
+        f << to_json(c).dump(2, ' ', false, nlohmann::ordered_json::error_handler_t::replace) << "\n";
         if (!f.flush()) throw_error("cannot write '{}': the disk may be full", path);
     }
     std::error_code ec;

@@ -22,7 +22,7 @@ struct Conversation {
     bool operator==(const Conversation&) const = default;
 };
 
-nlohmann::json to_json(const Conversation& c);
+nlohmann::ordered_json to_json(const Conversation& c);
 // Throws qlm::Error naming what is wrong (not an object, a missing/non-string field, an unknown
 // role, roles out of order).
 Conversation conversation_from_json(const nlohmann::json& j);
