@@ -285,11 +285,11 @@ private:
         } else if (cmd == "/save") {
             if (arg.empty()) throw_error("/save needs a file name: /save FILE");
             chat::save_conversation(arg, conv);
-            note(fmt::format("[saved {} messages to {}]", conv.messages().size(), arg));
+            note(fmt::format("[saved {} message{} to {}]", conv.messages().size(), conv.messages().size() == 1 ? "" : "s", arg));
         } else if (cmd == "/load") {
             if (arg.empty()) throw_error("/load needs a file name: /load FILE");
             conv = chat::load_conversation(arg);
-            note(fmt::format("[loaded {} messages from {}]", conv.messages().size(), arg));
+            note(fmt::format("[loaded {} message{} from {}]", conv.messages().size(), conv.messages().size() == 1 ? "" : "s", arg));
         } else {
             throw_error("unknown command {}: type /help for the list (start a message with // to send a '/')", cmd);
         }
