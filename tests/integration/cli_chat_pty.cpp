@@ -25,7 +25,7 @@ struct ChatPty {
                                       "--chat-template", "chatml", "-t", "1"};
         argv.insert(argv.end(), extra.begin(), extra.end());
         p = std::make_unique<test::PtyProcess>(
-            argv, std::vector<std::pair<std::string, std::string>>{{"XDG_STATE_HOME", state.string()}, {"TERM", "xterm"}});
+            argv, std::vector<std::pair<std::string, std::string>>{{"XDG_STATE_HOME", state.string()}, {"TERM", "xterm"}, {"LC_ALL", "C.UTF-8"}});
     }
     // The prompt after the banner or a reply.
     bool prompt() { return p->wait_for("> "); }
@@ -105,8 +105,8 @@ TEST(ChatPty, SaveAndLoadRoundTrip) {
     const std::string a = (dir / "a.json").string(), b = (dir / "b.json").string();
     ChatPty c(dir, {"-n", "12", "--system", "You tell stories."});
     ASSERT_TRUE(c.prompt()) << c.p->output();
-    c.p->type("Tom had a red ball\r");
-    ASSERT_TRUE(c.p->wait_for("Tom had a red ball\r\n")) << c.p->output();
+    c.p->type("Tom had a red ball, caf\xC3\xA9 \xE2\x82\xAC\r");  // UTF-8 input
+    ASSERT_TRUE(c.p->wait_for("\xE2\x82\xAC\r\n")) << c.p->output();
     ASSERT_TRUE(c.prompt());
     c.p->type("/save " + a + "\r");
     ASSERT_TRUE(c.p->wait_for("[saved 3 messages")) << c.p->output();
@@ -129,7 +129,7 @@ TEST(ChatPty, SaveAndLoadRoundTrip) {
     EXPECT_EQ(ja, test::read_json(b));
     ASSERT_EQ(ja["messages"].size(), 3u);
     EXPECT_EQ(ja["messages"][0]["role"], "system");
-    EXPECT_EQ(ja["messages"][1]["content"], "Tom had a red ball");
+    EXPECT_EQ(ja["messages"][1]["content"], "Tom had a red ball, caf\xC3\xA9 \xE2\x82\xAC");
     EXPECT_EQ(ja["messages"][2]["role"], "assistant");
 }
 

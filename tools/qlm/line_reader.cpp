@@ -6,6 +6,7 @@
 #include <cerrno>
 #include <csignal>
 #include <cstdio>
+#include <clocale>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
@@ -48,6 +49,8 @@ void on_line(char* line) {
 class ReadlineReader : public LineReader {
 public:
     explicit ReadlineReader(std::string history_file) : history_(std::move(history_file)) {
+        // Character classes from the environment (UTF-8 line editing); numbers stay in the C locale.
+        std::setlocale(LC_CTYPE, "");
         rl_catch_signals = 0;
         rl_readline_name = "qlm";
         // Pass UTF-8 bytes through even in the C locale.
