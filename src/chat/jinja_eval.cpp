@@ -459,10 +459,11 @@ private:
         int64_t b = bound(e.args[2], step_v > 0 ? n : -1);
         Json l = Json::array();
         std::string s;
-        for (int64_t k = a; step_v > 0 ? k < b : k > b; k += step_v) {
+        for (int64_t k = a; step_v > 0 ? k < b : k > b;) {
             step(e.line);
             if (j.is_array()) l.push_back(j[static_cast<size_t>(k)]);
             else s += j.get_ref<const std::string&>()[static_cast<size_t>(k)];
+            if (__builtin_add_overflow(k, step_v, &k)) break;
         }
         return j.is_array() ? V(std::move(l)) : V(std::move(s));
     }
@@ -609,9 +610,10 @@ private:
                 }
                 if (st == 0) fail(e.line, "range() step cannot be zero");
                 Json l = Json::array();
-                for (int64_t k = start; st > 0 ? k < stop : k > stop; k += st) {
+                for (int64_t k = start; st > 0 ? k < stop : k > stop;) {
                     check_list(l.size() + 1, e.line);
                     l.push_back(k);
+                    if (__builtin_add_overflow(k, st, &k)) break;
                 }
                 return V(std::move(l));
             }
@@ -854,7 +856,10 @@ private:
         }
         if (f == "int") {
             if (is_int(j)) return in;
-            if (j.is_number_float()) return V(static_cast<int64_t>(std::clamp(j.get<double>(), -9e18, 9e18)));
+            if (j.is_number_float()) {
+                const double d = j.get<double>();
+                return V(std::isnan(d) ? int64_t{0} : static_cast<int64_t>(std::clamp(d, -9e18, 9e18)));
+            }
             if (j.is_string()) {
                 try { return V(static_cast<int64_t>(std::stoll(j.get<std::string>()))); } catch (...) { return V(int64_t{0}); }
             }

@@ -2,6 +2,7 @@
 // lstrip_blocks, and the "-" whitespace markers), tags are tokenized, and a recursive-descent
 // parser builds the trees of jinja_ast.h following Jinja's operator precedence.
 #include <cctype>
+#include <charconv>
 #include <cstring>
 
 #include "src/chat/jinja.h"
@@ -60,8 +61,9 @@ std::vector<Tok> tokenize(std::string_view s, int line) {
                 t.f = std::strtod(num.c_str(), nullptr);
             } else {
                 t.kind = Tok::Kind::Int;
-                if (num.size() > 18) fail(line, "integer literal " + num + " is too large");
-                t.i = std::stoll(num);
+                auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), t.i);
+                if (ec != std::errc() || end != num.data() + num.size())
+                    fail(line, "integer literal " + num.substr(0, 40) + " is too large");
             }
             i = j;
         } else if (c == '\'' || c == '"') {

@@ -125,6 +125,13 @@ TEST(Jinja, SyntaxErrorsAreOneLineWithTheLine) {
     E("{{ 99999999999999999999 }}");
 }
 
+TEST(Jinja, ExtremeNumbersStayDefined) {
+    EXPECT_EQ(R("{{ range(1, 9223372036854775807, 9223372036854775807) }}"), "[1]");
+    EXPECT_EQ(R("{{ [1, 2, 3][1::9223372036854775807] }}"), "[2]");
+    EXPECT_EQ(R("{{ ((10.0 ** 308 * 10) - (10.0 ** 308 * 10)) | int }}"), "0");
+    EXPECT_EQ(R("{{ (10.0 ** 308 * 10) | int }}"), "9000000000000000000");
+}
+
 TEST(Jinja, RuntimeTypeErrors) {
     E("{{ 1 + 'a' }}");
     E("{{ 1 // 0 }}");
