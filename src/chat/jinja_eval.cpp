@@ -63,7 +63,10 @@ std::string py_float(double d) {
     if (std::isnan(d)) return "nan";
     if (std::isinf(d)) return d > 0 ? "inf" : "-inf";
     if (d == std::floor(d) && std::fabs(d) < 1e16) return fmt::format("{:.1f}", d);
-    return fmt::format("{}", d);
+    std::string s = fmt::format("{}", d);  // shortest round-trip form, like Python's repr
+    const size_t e = s.find('e');
+    if (e != std::string::npos && e + 1 < s.size() && s[e + 1] != '-' && s[e + 1] != '+') s.insert(e + 1, "+");
+    return s;
 }
 
 void py_quote(std::string& out, const std::string& s) {

@@ -53,6 +53,16 @@ std::vector<Tok> tokenize(std::string_view s, int line) {
                 ++j;
                 while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
             }
+            // An exponent: 1e20, 2.5E-3.
+            if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
+                size_t k = j + 1;
+                if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
+                if (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) {
+                    while (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) ++k;
+                    j = k;
+                    is_float = true;
+                }
+            }
             std::string num;
             for (size_t k = i; k < j; ++k)
                 if (s[k] != '_') num += s[k];

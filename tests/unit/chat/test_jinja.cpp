@@ -38,6 +38,7 @@ TEST(Jinja, TextExpressionsAndOperators) {
     EXPECT_EQ(R("{{ 1 + 2 * 3 }}|{{ (1 + 2) * 3 }}|{{ 7 // 2 }}|{{ -7 % 3 }}|{{ 7 / 2 }}|{{ 2 ** 10 }}"), "7|9|3|2|3.5|1024");
     EXPECT_EQ(R("{{ 'a' + 'b' ~ 1 }}|{{ 'ab' * 3 }}|{{ 'x' if false else 'y' }}|{{ not true }}"), "ab1|ababab|y|False");
     EXPECT_EQ(R("{{ [1, 'a', none, true] }}|{{ {'k': 'v'} }}|{{ 1.0 }}"), "[1, 'a', None, True]|{'k': 'v'}|1.0");
+    EXPECT_EQ(R("{{ 1.5 }} {{ 1e20 }} {{ 2.5E-3 }} {{ 1e400 }}"), "1.5 1e+20 0.0025 inf");
     EXPECT_EQ(R("{{ 'b' in 'abc' }}{{ 2 in [1, 2] }}{{ 'k' in {'k': 1} }}{{ 3 not in [1] }}"), "TrueTrueTrueTrue");
     EXPECT_EQ(R("{{ 1 < 2 and 'a' <= 'b' or false }}|{{ 0 or 'x' }}|{{ '' and 1 }}|"), "True|x||");
     EXPECT_EQ(R("{{ 'abc'[1] }}{{ [1,2,3][-1] }}{{ [1,2,3,4][1:3] }}{{ 'hello'[::-1] }}{{ [1,2,3][:-1] }}"),
