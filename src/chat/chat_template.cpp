@@ -211,7 +211,12 @@ Family detect_family(std::string_view t) {
         if (has(t, "[AVAILABLE_TOOLS]") || has(t, "[SYSTEM_PROMPT]")) return Family::Jinja;  // later Mistral formats
         return Family::Mistral;
     }
-    if (has(t, "<|assistant|>") && has(t, "<|end|>")) return Family::Phi3;
+    if (has(t, "<|assistant|>") && has(t, "<|end|>")) {
+        // Phi-3 puts a newline after each role marker; Phi-4-mini uses the same markers without.
+        if (has(t, "|>' + '\\n'") || has(t, "|>' + '\n'") || has(t, "|>\\n") || has(t, "|>\n"))
+            return Family::Phi3;
+        return Family::Jinja;
+    }
     if (has(t, "<|user|>") && has(t, "eos_token")) return Family::Zephyr;
     if (has(t, "'User: '") && has(t, "Assistant:") && !has(t, "<|EOT|>")) return Family::DeepSeek;
     if (has(t, "USER: ") && has(t, "ASSISTANT:")) return Family::Vicuna;

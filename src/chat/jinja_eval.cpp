@@ -272,8 +272,8 @@ private:
     }
 
     std::vector<Json> items_of(const Val& v, int line) {
-        if (v.undef) fail(line, fmt::format("'{}' is undefined and cannot be iterated", v.name));
         std::vector<Json> items;
+        if (v.undef) return items;  // as in Jinja: an undefined value iterates as empty
         if (v.j.is_array()) {
             items.assign(v.j.begin(), v.j.end());
         } else if (v.j.is_object()) {
@@ -805,6 +805,13 @@ private:
             return in;
         }
         if (f == "safe") return in;
+        // Undefined behaves as in Jinja: an empty string to string filters, an empty sequence.
+        if (in.undef && (f == "length" || f == "count")) return V(int64_t{0});
+        if (in.undef && (f == "list" || f == "join" || f == "first" || f == "last" || f == "reverse" || f == "selectattr" ||
+                         f == "rejectattr" || f == "select" || f == "reject" || f == "map"))
+            in = V(Json::array());
+        if (in.undef && (f == "trim" || f == "upper" || f == "lower" || f == "capitalize" || f == "title" || f == "string"))
+            in = V("");
         const Json& j = need(in, line);
         if (f == "trim") return V(strip_chars(to_str(in), a.empty() ? "" : need_str(a[0], line, "trim's argument"), true, true));
         if (f == "upper") return V(upper(to_str(in)));
