@@ -204,12 +204,15 @@ std::optional<Family> family_from_name(std::string_view name) {
 
 Family detect_family(std::string_view t) {
     if (has(t, "<|im_start|>") && !has(t, "<|im_sep|>")) return Family::ChatML;
-    if (has(t, "<|start_header_id|>") && has(t, "<|end_header_id|>")) return Family::Llama3;
+    // Llama 3.1 and later add a dated preamble to the system turn: their own template renders it.
+    if (has(t, "<|start_header_id|>") && has(t, "<|end_header_id|>"))
+        return has(t, "Cutting Knowledge Date") ? Family::Jinja : Family::Llama3;
     if (has(t, "<start_of_turn>")) return Family::Gemma;
     if (has(t, "[INST]")) {
-        if (has(t, "<<SYS>>")) return Family::Llama2;
-        if (has(t, "[AVAILABLE_TOOLS]") || has(t, "[SYSTEM_PROMPT]")) return Family::Jinja;  // later Mistral formats
-        return Family::Mistral;
+        // Only the published spacing is rendered natively; other [INST] variants (Mistral v0.1's
+        // "[INST] " without a leading space, v3 without spaces, v7 system prompts) run in Jinja.
+        if (has(t, "<<SYS>>")) return has(t, "bos_token + '[INST] '") ? Family::Llama2 : Family::Jinja;
+        return has(t, "' [INST] '") && !has(t, "[AVAILABLE_TOOLS]") ? Family::Mistral : Family::Jinja;
     }
     if (has(t, "<|assistant|>") && has(t, "<|end|>")) {
         // Phi-3 puts a newline after each role marker; Phi-4-mini uses the same markers without.

@@ -116,6 +116,15 @@ TEST(ChatTemplate, DetectsFamiliesBySubstrings) {
                             "{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}{% endif %}"),
               Family::ChatML);
     EXPECT_EQ(detect_family("{{ messages[0]['content'] }}"), Family::Jinja);
+    // Variants whose output differs from the family's published template run in Jinja.
+    EXPECT_EQ(detect_family("{{ bos_token }}{% for message in messages %}{% if message['role'] == 'user' %}"
+                            "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}{{ message['content'] + eos_token }}"
+                            "{% endif %}{% endfor %}"),
+              Family::Jinja);  // Mistral v0.1
+    EXPECT_EQ(detect_family("{{- '<|start_header_id|>system<|end_header_id|>\\n\\n' }}{{- 'Cutting Knowledge Date: "
+                            "December 2023\\n' }}"),
+              Family::Jinja);  // Llama 3.1
+    EXPECT_EQ(detect_family("{% for m in messages %}[INST] <<SYS>>{% endfor %}"), Family::Jinja);
     EXPECT_EQ(detect_family(""), Family::Jinja);
 }
 
