@@ -648,6 +648,9 @@ std::shared_ptr<const Program> parse_program(std::string_view source, const Limi
     if (source.size() > limits.max_template_bytes)
         throw_error("chat template: {} bytes is larger than the limit of {} bytes", source.size(),
                     limits.max_template_bytes);
+    // Jinja's keep_trailing_newline=False: one newline at the very end of the source is dropped.
+    if (source.size() >= 2 && source.substr(source.size() - 2) == "\r\n") source.remove_suffix(2);
+    else if (!source.empty() && source.back() == '\n') source.remove_suffix(1);
     Parser p(split(source), limits);
     auto prog = std::make_shared<Program>();
     prog->body = p.parse_all();

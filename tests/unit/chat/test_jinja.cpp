@@ -69,6 +69,8 @@ TEST(Jinja, WhitespaceControlAndHuggingFaceTrimming) {
     // trim_blocks: the newline after a block tag goes; lstrip_blocks: indentation before one goes.
     EXPECT_EQ(R("{% if true %}\n    x\n    {% endif %}\ny"), "    x\ny");
     EXPECT_EQ(R("{{ 'v' }}\nz"), "v\nz");  // not after an expression
+    EXPECT_EQ(R("{{ 'v' }}\n"), "v");        // keep_trailing_newline=False
+    EXPECT_EQ(R("{{ 'v' }}\n\n"), "v\n");
     EXPECT_EQ(R("  {%+ if true %}k{% endif %}"), "  k");
 }
 
