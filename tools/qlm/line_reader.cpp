@@ -73,10 +73,8 @@ public:
         rl_callback_handler_install(prompt.c_str(), on_line);
         InputLine out;
         while (!st.done) {
-            fd_set fds;
-            FD_ZERO(&fds);
-            FD_SET(STDIN_FILENO, &fds);
-            const int r = select(STDIN_FILENO + 1, &fds, nullptr, nullptr, nullptr);
+            // The flag is checked before each wait and the wait is short, so a Ctrl-C that lands
+            // just before select() is not lost.
             if (interrupt_flag().exchange(false)) {
                 out.kind = InputLine::Kind::Interrupted;
                 out.line_was_empty = rl_end == 0;
@@ -88,6 +86,11 @@ public:
                 g_state = nullptr;
                 return out;
             }
+            fd_set fds;
+            FD_ZERO(&fds);
+            FD_SET(STDIN_FILENO, &fds);
+            struct timeval tv {0, 100000};
+            const int r = select(STDIN_FILENO + 1, &fds, nullptr, nullptr, &tv);
             if (r < 0) {
                 if (errno == EINTR) continue;
                 st.eof = true;
