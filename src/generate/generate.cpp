@@ -58,7 +58,8 @@ GenerateResult generate(LogitsSource& source, const TokenDecoder& decoder, Sampl
                     "--ctx-size or a shorter prompt", prompt.size(), room);
 
     GenerateResult result;
-    std::vector<int32_t> history(prompt.begin(), prompt.end());
+    std::vector<int32_t> history(opts.history.begin(), opts.history.end());
+    history.insert(history.end(), prompt.begin(), prompt.end());
     StopStringFilter filter(opts.stop);
     Utf8Stream utf8;
     auto emit = [&](std::string_view bytes, bool last) {

@@ -61,6 +61,9 @@ struct GenerateOptions {
     std::vector<std::string> stop;
     // Streamed text: whole UTF-8 characters (invalid bytes -> U+FFFD at the end), in order.
     std::function<void(std::string_view)> on_text;
+    // Tokens already in the context before `prompt` (a chat's earlier turns): the sampler's
+    // repetition penalties see them as history too.
+    std::span<const int32_t> history;
     // Checked before every token; when it becomes true the loop ends with StopReason::Cancelled.
     const std::atomic<bool>* cancel = nullptr;
     // Logits recording (e.g. for --logits-out). on_prompt_logits gets the logits after each prompt

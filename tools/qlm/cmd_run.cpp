@@ -31,7 +31,9 @@
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
+#include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
 
 namespace qlm::cli {
@@ -45,8 +47,7 @@ struct RunOptions {
     int64_t n_ctx = 0;
     int64_t n_batch = 512;
     int n_threads = 0;
-    int64_t seed = -1;
-    SamplingParams sampling;
+    SamplingFlags sampling;
     std::vector<std::string> stops;
     bool ignore_eos = false;
     std::string kv_type = "f16";
@@ -57,8 +58,6 @@ struct RunOptions {
     bool no_display_prompt = false;
 };
 
-using Clock = std::chrono::steady_clock;
-double seconds_since(Clock::time_point t) { return std::chrono::duration<double>(Clock::now() - t).count(); }
 
 std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
     std::vector<int32_t> ids;
@@ -84,12 +83,6 @@ std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
     return ids;
 }
 
-std::string type_summary(const TensorStats& ts) {
-    std::string out;
-    for (const auto& [name, c] : ts.by_type) out += fmt::format("{}{} x{}", out.empty() ? "" : ", ", name, c.tensors);
-    return out;
-}
-
 void emit(std::string_view s) {
     if (s.empty()) return;
     std::fwrite(s.data(), 1, s.size(), stdout);
@@ -99,14 +92,9 @@ void emit(std::string_view s) {
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
     if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
-    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
-    if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
-    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = all cores)", o.n_threads);
-    if (o.seed < -1 || o.seed > static_cast<int64_t>(UINT32_MAX))
-        throw_error("-s {}: the seed must be -1 (random) or 0..{}", o.seed, UINT32_MAX);
-    SamplingParams sp = o.sampling;
-    sp.seed = o.seed == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(o.seed);
-    validate(sp);
+    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
+    check_load_flags(lo);
+    const SamplingParams sp = resolve_sampling(o.sampling);
     if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
     GenerateOptions go;
     go.n_predict = static_cast<int32_t>(o.n_predict);
@@ -119,49 +107,10 @@ int run(const RunOptions& o) {
     else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
 
     // --- load ---
-    auto t_load = Clock::now();
-    auto file = open_model_file(o.model);
-    check_architecture(*file);
-    check_tensor_types(*file);
-    auto model = Model::load(file);
-    const Hparams& hp = model->hparams();
-    const int64_t n_ctx = o.n_ctx == 0 ? hp.n_ctx_train : o.n_ctx;
-    if (n_ctx > hp.n_ctx_train)
-        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", o.n_ctx, hp.n_ctx_train,
-                    hp.n_ctx_train);
-    const KvType kv = *kv_type_from_name(o.kv_type);
-    const ModelShape shape = shape_from_hparams(hp);
-    const TensorStats ts = tensor_stats(*file);
-    const MemoryPlan plan = plan_memory(shape, ts.n_bytes, {.n_ctx = n_ctx, .n_batch = o.n_batch, .kv_type = kv});
-    if (auto avail = available_memory_bytes()) {
-        const uint64_t need = plan.kv_bytes + plan.scratch_bytes;
-        if (need > *avail) {
-            // The largest context that fits (the need grows with n_ctx).
-            auto need_for = [&](int64_t n) {
-                MemoryPlan p = plan_memory(shape, 0, {.n_ctx = n, .n_batch = o.n_batch, .kv_type = kv});
-                return p.kv_bytes + p.scratch_bytes;
-            };
-            int64_t lo = 0, hi = n_ctx;  // need_for(lo) fits (or lo == 0), need_for(hi) does not
-            while (hi - lo > 1) {
-                int64_t mid = lo + (hi - lo) / 2;
-                (need_for(mid) <= *avail ? lo : hi) = mid;
-            }
-            const uint64_t fit = static_cast<uint64_t>(lo);
-            const uint64_t suggest = fit >= 512 ? fit / 256 * 256 : fit;
-            throw_error("a context of {} tokens needs {} bytes ({}) of KV cache and scratch, but only {} bytes ({}) are "
-                        "available: use a smaller context{}{}",
-                        n_ctx, need, format_bytes(need), *avail, format_bytes(*avail),
-                        suggest > 0 ? fmt::format(", e.g. -c {}", suggest) : std::string(),
-                        kv == KvType::F32                                 ? ", or --kv-type f16"
-                        : kv == KvType::F16 && hp.head_dim % 32 == 0 ? ", or --kv-type q8_0"
-                                                                      : "");
-        }
-    }
-    auto tok = Tokenizer::from_gguf(*file);
-    if (tok->n_vocab() != hp.n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
-                    o.model, tok->n_vocab(), hp.n_vocab);
-    const int threads = o.n_threads > 0 ? o.n_threads : physical_cores();
+    LoadedModel lm = load_for_generation(lo);
+    const Hparams& hp = lm.model->hparams();
+    const int64_t n_ctx = lm.n_ctx;
+    auto& tok = lm.tok;
 
     std::vector<int32_t> prompt_ids;
     if (!o.ids.empty()) {
@@ -177,17 +126,9 @@ int run(const RunOptions& o) {
         throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt",
                     prompt_ids.size(), n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + 256));
 
-    InferenceContext ctx(*model, {.n_ctx = n_ctx, .n_batch = o.n_batch, .n_threads = threads, .kv_type = kv, .flash_attn = o.flash_attn});
+    InferenceContext ctx(*lm.model, lm.context_options(o.n_batch));
     Sampler sampler(sp);
-    const double load_s = seconds_since(t_load);
-    fmt::print(stderr,
-               "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
-               "threads {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
-               "{:.2f}, seed {}\n",
-               hp.name.empty() ? o.model : hp.name, hp.arch, format_count(ts.n_params), type_summary(ts),
-               format_bytes(file->file_size()), load_s, n_ctx, hp.n_ctx_train, plan.n_batch, threads, o.kv_type,
-               format_bytes(plan.kv_bytes), o.flash_attn ? ", flash attention" : "", sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty,
-               sampler.seed());
+    fmt::print(stderr, "{}", load_summary(lm, lo, sp, sampler.seed()));
 
     if (!o.no_display_prompt && o.ids.empty()) emit(text);
 
@@ -230,7 +171,6 @@ int run(const RunOptions& o) {
 }
 Action setup_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
-    SamplingParams& s = o->sampling;
     app.add_option("-m,--model", o->model, "GGUF model file")->required();
     app.add_option("-p,--prompt", o->prompt.text, "prompt text");
     app.add_option("-f,--file", o->prompt.file, "read the prompt from a file");
@@ -239,16 +179,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
-    app.add_option("-s,--seed", o->seed, "RNG seed (-1 = random)")->capture_default_str();
-    app.add_option("--temp", s.temperature, "temperature (0 = greedy)")->capture_default_str();
-    app.add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->capture_default_str();
-    app.add_option("--top-p", s.top_p, "top-p sampling (1.0 = off)")->capture_default_str();
-    app.add_option("--min-p", s.min_p, "min-p sampling (0.0 = off)")->capture_default_str();
-    app.add_option("--repeat-penalty", s.repeat_penalty, "repetition penalty (1.0 = off)")->capture_default_str();
-    app.add_option("--repeat-last-n", s.repeat_last_n, "tokens considered for penalties (0 = off, -1 = all)")->capture_default_str();
-    app.add_option("--presence-penalty", s.presence_penalty, "presence penalty (0.0 = off)")->capture_default_str();
-    app.add_option("--frequency-penalty", s.frequency_penalty, "frequency penalty (0.0 = off)")->capture_default_str();
-    app.add_option("--no-repeat-ngram", s.no_repeat_ngram, "ban repeating n-grams of this size (0 = off)")->capture_default_str();
+    add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
