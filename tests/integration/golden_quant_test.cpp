@@ -39,7 +39,9 @@ void check_quant(const std::string& golden_q, const std::string& golden_f32, con
     report(golden_q, "rms_ours_vs_q_over_ref", ours_vs_q / ref_err);
     EXPECT_LE(ours_vs_f32, 1.05 * ref_err) << golden_q << ": less accurate than llama.cpp";
     EXPECT_LE(ours_vs_q, ref_err) << golden_q << ": farther from llama.cpp's quantized logits than they are from F32";
-    if (greedy_identical) compare_greedy(golden_q, q, r);
+    // The README asks identical greedy ids of the F32/F16 stories files only; for quantized files
+    // a tie broken differently by another summation order (e.g. QLM_ISA=scalar) is allowed.
+    if (greedy_identical) compare_greedy_except_ties(golden_q, q, r);
 }
 
 TEST(GoldenQuant, Stories260KQ8ffnF16Story1) {
