@@ -15,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include "src/gguf/gguf_file.h"
+#include "src/model/imatrix.h"
 #include "src/model/memory_plan.h"
 #include "src/model/quantize_model.h"
 #include "src/util/error.h"
@@ -120,14 +122,13 @@ Action setup_quantize(CLI::App& app) {
     app.add_flag("--reference-rounding", o->reference_rounding,
                  "llama.cpp's reference rounding (byte-identical to llama-quantize without an imatrix) instead of "
                  "the error-minimizing search");
-    app.add_option("--imatrix", o->imatrix, "importance matrix (not supported yet)");
+    app.add_option("--imatrix", o->imatrix,
+                   "importance matrix (qlm imatrix / llama-imatrix .dat): weights each tensor's error by its column "
+                   "importances");
     app.add_option("-t,--threads", o->n_threads, "threads (default: all cores)");
     return [o]() -> int {
         auto preset = preset_from_name(o->type);
         if (!preset) throw_error("unknown quantization type '{}' (valid: {})", o->type, preset_names());
-        if (!o->imatrix.empty())
-            throw_error("--imatrix {}: importance matrices are not supported yet (quantize without --imatrix)",
-                        o->imatrix);
         if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative", o->n_threads);
         QuantizeOptions q;
         q.input = o->input;
@@ -135,6 +136,13 @@ Action setup_quantize(CLI::App& app) {
         q.preset = *preset;
         q.allow_requantize = o->allow_requantize;
         q.reference_rounding = o->reference_rounding;
+        if (!o->imatrix.empty()) {
+            if (o->reference_rounding)
+                throw_error("--imatrix needs the searched quantizer: drop --reference-rounding");
+            const Imatrix m = read_imatrix(o->imatrix);
+            auto model = gguf::GgufFile::open(o->input);
+            q.importance = imatrix_importances(m, *model, o->imatrix);
+        }
         q.n_threads = o->n_threads;
         q.policy.pure = o->pure;
         for (const auto& tt : o->tensor_types) {
