@@ -142,6 +142,11 @@ void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_
     float *x = s.x.data(), *xn = s.xn.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
     float *attn = s.attn.data(), *tmp = s.tmp.data(), *gate = s.gate.data(), *up = s.up.data();
     float* cs = s.rope_cs.data();
+    // Every matmul below goes through this wrapper, which shows its input to the optional observer.
+    const auto matmul = [obs = opts_.matmul_observer](const WeightView& wv, const float* in, int64_t nt, float* y) {
+        if (obs) obs->on_matmul(wv, in, nt);
+        qlm::matmul(wv, in, nt, y);
+    };
 
     // Token embeddings.
     for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);

@@ -76,12 +76,24 @@ private:
     std::unique_ptr<ModelWeights> weights_;
 };
 
+struct WeightView;  // quant/matmul.h
+
+// Sees the input of every matrix product of the forward pass (e.g. to collect an importance
+// matrix): x is n_tokens rows of w.cols floats, multiplied by w next. Called on the thread that
+// runs eval(), in forward order.
+class MatmulObserver {
+public:
+    virtual ~MatmulObserver() = default;
+    virtual void on_matmul(const WeightView& w, const float* x, int64_t n_tokens) = 0;
+};
+
 struct ContextOptions {
     int64_t n_ctx = 0;        // 0: the model's training context
     int64_t n_batch = 512;    // prompt tokens per forward chunk
     int n_threads = 0;        // 0: OpenMP default
     KvType kv_type = KvType::F16;
     bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
+    MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
 };
 
 // Bytes of KV cache for n_ctx positions: 2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim

@@ -15,6 +15,7 @@
 
 #include "quant/formats.h"
 #include "quant/quantize_kquants.h"
+#include "quant/quantize_search.h"
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
 #include "src/util/error.h"
@@ -101,7 +102,8 @@ void check_free_space(const std::string& output, uint64_t needed) {
 }
 
 // Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`.
-void convert_tensor(const gguf::TensorInfo& t, const QuantizedTensor& q, std::span<uint8_t> out, int n_threads) {
+void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, int n_threads,
+                    const float* importance) {
     if (q.to == q.from) {
         std::memcpy(out.data(), t.data, t.n_bytes);
         return;
@@ -124,8 +126,34 @@ void convert_tensor(const gguf::TensorInfo& t, const QuantizedTensor& q, std::sp
     const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
     const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));
     const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
-#pragma omp parallel for schedule(static) num_threads(threads) if (n_rows > 1)
-    for (int64_t r = 0; r < n_rows; ++r) quant(f32.data() + r * ne0, out.data() + r * out_row, ne0);
+    const FormatOps* out_ops = find_format(q.to);
+    // Rows are independent, so the bytes do not depend on the thread count. Each row's squared
+    // error is kept and summed in row order afterwards (a deterministic report).
+    std::vector<double> row_err(static_cast<size_t>(n_rows)), row_norm(static_cast<size_t>(n_rows));
+#pragma omp parallel num_threads(threads) if (n_rows > 1)
+    {
+        std::vector<float> back(static_cast<size_t>(ne0));
+#pragma omp for schedule(static)
+        for (int64_t r = 0; r < n_rows; ++r) {
+            const float* x = f32.data() + r * ne0;
+            uint8_t* y = out.data() + r * out_row;
+            if (q.searched)
+                quantize_row_searched(q.to, x, y, ne0, importance);
+            else
+                quant(x, y, ne0);
+            if (out_ops) {
+                out_ops->dequantize_row(y, back.data(), ne0);
+                row_err[static_cast<size_t>(r)] = weighted_sq_error(x, back.data(), ne0, nullptr);
+                double nn = 0;
+                for (int64_t i = 0; i < ne0; ++i) nn += static_cast<double>(x[i]) * x[i];
+                row_norm[static_cast<size_t>(r)] = nn;
+            }
+        }
+    }
+    for (int64_t r = 0; r < n_rows; ++r) {
+        q.sq_error += row_err[static_cast<size_t>(r)];
+        q.sq_norm += row_norm[static_cast<size_t>(r)];
+    }
 }
 
 }  // namespace
@@ -143,9 +171,19 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     QuantizeReport rep;
     rep.tensors = plan(*f, o.preset, o.policy);
     rep.file_bytes_in = f->file_size();
+    if (o.reference_rounding && !o.importance.empty())
+        throw_error("an importance matrix needs the searched quantizer (drop --reference-rounding)");
     for (size_t k = 0; k < rep.tensors.size(); ++k) {
         const auto& t = f->tensors()[k];
-        const auto& q = rep.tensors[k];
+        auto& q = rep.tensors[k];
+        q.searched = q.to != q.from && !o.reference_rounding && has_searched_quantizer(q.to);
+        if (auto it = o.importance.find(t.name); it != o.importance.end()) {
+            if (it->second.size() != t.ne[0])
+                throw_error("importance matrix entry '{}' has {} values but the tensor's rows have {} elements "
+                            "(use an importance matrix computed for this model)",
+                            t.name, it->second.size(), t.ne[0]);
+            q.weighted = q.searched;
+        }
         if (!is_float_type(t.type) && !o.allow_requantize && q.to != q.from)
             throw_error("{}: tensor '{}' is already quantized ({}); quantize from an F32/F16/BF16 model, or pass "
                         "--allow-requantize to accept the extra loss",
@@ -172,11 +210,13 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const size_t n = rep.tensors.size();
     for (size_t k = 0; k < n; ++k) {
         const gguf::TensorInfo* t = &f->tensors()[k];
-        const QuantizedTensor* q = &rep.tensors[k];
+        QuantizedTensor* q = &rep.tensors[k];
         std::vector<uint64_t> shape(t->ne.begin(), t->ne.begin() + std::max<uint32_t>(1, std::min<uint32_t>(t->n_dims, 4)));
-        w.add_tensor(t->name, shape, q->to, [t, q, k, n, &o](std::span<uint8_t> out) {
+        const float* imp = nullptr;
+        if (q->weighted) imp = o.importance.at(t->name).data();
+        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o](std::span<uint8_t> out) {
             if (o.cancel && o.cancel->load()) throw_error("{}: interrupted; nothing was written", o.output);
-            convert_tensor(*t, *q, out, o.n_threads);
+            convert_tensor(*t, *q, out, o.n_threads, imp);
             if (o.progress) o.progress(k + 1, n);
         });
     }

@@ -7,6 +7,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
@@ -22,6 +23,14 @@ struct QuantizeOptions {
     PolicyOptions policy;
     int n_threads = 0;                 // 0: OpenMP's default
     bool allow_requantize = false;     // accept already-quantized input tensors
+    // false (default): the error-minimizing search of quant/quantize_search.h for every format that
+    // has one (Q8_0 and the float types keep their single rule); true: llama.cpp's reference
+    // rounding, byte-identical to llama-quantize without an importance matrix.
+    bool reference_rounding = false;
+    // Per-tensor column importances (an importance matrix, src/model/imatrix.h): tensor name ->
+    // ne0 non-negative weights. Tensors listed here weight their per-element squared error with
+    // them; requires reference_rounding == false.
+    std::map<std::string, std::vector<float>> importance;
     // Called after each tensor is written: (tensors done, tensor count).
     std::function<void(size_t, size_t)> progress;
     // When set and it becomes true, quantization stops and nothing is left at the output.
@@ -34,9 +43,13 @@ struct QuantizedTensor {
     GgmlType to = GgmlType::F32;
     GgmlType wanted = GgmlType::F32;   // differs from `to` when the fallback applied
     bool fallback = false;
+    bool searched = false;             // written with the error-minimizing search
+    bool weighted = false;             // ... weighted by the importance matrix
     uint64_t n_elements = 0;
     uint64_t bytes_in = 0;
     uint64_t bytes_out = 0;
+    // Σ (dequantized − source)² and Σ source² over the tensor (0 when copied unchanged).
+    double sq_error = 0, sq_norm = 0;
 };
 
 struct QuantizeReport {

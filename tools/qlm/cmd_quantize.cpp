@@ -1,10 +1,11 @@
 // qlm quantize IN.gguf OUT.gguf TYPE [--pure] [--tensor-type REGEX=TYPE]... [--output-tensor-type T]
-//   [--token-embedding-type T] [--allow-requantize] [-t N]
+//   [--token-embedding-type T] [--allow-requantize] [--reference-rounding] [--imatrix FILE] [-t N]
 // Writes a quantized copy of an F32/F16/BF16 model with llama-quantize's per-tensor type mix,
 // then prints a summary: tensors per type, fallbacks, sizes, bits per weight and time.
 #include <unistd.h>
 
 #include <atomic>
+#include <cmath>
 #include <csignal>
 #include <cstdio>
 #include <map>
@@ -14,6 +15,8 @@
 
 #include <fmt/format.h>
 
+#include "src/gguf/gguf_file.h"
+#include "src/model/imatrix.h"
 #include "src/model/memory_plan.h"
 #include "src/model/quantize_model.h"
 #include "src/util/error.h"
@@ -28,7 +31,7 @@ extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
 struct QuantizeCliOptions {
     std::string input, output, type;
-    bool pure = false, allow_requantize = false;
+    bool pure = false, allow_requantize = false, reference_rounding = false;
     std::vector<std::string> tensor_types;
     std::string output_tensor_type, token_embedding_type, imatrix;
     int n_threads = 0;
@@ -53,6 +56,18 @@ GgmlType parse_type(const std::string& flag, const std::string& s) {
 }
 
 void print_summary(const QuantizeReport& r, const std::string& preset) {
+    int searched = 0, weighted = 0;
+    double sq_err = 0, sq_norm = 0;
+    uint64_t n_quant = 0;
+    for (const auto& t : r.tensors) {
+        searched += t.searched;
+        weighted += t.weighted;
+        if (t.to != t.from) {
+            sq_err += t.sq_error;
+            sq_norm += t.sq_norm;
+            n_quant += t.n_elements;
+        }
+    }
     std::map<std::string, std::pair<int, uint64_t>> per_type;
     uint64_t in = 0, out = 0, n_el = 0;
     for (const auto& t : r.tensors) {
@@ -79,6 +94,15 @@ void print_summary(const QuantizeReport& r, const std::string& preset) {
                    type_info(*type_from_name(types.first)).block_size, e.second);
     const double bpw_in = n_el ? 8.0 * static_cast<double>(in) / static_cast<double>(n_el) : 0;
     const double bpw_out = n_el ? 8.0 * static_cast<double>(out) / static_cast<double>(n_el) : 0;
+    if (searched)
+        fmt::print("rounding:    error-minimizing search for {} tensors{}\n", searched,
+                   weighted ? fmt::format(", {} weighted by the importance matrix", weighted) : std::string());
+    else
+        fmt::print("rounding:    llama.cpp reference rules\n");
+    if (n_quant)
+        fmt::print("weight error: rms {:.4e} over {} converted weights ({:.4f} of their rms)\n",
+                   std::sqrt(sq_err / static_cast<double>(n_quant)), with_commas(n_quant),
+                   sq_norm > 0 ? std::sqrt(sq_err / sq_norm) : 0.0);
     fmt::print("tensor data: {} -> {} ({:.2f} -> {:.2f} bits per weight)\n", format_bytes(in), format_bytes(out),
                bpw_in, bpw_out);
     fmt::print("file size:   {} -> {}\n", format_bytes(r.file_bytes_in), format_bytes(r.file_bytes_out));
@@ -95,20 +119,30 @@ Action setup_quantize(CLI::App& app) {
     app.add_option("--output-tensor-type", o->output_tensor_type, "type of output.weight");
     app.add_option("--token-embedding-type", o->token_embedding_type, "type of token_embd.weight");
     app.add_flag("--allow-requantize", o->allow_requantize, "accept already-quantized input tensors");
-    app.add_option("--imatrix", o->imatrix, "importance matrix (not supported yet)");
+    app.add_flag("--reference-rounding", o->reference_rounding,
+                 "llama.cpp's reference rounding (byte-identical to llama-quantize without an imatrix) instead of "
+                 "the error-minimizing search");
+    app.add_option("--imatrix", o->imatrix,
+                   "importance matrix (qlm imatrix / llama-imatrix .dat): weights each tensor's error by its column "
+                   "importances");
     app.add_option("-t,--threads", o->n_threads, "threads (default: all cores)");
     return [o]() -> int {
         auto preset = preset_from_name(o->type);
         if (!preset) throw_error("unknown quantization type '{}' (valid: {})", o->type, preset_names());
-        if (!o->imatrix.empty())
-            throw_error("--imatrix {}: importance matrices are not supported yet (quantize without --imatrix)",
-                        o->imatrix);
         if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative", o->n_threads);
         QuantizeOptions q;
         q.input = o->input;
         q.output = o->output;
         q.preset = *preset;
         q.allow_requantize = o->allow_requantize;
+        q.reference_rounding = o->reference_rounding;
+        if (!o->imatrix.empty()) {
+            if (o->reference_rounding)
+                throw_error("--imatrix needs the searched quantizer: drop --reference-rounding");
+            const Imatrix m = read_imatrix(o->imatrix);
+            auto model = gguf::GgufFile::open(o->input);
+            q.importance = imatrix_importances(m, *model, o->imatrix);
+        }
         q.n_threads = o->n_threads;
         q.policy.pure = o->pure;
         for (const auto& tt : o->tensor_types) {
