@@ -25,6 +25,7 @@ struct BenchOptions {
     int repetitions = 5;
     int64_t n_batch = 512;
     KvType kv_type = KvType::F16;
+    bool flash_attn = false;
     uint32_t seed = 1234;  // the random token ids
 };
 

@@ -33,6 +33,7 @@ struct BenchCliOptions {
     int64_t n_batch = 512;
     std::string output = "md";
     std::string kv_type = "f16";
+    bool flash_attn = false;
     bool kernels = false;
 };
 
@@ -89,7 +90,8 @@ int run_bench(const BenchCliOptions& o) {
     bench::BenchOptions opts;
     opts.repetitions = o.repetitions;
     opts.n_batch = o.n_batch;
-    opts.kv_type = o.kv_type == "f32" ? KvType::F32 : KvType::F16;
+    opts.kv_type = *kv_type_from_name(o.kv_type);
+    opts.flash_attn = o.flash_attn;
 
     std::vector<bench::BenchSample> samples;
     for (const std::string& path : models) {
@@ -130,7 +132,8 @@ Action setup_bench(CLI::App& app) {
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
     app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32"}))
+    app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa)");
+    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32", "q8_0"}))
         ->capture_default_str();
     app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs AVX2 vs tile) instead");
     return [o]() -> int { return run_bench(*o); };
