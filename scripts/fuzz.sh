@@ -48,6 +48,8 @@ seed_corpus() {
           k=$((k + 1))
         done < "$inp"
       done ;;
+    templates)
+      cp "$seeds"/templates/* "$dir"/ ;;
     none) ;;
     *) echo "fuzz: unknown seed kind '$kind' (see seed_corpus in scripts/fuzz.sh)" >&2; exit 2 ;;
   esac

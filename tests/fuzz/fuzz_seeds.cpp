@@ -2,6 +2,7 @@
 // adds copies of the real files under $QLM_SHARED_DIR at run time):
 //   OUTDIR/gguf/    tiny complete models (SentencePiece vocab, 1-2 layers), a vocab-only file
 //   OUTDIR/text/    tokenizer inputs: byte 0 = vocabulary, byte 1 = options, then text
+//   OUTDIR/templates/ chat templates: a family's published template, 0x00, a conversation
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
@@ -9,6 +10,7 @@
 #include <vector>
 
 #include "src/tokenizer/byte_map.h"
+#include "src/chat/chat_template.h"
 #include "src/util/error.h"
 #include "tests/common/tiny_gguf.h"
 
@@ -68,5 +70,15 @@ int main(int argc, char** argv) {
             b.insert(b.end(), t.begin(), t.end());
             put(out / "text" / ("seed-" + std::to_string(k++)), b);
         }
+    // Chat templates: each family's published template, then a conversation.
+    fs::create_directories(out / "templates");
+    const std::string convo = std::string("\0\x01You are terse.\x01Hi \xF0\x9F\x98\x80\x01Hello.\x01Bye", 35);
+    for (int f = 0; f < static_cast<int>(qlm::chat::Family::Jinja); ++f) {
+        const auto family = static_cast<qlm::chat::Family>(f);
+        std::string src(qlm::chat::canonical_source(family));
+        src += convo;
+        put(out / "templates" / (std::string(qlm::chat::family_name(family)) + ".jinja"),
+            std::vector<uint8_t>(src.begin(), src.end()));
+    }
     return 0;
 }
