@@ -167,19 +167,24 @@ Action setup_quantize(CLI::App& app) {
             };
         g_interrupted.store(false);
         q.cancel = &g_interrupted;
-        struct sigaction sa {}, old {};
+        // Ctrl-C, `kill` and a closed terminal all cancel: the temp file is removed, OUT never appears.
+        constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
+        struct sigaction sa {}, old[3] {};
         sa.sa_handler = on_sigint;
         sigemptyset(&sa.sa_mask);
-        sigaction(SIGINT, &sa, &old);
+        for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &old[i]);
+        auto restore = [&] {
+            for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old[i], nullptr);
+        };
         QuantizeReport r;
         try {
             r = quantize_model(q);
         } catch (...) {
-            sigaction(SIGINT, &old, nullptr);
+            restore();
             if (tty) std::fputc('\n', stderr);
             throw;
         }
-        sigaction(SIGINT, &old, nullptr);
+        restore();
         print_summary(r, std::string(preset_info(*preset).name));
         std::fflush(stdout);
         return 0;
