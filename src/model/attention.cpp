@@ -1,7 +1,5 @@
 #include "src/model/attention.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <limits>

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <filesystem>
@@ -13,7 +12,6 @@
 #include <memory>
 #include <sstream>
 #include <string>
-#include <thread>
 #include <vector>
 
 #include <fmt/format.h>
@@ -22,12 +20,9 @@
 #include "src/generate/generate.h"
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
-#include "src/model/hf_config.h"
-#include "src/model/memory_plan.h"
 #include "src/model/model.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
-#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"

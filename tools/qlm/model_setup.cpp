@@ -1,8 +1,6 @@
 #include "tools/qlm/model_setup.h"
 
-#include <algorithm>
 #include <chrono>
-#include <thread>
 
 #include <fmt/format.h>
 
