@@ -18,6 +18,7 @@
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/model_setup.h"
 #include "tools/qlm/model_files.h"
 
 namespace qlm::cli {
@@ -132,9 +133,7 @@ Action setup_bench(CLI::App& app) {
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
     app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
-    app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa)");
-    app.add_option("--kv-type", o->kv_type, "KV cache element type")->check(CLI::IsMember({"f16", "f32", "q8_0"}))
-        ->capture_default_str();
+    add_cache_flags(app, o->kv_type, &o->flash_attn);
     app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs AVX2 vs tile) instead");
     return [o]() -> int { return run_bench(*o); };
 }

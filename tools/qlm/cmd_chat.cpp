@@ -431,8 +431,7 @@ Action setup_chat(CLI::App& app) {
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop a reply before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens (a reply then ends at -n or a full context)");
-    app.add_flag("--flash-attn,--fa", o->load.flash_attn, "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
-    app.add_option("--kv-type", o->load.kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
+    add_cache_flags(app, o->load.kv_type, &o->load.flash_attn);
     return [o, &app]() -> int {
         o->has_prompt = app.count("--prompt") > 0;
         return run_chat(*o);

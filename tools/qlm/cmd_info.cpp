@@ -12,6 +12,7 @@
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/model_setup.h"
 #include "tools/qlm/model_files.h"
 
 namespace qlm::cli {
@@ -137,7 +138,7 @@ Action setup_info(CLI::App& app) {
     app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2) instead of a GGUF file");
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the scratch estimate")->capture_default_str();
-    app.add_option("--kv-type", o->kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
+    add_cache_flags(app, o->kv_type, nullptr);
     return [o]() -> int {
         if (!o->hf_config.empty()) {
             if (!o->model.empty() || !o->model_flag.empty())

@@ -24,6 +24,7 @@
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/model_setup.h"
 #include "tools/qlm/model_files.h"
 #include "tools/qlm/prompt_input.h"
 
@@ -287,8 +288,7 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("--kl-divergence-base", o->kl_base,
                    "without --kl-divergence: save the scored log-probs here; with it: the base to compare against");
     app.add_flag("--kl-divergence", o->kl_divergence, "compare this model with the saved base: KL divergence, same top token, PPL");
-    app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
-    app.add_option("--kv-type", o->kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
+    add_cache_flags(app, o->kv_type, &o->flash_attn);
     return [o, &app]() -> int {
         o->ctx_given = app.count("--ctx-size") > 0;
         if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = all cores)", o->n_threads);

@@ -177,8 +177,7 @@ Action setup_run(CLI::App& app) {
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
-    app.add_flag("--flash-attn,--fa", o->flash_attn, "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
-    app.add_option("--kv-type", o->kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")->check(CLI::IsMember({"f16", "f32", "q8_0"}))->capture_default_str();
+    add_cache_flags(app, o->kv_type, &o->flash_attn);
     app.add_option("--logits-out", o->logits_out, "write prompt logits and generated ids as JSON (golden-file layout)");
     app.add_flag("--no-bos", o->no_bos, "do not add BOS even if the model asks for it");
     app.add_flag("--special", o->special, "parse special-token text such as <s> or <|im_start|> in the prompt");

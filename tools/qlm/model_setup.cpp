@@ -19,6 +19,15 @@ std::string type_summary(const TensorStats& ts) {
 
 }  // namespace
 
+void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn) {
+    if (flash_attn)
+        app.add_flag("--flash-attn,--fa", *flash_attn,
+                     "online-softmax attention (also -fa): O(tile) scratch memory, f32 probabilities");
+    app.add_option("--kv-type", kv_type, "KV cache element type (q8_0: about half of f16; head size a multiple of 32)")
+        ->check(CLI::IsMember({"f16", "f32", "q8_0"}))
+        ->capture_default_str();
+}
+
 void check_load_flags(const LoadOptions& o) {
     if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
     if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);

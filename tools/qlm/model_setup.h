@@ -6,6 +6,8 @@
 #include <memory>
 #include <string>
 
+#include <CLI/CLI.hpp>
+
 #include "src/model/memory_plan.h"
 #include "src/model/model.h"
 #include "src/sampling/sampler.h"
@@ -39,6 +41,10 @@ struct LoadedModel {
         return {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = threads, .kv_type = kv, .flash_attn = flash_attn};
     }
 };
+
+// The KV cache flags of run, chat, perplexity, bench and info: --kv-type f16|f32|q8_0, and
+// --flash-attn (-fa, rewritten by main) unless flash_attn is null.
+void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn);
 
 // Throws qlm::Error for a negative -c or -t, or -b < 1.
 void check_load_flags(const LoadOptions& o);
