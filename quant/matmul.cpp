@@ -45,7 +45,10 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
             for (int64_t t = 0; t < n_tokens; ++t)
                 convert(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
         }
-#pragma omp for schedule(dynamic, 1)
+        // Static: each thread takes one contiguous range of work items, so in a decode step it
+        // streams one contiguous slice of the weight rows. Handing out items one at a time
+        // (dynamic) interleaves the threads' reads and halved two-thread decode speed.
+#pragma omp for schedule(static)
         for (int64_t item = 0; item < n_items; ++item) {
             const int64_t r0 = (item % n_row_tiles) * kRowTile, r1 = std::min(w.rows, r0 + kRowTile);
             const int64_t t0 = (item / n_row_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
