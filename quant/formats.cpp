@@ -3,6 +3,7 @@
 #include <cpuid.h>
 
 #include <array>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 
@@ -61,10 +62,12 @@ float vec_dot_fn(int64_t n, const void* w, const void* a) {
 }
 template <class F>
 constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr,
-                             QuantizeRowFn act_avx2 = nullptr) {
-    return FormatOps{F::type,           F::vec_dot_type, F::block_size, sizeof(typename F::Block),
+                             QuantizeRowFn act_avx2 = nullptr, VecDotFn avx512 = nullptr,
+                             GemmTileFn tile_avx512 = nullptr) {
+    return FormatOps{F::type,   F::vec_dot_type, F::block_size, sizeof(typename F::Block),
                      alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>(), quantize_activation_fn<F>(),
-                     scalar,            avx2,            tile_avx2,     act_avx2};
+                     scalar,    avx2,            tile_avx2,     act_avx2,
+                     avx512,    tile_avx512};
 }
 template <class F>
 constexpr FormatOps make_ops() {
@@ -77,25 +80,44 @@ constinit std::array<FormatOps, 15> kFormats = {
     make_ops<FormatF16>(kernels::dot_f16_scalar, kernels::dot_f16_avx2, kernels::gemm4x3_f16_avx2,
                         kernels::convert_f32_to_f16_avx2),
     make_ops<FormatBF16>(kernels::dot_bf16_scalar, kernels::dot_bf16_avx2),
-    make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, kernels::dot_q8_0_avx2, kernels::gemm4x3_q8_0_avx2,
-                         kernels::quantize_q8_0_activation_avx2),
+    make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, kernels::avx2::dot_q8_0, kernels::avx2::gemm4x3_q8_0,
+                         kernels::quantize_q8_0_activation_avx2, kernels::avx512::dot_q8_0,
+                         kernels::avx512::gemm4x3_q8_0),
     make_ops<FormatQ8_1>(vec_dot_fn<FormatQ8_1>, nullptr, nullptr, kernels::quantize_q8_1_activation_avx2),
-    make_ops<FormatQ4_0>(vec_dot_fn<FormatQ4_0>, kernels::dot_q4_0_avx2, kernels::gemm4x3_q4_0_avx2),
-    make_ops<FormatQ4_1>(vec_dot_fn<FormatQ4_1>, kernels::dot_q4_1_avx2, kernels::gemm4x3_q4_1_avx2),
-    make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, kernels::dot_q5_0_avx2, kernels::gemm4x3_q5_0_avx2),
-    make_ops<FormatQ5_1>(vec_dot_fn<FormatQ5_1>, kernels::dot_q5_1_avx2, kernels::gemm4x3_q5_1_avx2),
+    make_ops<FormatQ4_0>(vec_dot_fn<FormatQ4_0>, kernels::avx2::dot_q4_0, kernels::avx2::gemm4x3_q4_0, nullptr,
+                        kernels::avx512::dot_q4_0, kernels::avx512::gemm4x3_q4_0),
+    make_ops<FormatQ4_1>(vec_dot_fn<FormatQ4_1>, kernels::avx2::dot_q4_1, kernels::avx2::gemm4x3_q4_1, nullptr,
+                        kernels::avx512::dot_q4_1, kernels::avx512::gemm4x3_q4_1),
+    make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, kernels::avx2::dot_q5_0, kernels::avx2::gemm4x3_q5_0, nullptr,
+                        kernels::avx512::dot_q5_0, kernels::avx512::gemm4x3_q5_0),
+    make_ops<FormatQ5_1>(vec_dot_fn<FormatQ5_1>, kernels::avx2::dot_q5_1, kernels::avx2::gemm4x3_q5_1, nullptr,
+                        kernels::avx512::dot_q5_1, kernels::avx512::gemm4x3_q5_1),
     make_ops<FormatQ8_K>(vec_dot_fn<FormatQ8_K>, nullptr, nullptr, kernels::quantize_q8_k_avx2),
-    make_ops<FormatQ2_K>(vec_dot_fn<FormatQ2_K>, kernels::dot_q2_k_avx2),
-    make_ops<FormatQ3_K>(vec_dot_fn<FormatQ3_K>, kernels::dot_q3_k_avx2),
-    make_ops<FormatQ4_K>(vec_dot_fn<FormatQ4_K>, kernels::dot_q4_k_avx2, kernels::gemm4x3_q4_k_avx2),
-    make_ops<FormatQ5_K>(vec_dot_fn<FormatQ5_K>, kernels::dot_q5_k_avx2, kernels::gemm4x3_q5_k_avx2),
-    make_ops<FormatQ6_K>(vec_dot_fn<FormatQ6_K>, kernels::dot_q6_k_avx2, kernels::gemm4x3_q6_k_avx2),
+    make_ops<FormatQ2_K>(vec_dot_fn<FormatQ2_K>, kernels::avx2::dot_q2_k, nullptr, nullptr, kernels::avx512::dot_q2_k),
+    make_ops<FormatQ3_K>(vec_dot_fn<FormatQ3_K>, kernels::avx2::dot_q3_k, nullptr, nullptr, kernels::avx512::dot_q3_k),
+    make_ops<FormatQ4_K>(vec_dot_fn<FormatQ4_K>, kernels::avx2::dot_q4_k, kernels::avx2::gemm4x3_q4_k, nullptr,
+                        kernels::avx512::dot_q4_k, kernels::avx512::gemm4x3_q4_k),
+    make_ops<FormatQ5_K>(vec_dot_fn<FormatQ5_K>, kernels::avx2::dot_q5_k, kernels::avx2::gemm4x3_q5_k, nullptr,
+                        kernels::avx512::dot_q5_k, kernels::avx512::gemm4x3_q5_k),
+    make_ops<FormatQ6_K>(vec_dot_fn<FormatQ6_K>, kernels::avx2::dot_q6_k, kernels::avx2::gemm4x3_q6_k, nullptr,
+                        kernels::avx512::dot_q6_k, kernels::avx512::gemm4x3_q6_k),
 };
 
+Isa best_isa() {
+    if (cpu_supports(Isa::Avx512)) return Isa::Avx512;
+    return cpu_supports(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar;
+}
+
+// QLM_ISA asks for a kernel set; a request above what the CPU has gets the best it has (so a
+// script that forces avx512 still runs, on AVX2), an unknown name the best with a warning.
 Isa detect_isa() {
     const char* env = std::getenv("QLM_ISA");
-    if (env && std::strcmp(env, "scalar") == 0) return Isa::Scalar;
-    return cpu_supports_avx2() ? Isa::Avx2 : Isa::Scalar;
+    if (!env || !*env) return best_isa();
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+        if (std::strcmp(env, isa_name(isa)) == 0) return cpu_supports(isa) ? isa : best_isa();
+    std::fprintf(stderr, "qlm: warning: QLM_ISA=%s is not one of scalar, avx2, avx512; using %s\n", env,
+                 isa_name(best_isa()));
+    return best_isa();
 }
 }  // namespace
 
@@ -130,28 +152,55 @@ bool cpu_supports_avx2() {
     return ok;
 }
 
+bool cpu_supports(Isa isa) {
+    static const bool avx512 = cpu_supports_avx2() && __builtin_cpu_supports("avx512f") &&
+                               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+    switch (isa) {
+        case Isa::Scalar: return true;
+        case Isa::Avx2: return cpu_supports_avx2();
+        case Isa::Avx512: return avx512;
+    }
+    return false;
+}
+
+const char* isa_name(Isa isa) {
+    switch (isa) {
+        case Isa::Scalar: return "scalar";
+        case Isa::Avx2: return "avx2";
+        case Isa::Avx512: return "avx512";
+    }
+    return "?";
+}
+
 Isa active_isa() {
     static const Isa isa = detect_isa();
     return isa;
 }
 
+// Each lookup takes the requested ISA's kernel, else the next lower ISA's, never one the CPU lacks.
 VecDotFn vec_dot_for(const FormatOps& f, Isa isa) {
-    if (isa == Isa::Avx2 && f.vec_dot_avx2 && cpu_supports_avx2()) return f.vec_dot_avx2;
+    if (!cpu_supports(isa)) isa = best_isa();
+    if (isa == Isa::Avx512 && f.vec_dot_avx512) return f.vec_dot_avx512;
+    if (isa >= Isa::Avx2 && f.vec_dot_avx2) return f.vec_dot_avx2;
     return f.vec_dot_scalar;
 }
 
 QuantizeRowFn quantize_activation_for(const FormatOps& f, Isa isa) {
-    if (isa == Isa::Avx2 && f.quantize_activation_avx2 && cpu_supports_avx2()) return f.quantize_activation_avx2;
+    if (!cpu_supports(isa)) isa = best_isa();
+    if (isa >= Isa::Avx2 && f.quantize_activation_avx2) return f.quantize_activation_avx2;
     return f.quantize_activation;
 }
 
 GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) {
-    if (isa == Isa::Avx2 && cpu_supports_avx2()) return f.gemm_tile_avx2;
+    if (!cpu_supports(isa)) isa = best_isa();
+    if (isa == Isa::Avx512 && f.gemm_tile_avx512) return f.gemm_tile_avx512;
+    if (isa >= Isa::Avx2) return f.gemm_tile_avx2;
     return nullptr;
 }
 
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
-    if (active_isa() == Isa::Avx2)
+    if (active_isa() >= Isa::Avx2)
         kernels::axpy_f16_avx2(n, a, x, y);
     else
         kernels::axpy_f16_scalar(n, a, x, y);

@@ -24,7 +24,10 @@ using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const v
                             int64_t y_stride);
 constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
 
-enum class Isa { Scalar, Avx2 };
+// The kernel sets, each a superset of the one before: Avx2 = AVX2 + FMA + F16C; Avx512 = Avx2 +
+// AVX-512 F/VL/BW/DQ + VNNI (the int8 kernels use vpdpbusd; formats without an AVX-512 kernel run
+// their AVX2 one).
+enum class Isa { Scalar, Avx2, Avx512 };
 
 struct FormatOps {
     GgmlType type;
@@ -41,6 +44,8 @@ struct FormatOps {
     VecDotFn vec_dot_avx2;        // nullptr when there is no AVX2 kernel
     GemmTileFn gemm_tile_avx2;    // optional 4x3 tile kernel for prompt batches (nullptr: use vec_dot)
     QuantizeRowFn quantize_activation_avx2;  // optional faster quantize_activation (same results)
+    VecDotFn vec_dot_avx512;      // nullptr: the AVX2 kernel serves Isa::Avx512
+    GemmTileFn gemm_tile_avx512;  // nullptr: the AVX2 tile serves Isa::Avx512
 };
 
 // The format's operations, or nullptr when qlm cannot compute with this type.
@@ -58,10 +63,12 @@ inline uint64_t format_row_bytes(const FormatOps& f, int64_t n) {
 // table (at static initialization or at the start of main); throws for a type without an entry.
 void set_quantize_row(GgmlType t, QuantizeRowFn fn);
 
-// The ISA the kernels run on: AVX2 when the CPU has avx2+fma+f16c, unless the environment
-// variable QLM_ISA=scalar forces the reference kernels. Decided once per process.
+// The ISA the kernels run on: the best one the CPU has, or the one the environment variable
+// QLM_ISA=scalar|avx2|avx512 asks for (never above what the CPU has). Decided once per process.
 Isa active_isa();
 bool cpu_supports_avx2();
+bool cpu_supports(Isa isa);
+const char* isa_name(Isa isa);
 // The dot kernel of a format for an ISA (falls back to scalar when that ISA has none).
 VecDotFn vec_dot_for(const FormatOps& f, Isa isa);
 // The activation conversion for an ISA.

@@ -1,10 +1,9 @@
-// AVX2/FMA/F16C kernels. f32/f16/bf16 vector code uses xsimd; the Q8_0 int8 dot uses raw
-// intrinsics (maddubs/madd with the sign trick). Only called when cpu_supports_avx2().
+// AVX2/FMA/F16C float kernels (f32/f16/bf16 dots and tiles, f16 conversion and axpy), written with
+// xsimd; the int8 kernels are in dot_quant_x86.inl. Only called when cpu_supports_avx2().
 #include <immintrin.h>
 
 #include <xsimd/xsimd.hpp>
 
-#include "quant/format_q8_0.h"
 #include "quant/fp16.h"
 #include "quant/kernels/kernels.h"
 
@@ -93,34 +92,6 @@ float dot_f16_avx2(int64_t n, const void* w, const void* a) {
 float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
     return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_bf16,
                        bf16_to_fp32);
-}
-
-float dot_q8_0_avx2(int64_t n, const void* w, const void* a) {
-    const auto* x = static_cast<const BlockQ8_0*>(w);
-    const auto* y = static_cast<const BlockQ8_0*>(a);
-    const __m256i ones = _mm256_set1_epi16(1);
-    // |x| as unsigned times sign(x)·y as signed: maddubs needs one unsigned operand.
-    auto block = [&](int64_t b) {
-        const __m256i qx = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(x[b].qs));
-        const __m256i qy = _mm256_loadu_si256(reinterpret_cast<const __m256i*>(y[b].qs));
-        const __m256i p16 = _mm256_maddubs_epi16(_mm256_sign_epi8(qx, qx), _mm256_sign_epi8(qy, qx));
-        return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, ones));
-    };
-    // Two blocks per step into independent accumulators; their four f16 scales are converted by
-    // one vcvtph2ps (w0 a0 w1 a1, products in lanes 0 and 2).
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
-    const int64_t nb = n / 32;
-    int64_t b = 0;
-    for (; b + 2 <= nb; b += 2) {
-        const uint64_t h = static_cast<uint64_t>(x[b].d) | static_cast<uint64_t>(y[b].d) << 16 |
-                           static_cast<uint64_t>(x[b + 1].d) << 32 | static_cast<uint64_t>(y[b + 1].d) << 48;
-        const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(h)));
-        const __m128 p = _mm_mul_ps(f, _mm_movehdup_ps(f));
-        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), block(b), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(p, p)), block(b + 1), acc1);
-    }
-    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(_cvtsh_ss(x[b].d) * _cvtsh_ss(y[b].d)), block(b), acc0);
-    return xsimd::hadd(Vf(_mm256_add_ps(acc0, acc1)));
 }
 
 void convert_f32_to_f16_avx2(const float* x, void* yv, int64_t n) {

@@ -15,19 +15,6 @@ float dot_q8_0_scalar(int64_t n, const void* w, const void* a);
 float dot_f32_avx2(int64_t n, const void* w, const void* a);
 float dot_f16_avx2(int64_t n, const void* w, const void* a);
 float dot_bf16_avx2(int64_t n, const void* w, const void* a);
-float dot_q8_0_avx2(int64_t n, const void* w, const void* a);
-
-// Quantized weights against their int8 activation blocks (dot_quant_avx2.cpp): Q4_0/Q5_0 with
-// Q8_0, Q4_1/Q5_1 with Q8_1, the K-quants with Q8_K. The scalar references are the traits' vec_dot.
-float dot_q4_0_avx2(int64_t n, const void* w, const void* a);
-float dot_q4_1_avx2(int64_t n, const void* w, const void* a);
-float dot_q5_0_avx2(int64_t n, const void* w, const void* a);
-float dot_q5_1_avx2(int64_t n, const void* w, const void* a);
-float dot_q2_k_avx2(int64_t n, const void* w, const void* a);
-float dot_q3_k_avx2(int64_t n, const void* w, const void* a);
-float dot_q4_k_avx2(int64_t n, const void* w, const void* a);
-float dot_q5_k_avx2(int64_t n, const void* w, const void* a);
-float dot_q6_k_avx2(int64_t n, const void* w, const void* a);
 
 // 4 weight rows x 3 activation rows at once (prompt batches): y[t·y_stride + r] = dot(w_r, a_t)
 // for r < 4, t < 3. Strides are in bytes for w and a, in floats for y. Signature = qlm::GemmTileFn.
@@ -36,25 +23,37 @@ void gemm4x3_f32_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
 void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                       int64_t y_stride);
 
-// Quantized 4x3 tiles (gemm_quant_avx2.cpp): weights Q8_0/Q4_0/Q5_0 with Q8_0 activations,
-// Q4_1/Q5_1 with Q8_1, Q4_K, Q5_K
-// and Q6_K with Q8_K; the same per-block integer sums as the vec_dot kernels.
-void gemm4x3_q8_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q4_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q5_0_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q4_1_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q5_1_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q5_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q6_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
-void gemm4x3_q4_k_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
-                       int64_t y_stride);
+// The int8 kernels, one source (dot_quant_x86.inl, gemm_quant_x86.inl) compiled per ISA into
+// kernels::avx2 (maddubs/madd) and kernels::avx512 (AVX-512 VL/BW + VNNI: vpdpbusd). Dots: Q8_0,
+// Q4_0, Q5_0 with Q8_0 activations, Q4_1/Q5_1 with Q8_1, the K-quants with Q8_K; the scalar
+// references are the traits' vec_dot. Tiles (4 rows x 3 tokens, = qlm::GemmTileFn): the same
+// formats but Q2_K and Q3_K, with the same per-block integer sums as the dots.
+#define QLM_INT8_KERNELS                                                                              \
+    float dot_q8_0(int64_t n, const void* w, const void* a);                                          \
+    float dot_q4_0(int64_t n, const void* w, const void* a);                                          \
+    float dot_q4_1(int64_t n, const void* w, const void* a);                                          \
+    float dot_q5_0(int64_t n, const void* w, const void* a);                                          \
+    float dot_q5_1(int64_t n, const void* w, const void* a);                                          \
+    float dot_q2_k(int64_t n, const void* w, const void* a);                                          \
+    float dot_q3_k(int64_t n, const void* w, const void* a);                                          \
+    float dot_q4_k(int64_t n, const void* w, const void* a);                                          \
+    float dot_q5_k(int64_t n, const void* w, const void* a);                                          \
+    float dot_q6_k(int64_t n, const void* w, const void* a);                                          \
+    void gemm4x3_q8_0(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q4_0(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q5_0(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q4_1(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q5_1(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q4_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q5_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm4x3_q6_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys);
+namespace avx2 {
+QLM_INT8_KERNELS
+}  // namespace avx2
+namespace avx512 {
+QLM_INT8_KERNELS
+}  // namespace avx512
+#undef QLM_INT8_KERNELS
 
 // Activation quantizers (quantize_avx2.cpp), byte-identical to the scalar rules of Q8_0/Q8_1
 // (quantize_row_activation) and Q8_K (quantize_row) for every non-NaN input. = qlm::QuantizeRowFn.

@@ -74,13 +74,14 @@ std::vector<KernelBenchRow> run_kernel_bench(const std::vector<GgmlType>& types,
         };
         KernelBenchRow row{t};
         row.scalar_gmacs = measure(macs, opts, [&] { dots(f.vec_dot_scalar); });
-        if (f.vec_dot_avx2 && cpu_supports_avx2()) row.avx2_gmacs = measure(macs, opts, [&] { dots(f.vec_dot_avx2); });
-        if (f.gemm_tile_avx2 && cpu_supports_avx2()) {
+        const VecDotFn simd_dot = vec_dot_for(f, active_isa());
+        const GemmTileFn tile = gemm_tile_for(f, active_isa());
+        if (simd_dot != f.vec_dot_scalar) row.simd_gmacs = measure(macs, opts, [&] { dots(simd_dot); });
+        if (tile) {
             float y[kGemmTileTokens * kGemmTileRows];
             row.tile_gmacs = measure(macs * kGemmTileTokens, opts, [&] {
                 for (int64_t r = 0; r < rows; r += kGemmTileRows)
-                    f.gemm_tile_avx2(cols, w.data() + wrb * static_cast<uint64_t>(r), wrb, a.data(), arb, y,
-                                     kGemmTileRows);
+                    tile(cols, w.data() + wrb * static_cast<uint64_t>(r), wrb, a.data(), arb, y, kGemmTileRows);
                 g_sink = y[0];
             });
         }
@@ -90,14 +91,16 @@ std::vector<KernelBenchRow> run_kernel_bench(const std::vector<GgmlType>& types,
 }
 
 std::string kernel_bench_markdown(const std::vector<KernelBenchRow>& rows) {
-    std::string s = "| format | scalar GMAC/s | AVX2 GMAC/s | AVX2/scalar | 4x3 tile GMAC/s | tile/dot |\n"
-                    "|---|---:|---:|---:|---:|---:|\n";
+    const std::string isa = isa_name(active_isa());
+    std::string s = fmt::format("| format | scalar GMAC/s | {0} GMAC/s | {0}/scalar | 4x3 tile GMAC/s | tile/dot |\n"
+                                "|---|---:|---:|---:|---:|---:|\n",
+                                isa);
     auto num = [](double v) { return v > 0 ? fmt::format("{:.2f}", v) : std::string("-"); };
     for (const auto& r : rows) {
-        const double sp = r.avx2_gmacs > 0 ? r.avx2_gmacs / r.scalar_gmacs : 0;
-        const double tr = r.tile_gmacs > 0 && r.avx2_gmacs > 0 ? r.tile_gmacs / r.avx2_gmacs : 0;
+        const double sp = r.simd_gmacs > 0 ? r.simd_gmacs / r.scalar_gmacs : 0;
+        const double tr = r.tile_gmacs > 0 && r.simd_gmacs > 0 ? r.tile_gmacs / r.simd_gmacs : 0;
         s += fmt::format("| {} | {} | {} | {} | {} | {} |\n", type_name(r.type), num(r.scalar_gmacs),
-                         num(r.avx2_gmacs), sp > 0 ? fmt::format("{:.1f}x", sp) : "-", num(r.tile_gmacs),
+                         num(r.simd_gmacs), sp > 0 ? fmt::format("{:.1f}x", sp) : "-", num(r.tile_gmacs),
                          tr > 0 ? fmt::format("{:.2f}x", tr) : "-");
     }
     return s;

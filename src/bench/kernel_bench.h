@@ -1,5 +1,6 @@
-// Microbenchmark of the dot kernels: per weight format, the scalar reference dot, the AVX2 dot
-// and (where registered) the AVX2 4x3 prompt tile on an in-cache weight matrix, in multiply-adds
+// Microbenchmark of the dot kernels: per weight format, the scalar reference dot, the dot of the
+// active ISA (AVX2 or AVX-512, QLM_ISA) and (where registered) its 4x3 prompt tile on an in-cache
+// weight matrix, in multiply-adds
 // per second (best of the repetitions). `qlm bench --kernels` prints it.
 #pragma once
 
@@ -21,7 +22,7 @@ struct KernelBenchOptions {
 struct KernelBenchRow {
     GgmlType type;
     double scalar_gmacs = 0;  // 1e9 multiply-adds per second
-    double avx2_gmacs = 0;    // 0 when there is no AVX2 kernel (or no AVX2 CPU)
+    double simd_gmacs = 0;    // the active ISA's dot (active_isa()); 0 when it is the scalar one
     double tile_gmacs = 0;    // 0 when the format has no tile kernel
 };
 

@@ -45,6 +45,30 @@ TEST(CliRun, GreedyTextMatchesGolden) {
     EXPECT_EQ(s.greedy_text().rfind(r32.out, 0), 0u) << r32.out;
 }
 
+// QLM_ISA picks the kernel set (named in the load summary): each one the CPU has gives
+// llama.cpp's greedy text; an unknown name warns and runs the best set.
+TEST(CliRun, IsaOverrideNamedAndGreedyTextKept) {
+    Story1 s;
+    for (std::string isa : {"scalar", "avx2", "avx512", "bogus"}) {
+        std::vector<std::string> cmd{"/usr/bin/env", "QLM_ISA=" + isa};
+        for (const auto& a : base(s, {"-f", s.prompt_file, "--temp", "0", "-n", "64"})) cmd.push_back(a);
+        auto r = run_command(cmd);
+        ASSERT_EQ(r.exit_code, 0) << isa << ": " << r.err;
+        EXPECT_EQ(r.out, s.prompt + s.greedy_text()) << isa;
+        const auto k = r.err.find("kernels ");
+        ASSERT_NE(k, std::string::npos) << r.err;
+        const std::string used = r.err.substr(k + 8, r.err.find(',', k) - k - 8);
+        if (isa == "scalar") {
+            EXPECT_EQ(used, "scalar");
+        } else if (isa == "avx2") {
+            EXPECT_TRUE(used == "avx2" || used == "scalar") << used;
+        } else if (isa == "bogus") {
+            EXPECT_NE(r.err.find("QLM_ISA=bogus is not one of scalar, avx2, avx512"), std::string::npos) << r.err;
+            EXPECT_NE(used, "bogus");
+        }
+    }
+}
+
 TEST(CliRun, PromptFromStdinAndFromIds) {
     Story1 s;
     auto r = run_command(base(s, {"--temp", "0", "-n", "64", "--no-display-prompt"}), s.prompt);

@@ -3,7 +3,7 @@
 // llama-bench style speed table: prompt processing (pp) and generation (tg) tokens/s per model,
 // thread count and depth, median of -r repetitions with the spread; generation rows add the
 // effective bandwidth (bytes read per token × tokens/s). --kernels measures the dot kernels
-// alone (scalar reference vs AVX2 vs the 4x3 tile) on an in-cache matrix.
+// alone (scalar reference vs the SIMD dot of the active ISA vs the 4x3 tile) on an in-cache matrix.
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -134,7 +134,7 @@ Action setup_bench(CLI::App& app) {
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
     app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
-    app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs AVX2 vs tile) instead");
+    app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs SIMD vs tile) instead");
     return [o]() -> int { return run_bench(*o); };
 }
 

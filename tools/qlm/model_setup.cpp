@@ -4,6 +4,7 @@
 
 #include <fmt/format.h>
 
+#include "quant/formats.h"
 #include "src/model/hf_config.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
@@ -91,11 +92,11 @@ std::string load_summary(const LoadedModel& m, const LoadOptions& o, const Sampl
     const Hparams& hp = m.model->hparams();
     return fmt::format(
         "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
-        "threads {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
+        "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
         "{:.2f}, seed {}\n",
         hp.name.empty() ? o.model : hp.name, hp.arch, format_count(m.stats.n_params), type_summary(m.stats),
         format_bytes(m.file->file_size()), m.load_seconds, m.n_ctx, hp.n_ctx_train, m.plan.n_batch, m.threads,
-        o.kv_type, format_bytes(m.plan.kv_bytes), m.flash_attn ? ", flash attention" : "", sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
+        isa_name(active_isa()), o.kv_type, format_bytes(m.plan.kv_bytes), m.flash_attn ? ", flash attention" : "", sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
 }
 
 }  // namespace qlm::cli

@@ -1,5 +1,5 @@
-// The AVX2 kernels of the quantized weight formats (Q4_0 … Q6_K) against their scalar reference
-// dots: random blocks (every bit pattern of codes and scale codes is valid), all-max and all-zero
+// The SIMD kernels of the quantized weight formats (Q4_0 … Q6_K), on every ISA this CPU has (AVX2,
+// AVX-512 VNNI), against their scalar reference dots: random blocks (every bit pattern of codes and scale codes is valid), all-max and all-zero
 // code bytes, activations at ±127, several block counts (1, odd, many) and unaligned rows. The
 // integer sums are identical by construction, so the only allowed difference is float summation
 // order: bounded by a few ulps of Σ(|scale term| + |min term|)·|a|.
@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "quant/formats.h"
@@ -95,13 +96,22 @@ double magnitude(const F16Fields& ff, int64_t n, const uint8_t* w, const uint8_t
     return m + 1e-30;
 }
 
-TEST(Avx2QuantKernels, MatchScalarReference) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+// Parameterised by the SIMD ISA; an ISA the CPU lacks is skipped.
+class QuantKernels : public ::testing::TestWithParam<Isa> {
+protected:
+    void SetUp() override {
+        if (!cpu_supports(GetParam())) GTEST_SKIP() << "this CPU has no " << isa_name(GetParam());
+    }
+};
+
+TEST_P(QuantKernels, MatchScalarReference) {
+    const Isa isa = GetParam();
     std::mt19937 rng(1234);
     for (const F16Fields& ff : quant_formats()) {
         const FormatOps& f = format_ops(ff.type);
         const FormatOps& af = format_ops(f.vec_dot_type);
-        ASSERT_NE(f.vec_dot_avx2, nullptr) << type_name(ff.type);
+        const VecDotFn dot = vec_dot_for(f, isa);
+        ASSERT_NE(dot, f.vec_dot_scalar) << type_name(ff.type);
         for (int64_t nb : {1, 2, 3, 5, 8, 17}) {
             const int64_t n = nb * f.block_size;
             for (size_t off : {size_t{0}, size_t{1}, size_t{3}}) {
@@ -113,7 +123,7 @@ TEST(Avx2QuantKernels, MatchScalarReference) {
                         const uint8_t* w = wb.data() + off;
                         const uint8_t* a = ab.data() + off + 2;
                         const double ref = f.vec_dot_scalar(n, w, a);
-                        const double got = f.vec_dot_avx2(n, w, a);
+                        const double got = dot(n, w, a);
                         const double bound = 4e-6 * magnitude(ff, n, w, a);
                         ASSERT_LE(std::fabs(got - ref), bound)
                             << type_name(ff.type) << " blocks=" << nb << " offset=" << off
@@ -128,8 +138,7 @@ TEST(Avx2QuantKernels, MatchScalarReference) {
 
 // Integer-valued scales (d = 1 and whole-number activation scales) make both kernels exact: the
 // extreme codes must give the very same number, not merely a close one.
-TEST(Avx2QuantKernels, ExtremeCodesExactWithUnitScales) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+TEST_P(QuantKernels, ExtremeCodesExactWithUnitScales) {
     std::mt19937 rng(5);
     for (const F16Fields& ff : quant_formats()) {
         const FormatOps& f = format_ops(ff.type);
@@ -152,7 +161,7 @@ TEST(Avx2QuantKernels, ExtremeCodesExactWithUnitScales) {
                     }
                 }
                 const float ref = f.vec_dot_scalar(2 * f.block_size, w.data(), a.data());
-                const float got = f.vec_dot_avx2(2 * f.block_size, w.data(), a.data());
+                const float got = vec_dot_for(f, GetParam())(2 * f.block_size, w.data(), a.data());
                 EXPECT_EQ(got, ref) << type_name(ff.type) << " fill=" << static_cast<int>(fill)
                                     << " act=" << static_cast<int>(act);
             }
@@ -162,13 +171,13 @@ TEST(Avx2QuantKernels, ExtremeCodesExactWithUnitScales) {
 
 // The 4x3 prompt tiles against 12 scalar reference dots: padded, unaligned row strides, several
 // block counts, random and extreme blocks.
-TEST(Avx2QuantKernels, GemmTilesMatchScalarDots) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+TEST_P(QuantKernels, GemmTilesMatchScalarDots) {
     std::mt19937 rng(99);
     int tiles = 0;
     for (const F16Fields& ff : quant_formats()) {
         const FormatOps& f = format_ops(ff.type);
-        if (!f.gemm_tile_avx2) continue;
+        const GemmTileFn tile = gemm_tile_for(f, GetParam());
+        if (!tile) continue;
         ++tiles;
         const FormatOps& af = format_ops(f.vec_dot_type);
         for (int64_t nb : {1, 2, 3, 9}) {
@@ -186,7 +195,7 @@ TEST(Avx2QuantKernels, GemmTilesMatchScalarDots) {
                         std::memcpy(a.data() + 2 + arb * t, row.data(), row.size());
                     }
                     float y[kGemmTileTokens * 7];
-                    f.gemm_tile_avx2(n, w.data() + 1, wrb, a.data() + 2, arb, y, 7);
+                    tile(n, w.data() + 1, wrb, a.data() + 2, arb, y, 7);
                     for (int t = 0; t < kGemmTileTokens; ++t)
                         for (int r = 0; r < kGemmTileRows; ++r) {
                             const uint8_t* wr = w.data() + 1 + wrb * r;
@@ -236,10 +245,9 @@ TEST(Avx2QuantKernels, ActivationQuantizersMatchScalarBytes) {
     }
 }
 
-// matmul on both ISAs over random weights, several shapes (rows not a multiple of the tiles,
+// matmul on the scalar and the SIMD ISA over random weights, several shapes (rows not a multiple of the tiles,
 // token counts around the tile sizes).
-TEST(Avx2QuantKernels, MatmulScalarAndAvx2Agree) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+TEST_P(QuantKernels, MatmulScalarAndSimdAgree) {
     std::mt19937 rng(77);
     std::normal_distribution<float> normal(0.f, 1.f);
     for (const F16Fields& ff : quant_formats()) {
@@ -253,7 +261,7 @@ TEST(Avx2QuantKernels, MatmulScalarAndAvx2Agree) {
             const WeightView w{ff.type, wb.data() + 1, cols, rows, format_row_bytes(f, cols)};
             std::vector<float> ys(static_cast<size_t>(rows * tokens)), yv(ys.size());
             matmul(w, x.data(), tokens, ys.data(), Isa::Scalar);
-            matmul(w, x.data(), tokens, yv.data(), Isa::Avx2);
+            matmul(w, x.data(), tokens, yv.data(), GetParam());
             const FormatOps& af = format_ops(f.vec_dot_type);
             std::vector<uint8_t> a(format_row_bytes(af, cols));
             for (int64_t t = 0; t < tokens; ++t) {
@@ -269,6 +277,9 @@ TEST(Avx2QuantKernels, MatmulScalarAndAvx2Agree) {
         }
     }
 }
+
+INSTANTIATE_TEST_SUITE_P(Isa, QuantKernels, ::testing::Values(Isa::Avx2, Isa::Avx512),
+                         [](const ::testing::TestParamInfo<Isa>& info) { return std::string(isa_name(info.param)); });
 
 }  // namespace
 }  // namespace qlm

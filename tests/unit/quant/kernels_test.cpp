@@ -97,10 +97,18 @@ TEST(Avx2Kernels, Q8_0ExtremeCodesAreExact) {
             a[b * 34 + 2 + e] = static_cast<uint8_t>(static_cast<int8_t>(b ? -127 : 127));
         }
     }
-    EXPECT_EQ(kernels::dot_q8_0_avx2(64, w.data(), a.data()), 0.0f);
-    EXPECT_EQ(kernels::dot_q8_0_avx2(32, w.data(), a.data()), 0.0f);
+    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+        if (!cpu_supports(isa)) continue;
+        const VecDotFn dot = vec_dot_for(format_ops(GgmlType::Q8_0), isa);
+        EXPECT_EQ(dot(64, w.data(), a.data()), 0.0f) << isa_name(isa);
+        EXPECT_EQ(dot(32, w.data(), a.data()), 0.0f) << isa_name(isa);
+    }
     for (int e = 0; e < 32; ++e) w[2 + e] = 127;
-    EXPECT_EQ(kernels::dot_q8_0_avx2(32, w.data(), a.data()), 32.0f * 127 * 127);
+    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+        if (!cpu_supports(isa)) continue;
+        EXPECT_EQ(vec_dot_for(format_ops(GgmlType::Q8_0), isa)(32, w.data(), a.data()), 32.0f * 127 * 127)
+            << isa_name(isa);
+    }
     EXPECT_EQ(kernels::dot_q8_0_scalar(32, w.data(), a.data()), 32.0f * 127 * 127);
 }
 
@@ -206,8 +214,8 @@ void check_matmul(GgmlType t, int64_t cols, int64_t rows, int64_t n_tokens, Isa 
 
 TEST(Matmul, MatchesDoubleReference) {
     std::mt19937 rng(11);
-    for (Isa isa : {Isa::Scalar, Isa::Avx2}) {
-        if (isa == Isa::Avx2 && !cpu_supports_avx2()) continue;
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        if (!cpu_supports(isa)) continue;
         for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0}) {
             for (auto [cols, rows, tokens] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{
                      {32, 1, 1}, {64, 3, 1}, {96, 7, 3}, {4096 + 32, 5, 2}, {160, 33, 40}, {32, 17, 65}}) {

@@ -1,5 +1,8 @@
-// Shared AVX2 building blocks of the quantized kernels (dot_quant_avx2.cpp, gemm_quant_avx2.cpp).
-// Include only from files compiled with -mavx2 -mfma -mf16c.
+// Shared x86 building blocks of the int8 kernels (dot_quant_x86.inl, gemm_quant_x86.inl), compiled
+// once per ISA: QLM_KERNEL_ISA names the namespace (avx2 or avx512), so each ISA's copies of these
+// inline functions stay apart. On AVX-512 (VL + VNNI) the u8·s8 dot is one vpdpbusd instead of
+// maddubs → madd; both give the same exact i32 sums (maddubs never saturates on the codes used).
+// Include only from the per-ISA kernel files (dot_quant_avx2.cpp, dot_quant_avx512.cpp, ...).
 #pragma once
 
 #include <immintrin.h>
@@ -7,7 +10,12 @@
 #include <cstdint>
 #include <cstring>
 
-namespace qlm::kernels::avx2 {
+// The including file defines both (GCC's target pragma does not define the __AVX512*__ macros).
+#if !defined(QLM_KERNEL_ISA) || !defined(QLM_KERNEL_VNNI)
+#error "define QLM_KERNEL_ISA (avx2 or avx512) and QLM_KERNEL_VNNI (0 or 1) before including quant_x86.h"
+#endif
+
+namespace qlm::kernels::QLM_KERNEL_ISA {
 
 inline __m256i load32(const void* p) { return _mm256_loadu_si256(static_cast<const __m256i*>(p)); }
 inline float f16(uint16_t h) { return _cvtsh_ss(h); }  // exact, like fp16_to_fp32
@@ -32,7 +40,19 @@ inline float hsum(__m256 v) {
 // Σ of 4 neighbouring products per i32 lane: unsigned bytes u (codes < 64) times signed bytes s.
 // maddubs adds pairs in i16: |pair| ≤ 2·63·127 (or 2·127·127 for the sign form) never saturates.
 inline __m256i udot(__m256i u, __m256i s) {
+#if QLM_KERNEL_VNNI
+    return _mm256_dpbusd_epi32(_mm256_setzero_si256(), u, s);
+#else
     return _mm256_madd_epi16(_mm256_maddubs_epi16(u, s), _mm256_set1_epi16(1));
+#endif
+}
+// acc + udot(u, s).
+inline __m256i udot_add(__m256i acc, __m256i u, __m256i s) {
+#if QLM_KERNEL_VNNI
+    return _mm256_dpbusd_epi32(acc, u, s);
+#else
+    return _mm256_add_epi32(acc, udot(u, s));
+#endif
 }
 // The same for two signed operands (|x| ≤ 127): |x| as the unsigned side, sign(x)·y as the signed.
 inline __m256i sdot(__m256i x, __m256i y) { return udot(_mm256_sign_epi8(x, x), _mm256_sign_epi8(y, x)); }
@@ -109,4 +129,4 @@ inline __m256i q3_k_scales16(const uint8_t* s) {
     return _mm256_cvtepi8_epi16(_mm_sub_epi8(codes, _mm_set1_epi8(32)));
 }
 
-}  // namespace qlm::kernels::avx2
+}  // namespace qlm::kernels::QLM_KERNEL_ISA

@@ -1,0 +1,10 @@
+// The int8 kernels of dot_quant_x86.inl for AVX-512 VL + BW + VNNI (namespace qlm::kernels::avx512):
+// the same source as the AVX2 build, with vpdpbusd for the u8·s8 dots. The file is compiled
+// with the AVX2 flags; the AVX-512 target is switched on below, after the shared headers, so
+// inline functions of those headers are never emitted with AVX-512 instructions.
+#include "quant/kernels/x86_int8_headers.h"
+
+#pragma GCC target("avx512f,avx512vl,avx512bw,avx512dq,avx512vnni")
+#define QLM_KERNEL_ISA avx512
+#define QLM_KERNEL_VNNI 1
+#include "quant/kernels/dot_quant_x86.inl"
