@@ -2,7 +2,7 @@
 # The standard speed table (docs/performance.md): builds the release binary, makes the synthetic
 # models (smol, tinyllama) with ../shared/tools/synth-gguf, quantizes them with `qlm quantize`
 # into build/cache/bench (kept between runs), runs `qlm bench` over
-#   smol F16 / Q8_0 / Q4_0 / Q4_K_M and tinyllama Q4_0 / Q4_K_M / Q8_0 on 1 and 2 threads
+#   smol F16 / Q8_0 / Q4_0 / Q4_K_M and tinyllama F16 / Q4_0 / Q4_K_M / Q8_0 on 1 and 2 threads
 # (pp128 and tg64 as in PERFORMANCE-ANCHORS.md), the kernel microbenchmark, and membw's read
 # bandwidth with each generation row's share of that roofline.
 #
@@ -60,11 +60,12 @@ quantize() {
 list=("$models/smol-f16.gguf")
 for t in Q8_0 Q4_0 Q4_K_M; do list+=("$(quantize smol "$t")"); done
 if [ $tiny = 1 ]; then
+  list+=("$models/tinyllama-f16.gguf")
   for t in Q4_0 Q4_K_M Q8_0; do list+=("$(quantize tinyllama "$t")"); done
 fi
 joined=$(IFS=,; echo "${list[*]}")
 
-echo "# qlm bench ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg))"
+echo "# qlm bench ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs, load average $(cut -d' ' -f1-3 /proc/loadavg), commit $(git -C "$root" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo
 echo "\$ qlm bench -m <${#list[@]} files> -p $pp -n $tg -t $threads -d $depth -r $reps"
 echo
