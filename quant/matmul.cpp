@@ -13,68 +13,152 @@ namespace qlm {
 namespace {
 constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in cache across tokens)
 constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3-token tiles)
-}  // namespace
+constexpr size_t kMaxGroup = 8;     // weights per matmul_team pass (larger groups run in passes)
 
-void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa) {
-    const FormatOps& wf = format_ops(w.type);
-    const FormatOps& af = format_ops(wf.vec_dot_type);
-    if (w.cols <= 0 || w.rows <= 0 || n_tokens <= 0) return;
-    if (w.cols % wf.block_size != 0 || w.cols % af.block_size != 0)
-        throw_error("matmul: {} columns are not a multiple of the {} block size", w.cols, type_name(w.type));
-    const VecDotFn dot = vec_dot_for(wf, isa);
-    const GemmTileFn tile = n_tokens >= kGemmTileTokens ? gemm_tile_for(wf, isa) : nullptr;
+// One weight of a group, resolved: its kernels and where its converted activations live.
+struct Resolved {
+    const WeightView* w;
+    float* y;
+    VecDotFn dot;
+    GemmTileFn tile;
+    const uint8_t* act;     // n_tokens rows of a_row_bytes
+    uint64_t a_row_bytes;
+    int64_t n_row_tiles, first_item;
+};
 
-    // Each activation row is converted once to the weight format's vec_dot type, then the
-    // (16 rows x 48 tokens) work items run: one parallel region for both phases (the implicit
-    // barrier of the first loop orders them), not one per phase.
-    const uint64_t a_row_bytes = format_row_bytes(af, w.cols);
-    const bool needs_conversion = af.type != GgmlType::F32;
-    std::vector<uint8_t> converted;
-    if (needs_conversion) converted.resize(a_row_bytes * static_cast<uint64_t>(n_tokens));
-    const uint8_t* act = needs_conversion ? converted.data() : reinterpret_cast<const uint8_t*>(x);
-    const QuantizeRowFn convert = needs_conversion ? quantize_activation_for(af, isa) : nullptr;
-
+// Rows r0..r1 x tokens t0..t1 of one weight: 4x3 tiles where they fit, single dots elsewhere.
+void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
+    const WeightView& w = *m.w;
     const auto* wbytes = static_cast<const uint8_t*>(w.data);
-    const int64_t n_row_tiles = (w.rows + kRowTile - 1) / kRowTile;
-    const int64_t n_tok_tiles = (n_tokens + kTokenTile - 1) / kTokenTile;
-    const int64_t n_items = n_row_tiles * n_tok_tiles;
-#pragma omp parallel if (n_items > 1 || n_tokens > 1)
-    {
-        if (needs_conversion) {
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n_tokens; ++t)
-                convert(x + t * w.cols, converted.data() + static_cast<uint64_t>(t) * a_row_bytes, w.cols);
-        }
-        // Static: each thread takes one contiguous range of work items, so in a decode step it
-        // streams one contiguous slice of the weight rows. Handing out items one at a time
-        // (dynamic) interleaves the threads' reads and halved two-thread decode speed.
-#pragma omp for schedule(static)
-        for (int64_t item = 0; item < n_items; ++item) {
-            const int64_t r0 = (item % n_row_tiles) * kRowTile, r1 = std::min(w.rows, r0 + kRowTile);
-            const int64_t t0 = (item / n_row_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
-            int64_t t = t0;
-            if (tile) {
-                // Full 4x3 tiles share each loaded weight vector across three tokens.
-                for (; t + kGemmTileTokens <= t1; t += kGemmTileTokens) {
-                    const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
-                    int64_t r = r0;
-                    for (; r + kGemmTileRows <= r1; r += kGemmTileRows)
-                        tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, a_row_bytes,
-                             y + t * w.rows + r, w.rows);
-                    for (; r < r1; ++r)
-                        for (int64_t k = 0; k < kGemmTileTokens; ++k)
-                            y[(t + k) * w.rows + r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride,
-                                                          a + static_cast<uint64_t>(k) * a_row_bytes);
-                }
-            }
-            for (; t < t1; ++t) {
-                const uint8_t* a = act + static_cast<uint64_t>(t) * a_row_bytes;
-                float* yt = y + t * w.rows;
-                for (int64_t r = r0; r < r1; ++r)
-                    yt[r] = dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);
-            }
+    int64_t t = t0;
+    if (m.tile) {
+        // Full 4x3 tiles share each loaded weight vector across three tokens.
+        for (; t + kGemmTileTokens <= t1; t += kGemmTileTokens) {
+            const uint8_t* a = m.act + static_cast<uint64_t>(t) * m.a_row_bytes;
+            int64_t r = r0;
+            for (; r + kGemmTileRows <= r1; r += kGemmTileRows)
+                m.tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, m.a_row_bytes,
+                       m.y + t * w.rows + r, w.rows);
+            for (; r < r1; ++r)
+                for (int64_t k = 0; k < kGemmTileTokens; ++k)
+                    m.y[(t + k) * w.rows + r] = m.dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride,
+                                                      a + static_cast<uint64_t>(k) * m.a_row_bytes);
         }
     }
+    for (; t < t1; ++t) {
+        const uint8_t* a = m.act + static_cast<uint64_t>(t) * m.a_row_bytes;
+        float* yt = m.y + t * w.rows;
+        for (int64_t r = r0; r < r1; ++r) yt[r] = m.dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);
+    }
+}
+
+// The distinct activation types of a group, in order of first use (at most one per weight).
+int distinct_act_types(std::span<const WeightView* const> ws, GgmlType* out) {
+    int n = 0;
+    for (const WeightView* w : ws) {
+        const GgmlType t = format_ops(w->type).vec_dot_type;
+        if (t != GgmlType::F32 && std::find(out, out + n, t) == out + n) out[n++] = t;
+    }
+    return n;
+}
+}  // namespace
+
+void check_matmul_shape(const WeightView& w) {
+    const FormatOps& wf = format_ops(w.type);
+    const FormatOps& af = format_ops(wf.vec_dot_type);
+    if (w.cols % wf.block_size != 0 || w.cols % af.block_size != 0)
+        throw_error("matmul: {} columns are not a multiple of the {} block size", w.cols, type_name(w.type));
+}
+
+uint64_t matmul_scratch_bytes(std::span<const WeightView* const> ws, int64_t n_tokens) {
+    if (ws.size() > kMaxGroup)
+        return std::max(matmul_scratch_bytes(ws.first(kMaxGroup), n_tokens),
+                        matmul_scratch_bytes(ws.subspan(kMaxGroup), n_tokens));
+    GgmlType types[kMaxGroup];
+    const int nt = distinct_act_types(ws, types);
+    const int64_t cols = ws.empty() ? 0 : ws[0]->cols;
+    uint64_t bytes = 0;
+    for (int i = 0; i < nt; ++i)
+        bytes += format_row_bytes(format_ops(types[i]), cols) * static_cast<uint64_t>(std::max<int64_t>(n_tokens, 0));
+    return bytes;
+}
+
+void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x, int64_t n_tokens,
+                 uint8_t* scratch, Isa isa) {
+    if (ws.empty() || n_tokens <= 0) return;
+    if (ws.size() > kMaxGroup) {
+        matmul_team(ws.first(kMaxGroup), ys.first(kMaxGroup), x, n_tokens, scratch, isa);
+        matmul_team(ws.subspan(kMaxGroup), ys.subspan(kMaxGroup), x, n_tokens, scratch, isa);
+        return;
+    }
+    const int64_t cols = ws[0]->cols;
+    // Each distinct activation type is converted once for the whole group, into its own part of
+    // the scratch; the loop's implicit barrier orders conversion before use.
+    GgmlType types[kMaxGroup];
+    const int n_types = distinct_act_types(ws, types);
+    uint64_t offsets[kMaxGroup] = {};
+    for (int i = 1; i < n_types; ++i)
+        offsets[i] = offsets[i - 1] + format_row_bytes(format_ops(types[i - 1]), cols) * static_cast<uint64_t>(n_tokens);
+    if (n_types > 0) {
+#pragma omp for schedule(static)
+        for (int64_t job = 0; job < n_tokens * n_types; ++job) {
+            const int i = static_cast<int>(job / n_tokens);
+            const int64_t t = job % n_tokens;
+            const FormatOps& af = format_ops(types[i]);
+            const uint64_t rb = format_row_bytes(af, cols);
+            quantize_activation_for(af, isa)(x + t * cols, scratch + offsets[i] + static_cast<uint64_t>(t) * rb, cols);
+        }
+    }
+
+    Resolved m[kMaxGroup];
+    const int64_t n_tok_tiles = (n_tokens + kTokenTile - 1) / kTokenTile;
+    int64_t n_items = 0;
+    for (size_t k = 0; k < ws.size(); ++k) {
+        const WeightView& w = *ws[k];
+        const FormatOps& wf = format_ops(w.type);
+        const FormatOps& af = format_ops(wf.vec_dot_type);
+        Resolved& r = m[k];
+        r.w = &w;
+        r.y = ys[k];
+        r.dot = vec_dot_for(wf, isa);
+        r.tile = n_tokens >= kGemmTileTokens ? gemm_tile_for(wf, isa) : nullptr;
+        r.a_row_bytes = format_row_bytes(af, cols);
+        if (af.type == GgmlType::F32) {
+            r.act = reinterpret_cast<const uint8_t*>(x);
+        } else {
+            const int i = static_cast<int>(std::find(types, types + n_types, af.type) - types);
+            r.act = scratch + offsets[i];
+        }
+        r.n_row_tiles = (w.rows + kRowTile - 1) / kRowTile;
+        r.first_item = n_items;
+        n_items += r.n_row_tiles * n_tok_tiles;
+    }
+    // Static: each thread takes one contiguous range of work items, so in a decode step it
+    // streams one contiguous slice of the weight rows (of each weight in turn). Handing out items
+    // one at a time (dynamic) interleaves the threads' reads and halved two-thread decode speed.
+    // Items run row tile by row tile, all token tiles of a row tile in a row: every thread gets
+    // whole row tiles (equal work, whatever the last token tile's size) and reuses their weights.
+#pragma omp for schedule(static)
+    for (int64_t item = 0; item < n_items; ++item) {
+        size_t k = 0;
+        while (k + 1 < ws.size() && item >= m[k + 1].first_item) ++k;
+        const Resolved& r = m[k];
+        const int64_t local = item - r.first_item;
+        const int64_t r0 = (local / n_tok_tiles) * kRowTile, r1 = std::min(r.w->rows, r0 + kRowTile);
+        const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
+        run_item(r, r0, r1, t0, t1);
+    }
+}
+
+void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa) {
+    if (w.cols <= 0 || w.rows <= 0 || n_tokens <= 0) return;
+    check_matmul_shape(w);
+    const WeightView* ws[1] = {&w};
+    float* ys[1] = {y};
+    std::vector<uint8_t> scratch(matmul_scratch_bytes(ws, n_tokens));
+    const bool parallel = n_tokens > 1 || w.rows > kRowTile;
+#pragma omp parallel if (parallel)
+    matmul_team(ws, ys, x, n_tokens, scratch.data(), isa);
 }
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y) {

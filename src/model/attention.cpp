@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <memory>
+#include <optional>
 #include <vector>
 
 #include "quant/formats.h"
@@ -126,6 +128,15 @@ struct Plan {
     }
 };
 
+}  // namespace
+
+// What the threads of a team share across attention_team calls: the plan and the split buffers.
+struct AttentionScratch::Impl {
+    std::optional<Plan> plan;
+    std::vector<float> all_scores, part, part_o, part_m, part_l;
+};
+
+namespace {
 // Converts every query row to K's dot type (inside a parallel region).
 void convert_queries(Plan& P, const float* q) {
 #pragma omp for schedule(static)
@@ -135,16 +146,13 @@ void convert_queries(Plan& P, const float* q) {
 // Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V.
 // With a split (decoding), every row's scores go to one buffer first, each row is softmax'ed over
 // its whole context, then the items weight V and the splits' sums are added in split order.
-void attention_exact(Plan& P, const float* q, float* out) {
+// Called by every thread of a team; the buffers were sized by prepare_shared.
+void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
     const int64_t hd = P.hd, rows_all = P.rows_all(), ld = P.n_kv_end;
     const auto uhd = static_cast<size_t>(hd);
     const bool split = P.n_split > 1;
-    std::vector<float> all_scores, part;
-    if (split) {
-        all_scores.resize(static_cast<size_t>(rows_all * ld));
-        part.assign(static_cast<size_t>(P.n_split * rows_all) * uhd, 0.f);
-    }
-#pragma omp parallel
+    std::vector<float>& all_scores = sh.all_scores;
+    std::vector<float>& part = sh.part;
     {
         std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd));
         convert_queries(P, q);
@@ -193,17 +201,14 @@ void attention_exact(Plan& P, const float* q, float* out) {
 
 // Flash kernel: online softmax over tiles of kTileKv positions. Splits keep (max, normaliser,
 // unnormalised output) per row and are merged with the usual rescaling.
-void attention_flash(Plan& P, const float* q, float* out) {
+// Called by every thread of a team; the buffers were sized by prepare_shared.
+void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
     const int64_t hd = P.hd, rows_all = P.rows_all();
     const auto uhd = static_cast<size_t>(hd);
-    std::vector<float> part_o, part_m, part_l;
-    if (P.n_split > 1) {
-        part_o.assign(static_cast<size_t>(P.n_split * rows_all) * uhd, 0.f);
-        part_m.assign(static_cast<size_t>(P.n_split * rows_all), kNegInf);
-        part_l.assign(static_cast<size_t>(P.n_split * rows_all), 0.f);
-    }
+    std::vector<float>& part_o = sh.part_o;
+    std::vector<float>& part_m = sh.part_m;
+    std::vector<float>& part_l = sh.part_l;
     const int64_t max_rows = P.group * kTileTokens;
-#pragma omp parallel
     {
         std::vector<float> s(static_cast<size_t>(max_rows * kTileKv)), o(static_cast<size_t>(max_rows * hd));
         std::vector<float> vt(static_cast<size_t>(kTileKv * hd));
@@ -272,16 +277,49 @@ void attention_flash(Plan& P, const float* q, float* out) {
         }
     }
 }
+// One thread: the plan of this call and the shared buffers its kernel needs.
+void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvCache& kv, int64_t layer, int64_t n,
+                    int64_t p0, AttentionKernel kernel) {
+    const Plan& P = sh.plan.emplace(hp, kv, layer, n, p0);
+    if (P.n_split <= 1) return;
+    const auto rows = static_cast<size_t>(P.n_split * P.rows_all());
+    const auto uhd = static_cast<size_t>(P.hd);
+    if (kernel == AttentionKernel::Flash) {
+        sh.part_o.assign(rows * uhd, 0.f);
+        sh.part_m.assign(rows, kNegInf);
+        sh.part_l.assign(rows, 0.f);
+    } else {
+        sh.all_scores.resize(static_cast<size_t>(P.rows_all() * P.n_kv_end));
+        sh.part.assign(rows * uhd, 0.f);
+    }
+}
+
+void run_kernel(AttentionScratch::Impl& sh, const float* q, float* out, AttentionKernel kernel) {
+    if (kernel == AttentionKernel::Flash)
+        attention_flash(*sh.plan, q, out, sh);
+    else
+        attention_exact(*sh.plan, q, out, sh);
+}
 }  // namespace
+
+AttentionScratch::AttentionScratch() : impl_(std::make_unique<Impl>()) {}
+AttentionScratch::~AttentionScratch() = default;
 
 void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
                float* out, AttentionKernel kernel) {
     if (n <= 0) return;
-    Plan plan(hp, kv, layer, n, p0);
-    if (kernel == AttentionKernel::Flash)
-        attention_flash(plan, q, out);
-    else
-        attention_exact(plan, q, out);
+    AttentionScratch::Impl sh;
+    prepare_shared(sh, hp, kv, layer, n, p0, kernel);
+#pragma omp parallel
+    run_kernel(sh, q, out, kernel);
+}
+
+void attention_team(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
+                    float* out, AttentionKernel kernel, AttentionScratch& scratch) {
+    if (n <= 0) return;
+#pragma omp single
+    prepare_shared(*scratch.impl_, hp, kv, layer, n, p0, kernel);
+    run_kernel(*scratch.impl_, q, out, kernel);
 }
 
 void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,

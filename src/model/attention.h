@@ -16,6 +16,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 
 namespace qlm {
 
@@ -31,6 +32,24 @@ enum class AttentionKernel { Exact, Flash };
 // cache, as llama.cpp does; q8_0 for a q8_0 cache).
 void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
                float* out, AttentionKernel kernel = AttentionKernel::Exact);
+
+// What the threads of a team share across attention_team calls (its plan and split buffers).
+class AttentionScratch {
+public:
+    AttentionScratch();
+    ~AttentionScratch();
+    struct Impl;
+
+private:
+    friend void attention_team(const Hparams&, const KvCache&, int64_t, const float*, int64_t, int64_t, float*,
+                               AttentionKernel, AttentionScratch&);
+    std::unique_ptr<Impl> impl_;
+};
+
+// The same inside a parallel region: every thread of the team calls it with the same arguments
+// and one shared `scratch`; it ends with a barrier.
+void attention_team(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
+                    float* out, AttentionKernel kernel, AttentionScratch& scratch);
 
 // The same function computed the direct way in double (all scores of a row, softmax, weighted sum
 // of V) from the cache's dequantized rows and q as given: the reference both kernels are tested

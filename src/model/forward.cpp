@@ -9,8 +9,10 @@
 
 #include <algorithm>
 #include <cmath>
+#include <initializer_list>
 #include <new>
 #include <optional>
+#include <span>
 #include <vector>
 
 #include "quant/formats.h"
@@ -54,6 +56,8 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
 
 struct InferenceContext::Scratch {
     std::vector<float> x, xn, q, k, v, attn, tmp, gate, up, rope_cs;
+    std::vector<uint8_t> act;  // activations converted for the matmuls (matmul_scratch_bytes)
+    AttentionScratch attention;
 };
 
 InferenceContext::InferenceContext(const Model& model, const ContextOptions& opts) : model_(model), opts_(opts) {
@@ -85,6 +89,27 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
     resize_checked(s.gate, nb, F, "feed-forward");
     resize_checked(s.up, nb, F, "feed-forward");
     resize_checked(s.rope_cs, nb, static_cast<uint64_t>(hp.n_rot), "rope");
+
+    // Every weight is checked here, once, so nothing inside the forward's parallel region throws;
+    // the conversion scratch is sized for the largest group of weights sharing an input.
+    const ModelWeights& w = model.weights();
+    uint64_t act_bytes = 0;
+    auto group = [&](std::initializer_list<const WeightView*> ws) {
+        for (const WeightView* v : ws) check_matmul_shape(*v);
+        act_bytes = std::max(act_bytes, matmul_scratch_bytes(std::span(ws.begin(), ws.size()), opts_.n_batch));
+    };
+    for (const LayerWeights& L : w.layers) {
+        group({&L.wq, &L.wk, &L.wv});
+        group({&L.wo});
+        group({&L.gate, &L.up});
+        group({&L.down});
+    }
+    group({&w.output});
+    try {
+        s.act.resize(act_bytes);
+    } catch (const std::bad_alloc&) {
+        throw_error("the activation buffer ({} bytes) could not be allocated (use a smaller batch)", act_bytes);
+    }
 }
 
 InferenceContext::~InferenceContext() = default;
@@ -131,6 +156,10 @@ void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
     n_outputs_ = n_out;
 }
 
+// One parallel region for the whole chunk: every step below is either a worksharing loop split
+// over the team (matmuls, attention, per-token and per-element work) or done by one thread, and
+// the loops' barriers order the steps. Nothing inside throws (shapes were checked when the context
+// was made, tokens and positions by eval).
 void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
     const Model& model = model_;
     KvCache& kv = *kv_;
@@ -142,51 +171,66 @@ void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_
     float *x = s.x.data(), *xn = s.xn.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
     float *attn = s.attn.data(), *tmp = s.tmp.data(), *gate = s.gate.data(), *up = s.up.data();
     float* cs = s.rope_cs.data();
-    // Every matmul below goes through this wrapper, which shows its input to the optional observer.
-    const auto matmul = [obs = opts_.matmul_observer](const WeightView& wv, const float* in, int64_t nt, float* y) {
-        if (obs) obs->on_matmul(wv, in, nt);
-        qlm::matmul(wv, in, nt, y);
+    uint8_t* act = s.act.data();
+    const Isa isa = active_isa();
+    const AttentionKernel kernel = opts_.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact;
+    MatmulObserver* obs = opts_.matmul_observer;
+    // y_k = in · W_kᵀ for weights sharing one input; the optional observer sees each input first.
+    const auto matmul = [&](std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys,
+                            const float* in, int64_t nt) {
+        if (obs) {
+#pragma omp single
+            for (const WeightView* wv : ws) obs->on_matmul(*wv, in, nt);
+        }
+        matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
     };
+    const int64_t first = all_logits ? 0 : n - 1;  // the rows whose logits are wanted
 
-    // Token embeddings.
+    // Token embeddings and the RoPE cos/sin of each position of this chunk.
     for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);
-    // RoPE cos/sin per position of this chunk.
     for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale);
 
-    for (int64_t l = 0; l < hp.n_layer; ++l) {
-        const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-        // Attention block.
-        for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
-        matmul(L.wq, xn, n, q);
-        matmul(L.wk, xn, n, k);
-        matmul(L.wv, xn, n, v);
-        add_bias(q, L.bq, n, QD);
-        add_bias(k, L.bk, n, KVD);
-        add_bias(v, L.bv, n, KVD);
-        for (int64_t t = 0; t < n; ++t) {
-            for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-            for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+#pragma omp parallel if (n > 1 || hp.n_embd >= 256)
+    {
+        for (int64_t l = 0; l < hp.n_layer; ++l) {
+            const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+            // Attention block.
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
+            matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < n; ++t) {
+                add_bias(q + t * QD, L.bq, 1, QD);
+                add_bias(k + t * KVD, L.bk, 1, KVD);
+                add_bias(v + t * KVD, L.bv, 1, KVD);
+                for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+                for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+            }
+#pragma omp single
+            kv.store(l, p0, n, k, v);
+            attention_team(hp, kv, l, q, n, p0, attn, kernel, s.attention);
+            matmul({&L.wo}, {tmp}, attn, n);
+#pragma omp for schedule(static)
+            for (int64_t t = 0; t < n; ++t) {
+                add_bias(tmp + t * E, L.bo, 1, E);
+                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+                // Feed-forward block (SwiGLU): its norm right away, on the same token.
+                ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+            }
+            matmul({&L.gate, &L.up}, {gate, up}, xn, n);
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n * F; ++i) gate[i] = ops::silu(gate[i]) * up[i];
+            matmul({&L.down}, {tmp}, gate, n);
+#pragma omp for schedule(static)
+            for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
         }
-        kv.store(l, p0, n, k, v);
-        attention(hp, kv, l, q, n, p0, attn, opts_.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact);
-        matmul(L.wo, attn, n, tmp);
-        add_bias(tmp, L.bo, n, E);
-        for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
 
-        // Feed-forward block (SwiGLU).
-        for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
-        matmul(L.gate, xn, n, gate);
-        matmul(L.up, xn, n, up);
-        for (int64_t i = 0; i < n * F; ++i) gate[i] = ops::silu(gate[i]) * up[i];
-        matmul(L.down, gate, n, tmp);
-        for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
+        if (logits_out) {
+#pragma omp for schedule(static)
+            for (int64_t t = first; t < n; ++t) ops::rmsnorm(x + t * E, w.output_norm, xn + (t - first) * E, E, hp.rms_eps);
+            matmul({&w.output}, {logits_out}, xn, n - first);
+        }
     }
-
-    if (!logits_out) return;
-    const int64_t first = all_logits ? 0 : n - 1;
-    const int64_t n_out = n - first;
-    for (int64_t t = first; t < n; ++t) ops::rmsnorm(x + t * E, w.output_norm, xn + (t - first) * E, E, hp.rms_eps);
-    matmul(w.output, xn, n_out, logits_out);
 }
 
 }  // namespace qlm
