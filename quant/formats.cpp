@@ -1,6 +1,8 @@
 #include "quant/formats.h"
 
+#if QLM_X86_KERNELS
 #include <cpuid.h>
+#endif
 
 #include <array>
 #include <cstdio>
@@ -24,6 +26,14 @@
 #include "quant/format_q8_k.h"
 #include "quant/kernels/kernels.h"
 #include "src/util/error.h"
+
+// The x86 kernels exist only in x86-64 builds (quant/CMakeLists.txt); elsewhere the table holds
+// the scalar references.
+#if QLM_X86_KERNELS
+#define QLM_X86_FN(f) f
+#else
+#define QLM_X86_FN(f) nullptr
+#endif
 
 namespace qlm {
 
@@ -76,31 +86,31 @@ constexpr FormatOps make_ops() {
 
 // Not const: set_quantize_row fills in quantize_row for formats registered later.
 constinit std::array<FormatOps, 15> kFormats = {
-    make_ops<FormatF32>(kernels::dot_f32_scalar, kernels::dot_f32_avx2, kernels::gemm4x3_f32_avx2),
-    make_ops<FormatF16>(kernels::dot_f16_scalar, kernels::dot_f16_avx2, kernels::gemm4x3_f16_avx2,
-                        kernels::convert_f32_to_f16_avx2),
-    make_ops<FormatBF16>(kernels::dot_bf16_scalar, kernels::dot_bf16_avx2),
-    make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, kernels::avx2::dot_q8_0, kernels::avx2::gemm4x3_q8_0,
-                         kernels::quantize_q8_0_activation_avx2, kernels::avx512::dot_q8_0,
-                         kernels::avx512::gemm4x3_q8_0),
-    make_ops<FormatQ8_1>(vec_dot_fn<FormatQ8_1>, nullptr, nullptr, kernels::quantize_q8_1_activation_avx2),
-    make_ops<FormatQ4_0>(vec_dot_fn<FormatQ4_0>, kernels::avx2::dot_q4_0, kernels::avx2::gemm4x3_q4_0, nullptr,
-                        kernels::avx512::dot_q4_0, kernels::avx512::gemm4x3_q4_0),
-    make_ops<FormatQ4_1>(vec_dot_fn<FormatQ4_1>, kernels::avx2::dot_q4_1, kernels::avx2::gemm4x3_q4_1, nullptr,
-                        kernels::avx512::dot_q4_1, kernels::avx512::gemm4x3_q4_1),
-    make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, kernels::avx2::dot_q5_0, kernels::avx2::gemm4x3_q5_0, nullptr,
-                        kernels::avx512::dot_q5_0, kernels::avx512::gemm4x3_q5_0),
-    make_ops<FormatQ5_1>(vec_dot_fn<FormatQ5_1>, kernels::avx2::dot_q5_1, kernels::avx2::gemm4x3_q5_1, nullptr,
-                        kernels::avx512::dot_q5_1, kernels::avx512::gemm4x3_q5_1),
-    make_ops<FormatQ8_K>(vec_dot_fn<FormatQ8_K>, nullptr, nullptr, kernels::quantize_q8_k_avx2),
-    make_ops<FormatQ2_K>(vec_dot_fn<FormatQ2_K>, kernels::avx2::dot_q2_k, nullptr, nullptr, kernels::avx512::dot_q2_k),
-    make_ops<FormatQ3_K>(vec_dot_fn<FormatQ3_K>, kernels::avx2::dot_q3_k, nullptr, nullptr, kernels::avx512::dot_q3_k),
-    make_ops<FormatQ4_K>(vec_dot_fn<FormatQ4_K>, kernels::avx2::dot_q4_k, kernels::avx2::gemm4x3_q4_k, nullptr,
-                        kernels::avx512::dot_q4_k, kernels::avx512::gemm4x3_q4_k),
-    make_ops<FormatQ5_K>(vec_dot_fn<FormatQ5_K>, kernels::avx2::dot_q5_k, kernels::avx2::gemm4x3_q5_k, nullptr,
-                        kernels::avx512::dot_q5_k, kernels::avx512::gemm4x3_q5_k),
-    make_ops<FormatQ6_K>(vec_dot_fn<FormatQ6_K>, kernels::avx2::dot_q6_k, kernels::avx2::gemm4x3_q6_k, nullptr,
-                        kernels::avx512::dot_q6_k, kernels::avx512::gemm4x3_q6_k),
+    make_ops<FormatF32>(kernels::dot_f32_scalar, QLM_X86_FN(kernels::dot_f32_avx2), QLM_X86_FN(kernels::gemm4x3_f32_avx2)),
+    make_ops<FormatF16>(kernels::dot_f16_scalar, QLM_X86_FN(kernels::dot_f16_avx2), QLM_X86_FN(kernels::gemm4x3_f16_avx2),
+                        QLM_X86_FN(kernels::convert_f32_to_f16_avx2)),
+    make_ops<FormatBF16>(kernels::dot_bf16_scalar, QLM_X86_FN(kernels::dot_bf16_avx2)),
+    make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, QLM_X86_FN(kernels::avx2::dot_q8_0), QLM_X86_FN(kernels::avx2::gemm4x3_q8_0),
+                         QLM_X86_FN(kernels::quantize_q8_0_activation_avx2), QLM_X86_FN(kernels::avx512::dot_q8_0),
+                         QLM_X86_FN(kernels::avx512::gemm4x3_q8_0)),
+    make_ops<FormatQ8_1>(vec_dot_fn<FormatQ8_1>, nullptr, nullptr, QLM_X86_FN(kernels::quantize_q8_1_activation_avx2)),
+    make_ops<FormatQ4_0>(vec_dot_fn<FormatQ4_0>, QLM_X86_FN(kernels::avx2::dot_q4_0), QLM_X86_FN(kernels::avx2::gemm4x3_q4_0), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q4_0), QLM_X86_FN(kernels::avx512::gemm4x3_q4_0)),
+    make_ops<FormatQ4_1>(vec_dot_fn<FormatQ4_1>, QLM_X86_FN(kernels::avx2::dot_q4_1), QLM_X86_FN(kernels::avx2::gemm4x3_q4_1), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q4_1), QLM_X86_FN(kernels::avx512::gemm4x3_q4_1)),
+    make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, QLM_X86_FN(kernels::avx2::dot_q5_0), QLM_X86_FN(kernels::avx2::gemm4x3_q5_0), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q5_0), QLM_X86_FN(kernels::avx512::gemm4x3_q5_0)),
+    make_ops<FormatQ5_1>(vec_dot_fn<FormatQ5_1>, QLM_X86_FN(kernels::avx2::dot_q5_1), QLM_X86_FN(kernels::avx2::gemm4x3_q5_1), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q5_1), QLM_X86_FN(kernels::avx512::gemm4x3_q5_1)),
+    make_ops<FormatQ8_K>(vec_dot_fn<FormatQ8_K>, nullptr, nullptr, QLM_X86_FN(kernels::quantize_q8_k_avx2)),
+    make_ops<FormatQ2_K>(vec_dot_fn<FormatQ2_K>, QLM_X86_FN(kernels::avx2::dot_q2_k), nullptr, nullptr, QLM_X86_FN(kernels::avx512::dot_q2_k)),
+    make_ops<FormatQ3_K>(vec_dot_fn<FormatQ3_K>, QLM_X86_FN(kernels::avx2::dot_q3_k), nullptr, nullptr, QLM_X86_FN(kernels::avx512::dot_q3_k)),
+    make_ops<FormatQ4_K>(vec_dot_fn<FormatQ4_K>, QLM_X86_FN(kernels::avx2::dot_q4_k), QLM_X86_FN(kernels::avx2::gemm4x3_q4_k), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q4_k), QLM_X86_FN(kernels::avx512::gemm4x3_q4_k)),
+    make_ops<FormatQ5_K>(vec_dot_fn<FormatQ5_K>, QLM_X86_FN(kernels::avx2::dot_q5_k), QLM_X86_FN(kernels::avx2::gemm4x3_q5_k), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q5_k), QLM_X86_FN(kernels::avx512::gemm4x3_q5_k)),
+    make_ops<FormatQ6_K>(vec_dot_fn<FormatQ6_K>, QLM_X86_FN(kernels::avx2::dot_q6_k), QLM_X86_FN(kernels::avx2::gemm4x3_q6_k), nullptr,
+                        QLM_X86_FN(kernels::avx512::dot_q6_k), QLM_X86_FN(kernels::avx512::gemm4x3_q6_k)),
 };
 
 Isa best_isa() {
@@ -141,6 +151,7 @@ void set_quantize_row(GgmlType t, QuantizeRowFn fn) {
     throw_error("set_quantize_row: tensor type {} has no entry in the format table", type_name(t));
 }
 
+#if QLM_X86_KERNELS
 // F16C from CPUID leaf 1 (ECX bit 29): clang before 15 does not know __builtin_cpu_supports("f16c").
 static bool cpu_has_f16c() {
     unsigned a = 0, b = 0, c = 0, d = 0;
@@ -152,10 +163,19 @@ bool cpu_supports_avx2() {
     return ok;
 }
 
+static bool cpu_supports_avx512_vnni() {
+    static const bool ok = cpu_supports_avx2() && __builtin_cpu_supports("avx512f") &&
+                           __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
+                           __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+    return ok;
+}
+#else
+bool cpu_supports_avx2() { return false; }
+static bool cpu_supports_avx512_vnni() { return false; }
+#endif
+
 bool cpu_supports(Isa isa) {
-    static const bool avx512 = cpu_supports_avx2() && __builtin_cpu_supports("avx512f") &&
-                               __builtin_cpu_supports("avx512vl") && __builtin_cpu_supports("avx512bw") &&
-                               __builtin_cpu_supports("avx512dq") && __builtin_cpu_supports("avx512vnni");
+    const bool avx512 = cpu_supports_avx512_vnni();
     switch (isa) {
         case Isa::Scalar: return true;
         case Isa::Avx2: return cpu_supports_avx2();
@@ -200,10 +220,10 @@ GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) {
 }
 
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
-    if (active_isa() >= Isa::Avx2)
-        kernels::axpy_f16_avx2(n, a, x, y);
-    else
-        kernels::axpy_f16_scalar(n, a, x, y);
+#if QLM_X86_KERNELS
+    if (active_isa() >= Isa::Avx2) return kernels::axpy_f16_avx2(n, a, x, y);
+#endif
+    kernels::axpy_f16_scalar(n, a, x, y);
 }
 
 }  // namespace qlm
