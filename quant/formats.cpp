@@ -28,11 +28,16 @@
 #include "src/util/error.h"
 
 // The x86 kernels exist only in x86-64 builds (quant/CMakeLists.txt); elsewhere the table holds
-// the scalar references.
+// the scalar references; the NEON kernels likewise only in aarch64 builds.
 #if QLM_X86_KERNELS
 #define QLM_X86_FN(f) f
 #else
 #define QLM_X86_FN(f) nullptr
+#endif
+#if QLM_NEON_KERNELS
+#define QLM_NEON_FN(f) f
+#else
+#define QLM_NEON_FN(f) nullptr
 #endif
 
 namespace qlm {
@@ -73,11 +78,11 @@ float vec_dot_fn(int64_t n, const void* w, const void* a) {
 template <class F>
 constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr,
                              QuantizeRowFn act_avx2 = nullptr, VecDotFn avx512 = nullptr,
-                             GemmTileFn tile_avx512 = nullptr) {
+                             GemmTileFn tile_avx512 = nullptr, VecDotFn neon = nullptr) {
     return FormatOps{F::type,   F::vec_dot_type, F::block_size, sizeof(typename F::Block),
                      alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>(), quantize_activation_fn<F>(),
                      scalar,    avx2,            tile_avx2,     act_avx2,
-                     avx512,    tile_avx512};
+                     avx512,    tile_avx512,     neon};
 }
 template <class F>
 constexpr FormatOps make_ops() {
@@ -86,16 +91,19 @@ constexpr FormatOps make_ops() {
 
 // Not const: set_quantize_row fills in quantize_row for formats registered later.
 constinit std::array<FormatOps, 15> kFormats = {
-    make_ops<FormatF32>(kernels::dot_f32_scalar, QLM_X86_FN(kernels::dot_f32_avx2), QLM_X86_FN(kernels::gemm4x3_f32_avx2)),
+    make_ops<FormatF32>(kernels::dot_f32_scalar, QLM_X86_FN(kernels::dot_f32_avx2), QLM_X86_FN(kernels::gemm4x3_f32_avx2),
+                        nullptr, nullptr, nullptr, QLM_NEON_FN(kernels::neon::dot_f32)),
     make_ops<FormatF16>(kernels::dot_f16_scalar, QLM_X86_FN(kernels::dot_f16_avx2), QLM_X86_FN(kernels::gemm4x3_f16_avx2),
-                        QLM_X86_FN(kernels::convert_f32_to_f16_avx2)),
+                        QLM_X86_FN(kernels::convert_f32_to_f16_avx2), nullptr, nullptr,
+                        QLM_NEON_FN(kernels::neon::dot_f16)),
     make_ops<FormatBF16>(kernels::dot_bf16_scalar, QLM_X86_FN(kernels::dot_bf16_avx2)),
     make_ops<FormatQ8_0>(kernels::dot_q8_0_scalar, QLM_X86_FN(kernels::avx2::dot_q8_0), QLM_X86_FN(kernels::avx2::gemm4x3_q8_0),
                          QLM_X86_FN(kernels::quantize_q8_0_activation_avx2), QLM_X86_FN(kernels::avx512::dot_q8_0),
-                         QLM_X86_FN(kernels::avx512::gemm4x3_q8_0)),
+                         QLM_X86_FN(kernels::avx512::gemm4x3_q8_0), QLM_NEON_FN(kernels::neon::dot_q8_0)),
     make_ops<FormatQ8_1>(vec_dot_fn<FormatQ8_1>, nullptr, nullptr, QLM_X86_FN(kernels::quantize_q8_1_activation_avx2)),
     make_ops<FormatQ4_0>(vec_dot_fn<FormatQ4_0>, QLM_X86_FN(kernels::avx2::dot_q4_0), QLM_X86_FN(kernels::avx2::gemm4x3_q4_0), nullptr,
-                        QLM_X86_FN(kernels::avx512::dot_q4_0), QLM_X86_FN(kernels::avx512::gemm4x3_q4_0)),
+                        QLM_X86_FN(kernels::avx512::dot_q4_0), QLM_X86_FN(kernels::avx512::gemm4x3_q4_0),
+                        QLM_NEON_FN(kernels::neon::dot_q4_0)),
     make_ops<FormatQ4_1>(vec_dot_fn<FormatQ4_1>, QLM_X86_FN(kernels::avx2::dot_q4_1), QLM_X86_FN(kernels::avx2::gemm4x3_q4_1), nullptr,
                         QLM_X86_FN(kernels::avx512::dot_q4_1), QLM_X86_FN(kernels::avx512::gemm4x3_q4_1)),
     make_ops<FormatQ5_0>(vec_dot_fn<FormatQ5_0>, QLM_X86_FN(kernels::avx2::dot_q5_0), QLM_X86_FN(kernels::avx2::gemm4x3_q5_0), nullptr,
@@ -114,6 +122,7 @@ constinit std::array<FormatOps, 15> kFormats = {
 };
 
 Isa best_isa() {
+    if (cpu_supports(Isa::Neon)) return Isa::Neon;
     if (cpu_supports(Isa::Avx512)) return Isa::Avx512;
     return cpu_supports(Isa::Avx2) ? Isa::Avx2 : Isa::Scalar;
 }
@@ -123,9 +132,9 @@ Isa best_isa() {
 Isa detect_isa() {
     const char* env = std::getenv("QLM_ISA");
     if (!env || !*env) return best_isa();
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512})
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon})
         if (std::strcmp(env, isa_name(isa)) == 0) return cpu_supports(isa) ? isa : best_isa();
-    std::fprintf(stderr, "qlm: warning: QLM_ISA=%s is not one of scalar, avx2, avx512; using %s\n", env,
+    std::fprintf(stderr, "qlm: warning: QLM_ISA=%s is not one of scalar, avx2, avx512, neon; using %s\n", env,
                  isa_name(best_isa()));
     return best_isa();
 }
@@ -180,6 +189,7 @@ bool cpu_supports(Isa isa) {
         case Isa::Scalar: return true;
         case Isa::Avx2: return cpu_supports_avx2();
         case Isa::Avx512: return avx512;
+        case Isa::Neon: return QLM_NEON_KERNELS != 0;
     }
     return false;
 }
@@ -189,6 +199,7 @@ const char* isa_name(Isa isa) {
         case Isa::Scalar: return "scalar";
         case Isa::Avx2: return "avx2";
         case Isa::Avx512: return "avx512";
+        case Isa::Neon: return "neon";
     }
     return "?";
 }
@@ -201,6 +212,7 @@ Isa active_isa() {
 // Each lookup takes the requested ISA's kernel, else the next lower ISA's, never one the CPU lacks.
 VecDotFn vec_dot_for(const FormatOps& f, Isa isa) {
     if (!cpu_supports(isa)) isa = best_isa();
+    if (isa == Isa::Neon) return f.vec_dot_neon ? f.vec_dot_neon : f.vec_dot_scalar;
     if (isa == Isa::Avx512 && f.vec_dot_avx512) return f.vec_dot_avx512;
     if (isa >= Isa::Avx2 && f.vec_dot_avx2) return f.vec_dot_avx2;
     return f.vec_dot_scalar;
@@ -208,20 +220,20 @@ VecDotFn vec_dot_for(const FormatOps& f, Isa isa) {
 
 QuantizeRowFn quantize_activation_for(const FormatOps& f, Isa isa) {
     if (!cpu_supports(isa)) isa = best_isa();
-    if (isa >= Isa::Avx2 && f.quantize_activation_avx2) return f.quantize_activation_avx2;
+    if ((isa == Isa::Avx2 || isa == Isa::Avx512) && f.quantize_activation_avx2) return f.quantize_activation_avx2;
     return f.quantize_activation;
 }
 
 GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) {
     if (!cpu_supports(isa)) isa = best_isa();
     if (isa == Isa::Avx512 && f.gemm_tile_avx512) return f.gemm_tile_avx512;
-    if (isa >= Isa::Avx2) return f.gemm_tile_avx2;
+    if (isa == Isa::Avx2 || isa == Isa::Avx512) return f.gemm_tile_avx2;
     return nullptr;
 }
 
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
 #if QLM_X86_KERNELS
-    if (active_isa() >= Isa::Avx2) return kernels::axpy_f16_avx2(n, a, x, y);
+    if (active_isa() == Isa::Avx2 || active_isa() == Isa::Avx512) return kernels::axpy_f16_avx2(n, a, x, y);
 #endif
     kernels::axpy_f16_scalar(n, a, x, y);
 }

@@ -26,8 +26,8 @@ constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
 
 // The kernel sets, each a superset of the one before: Avx2 = AVX2 + FMA + F16C; Avx512 = Avx2 +
 // AVX-512 F/VL/BW/DQ + VNNI (the int8 kernels use vpdpbusd; formats without an AVX-512 kernel run
-// their AVX2 one).
-enum class Isa { Scalar, Avx2, Avx512 };
+// their AVX2 one). Neon: AArch64 builds (dots of F32, F16, Q8_0, Q4_0; the rest scalar).
+enum class Isa { Scalar, Avx2, Avx512, Neon };
 
 struct FormatOps {
     GgmlType type;
@@ -46,6 +46,7 @@ struct FormatOps {
     QuantizeRowFn quantize_activation_avx2;  // optional faster quantize_activation (same results)
     VecDotFn vec_dot_avx512;      // nullptr: the AVX2 kernel serves Isa::Avx512
     GemmTileFn gemm_tile_avx512;  // nullptr: the AVX2 tile serves Isa::Avx512
+    VecDotFn vec_dot_neon;        // nullptr: the scalar reference serves Isa::Neon
 };
 
 // The format's operations, or nullptr when qlm cannot compute with this type.
@@ -64,7 +65,7 @@ inline uint64_t format_row_bytes(const FormatOps& f, int64_t n) {
 void set_quantize_row(GgmlType t, QuantizeRowFn fn);
 
 // The ISA the kernels run on: the best one the CPU has, or the one the environment variable
-// QLM_ISA=scalar|avx2|avx512 asks for (never above what the CPU has). Decided once per process.
+// QLM_ISA=scalar|avx2|avx512|neon asks for (never one the CPU lacks). Decided once per process.
 Isa active_isa();
 bool cpu_supports_avx2();
 bool cpu_supports(Isa isa);

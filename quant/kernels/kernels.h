@@ -55,6 +55,14 @@ QLM_INT8_KERNELS
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 
+// AArch64 NEON (dot_neon.cpp, aarch64 builds only): f32/f16 through xsimd, Q8_0/Q4_0 against Q8_0.
+namespace neon {
+float dot_f32(int64_t n, const void* w, const void* a);
+float dot_f16(int64_t n, const void* w, const void* a);
+float dot_q8_0(int64_t n, const void* w, const void* a);
+float dot_q4_0(int64_t n, const void* w, const void* a);
+}  // namespace neon
+
 // Activation quantizers (quantize_avx2.cpp), byte-identical to the scalar rules of Q8_0/Q8_1
 // (quantize_row_activation) and Q8_K (quantize_row) for every non-NaN input. = qlm::QuantizeRowFn.
 void quantize_q8_0_activation_avx2(const float* x, void* y, int64_t n);

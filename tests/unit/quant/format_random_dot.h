@@ -50,7 +50,7 @@ void check_dot_against_dequantized(GgmlType type, Fill fill, int n_blocks, uint3
         }
     const float got = wf.vec_dot_scalar(n, w.data(), a.data());
     EXPECT_NEAR(got, ref, 2e-5 * mag + s_slack + 1e-6) << type_name(type) << ", " << n_blocks << " blocks, seed " << seed;
-    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
+    for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon}) {
         if (!cpu_supports(isa)) continue;
         EXPECT_NEAR(vec_dot_for(wf, isa)(n, w.data(), a.data()), got, 2e-5 * mag + 1e-6)
             << type_name(type) << " " << isa_name(isa);

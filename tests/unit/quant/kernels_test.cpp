@@ -1,4 +1,4 @@
-// Every AVX2 kernel against its scalar reference, and matmul against a double-precision
+// Every SIMD kernel (AVX2, AVX-512, NEON: the sets this CPU has) against its scalar reference, and matmul against a double-precision
 // dequantize-then-dot reference, on random inputs of awkward sizes and alignments.
 #include <gtest/gtest.h>
 
@@ -50,43 +50,59 @@ double abs_dot(const FormatOps& f, int64_t n, const void* w, const void* a) {
     return s;
 }
 
-TEST(Avx2Kernels, MatchScalarReference) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+// The SIMD sets this CPU has (AVX2 and AVX-512 on x86-64, NEON on AArch64).
+std::vector<Isa> simd_isas() {
+    std::vector<Isa> v;
+    for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
+        if (cpu_supports(isa)) v.push_back(isa);
+    return v;
+}
+
+TEST(SimdKernels, MatchScalarReference) {
+    if (simd_isas().empty()) GTEST_SKIP() << "this CPU has no SIMD kernel set";
     std::mt19937 rng(42);
-    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0}) {
-        const FormatOps& f = format_ops(t);
-        ASSERT_NE(f.vec_dot_avx2, nullptr);
-        for (int64_t n : {32, 64, 96, 160, 4096 + 32, 4096 + 96}) {
-            for (size_t offset : {0, 1, 2, 4, 6}) {
-                if (t == GgmlType::F32 && offset % 4) continue;      // floats keep float alignment
-                if ((t == GgmlType::F16 || t == GgmlType::BF16) && offset % 2) continue;
-                const Row w = random_row(f, n, rng, offset), a = random_row(f, n, rng, offset + 4);
-                const double ref = f.vec_dot_scalar(n, w.data(), a.data());
-                const double got = f.vec_dot_avx2(n, w.data(), a.data());
-                const double bound = 1e-6 * abs_dot(f, n, w.data(), a.data()) + 1e-30;
-                EXPECT_LE(std::fabs(got - ref), bound) << type_name(t) << " n=" << n << " offset=" << offset;
+    for (Isa isa : simd_isas()) {
+        for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0}) {
+            const FormatOps& f = format_ops(t);
+            const VecDotFn dot = vec_dot_for(f, isa);
+            if (isa != Isa::Neon || t != GgmlType::BF16) {  // NEON has no BF16 kernel
+                ASSERT_NE(dot, f.vec_dot_scalar) << isa_name(isa);
+            }
+            for (int64_t n : {32, 64, 96, 160, 4096 + 32, 4096 + 96}) {
+                for (size_t offset : {0, 1, 2, 4, 6}) {
+                    if (t == GgmlType::F32 && offset % 4) continue;  // floats keep float alignment
+                    if ((t == GgmlType::F16 || t == GgmlType::BF16) && offset % 2) continue;
+                    const Row w = random_row(f, n, rng, offset), a = random_row(f, n, rng, offset + 4);
+                    const double ref = f.vec_dot_scalar(n, w.data(), a.data());
+                    const double got = dot(n, w.data(), a.data());
+                    const double bound = 1e-6 * abs_dot(f, n, w.data(), a.data()) + 1e-30;
+                    EXPECT_LE(std::fabs(got - ref), bound)
+                        << isa_name(isa) << " " << type_name(t) << " n=" << n << " offset=" << offset;
+                }
             }
         }
     }
 }
 
-TEST(Avx2Kernels, OddLengthsForElementFormats) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+TEST(SimdKernels, OddLengthsForElementFormats) {
+    if (simd_isas().empty()) GTEST_SKIP() << "this CPU has no SIMD kernel set";
     std::mt19937 rng(7);
-    for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
-        const FormatOps& f = format_ops(t);
-        for (int64_t n : {1, 3, 7, 8, 9, 31, 33, 45, 1001}) {
-            const Row w = random_row(f, n, rng, 4), a = random_row(f, n, rng, 8);
-            const double ref = f.vec_dot_scalar(n, w.data(), a.data());
-            const double got = f.vec_dot_avx2(n, w.data(), a.data());
-            EXPECT_LE(std::fabs(got - ref), 1e-6 * abs_dot(f, n, w.data(), a.data()) + 1e-30)
-                << type_name(t) << " n=" << n;
+    for (Isa isa : simd_isas()) {
+        for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16}) {
+            const FormatOps& f = format_ops(t);
+            for (int64_t n : {1, 3, 7, 8, 9, 31, 33, 45, 1001}) {
+                const Row w = random_row(f, n, rng, 4), a = random_row(f, n, rng, 8);
+                const double ref = f.vec_dot_scalar(n, w.data(), a.data());
+                const double got = vec_dot_for(f, isa)(n, w.data(), a.data());
+                EXPECT_LE(std::fabs(got - ref), 1e-6 * abs_dot(f, n, w.data(), a.data()) + 1e-30)
+                    << isa_name(isa) << " " << type_name(t) << " n=" << n;
+            }
         }
     }
 }
 
-TEST(Avx2Kernels, Q8_0ExtremeCodesAreExact) {
-    if (!cpu_supports_avx2()) GTEST_SKIP() << "this CPU has no AVX2/FMA/F16C";
+TEST(SimdKernels, Q8_0ExtremeCodesAreExact) {
+    if (simd_isas().empty()) GTEST_SKIP() << "this CPU has no SIMD kernel set";
     // All codes ±127 (the sign trick must not saturate), d = 1: dot = 32·127·127·sign.
     std::vector<uint8_t> w(34 * 2), a(34 * 2);
     for (int b = 0; b < 2; ++b) {
@@ -97,15 +113,13 @@ TEST(Avx2Kernels, Q8_0ExtremeCodesAreExact) {
             a[b * 34 + 2 + e] = static_cast<uint8_t>(static_cast<int8_t>(b ? -127 : 127));
         }
     }
-    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-        if (!cpu_supports(isa)) continue;
+    for (Isa isa : simd_isas()) {
         const VecDotFn dot = vec_dot_for(format_ops(GgmlType::Q8_0), isa);
         EXPECT_EQ(dot(64, w.data(), a.data()), 0.0f) << isa_name(isa);
         EXPECT_EQ(dot(32, w.data(), a.data()), 0.0f) << isa_name(isa);
     }
     for (int e = 0; e < 32; ++e) w[2 + e] = 127;
-    for (Isa isa : {Isa::Avx2, Isa::Avx512}) {
-        if (!cpu_supports(isa)) continue;
+    for (Isa isa : simd_isas()) {
         EXPECT_EQ(vec_dot_for(format_ops(GgmlType::Q8_0), isa)(32, w.data(), a.data()), 32.0f * 127 * 127)
             << isa_name(isa);
     }
@@ -216,7 +230,7 @@ void check_matmul(GgmlType t, int64_t cols, int64_t rows, int64_t n_tokens, Isa 
 
 TEST(Matmul, MatchesDoubleReference) {
     std::mt19937 rng(11);
-    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512, Isa::Neon}) {
         if (!cpu_supports(isa)) continue;
         for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::BF16, GgmlType::Q8_0}) {
             for (auto [cols, rows, tokens] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{

@@ -1,0 +1,98 @@
+// AArch64 NEON kernels (built only for aarch64, where NEON is part of the base ISA): f32 and f16
+// dots through xsimd, the Q8_0 and Q4_0 int8 dots with widening multiplies (vmull_s8 ->
+// vpadalq_s16: exact i32 block sums, as the scalar reference). Other formats use their scalar
+// reference on ARM.
+#include <arm_neon.h>
+
+#include <xsimd/xsimd.hpp>
+
+#include "quant/format_q4_0.h"
+#include "quant/format_q8_0.h"
+#include "quant/fp16.h"
+#include "quant/kernels/kernels.h"
+
+namespace qlm::kernels::neon {
+
+namespace {
+using Arch = xsimd::neon64;
+using Vf = xsimd::batch<float, Arch>;
+constexpr int64_t kLanes = 4;
+
+inline Vf load_f32(const float* p) { return Vf::load_unaligned(p); }
+inline Vf load_f16(const uint16_t* p) { return Vf(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))); }
+
+// Four independent accumulators over 16 elements per step, then 4 at a time, then a scalar tail.
+template <class T, class Load, class Scalar>
+float dot_generic(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
+    Vf s0(0.f), s1(0.f), s2(0.f), s3(0.f);
+    int64_t i = 0;
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        s0 = xsimd::fma(load(x + i), load(y + i), s0);
+        s1 = xsimd::fma(load(x + i + kLanes), load(y + i + kLanes), s1);
+        s2 = xsimd::fma(load(x + i + 2 * kLanes), load(y + i + 2 * kLanes), s2);
+        s3 = xsimd::fma(load(x + i + 3 * kLanes), load(y + i + 3 * kLanes), s3);
+    }
+    for (; i + kLanes <= n; i += kLanes) s0 = xsimd::fma(load(x + i), load(y + i), s0);
+    float s = xsimd::hadd((s0 + s1) + (s2 + s3));
+    for (; i < n; ++i) s += scalar(x[i]) * scalar(y[i]);
+    return s;
+}
+
+// Σ x·y over 32 signed bytes as four i32 lanes (|product| ≤ 128·127: i16 pairs cannot overflow).
+inline int32x4_t block_dot(int8x16_t x0, int8x16_t x1, int8x16_t y0, int8x16_t y1) {
+    int32x4_t acc = vdupq_n_s32(0);
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x0), vget_low_s8(y0)));
+    acc = vpadalq_s16(acc, vmull_s8(vget_high_s8(x0), vget_high_s8(y0)));
+    acc = vpadalq_s16(acc, vmull_s8(vget_low_s8(x1), vget_low_s8(y1)));
+    acc = vpadalq_s16(acc, vmull_s8(vget_high_s8(x1), vget_high_s8(y1)));
+    return acc;
+}
+
+// Σ_b d_w(b)·d_a(b)·isum(b), two independent float accumulators.
+template <class Wb, class Codes>
+float sum_q8_0_act(int64_t n, const Wb* x, const BlockQ8_0* y, Codes codes) {
+    float32x4_t acc0 = vdupq_n_f32(0.f), acc1 = vdupq_n_f32(0.f);
+    const int64_t nb = n / 32;
+    for (int64_t b = 0; b < nb; ++b) {
+        int8x16_t c0, c1;
+        codes(x[b], c0, c1);
+        const int32x4_t s = block_dot(c0, c1, vld1q_s8(y[b].qs), vld1q_s8(y[b].qs + 16));
+        const float d = fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d);
+        if (b % 2 == 0)
+            acc0 = vmlaq_n_f32(acc0, vcvtq_f32_s32(s), d);
+        else
+            acc1 = vmlaq_n_f32(acc1, vcvtq_f32_s32(s), d);
+    }
+    return vaddvq_f32(vaddq_f32(acc0, acc1));
+}
+}  // namespace
+
+float dot_f32(int64_t n, const void* w, const void* a) {
+    return dot_generic(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
+                       [](float v) { return v; });
+}
+
+float dot_f16(int64_t n, const void* w, const void* a) {
+    return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16, fp16_to_fp32);
+}
+
+float dot_q8_0(int64_t n, const void* w, const void* a) {
+    return sum_q8_0_act(n, static_cast<const BlockQ8_0*>(w), static_cast<const BlockQ8_0*>(a),
+                        [](const BlockQ8_0& b, int8x16_t& c0, int8x16_t& c1) {
+                            c0 = vld1q_s8(b.qs);
+                            c1 = vld1q_s8(b.qs + 16);
+                        });
+}
+
+// Q4_0: element e < 16 is the low nibble of qs[e], element 16 + e the high nibble; value − 8.
+float dot_q4_0(int64_t n, const void* w, const void* a) {
+    return sum_q8_0_act(n, static_cast<const BlockQ4_0*>(w), static_cast<const BlockQ8_0*>(a),
+                        [](const BlockQ4_0& b, int8x16_t& c0, int8x16_t& c1) {
+                            const uint8x16_t q = vld1q_u8(b.qs);
+                            const int8x16_t eight = vdupq_n_s8(8);
+                            c0 = vsubq_s8(vreinterpretq_s8_u8(vandq_u8(q, vdupq_n_u8(0x0F))), eight);
+                            c1 = vsubq_s8(vreinterpretq_s8_u8(vshrq_n_u8(q, 4)), eight);
+                        });
+}
+
+}  // namespace qlm::kernels::neon
