@@ -96,17 +96,20 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
     // the scratch; the loop's implicit barrier orders conversion before use.
     GgmlType types[kMaxGroup];
     const int n_types = distinct_act_types(ws, types);
-    uint64_t offsets[kMaxGroup] = {};
-    for (int i = 1; i < n_types; ++i)
-        offsets[i] = offsets[i - 1] + format_row_bytes(format_ops(types[i - 1]), cols) * static_cast<uint64_t>(n_tokens);
+    uint64_t offsets[kMaxGroup] = {}, row_bytes[kMaxGroup] = {};
+    QuantizeRowFn convert[kMaxGroup] = {};
+    for (int i = 0; i < n_types; ++i) {
+        const FormatOps& af = format_ops(types[i]);
+        row_bytes[i] = format_row_bytes(af, cols);
+        convert[i] = quantize_activation_for(af, isa);
+        if (i > 0) offsets[i] = offsets[i - 1] + row_bytes[i - 1] * static_cast<uint64_t>(n_tokens);
+    }
     if (n_types > 0) {
 #pragma omp for schedule(static)
         for (int64_t job = 0; job < n_tokens * n_types; ++job) {
             const int i = static_cast<int>(job / n_tokens);
             const int64_t t = job % n_tokens;
-            const FormatOps& af = format_ops(types[i]);
-            const uint64_t rb = format_row_bytes(af, cols);
-            quantize_activation_for(af, isa)(x + t * cols, scratch + offsets[i] + static_cast<uint64_t>(t) * rb, cols);
+            convert[i](x + t * cols, scratch + offsets[i] + static_cast<uint64_t>(t) * row_bytes[i], cols);
         }
     }
 

@@ -5,6 +5,7 @@
 #include <xsimd/xsimd.hpp>
 
 #include "quant/fp16.h"
+#include "quant/kernels/dot_float_simd.h"
 #include "quant/kernels/kernels.h"
 
 namespace qlm::kernels {
@@ -23,22 +24,6 @@ inline Vf load_bf16(const uint16_t* p) {
     return Vf(_mm256_castsi256_ps(_mm256_slli_epi32(u, 16)));
 }
 
-// Four independent accumulators over 32 elements per step, then 8 at a time, then a scalar tail.
-template <class T, class Load, class Scalar>
-float dot_generic(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
-    Vf s0(0.f), s1(0.f), s2(0.f), s3(0.f);
-    int64_t i = 0;
-    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-        s0 = xsimd::fma(load(x + i), load(y + i), s0);
-        s1 = xsimd::fma(load(x + i + kLanes), load(y + i + kLanes), s1);
-        s2 = xsimd::fma(load(x + i + 2 * kLanes), load(y + i + 2 * kLanes), s2);
-        s3 = xsimd::fma(load(x + i + 3 * kLanes), load(y + i + 3 * kLanes), s3);
-    }
-    for (; i + kLanes <= n; i += kLanes) s0 = xsimd::fma(load(x + i), load(y + i), s0);
-    float s = xsimd::hadd((s0 + s1) + (s2 + s3));
-    for (; i < n; ++i) s += scalar(x[i]) * scalar(y[i]);
-    return s;
-}
 template <class T, class Load, class Scalar>
 void gemm4x3(int64_t n, const void* wv, uint64_t w_stride, const void* av, uint64_t a_stride, float* y,
              int64_t y_stride, Load load, Scalar scalar) {
@@ -80,17 +65,17 @@ void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
 }
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
-    return dot_generic(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
+    return simd::dot_float<Vf>(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
                        [](float v) { return v; });
 }
 
 float dot_f16_avx2(int64_t n, const void* w, const void* a) {
-    return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16,
+    return simd::dot_float<Vf>(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16,
                        fp16_to_fp32);
 }
 
 float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
-    return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_bf16,
+    return simd::dot_float<Vf>(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_bf16,
                        bf16_to_fp32);
 }
 

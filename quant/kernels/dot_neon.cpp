@@ -9,6 +9,7 @@
 #include "quant/format_q4_0.h"
 #include "quant/format_q8_0.h"
 #include "quant/fp16.h"
+#include "quant/kernels/dot_float_simd.h"
 #include "quant/kernels/kernels.h"
 
 namespace qlm::kernels::neon {
@@ -16,27 +17,9 @@ namespace qlm::kernels::neon {
 namespace {
 using Arch = xsimd::neon64;
 using Vf = xsimd::batch<float, Arch>;
-constexpr int64_t kLanes = 4;
 
 inline Vf load_f32(const float* p) { return Vf::load_unaligned(p); }
 inline Vf load_f16(const uint16_t* p) { return Vf(vcvt_f32_f16(vreinterpret_f16_u16(vld1_u16(p)))); }
-
-// Four independent accumulators over 16 elements per step, then 4 at a time, then a scalar tail.
-template <class T, class Load, class Scalar>
-float dot_generic(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
-    Vf s0(0.f), s1(0.f), s2(0.f), s3(0.f);
-    int64_t i = 0;
-    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
-        s0 = xsimd::fma(load(x + i), load(y + i), s0);
-        s1 = xsimd::fma(load(x + i + kLanes), load(y + i + kLanes), s1);
-        s2 = xsimd::fma(load(x + i + 2 * kLanes), load(y + i + 2 * kLanes), s2);
-        s3 = xsimd::fma(load(x + i + 3 * kLanes), load(y + i + 3 * kLanes), s3);
-    }
-    for (; i + kLanes <= n; i += kLanes) s0 = xsimd::fma(load(x + i), load(y + i), s0);
-    float s = xsimd::hadd((s0 + s1) + (s2 + s3));
-    for (; i < n; ++i) s += scalar(x[i]) * scalar(y[i]);
-    return s;
-}
 
 // Σ x·y over 32 signed bytes as four i32 lanes (|product| ≤ 128·127: i16 pairs cannot overflow).
 inline int32x4_t block_dot(int8x16_t x0, int8x16_t x1, int8x16_t y0, int8x16_t y1) {
@@ -68,12 +51,12 @@ float sum_q8_0_act(int64_t n, const Wb* x, const BlockQ8_0* y, Codes codes) {
 }  // namespace
 
 float dot_f32(int64_t n, const void* w, const void* a) {
-    return dot_generic(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
+    return simd::dot_float<Vf>(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
                        [](float v) { return v; });
 }
 
 float dot_f16(int64_t n, const void* w, const void* a) {
-    return dot_generic(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16, fp16_to_fp32);
+    return simd::dot_float<Vf>(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16, fp16_to_fp32);
 }
 
 float dot_q8_0(int64_t n, const void* w, const void* a) {
