@@ -41,6 +41,8 @@ ref=$shared/ref/llama.cpp/bin
 rounds=${ROUNDS:-3} reps=${REPS:-3} pp=${PP:-128} tg=${TG:-64} threads=${THREADS:-1,2}
 fa=${FA:-on} nbatch=${NBATCH:-512} membw_mib=${MEMBW_MIB:-1024}
 tiny=1 kernels=1 rss=0 qtime=0 quantizer=both
+invocation="scripts/bench.sh${*:+ $*}"
+for v in MEMBW_MIB NBATCH FA THREADS TG PP REPS ROUNDS QLM_ISA; do [ -n "${!v:-}" ] && invocation="$v=${!v} $invocation"; done
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) rounds=2 reps=2 pp=64 tg=16 tiny=0 kernels=0 membw_mib=512 ;;
@@ -191,7 +193,8 @@ else
   echo "- llama.cpp: not found at $ref — **the comparison with llama.cpp is skipped**; qlm's numbers only"
 fi
 echo "- tests: pp$pp and tg$tg, $rounds rounds × $reps repetitions per engine (median of all $((rounds * reps)) samples), threads $threads,"
-echo "  flash attention $fa for both, batch $nbatch (qlm -b; llama-bench -b/-ub), KV cache f16, OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset (libgomp default)}"
+both=; [ $have_ref = 1 ] && both=" for both"
+echo "  flash attention $fa$both, batch $nbatch (qlm -b; llama-bench -b/-ub), KV cache f16, OMP_WAIT_POLICY ${OMP_WAIT_POLICY:-unset (libgomp default)}"
 printf -- "- membw read (OMP_NUM_THREADS=N membw %s 3, best of 3), start / end:" "$membw_mib"
 if [ -s "$run/membw.tsv" ]; then
   for t in ${threads//,/ }; do
@@ -202,11 +205,19 @@ if [ -s "$run/membw.tsv" ]; then
 else
   echo " membw not found in $shared/tools"
 fi
-echo "- files: FILE/qlm made by \`qlm quantize\`, FILE/llama by llama-quantize (the reference's own choices), from the same F16"
+made_qlm="FILE/qlm made by \`qlm quantize\`" made_llama="FILE/llama by llama-quantize (the reference's own choices)"
+case $quantizer in
+  both) echo "- files: $made_qlm, $made_llama, from the same F16" ;;
+  qlm) echo "- files: $made_qlm from the F16" ;;
+  llama) echo "- files: $made_llama from the F16" ;;
+esac
 echo "- outputs of every call: $run"
 echo
-echo "\$ scripts/bench.sh  # each call: qlm bench -m FILE -p $pp -n $tg -t T -r $reps -b $nbatch${fa_qlm:+ --flash-attn} -o json"
-[ $have_ref = 1 ] && echo "                    #            llama-bench -m FILE -p $pp -n $tg -t T -r $reps -b $nbatch -ub $nbatch -fa $fa -o json"
+echo '```'
+echo "\$ $invocation"
+echo "# each call: qlm bench -m FILE -p $pp -n $tg -t T -r $reps -b $nbatch${fa_qlm:+ --flash-attn} -o json"
+[ $have_ref = 1 ] && echo "#            llama-bench -m FILE -p $pp -n $tg -t T -r $reps -b $nbatch -ub $nbatch -fa $fa -o json"
+echo '```'
 echo
 python3 "$root/scripts/bench/report.py" "$run"
 
@@ -226,13 +237,11 @@ fi
 
 if [ $rss = 1 ]; then
   echo
-  refarg=(); [ $have_ref = 1 ] && refarg=(--ref "$ref")
   pairs=(); for i in "${!paths[@]}"; do pairs+=("${labels[$i]}=${paths[$i]}"); done
-  QLM=$qlm THREADS=${threads##*,} FA=$fa NBATCH=$nbatch "$root/scripts/bench/rss.sh" "${refarg[@]}" "${pairs[@]}"
+  QLM=$qlm THREADS=${threads##*,} FA=$fa NBATCH=$nbatch "$root/scripts/bench/rss.sh" --ref "$ref" "${pairs[@]}"
 fi
 
 if [ $qtime = 1 ]; then
   echo
-  refarg=(); [ $have_ref = 1 ] && refarg=(--ref "$ref")
-  QLM=$qlm "$root/scripts/bench/quantize-time.sh" "${refarg[@]}" "$models/smol-f16.gguf"
+  QLM=$qlm "$root/scripts/bench/quantize-time.sh" --ref "$ref" "$models/smol-f16.gguf"
 fi

@@ -127,7 +127,7 @@ def main():
           " a ratio closer to 1 than that is within the noise.")
     if widest > NOISY:
         print(f"NOISY RUN: samples of one test differ by up to {100 * widest:.0f} % of their median;"
-              " other work shared the cores. Rerun on a quiet machine before reading the ratios.")
+              " other work shared the cores. Rerun on a quiet machine before reading the numbers.")
     if have_llama:
         print(f"goals (pp ≥ {GOAL_PP:.2f}× and tg ≥ {GOAL_TG:.2f}× llama.cpp, qlm tg ≥ {100 * GOAL_BW:.0f} % of membw): "
               + ("met on every row" if not misses else f"{len(misses)} missed of {3 * rows}:"))
