@@ -2,7 +2,7 @@
 // one batched eval) and text generation (tg: n_gen single-token evals) as separate tests, each
 // repeated with the median and spread of tokens/s, optionally at a depth (the KV cache already
 // holding `depth` positions). Generation rows also carry the bytes a decode step reads (matmul
-// weights + the KV cache it attends over) and so the effective bandwidth.
+// weights + the KV cache it attends over) and so the effective bandwidth. bench_output.h prints them.
 #pragma once
 
 #include <cstdint>
