@@ -175,10 +175,10 @@ TEST(CliBench, DefaultTestsFitASmallContext) {
     EXPECT_EQ(j[0].at("n_prompt"), 56);
     EXPECT_EQ(j[1].at("n_gen"), 56);
     EXPECT_EQ(j[1].at("n_depth"), 200);
-    // A size given with -n is kept (and checked) as it is.
-    j = bench_json_rows({"-m", kjv, "-t", "1", "-r", "1", "-p", "0", "-n", "20"});
-    ASSERT_EQ(j.size(), 1u);
-    EXPECT_EQ(j[0].at("n_gen"), 20);
+    // A size given with -n is not shrunk: 200 + 100 does not fit, and that is an error.
+    auto r = run_command({qlm_bin().string(), "bench", "-m", kjv, "-t", "1", "-r", "1", "-d", "200", "-p", "0", "-n", "100"});
+    EXPECT_NE(r.exit_code, 0);
+    EXPECT_NE(r.err.find("context of 256"), std::string::npos) << r.err;
 }
 
 TEST(CliBench, MarkdownTableHasHeaderAndOneLinePerTest) {
