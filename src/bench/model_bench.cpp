@@ -7,16 +7,20 @@
 #include <algorithm>
 #include <chrono>
 #include <cmath>
+#include <ctime>
 #include <filesystem>
 #include <fstream>
 #include <map>
-#include <nlohmann/json.hpp>
 #include <random>
 #include <sstream>
+#include <tuple>
+#include <utility>
 
+#include "quant/formats.h"
 #include "quant/matmul.h"
 #include "src/model/memory_plan.h"
 #include "src/model/weights.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 
 namespace qlm::bench {
@@ -30,6 +34,33 @@ double process_cpu_seconds() {
     timespec ts{};
     clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
     return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+std::string utc_now_iso8601() {
+    const std::time_t now = std::time(nullptr);
+    std::tm tm{};
+    gmtime_r(&now, &tm);
+    char buf[32];
+    std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", &tm);
+    return buf;
+}
+
+// Mean and sample standard deviation (n - 1; 0 for one value), as llama-bench computes them.
+std::pair<double, double> mean_stddev(const std::vector<double>& v) {
+    double mean = 0;
+    for (double x : v) mean += x;
+    mean /= static_cast<double>(v.size());
+    double var = 0;
+    for (double x : v) var += (x - mean) * (x - mean);
+    return {mean, v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0};
+}
+
+// "293K", "135M", "1.1B": the parameter count in the words model cards use.
+std::string params_label(uint64_t n) {
+    const double d = static_cast<double>(n);
+    if (d >= 1e9) return fmt::format("{:.1f}B", d / 1e9);
+    if (d >= 1e6) return fmt::format("{:.0f}M", d / 1e6);
+    return fmt::format("{:.0f}K", d / 1e3);
 }
 
 double median_of(std::vector<double> v) {
@@ -96,6 +127,13 @@ uint64_t weight_bytes_per_token(const Model& model) {
 
 uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_cache_bytes(hp, pos + 1, kv); }
 
+int64_t fit_default_tokens(int64_t wanted, int64_t depth, int64_t n_ctx_train) {
+    if (depth >= n_ctx_train)
+        throw_error("bench: depth {} leaves no room in the model's context of {} (use a smaller -d)", depth,
+                    n_ctx_train);
+    return std::min(wanted, n_ctx_train - depth);
+}
+
 BenchSample run_bench_test(const Model& model, const std::string& path, const BenchTest& test,
                            const BenchOptions& opts) {
     const Hparams& hp = model.hparams();
@@ -112,9 +150,16 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
     s.model_path = path;
     s.model_name = std::filesystem::path(path).stem().string();
     s.types = weight_types(model);
-    s.model_bytes = model.file().file_size();
-    for (const auto& t : model.file().tensors()) s.n_params += t.n_elements;
+    for (const auto& t : model.file().tensors()) {
+        s.model_bytes += t.n_bytes;
+        s.n_params += t.n_elements;
+    }
+    s.model_type = fmt::format("{} {} {}", hp.arch, params_label(s.n_params), s.types);
     s.test = test;
+    s.options = opts;
+    s.kernel_set = isa_name(active_isa());
+    s.cpu_info = cpu_model_name();
+    s.test_time = utc_now_iso8601();
 
     const bool rss_reset = reset_peak_rss();
     InferenceContext ctx(model, {.n_ctx = n_ctx, .n_batch = opts.n_batch, .n_threads = test.threads,
@@ -142,7 +187,9 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
         } else {
             for (int32_t t : tokens) ctx.eval(std::span<const int32_t>(&t, 1), false);
         }
-        s.tokens_per_second.push_back(static_cast<double>(test.n_tokens) / seconds_since(t0));
+        const double wall = seconds_since(t0);
+        s.samples_ns.push_back(static_cast<int64_t>(std::llround(wall * 1e9)));
+        s.tokens_per_second.push_back(static_cast<double>(test.n_tokens) / wall);
         s.cpu_tokens_per_second.push_back(static_cast<double>(test.n_tokens) * test.threads /
                                           std::max(1e-9, process_cpu_seconds() - c0));
     }
@@ -152,12 +199,9 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
     s.median = median_of(v);
     s.min = v.front();
     s.max = v.back();
-    double mean = 0;
-    for (double x : v) mean += x;
-    mean /= static_cast<double>(v.size());
-    double var = 0;
-    for (double x : v) var += (x - mean) * (x - mean);
-    s.stddev = v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0;
+    std::tie(s.mean, s.stddev) = mean_stddev(s.tokens_per_second);
+    std::tie(s.mean_ns, s.stddev_ns) =
+        mean_stddev(std::vector<double>(s.samples_ns.begin(), s.samples_ns.end()));
 
     if (test.kind == BenchTest::Kind::Generate) {
         // Mean KV read over the steps: step i attends over depth + i + 1 positions.
@@ -170,52 +214,6 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
     s.peak_rss_bytes = peak_rss_bytes();
     s.peak_rss_per_test = rss_reset;
     return s;
-}
-
-std::string bench_markdown(const std::vector<BenchSample>& samples) {
-    std::string out =
-        "| model | size | params | types | threads | test | t/s (median) | min–max | t/s (CPU time) | eff. GB/s | peak RSS |\n"
-        "|---|---:|---:|---|---:|---|---:|---:|---:|---:|---:|\n";
-    for (const auto& s : samples) {
-        out += fmt::format("| {} | {} | {:.2f} M | {} | {} | {} | {:.2f} | {:.2f}–{:.2f} | {:.2f} | {} | {} |\n",
-                           s.model_name, format_bytes(s.model_bytes), static_cast<double>(s.n_params) / 1e6, s.types,
-                           s.test.threads, test_name(s.test), s.median, s.min, s.max, s.cpu_median,
-                           s.bandwidth_gbs > 0 ? fmt::format("{:.2f}", s.bandwidth_gbs) : std::string("-"),
-                           s.peak_rss_bytes ? format_bytes(s.peak_rss_bytes) : std::string("-"));
-    }
-    return out;
-}
-
-std::string bench_json(const std::vector<BenchSample>& samples) {
-    nlohmann::json arr = nlohmann::json::array();
-    for (const auto& s : samples) {
-        nlohmann::json j;
-        j["model_path"] = s.model_path;
-        j["model_name"] = s.model_name;
-        j["model_types"] = s.types;
-        j["model_bytes"] = s.model_bytes;
-        j["n_params"] = s.n_params;
-        j["test"] = test_name(s.test);
-        j["kind"] = s.test.kind == BenchTest::Kind::Prompt ? "pp" : "tg";
-        j["n_tokens"] = s.test.n_tokens;
-        j["depth"] = s.test.depth;
-        j["threads"] = s.test.threads;
-        j["samples_ts"] = s.tokens_per_second;
-        j["median_ts"] = s.median;
-        j["min_ts"] = s.min;
-        j["max_ts"] = s.max;
-        j["stddev_ts"] = s.stddev;
-        j["cpu_samples_ts"] = s.cpu_tokens_per_second;
-        j["cpu_median_ts"] = s.cpu_median;
-        if (s.test.kind == BenchTest::Kind::Generate) {
-            j["bytes_per_token"] = s.bytes_per_token;
-            j["bandwidth_gbs"] = s.bandwidth_gbs;
-        }
-        j["peak_rss_bytes"] = s.peak_rss_bytes;
-        j["peak_rss_scope"] = s.peak_rss_per_test ? "test" : "process";
-        arr.push_back(std::move(j));
-    }
-    return arr.dump(2) + "\n";
 }
 
 }  // namespace qlm::bench

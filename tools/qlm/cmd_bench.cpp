@@ -1,9 +1,11 @@
-// qlm bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-t 1,2] [-r 5] [-d 0] [-o md|json]
+// qlm bench -m MODEL[,MODEL...] [-p 512] [-n 128] [-t 1,2] [-r 5] [-d 0] [-o md|json|csv]
 // qlm bench --kernels [-o md]
 // llama-bench style speed table: prompt processing (pp) and generation (tg) tokens/s per model,
 // thread count and depth, median of -r repetitions with the spread; generation rows add the
-// effective bandwidth (bytes read per token × tokens/s). --kernels measures the dot kernels
-// alone (scalar reference vs the SIMD dot of the active ISA vs the 4x3 tile) on an in-cache matrix.
+// effective bandwidth (bytes read per token × tokens/s). JSON and CSV carry llama-bench's field
+// names. The default test sizes shrink to a model whose context is smaller; sizes given with
+// -p/-n must fit. --kernels measures the dot kernels alone (scalar reference vs the SIMD dot of
+// the active ISA vs the 4x3 tile) on an in-cache matrix.
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -12,6 +14,7 @@
 
 #include <fmt/format.h>
 
+#include "src/bench/bench_output.h"
 #include "src/bench/kernel_bench.h"
 #include "src/bench/model_bench.h"
 #include "src/model/model.h"
@@ -28,6 +31,7 @@ struct BenchCliOptions {
     std::string models;
     std::string n_prompt = "512";
     std::string n_gen = "128";
+    bool n_prompt_given = false, n_gen_given = false;  // else the defaults shrink to the model's context
     std::string threads;  // empty: the physical core count
     std::string depths = "0";
     int repetitions = 5;
@@ -102,11 +106,16 @@ int run_bench(const BenchCliOptions& o) {
         auto model = Model::load(file);
         for (int64_t t : threads)
             for (int64_t d : depths) {
+                auto size = [&](int64_t n, bool given) {
+                    return given ? n : bench::fit_default_tokens(n, d, model->hparams().n_ctx_train);
+                };
                 std::vector<bench::BenchTest> tests;
                 for (int64_t p : n_prompt)
-                    if (p > 0) tests.push_back({bench::BenchTest::Kind::Prompt, p, d, static_cast<int>(t)});
+                    if (p > 0)
+                        tests.push_back({bench::BenchTest::Kind::Prompt, size(p, o.n_prompt_given), d, static_cast<int>(t)});
                 for (int64_t g : n_gen)
-                    if (g > 0) tests.push_back({bench::BenchTest::Kind::Generate, g, d, static_cast<int>(t)});
+                    if (g > 0)
+                        tests.push_back({bench::BenchTest::Kind::Generate, size(g, o.n_gen_given), d, static_cast<int>(t)});
                 for (const auto& test : tests) {
                     samples.push_back(bench::run_bench_test(*model, path, test, opts));
                     const auto& s = samples.back();
@@ -116,23 +125,33 @@ int run_bench(const BenchCliOptions& o) {
             }
     }
     if (samples.empty()) throw_error("bench: nothing to run (-p and -n are both 0)");
-    fmt::print("{}", o.output == "json" ? bench::bench_json(samples) : bench::bench_markdown(samples));
+    fmt::print(stderr, "qlm bench: kernel set {}, CPU {}\n", samples.front().kernel_set, samples.front().cpu_info);
+    if (o.output == "json")
+        fmt::print("{}", bench::bench_json(samples));
+    else if (o.output == "csv")
+        fmt::print("{}", bench::bench_csv(samples));
+    else
+        fmt::print("{}", bench::bench_markdown(samples));
     return 0;
 }
 
 Action setup_bench(CLI::App& app) {
     auto o = std::make_shared<BenchCliOptions>();
     app.add_option("-m,--model", o->models, "GGUF model file(s), comma-separated");
-    app.add_option("-p,--n-prompt", o->n_prompt, "prompt tokens per pp test, comma-separated (0 = no pp test)")
-        ->capture_default_str();
-    app.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, comma-separated (0 = no tg test)")
-        ->capture_default_str();
+    app.add_option("-p,--n-prompt", o->n_prompt,
+                   "prompt tokens per pp test, comma-separated (0 = no pp test; the default shrinks to the model's context)")
+        ->capture_default_str()
+        ->each([o](const std::string&) { o->n_prompt_given = true; });
+    app.add_option("-n,--n-gen", o->n_gen,
+                   "generated tokens per tg test, comma-separated (0 = no tg test; the default shrinks to the model's context)")
+        ->capture_default_str()
+        ->each([o](const std::string&) { o->n_gen_given = true; });
     app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)");
     app.add_option("-d,--depth", o->depths, "KV positions filled before each test, comma-separated")
         ->capture_default_str();
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
-    app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json"}))->capture_default_str();
+    app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json", "csv"}))->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs SIMD vs tile) instead");
     return [o]() -> int { return run_bench(*o); };

@@ -1,10 +1,12 @@
 // physical_cores(): between 1 and the logical CPU count, and equal to the number of distinct
-// (package, core id) pairs that sysfs lists when it lists any.
+// (package, core id) pairs that sysfs lists when it lists any. cpu_model_name(): the value of
+// /proc/cpuinfo's first "model name" line, without the padding around it.
 #include <gtest/gtest.h>
 
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <string>
 #include <thread>
 
 #include "src/util/cpu_info.h"
@@ -34,6 +36,29 @@ TEST(CpuInfo, CountsDistinctCoreIds) {
     }
     if (ids.empty()) GTEST_SKIP() << "no CPU topology in sysfs";
     EXPECT_EQ(physical_cores(), static_cast<int>(ids.size()));
+}
+
+TEST(CpuInfo, ModelNameIsTheCpuinfoValue) {
+    std::ifstream f("/proc/cpuinfo");
+    std::string line, expected_line;
+    while (std::getline(f, line))
+        if (line.rfind("model name", 0) == 0) {
+            expected_line = line;
+            break;
+        }
+    const std::string name = cpu_model_name();
+    if (expected_line.empty()) {
+        EXPECT_EQ(name, "");
+        GTEST_SKIP() << "/proc/cpuinfo has no model name line";
+    }
+    ASSERT_FALSE(name.empty()) << expected_line;
+    EXPECT_NE(name.front(), ' ');
+    EXPECT_NE(name.front(), '\t');
+    EXPECT_NE(name.front(), ':');
+    // The line is "model name<tabs>: NAME".
+    ASSERT_GE(expected_line.size(), name.size());
+    EXPECT_EQ(expected_line.substr(expected_line.size() - name.size()), name);
+    EXPECT_NE(expected_line.find(": " + name), std::string::npos) << expected_line;
 }
 
 }  // namespace
