@@ -19,6 +19,10 @@ struct __attribute__((packed)) BlockQ3_K {
 };
 static_assert(sizeof(BlockQ3_K) == 110 && alignof(BlockQ3_K) == 1, "Q3_K block is 110 unaligned bytes");
 
+// llama.cpp's quantize_row_q3_K_ref (quant/quantize_kquants.cpp): the reference rule, as
+// llama-quantize writes Q3_K without an importance matrix. n is a multiple of 256.
+void quantize_row_q3_k_reference(const float* x, BlockQ3_K* y, int64_t n);
+
 struct FormatQ3_K {
     using Block = BlockQ3_K;
     using ActBlock = BlockQ8_K;
@@ -39,6 +43,7 @@ struct FormatQ3_K {
             q[e] = static_cast<int8_t>(lo + 4 * hi - 4);
         }
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q3_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         int8_t q[256];
         for (int64_t b = 0; b < n / 256; ++b) {

@@ -18,6 +18,10 @@ struct __attribute__((packed)) BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144 && alignof(BlockQ4_K) == 1, "Q4_K block is 144 unaligned bytes");
 
+// llama.cpp's quantize_row_q4_K_ref (quant/quantize_kquants.cpp): the reference rule, as
+// llama-quantize writes Q4_K without an importance matrix. n is a multiple of 256.
+void quantize_row_q4_k_reference(const float* x, BlockQ4_K* y, int64_t n);
+
 // The 6-bit scale and min codes of Q4_K/Q5_K sub-block j (FORMATS.md §2.10 table).
 inline void kquant_scale_min(const uint8_t* b, int j, int& sc, int& m) {
     if (j < 4) {
@@ -68,6 +72,7 @@ struct FormatQ4_K {
     static void unpack(const Block& b, uint8_t* q) {
         for (int e = 0; e < 256; ++e) q[e] = (b.qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 15;
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q4_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         uint8_t q[256];
         for (int64_t b = 0; b < n / 256; ++b) {

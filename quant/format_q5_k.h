@@ -19,6 +19,10 @@ struct __attribute__((packed)) BlockQ5_K {
 };
 static_assert(sizeof(BlockQ5_K) == 176 && alignof(BlockQ5_K) == 1, "Q5_K block is 176 unaligned bytes");
 
+// llama.cpp's quantize_row_q5_K_ref (quant/quantize_kquants.cpp): the reference rule, as
+// llama-quantize writes Q5_K without an importance matrix. n is a multiple of 256.
+void quantize_row_q5_k_reference(const float* x, BlockQ5_K* y, int64_t n);
+
 struct FormatQ5_K {
     using Block = BlockQ5_K;
     using ActBlock = BlockQ8_K;
@@ -31,6 +35,7 @@ struct FormatQ5_K {
             q[e] = static_cast<uint8_t>(((b.qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 15) |
                                         (((b.qh[e % 32] >> (e / 32)) & 1) << 4));
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q5_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         uint8_t q[256];
         for (int64_t b = 0; b < n / 256; ++b) {

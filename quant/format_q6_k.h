@@ -18,6 +18,10 @@ struct __attribute__((packed)) BlockQ6_K {
 };
 static_assert(sizeof(BlockQ6_K) == 210 && alignof(BlockQ6_K) == 1, "Q6_K block is 210 unaligned bytes");
 
+// llama.cpp's quantize_row_q6_K_ref (quant/quantize_kquants.cpp): the reference rule, as
+// llama-quantize writes Q6_K without an importance matrix. n is a multiple of 256.
+void quantize_row_q6_k_reference(const float* x, BlockQ6_K* y, int64_t n);
+
 struct FormatQ6_K {
     using Block = BlockQ6_K;
     using ActBlock = BlockQ8_K;
@@ -35,6 +39,7 @@ struct FormatQ6_K {
                     q[128 * h + 32 * s + l] = static_cast<int8_t>((lo | (hi << 4)) - 32);
                 }
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q6_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         int8_t q[256];
         for (int64_t b = 0; b < n / 256; ++b) {

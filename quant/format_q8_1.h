@@ -24,6 +24,8 @@ struct FormatQ8_1 {
     static constexpr GgmlType type = GgmlType::Q8_1;
     static constexpr GgmlType vec_dot_type = GgmlType::Q8_1;
     static constexpr int64_t block_size = 32;
+    // An activation format: llama.cpp has no file type that stores weights in it.
+    static constexpr bool activation_only = true;
 
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         for (int64_t b = 0; b < n / 32; ++b) {

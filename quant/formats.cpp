@@ -47,16 +47,9 @@ template <class F>
 void dequantize_fn(const void* src, float* dst, int64_t n) {
     F::dequantize_row(static_cast<const typename F::Block*>(src), dst, n);
 }
-// Formats without a closed-form reference rule here (K-quants: their search lives with the
-// quantizer, which registers it with set_quantize_row) start with quantize_row = nullptr.
 template <class F>
-constexpr QuantizeRowFn quantize_fn() {
-    if constexpr (requires(const float* x, typename F::Block* y, int64_t n) { F::quantize_row(x, y, n); })
-        return [](const float* src, void* dst, int64_t n) {
-            F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
-        };
-    else
-        return nullptr;
+void quantize_fn(const float* src, void* dst, int64_t n) {
+    F::quantize_row(src, static_cast<typename F::Block*>(dst), n);
 }
 // Formats whose activation rule differs from the weight rule define quantize_row_activation.
 template <class F>
@@ -68,7 +61,7 @@ constexpr QuantizeRowFn quantize_activation_fn() {
             F::quantize_row_activation(src, static_cast<typename F::Block*>(dst), n);
         };
     else
-        return quantize_fn<F>();
+        return quantize_fn<F>;
 }
 // The scalar reference dot of formats whose activation block type differs from the weight's.
 template <class F>
@@ -79,9 +72,10 @@ template <class F>
 constexpr FormatOps make_ops(VecDotFn scalar, VecDotFn avx2, GemmTileFn tile_avx2 = nullptr,
                              QuantizeRowFn act_avx2 = nullptr, VecDotFn avx512 = nullptr,
                              GemmTileFn tile_avx512 = nullptr, VecDotFn neon = nullptr) {
+    constexpr bool weight_format = !requires { F::activation_only; };
     return FormatOps{F::type,   F::vec_dot_type, F::block_size, sizeof(typename F::Block),
-                     alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>(), quantize_activation_fn<F>(),
-                     scalar,    avx2,            tile_avx2,     act_avx2,
+                     alignof(typename F::Block), dequantize_fn<F>, quantize_fn<F>, weight_format,
+                     quantize_activation_fn<F>(), scalar, avx2, tile_avx2, act_avx2,
                      avx512,    tile_avx512,     neon};
 }
 template <class F>
@@ -89,8 +83,7 @@ constexpr FormatOps make_ops() {
     return make_ops<F>(vec_dot_fn<F>, nullptr);
 }
 
-// Not const: set_quantize_row fills in quantize_row for formats registered later.
-constinit std::array<FormatOps, 15> kFormats = {
+constexpr std::array<FormatOps, 15> kFormats = {
     make_ops<FormatF32>(kernels::dot_f32_scalar, QLM_X86_FN(kernels::dot_f32_avx2), QLM_X86_FN(kernels::gemm4x3_f32_avx2),
                         nullptr, nullptr, nullptr, QLM_NEON_FN(kernels::neon::dot_f32)),
     make_ops<FormatF16>(kernels::dot_f16_scalar, QLM_X86_FN(kernels::dot_f16_avx2), QLM_X86_FN(kernels::gemm4x3_f16_avx2),
@@ -151,14 +144,7 @@ const FormatOps& format_ops(GgmlType t) {
     throw_error("tensor type {} cannot be computed by qlm yet", type_name(t));
 }
 
-void set_quantize_row(GgmlType t, QuantizeRowFn fn) {
-    for (auto& f : kFormats)
-        if (f.type == t) {
-            f.quantize_row = fn;
-            return;
-        }
-    throw_error("set_quantize_row: tensor type {} has no entry in the format table", type_name(t));
-}
+std::span<const FormatOps> all_formats() { return kFormats; }
 
 #if QLM_X86_KERNELS
 // F16C from CPUID leaf 1 (ECX bit 29): clang before 15 does not know __builtin_cpu_supports("f16c").

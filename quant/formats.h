@@ -6,6 +6,7 @@
 
 #include <cstddef>
 #include <cstdint>
+#include <span>
 
 #include "quant/ggml_type.h"
 
@@ -36,8 +37,8 @@ struct FormatOps {
     size_t block_bytes;           // bytes per block
     size_t block_align;           // the address alignment the kernels need (1 for packed blocks)
     DequantizeRowFn dequantize_row;
-    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule, as llama-quantize writes weights);
-                                  // nullptr until registered (set_quantize_row) for the K-quants
+    QuantizeRowFn quantize_row;   // f32 -> this format (reference rule, as llama-quantize writes weights)
+    bool weight_format;           // llama.cpp stores weights in it (false: Q8_1 and Q8_K, activations only)
 
     QuantizeRowFn quantize_activation;  // f32 -> this format as matmul converts activations
     VecDotFn vec_dot_scalar;      // the reference kernel
@@ -53,16 +54,13 @@ struct FormatOps {
 const FormatOps* find_format(GgmlType t);
 // Same, but throws qlm::Error naming the type when it is not computable.
 const FormatOps& format_ops(GgmlType t);
+// Every computable format (the whole table, in a fixed order).
+std::span<const FormatOps> all_formats();
 
 // Bytes of n elements (n a multiple of the block size).
 inline uint64_t format_row_bytes(const FormatOps& f, int64_t n) {
     return static_cast<uint64_t>(n / f.block_size) * f.block_bytes;
 }
-
-// Registers the weight quantizer of a format whose traits leave quantize_row empty (the K-quants'
-// searches live in the quantizer, not the format headers). Call before any thread reads the
-// table (at static initialization or at the start of main); throws for a type without an entry.
-void set_quantize_row(GgmlType t, QuantizeRowFn fn);
 
 // The ISA the kernels run on: the best one the CPU has, or the one the environment variable
 // QLM_ISA=scalar|avx2|avx512|neon asks for (never one the CPU lacks). Decided once per process.

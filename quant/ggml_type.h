@@ -1,4 +1,5 @@
-// ggml tensor type ids (as stored in GGUF) and their block geometry.
+// ggml tensor type ids (as stored in GGUF) and their block geometry. Which of them qlm computes
+// with is the format table's business (quant/formats.h: find_format).
 #pragma once
 
 #include <cstdint>
@@ -20,7 +21,6 @@ struct TypeInfo {
     std::string_view name;  // ggml's name, e.g. "q8_0"
     uint32_t block_size;    // elements per block
     uint32_t type_size;     // bytes per block
-    bool computable;        // qlm can compute with weights of this type
 };
 
 // The geometry of a known type id, or nullopt for an id that no ggml version defines.

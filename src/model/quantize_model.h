@@ -59,6 +59,12 @@ struct QuantizeReport {
     double seconds = 0;
 };
 
+// True when quantize_model writes tensors of type t: the weight formats of the format table
+// (quant/formats.h), the activation-only Q8_1 and Q8_K excluded.
+bool writable_type(GgmlType t);
+// The writable types' names, "f32, f16, bf16, q8_0, ...", for error messages.
+std::string writable_type_names();
+
 // The type each tensor of `input` would get (no writing); for --dry-run style checks and tests.
 std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPreset preset, const PolicyOptions& policy);
 
