@@ -13,9 +13,9 @@
 
 #include "common/test_support.h"
 #include "quant/formats.h"
-#include "quant/quantize_policy.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/quantize_model.h"
+#include "src/quantize/quantize_model.h"
+#include "src/quantize/quantize_policy.h"
 #include "src/util/error.h"
 
 namespace qlm {

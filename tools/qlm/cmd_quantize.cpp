@@ -16,9 +16,9 @@
 #include <fmt/format.h>
 
 #include "src/gguf/gguf_file.h"
-#include "src/model/imatrix.h"
 #include "src/model/memory_plan.h"
-#include "src/model/quantize_model.h"
+#include "src/quantize/imatrix.h"
+#include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"

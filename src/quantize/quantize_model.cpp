@@ -1,4 +1,4 @@
-#include "src/model/quantize_model.h"
+#include "src/quantize/quantize_model.h"
 
 #include <omp.h>
 #include <sys/statvfs.h>
