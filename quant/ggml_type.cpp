@@ -44,6 +44,12 @@ constexpr std::array<TypeInfo, 32> kTypes = {{
     {GgmlType::MXFP4, "mxfp4", 32, 17},
 }};
 
+static_assert([] {
+    for (const auto& t : kTypes)
+        if (static_cast<size_t>(t.type) >= kGgmlTypeIdLimit) return false;
+    return true;
+}());
+
 std::string lower(std::string_view s) {
     std::string r(s);
     for (char& c : r) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -2,6 +2,7 @@
 // with is the format table's business (quant/formats.h: find_format).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -15,6 +16,8 @@ enum class GgmlType : uint32_t {
     IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
     TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 };
+// Every id is below this: tables indexed by type id have this many slots.
+constexpr size_t kGgmlTypeIdLimit = 40;
 
 struct TypeInfo {
     GgmlType type;
