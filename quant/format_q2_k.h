@@ -18,8 +18,7 @@ struct __attribute__((packed)) BlockQ2_K {
 };
 static_assert(sizeof(BlockQ2_K) == 84 && alignof(BlockQ2_K) == 1, "Q2_K block is 84 unaligned bytes");
 
-// llama.cpp's quantize_row_q2_K_ref (quant/quantize_kquants.cpp): the reference rule, as
-// llama-quantize writes Q2_K without an importance matrix. n is a multiple of 256.
+// The reference rule, llama.cpp's quantize_row_q2_K_ref (quant/quantize_kquants.cpp).
 void quantize_row_q2_k_reference(const float* x, BlockQ2_K* y, int64_t n);
 
 struct FormatQ2_K {

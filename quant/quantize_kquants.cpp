@@ -13,6 +13,7 @@
 #include "quant/format_q4_k.h"
 #include "quant/format_q5_k.h"
 #include "quant/format_q6_k.h"
+#include "quant/format_shared.h"
 #include "quant/fp16.h"
 
 namespace qlm {
@@ -31,43 +32,37 @@ inline int ggml_nearest_int(float f) {
     return (i & 0x007fffff) - 0x00400000;
 }
 
-// Symmetric codes in [-nmax, nmax-1] with a scale search (ggml make_qx_quants, rmse_type 1).
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
-        for (int i = 0; i < n; ++i) L[i] = 0;
-        return 0.f;
-    }
-    float iscale = -nmax / max;
-    float sumlx = 0, suml2 = 0;
+// The codes l = nearest(iscale·x) clamped to [-nmax, nmax-1] (stored as l + offset in L unless L
+// is nullptr) and their weighted sums Σ w·x·l and Σ w·l², w = x².
+void symmetric_sums(int n, int nmax, float iscale, const float* x, int8_t* L, int offset, float& sumlx,
+                    float& suml2) {
+    sumlx = suml2 = 0;
     for (int i = 0; i < n; ++i) {
         int l = ggml_nearest_int(iscale * x[i]);
         l = std::max(-nmax, std::min(nmax - 1, l));
-        L[i] = static_cast<int8_t>(l + nmax);
+        if (L) L[i] = static_cast<int8_t>(l + offset);
         const float w = x[i] * x[i];
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
     }
+}
+
+// Symmetric codes in [-nmax, nmax-1] with a scale search (ggml make_qx_quants, rmse_type 1).
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < kGroupMaxEps) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx, suml2;
+    symmetric_sums(n, nmax, iscale, x, L, nmax, sumlx, suml2);
     float scale = suml2 ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
         iscale = -(nmax + 0.1f * is) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; ++i) {
-            int l = ggml_nearest_int(iscale * x[i]);
-            l = std::max(-nmax, std::min(nmax - 1, l));
-            const float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        symmetric_sums(n, nmax, iscale, x, nullptr, 0, sumlx, suml2);
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; ++i) {
                 const int l = ggml_nearest_int(iscale * x[i]);
@@ -82,28 +77,14 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
 
 // Symmetric 3-bit codes with iterative refinement (ggml make_q3_quants, do_rmse = true).
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < kGroupMaxEps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.f;
     }
     const float iscale = -nmax / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-        int l = ggml_nearest_int(iscale * x[i]);
-        l = std::max(-nmax, std::min(nmax - 1, l));
-        L[i] = static_cast<int8_t>(l);
-        const float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float sumlx, suml2;
+    symmetric_sums(n, nmax, iscale, x, L, 0, sumlx, suml2);
     for (int itry = 0; itry < 5; ++itry) {
         int n_changed = 0;
         for (int i = 0; i < n; ++i) {
