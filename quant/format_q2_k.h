@@ -18,6 +18,9 @@ struct __attribute__((packed)) BlockQ2_K {
 };
 static_assert(sizeof(BlockQ2_K) == 84 && alignof(BlockQ2_K) == 1, "Q2_K block is 84 unaligned bytes");
 
+// The reference rule, llama.cpp's quantize_row_q2_K_ref (quant/quantize_kquants.cpp).
+void quantize_row_q2_k_reference(const float* x, BlockQ2_K* y, int64_t n);
+
 struct FormatQ2_K {
     using Block = BlockQ2_K;
     using ActBlock = BlockQ8_K;
@@ -28,6 +31,7 @@ struct FormatQ2_K {
     static void unpack(const Block& b, uint8_t* q) {
         for (int e = 0; e < 256; ++e) q[e] = (b.qs[32 * (e / 128) + e % 32] >> (2 * ((e % 128) / 32))) & 3;
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q2_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         uint8_t q[256];
         for (int64_t b = 0; b < n / 256; ++b) {

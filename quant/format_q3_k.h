@@ -6,6 +6,7 @@
 #include <cstdint>
 
 #include "quant/format_q8_k.h"
+#include "quant/format_shared.h"
 #include "quant/fp16.h"
 #include "quant/ggml_type.h"
 
@@ -18,6 +19,9 @@ struct __attribute__((packed)) BlockQ3_K {
     uint16_t d;          // f16 super-block scale
 };
 static_assert(sizeof(BlockQ3_K) == 110 && alignof(BlockQ3_K) == 1, "Q3_K block is 110 unaligned bytes");
+
+// The reference rule, llama.cpp's quantize_row_q3_K_ref (quant/quantize_kquants.cpp).
+void quantize_row_q3_k_reference(const float* x, BlockQ3_K* y, int64_t n);
 
 struct FormatQ3_K {
     using Block = BlockQ3_K;
@@ -39,32 +43,12 @@ struct FormatQ3_K {
             q[e] = static_cast<int8_t>(lo + 4 * hi - 4);
         }
     }
-    static void dequantize_row(const Block* x, float* y, int64_t n) {
-        int8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(x[b], q);
-            const float d = fp16_to_fp32(x[b].d);
-            for (int j = 0; j < 16; ++j) {
-                const float dl = d * static_cast<float>(scale_code(x[b], j) - 32);
-                for (int e = 16 * j; e < 16 * j + 16; ++e) y[b * 256 + e] = dl * static_cast<float>(q[e]);
-            }
-        }
-    }
-    // d·d_a·Σ_j (s_j − 32)·Σ_{e∈j} q·q_a (FORMATS.md §4).
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q3_k_reference(x, y, n); }
+    // The signed scale s_j − 32 of sub-block j.
+    static int sub_scale(const Block& b, int j) { return scale_code(b, j) - 32; }
+    static void dequantize_row(const Block* x, float* y, int64_t n) { dequantize_signed_k<FormatQ3_K>(x, y, n); }
     static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        int8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(w[b], q);
-            int32_t isum = 0;
-            for (int j = 0; j < 16; ++j) {
-                int32_t sub = 0;
-                for (int e = 16 * j; e < 16 * j + 16; ++e) sub += static_cast<int32_t>(q[e]) * a[b].qs[e];
-                isum += (scale_code(w[b], j) - 32) * sub;
-            }
-            s += (fp16_to_fp32(w[b].d) * a[b].d) * static_cast<float>(isum);
-        }
-        return s;
+        return vec_dot_signed_k<FormatQ3_K>(n, w, a);
     }
 };
 

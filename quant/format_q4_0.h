@@ -8,6 +8,7 @@
 
 #include "quant/fp16.h"
 #include "quant/format_q8_0.h"
+#include "quant/format_shared.h"
 #include "quant/ggml_type.h"
 
 namespace qlm {
@@ -18,18 +19,6 @@ struct __attribute__((packed)) BlockQ4_0 {
 };
 static_assert(sizeof(BlockQ4_0) == 18 && alignof(BlockQ4_0) == 1, "Q4_0 block is 18 unaligned bytes");
 
-// The signed value of largest magnitude (the first in index order on ties): the legacy formats'
-// reference rules map it to the most negative code.
-inline float signed_absmax(const float* x, int n) {
-    float amax = 0.f, max = 0.f;
-    for (int e = 0; e < n; ++e)
-        if (amax < std::fabs(x[e])) {
-            amax = std::fabs(x[e]);
-            max = x[e];
-        }
-    return max;
-}
-
 struct FormatQ4_0 {
     using Block = BlockQ4_0;
     using ActBlock = BlockQ8_0;
@@ -39,12 +28,7 @@ struct FormatQ4_0 {
 
     static int code(const Block& b, int e) { return (b.qs[e % 16] >> (4 * (e / 16))) & 15; }
 
-    static void dequantize_row(const Block* x, float* y, int64_t n) {
-        for (int64_t b = 0; b < n / 32; ++b) {
-            const float d = fp16_to_fp32(x[b].d);
-            for (int e = 0; e < 32; ++e) y[b * 32 + e] = static_cast<float>(code(x[b], e) - 8) * d;
-        }
-    }
+    static void dequantize_row(const Block* x, float* y, int64_t n) { dequantize_scaled<FormatQ4_0, 8>(x, y, n); }
     // Reference rule (FORMATS.md §3): d = max/−8, q = min(15, trunc(x/d + 8.5)).
     static void quantize_row(const float* x, Block* y, int64_t n) {
         for (int64_t b = 0; b < n / 32; ++b) {
@@ -59,16 +43,7 @@ struct FormatQ4_0 {
             }
         }
     }
-    // d_w·d_a·Σ (q_w − 8)·q_a per block (FORMATS.md §4).
-    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        for (int64_t b = 0; b < n / 32; ++b) {
-            int32_t isum = 0;
-            for (int e = 0; e < 32; ++e) isum += (code(w[b], e) - 8) * static_cast<int32_t>(a[b].qs[e]);
-            s += static_cast<float>(isum) * (fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d));
-        }
-        return s;
-    }
+    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) { return vec_dot_scaled<FormatQ4_0, 8>(n, w, a); }
 };
 
 }  // namespace qlm

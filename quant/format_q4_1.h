@@ -3,11 +3,11 @@
 #pragma once
 
 #include <algorithm>
-#include <cfloat>
 #include <cstdint>
 
 #include "quant/fp16.h"
 #include "quant/format_q8_1.h"
+#include "quant/format_shared.h"
 #include "quant/ggml_type.h"
 
 namespace qlm {
@@ -28,21 +28,13 @@ struct FormatQ4_1 {
 
     static int code(const Block& b, int e) { return (b.qs[e % 16] >> (4 * (e / 16))) & 15; }
 
-    static void dequantize_row(const Block* x, float* y, int64_t n) {
-        for (int64_t b = 0; b < n / 32; ++b) {
-            const float d = fp16_to_fp32(x[b].d), m = fp16_to_fp32(x[b].m);
-            for (int e = 0; e < 32; ++e) y[b * 32 + e] = static_cast<float>(code(x[b], e)) * d + m;
-        }
-    }
+    static void dequantize_row(const Block* x, float* y, int64_t n) { dequantize_offset<FormatQ4_1>(x, y, n); }
     // Reference rule (FORMATS.md §3): d = (max − min)/15, q = min(15, trunc((x − min)/d + 0.5)).
     static void quantize_row(const float* x, Block* y, int64_t n) {
         for (int64_t b = 0; b < n / 32; ++b) {
             const float* xb = x + b * 32;
-            float mn = FLT_MAX, mx = -FLT_MAX;
-            for (int e = 0; e < 32; ++e) {
-                mn = std::min(mn, xb[e]);
-                mx = std::max(mx, xb[e]);
-            }
+            float mn, mx;
+            block_min_max(xb, 32, mn, mx);
             const float d = (mx - mn) / 15.f;
             const float id = d != 0.f ? 1.f / d : 0.f;
             y[b].d = fp32_to_fp16(d);
@@ -54,17 +46,7 @@ struct FormatQ4_1 {
             }
         }
     }
-    // d_w·d_a·Σ q_w·q_a + m_w·s_a per block (FORMATS.md §4).
-    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        for (int64_t b = 0; b < n / 32; ++b) {
-            int32_t isum = 0;
-            for (int e = 0; e < 32; ++e) isum += code(w[b], e) * static_cast<int32_t>(a[b].qs[e]);
-            s += (fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d)) * static_cast<float>(isum) +
-                 fp16_to_fp32(w[b].m) * fp16_to_fp32(a[b].s);
-        }
-        return s;
-    }
+    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) { return vec_dot_offset<FormatQ4_1>(n, w, a); }
 };
 
 }  // namespace qlm

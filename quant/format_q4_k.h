@@ -18,6 +18,9 @@ struct __attribute__((packed)) BlockQ4_K {
 };
 static_assert(sizeof(BlockQ4_K) == 144 && alignof(BlockQ4_K) == 1, "Q4_K block is 144 unaligned bytes");
 
+// The reference rule, llama.cpp's quantize_row_q4_K_ref (quant/quantize_kquants.cpp).
+void quantize_row_q4_k_reference(const float* x, BlockQ4_K* y, int64_t n);
+
 // The 6-bit scale and min codes of Q4_K/Q5_K sub-block j (FORMATS.md §2.10 table).
 inline void kquant_scale_min(const uint8_t* b, int j, int& sc, int& m) {
     if (j < 4) {
@@ -55,6 +58,26 @@ struct KQuantAsym {
         return (fp16_to_fp32(blk.d) * a.d) * static_cast<float>(isum) -
                (fp16_to_fp32(blk.dmin) * a.d) * static_cast<float>(msum);
     }
+    // Whole rows of a format F with these blocks and F::unpack(block, q).
+    template <class F>
+    static void dequantize_row(const typename F::Block* x, float* y, int64_t n) {
+        uint8_t q[256];
+        for (int64_t b = 0; b < n / 256; ++b) {
+            F::unpack(x[b], q);
+            dequantize(x[b], q, y + b * 256);
+        }
+    }
+    // d_a·[d·Σ sc_j·Σ q·q_a − dmin·Σ m_j·(bsums[2j] + bsums[2j+1])] (FORMATS.md §4).
+    template <class F>
+    static float vec_dot(int64_t n, const typename F::Block* w, const BlockQ8_K* a) {
+        float s = 0.f;
+        uint8_t q[256];
+        for (int64_t b = 0; b < n / 256; ++b) {
+            F::unpack(w[b], q);
+            s += dot(w[b], q, a[b]);
+        }
+        return s;
+    }
 };
 
 struct FormatQ4_K {
@@ -68,22 +91,12 @@ struct FormatQ4_K {
     static void unpack(const Block& b, uint8_t* q) {
         for (int e = 0; e < 256; ++e) q[e] = (b.qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 15;
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q4_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
-        uint8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(x[b], q);
-            KQuantAsym::dequantize(x[b], q, y + b * 256);
-        }
+        KQuantAsym::dequantize_row<FormatQ4_K>(x, y, n);
     }
-    // d_a·[d·Σ sc_j·Σ q·q_a − dmin·Σ m_j·(bsums[2j] + bsums[2j+1])] (FORMATS.md §4).
     static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        uint8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(w[b], q);
-            s += KQuantAsym::dot(w[b], q, a[b]);
-        }
-        return s;
+        return KQuantAsym::vec_dot<FormatQ4_K>(n, w, a);
     }
 };
 

@@ -48,12 +48,7 @@ struct FormatQ5_0 {
 
     static int code(const Block& b, int e) { return q5_code(b.qh, b.qs, e); }
 
-    static void dequantize_row(const Block* x, float* y, int64_t n) {
-        for (int64_t b = 0; b < n / 32; ++b) {
-            const float d = fp16_to_fp32(x[b].d);
-            for (int e = 0; e < 32; ++e) y[b * 32 + e] = static_cast<float>(code(x[b], e) - 16) * d;
-        }
-    }
+    static void dequantize_row(const Block* x, float* y, int64_t n) { dequantize_scaled<FormatQ5_0, 16>(x, y, n); }
     // Reference rule (FORMATS.md §3): d = max/−16, q = min(31, trunc(x/d + 16.5)).
     static void quantize_row(const float* x, Block* y, int64_t n) {
         for (int64_t b = 0; b < n / 32; ++b) {
@@ -66,16 +61,7 @@ struct FormatQ5_0 {
             q5_pack(q, y[b].qh, y[b].qs);
         }
     }
-    // d_w·d_a·Σ (q_w − 16)·q_a per block (FORMATS.md §4).
-    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        for (int64_t b = 0; b < n / 32; ++b) {
-            int32_t isum = 0;
-            for (int e = 0; e < 32; ++e) isum += (code(w[b], e) - 16) * static_cast<int32_t>(a[b].qs[e]);
-            s += static_cast<float>(isum) * (fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d));
-        }
-        return s;
-    }
+    static float vec_dot(int64_t n, const Block* w, const ActBlock* a) { return vec_dot_scaled<FormatQ5_0, 16>(n, w, a); }
 };
 
 }  // namespace qlm

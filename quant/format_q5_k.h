@@ -19,6 +19,9 @@ struct __attribute__((packed)) BlockQ5_K {
 };
 static_assert(sizeof(BlockQ5_K) == 176 && alignof(BlockQ5_K) == 1, "Q5_K block is 176 unaligned bytes");
 
+// The reference rule, llama.cpp's quantize_row_q5_K_ref (quant/quantize_kquants.cpp).
+void quantize_row_q5_k_reference(const float* x, BlockQ5_K* y, int64_t n);
+
 struct FormatQ5_K {
     using Block = BlockQ5_K;
     using ActBlock = BlockQ8_K;
@@ -31,21 +34,12 @@ struct FormatQ5_K {
             q[e] = static_cast<uint8_t>(((b.qs[32 * (e / 64) + e % 32] >> (4 * ((e / 32) % 2))) & 15) |
                                         (((b.qh[e % 32] >> (e / 32)) & 1) << 4));
     }
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q5_k_reference(x, y, n); }
     static void dequantize_row(const Block* x, float* y, int64_t n) {
-        uint8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(x[b], q);
-            KQuantAsym::dequantize(x[b], q, y + b * 256);
-        }
+        KQuantAsym::dequantize_row<FormatQ5_K>(x, y, n);
     }
     static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        uint8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(w[b], q);
-            s += KQuantAsym::dot(w[b], q, a[b]);
-        }
-        return s;
+        return KQuantAsym::vec_dot<FormatQ5_K>(n, w, a);
     }
 };
 

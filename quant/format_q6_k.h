@@ -5,6 +5,7 @@
 #include <cstdint>
 
 #include "quant/format_q8_k.h"
+#include "quant/format_shared.h"
 #include "quant/fp16.h"
 #include "quant/ggml_type.h"
 
@@ -17,6 +18,9 @@ struct __attribute__((packed)) BlockQ6_K {
     uint16_t d;         // f16 super-block scale
 };
 static_assert(sizeof(BlockQ6_K) == 210 && alignof(BlockQ6_K) == 1, "Q6_K block is 210 unaligned bytes");
+
+// The reference rule, llama.cpp's quantize_row_q6_K_ref (quant/quantize_kquants.cpp).
+void quantize_row_q6_k_reference(const float* x, BlockQ6_K* y, int64_t n);
 
 struct FormatQ6_K {
     using Block = BlockQ6_K;
@@ -35,30 +39,11 @@ struct FormatQ6_K {
                     q[128 * h + 32 * s + l] = static_cast<int8_t>((lo | (hi << 4)) - 32);
                 }
     }
-    static void dequantize_row(const Block* x, float* y, int64_t n) {
-        int8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(x[b], q);
-            const float d = fp16_to_fp32(x[b].d);
-            for (int e = 0; e < 256; ++e)
-                y[b * 256 + e] = d * static_cast<float>(x[b].scales[e / 16]) * static_cast<float>(q[e]);
-        }
-    }
-    // d·d_a·Σ_j sc_j·Σ_{e∈j} q·q_a (FORMATS.md §4).
+    static void quantize_row(const float* x, Block* y, int64_t n) { quantize_row_q6_k_reference(x, y, n); }
+    static int sub_scale(const Block& b, int j) { return b.scales[j]; }
+    static void dequantize_row(const Block* x, float* y, int64_t n) { dequantize_signed_k<FormatQ6_K>(x, y, n); }
     static float vec_dot(int64_t n, const Block* w, const ActBlock* a) {
-        float s = 0.f;
-        int8_t q[256];
-        for (int64_t b = 0; b < n / 256; ++b) {
-            unpack(w[b], q);
-            int32_t isum = 0;
-            for (int j = 0; j < 16; ++j) {
-                int32_t sub = 0;
-                for (int e = 16 * j; e < 16 * j + 16; ++e) sub += static_cast<int32_t>(q[e]) * a[b].qs[e];
-                isum += static_cast<int32_t>(w[b].scales[j]) * sub;
-            }
-            s += (fp16_to_fp32(w[b].d) * a[b].d) * static_cast<float>(isum);
-        }
-        return s;
+        return vec_dot_signed_k<FormatQ6_K>(n, w, a);
     }
 };
 

@@ -26,6 +26,8 @@ struct FormatQ8_K {
     static constexpr GgmlType type = GgmlType::Q8_K;
     static constexpr GgmlType vec_dot_type = GgmlType::Q8_K;
     static constexpr int64_t block_size = 256;
+    // An activation format: llama-quantize never writes weights in it.
+    static constexpr bool activation_only = true;
 
     static void dequantize_row(const Block* x, float* y, int64_t n) {
         for (int64_t b = 0; b < n / 256; ++b) {

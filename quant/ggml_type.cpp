@@ -8,42 +8,47 @@
 namespace qlm {
 
 namespace {
-// Types qlm computes on are marked computable; the quant/ format traits provide them. Later
-// formats flip their flag when their traits land.
+// Every type id ggml defines, in id order.
 constexpr std::array<TypeInfo, 32> kTypes = {{
-    {GgmlType::F32, "f32", 1, 4, true},
-    {GgmlType::F16, "f16", 1, 2, true},
-    {GgmlType::Q4_0, "q4_0", 32, 18, true},
-    {GgmlType::Q4_1, "q4_1", 32, 20, true},
-    {GgmlType::Q5_0, "q5_0", 32, 22, true},
-    {GgmlType::Q5_1, "q5_1", 32, 24, true},
-    {GgmlType::Q8_0, "q8_0", 32, 34, true},
-    {GgmlType::Q8_1, "q8_1", 32, 36, true},
-    {GgmlType::Q2_K, "q2_K", 256, 84, true},
-    {GgmlType::Q3_K, "q3_K", 256, 110, true},
-    {GgmlType::Q4_K, "q4_K", 256, 144, true},
-    {GgmlType::Q5_K, "q5_K", 256, 176, true},
-    {GgmlType::Q6_K, "q6_K", 256, 210, true},
-    {GgmlType::Q8_K, "q8_K", 256, 292, true},
-    {GgmlType::IQ2_XXS, "iq2_xxs", 256, 66, false},
-    {GgmlType::IQ2_XS, "iq2_xs", 256, 74, false},
-    {GgmlType::IQ3_XXS, "iq3_xxs", 256, 98, false},
-    {GgmlType::IQ1_S, "iq1_s", 256, 50, false},
-    {GgmlType::IQ4_NL, "iq4_nl", 32, 18, false},
-    {GgmlType::IQ3_S, "iq3_s", 256, 110, false},
-    {GgmlType::IQ2_S, "iq2_s", 256, 82, false},
-    {GgmlType::IQ4_XS, "iq4_xs", 256, 136, false},
-    {GgmlType::I8, "i8", 1, 1, false},
-    {GgmlType::I16, "i16", 1, 2, false},
-    {GgmlType::I32, "i32", 1, 4, false},
-    {GgmlType::I64, "i64", 1, 8, false},
-    {GgmlType::F64, "f64", 1, 8, false},
-    {GgmlType::IQ1_M, "iq1_m", 256, 56, false},
-    {GgmlType::BF16, "bf16", 1, 2, true},
-    {GgmlType::TQ1_0, "tq1_0", 256, 54, false},
-    {GgmlType::TQ2_0, "tq2_0", 256, 66, false},
-    {GgmlType::MXFP4, "mxfp4", 32, 17, false},
+    {GgmlType::F32, "f32", 1, 4},
+    {GgmlType::F16, "f16", 1, 2},
+    {GgmlType::Q4_0, "q4_0", 32, 18},
+    {GgmlType::Q4_1, "q4_1", 32, 20},
+    {GgmlType::Q5_0, "q5_0", 32, 22},
+    {GgmlType::Q5_1, "q5_1", 32, 24},
+    {GgmlType::Q8_0, "q8_0", 32, 34},
+    {GgmlType::Q8_1, "q8_1", 32, 36},
+    {GgmlType::Q2_K, "q2_K", 256, 84},
+    {GgmlType::Q3_K, "q3_K", 256, 110},
+    {GgmlType::Q4_K, "q4_K", 256, 144},
+    {GgmlType::Q5_K, "q5_K", 256, 176},
+    {GgmlType::Q6_K, "q6_K", 256, 210},
+    {GgmlType::Q8_K, "q8_K", 256, 292},
+    {GgmlType::IQ2_XXS, "iq2_xxs", 256, 66},
+    {GgmlType::IQ2_XS, "iq2_xs", 256, 74},
+    {GgmlType::IQ3_XXS, "iq3_xxs", 256, 98},
+    {GgmlType::IQ1_S, "iq1_s", 256, 50},
+    {GgmlType::IQ4_NL, "iq4_nl", 32, 18},
+    {GgmlType::IQ3_S, "iq3_s", 256, 110},
+    {GgmlType::IQ2_S, "iq2_s", 256, 82},
+    {GgmlType::IQ4_XS, "iq4_xs", 256, 136},
+    {GgmlType::I8, "i8", 1, 1},
+    {GgmlType::I16, "i16", 1, 2},
+    {GgmlType::I32, "i32", 1, 4},
+    {GgmlType::I64, "i64", 1, 8},
+    {GgmlType::F64, "f64", 1, 8},
+    {GgmlType::IQ1_M, "iq1_m", 256, 56},
+    {GgmlType::BF16, "bf16", 1, 2},
+    {GgmlType::TQ1_0, "tq1_0", 256, 54},
+    {GgmlType::TQ2_0, "tq2_0", 256, 66},
+    {GgmlType::MXFP4, "mxfp4", 32, 17},
 }};
+
+static_assert([] {
+    for (const auto& t : kTypes)
+        if (static_cast<size_t>(t.type) >= kGgmlTypeIdLimit) return false;
+    return true;
+}());
 
 std::string lower(std::string_view s) {
     std::string r(s);

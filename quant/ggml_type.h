@@ -1,6 +1,8 @@
-// ggml tensor type ids (as stored in GGUF) and their block geometry.
+// ggml tensor type ids (as stored in GGUF) and their block geometry. Which of them qlm computes
+// with is the format table's business (quant/formats.h: find_format).
 #pragma once
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
 #include <string_view>
@@ -14,13 +16,14 @@ enum class GgmlType : uint32_t {
     IQ4_XS = 23, I8 = 24, I16 = 25, I32 = 26, I64 = 27, F64 = 28, IQ1_M = 29, BF16 = 30,
     TQ1_0 = 34, TQ2_0 = 35, MXFP4 = 39,
 };
+// Every id is below this: tables indexed by type id have this many slots.
+constexpr size_t kGgmlTypeIdLimit = 40;
 
 struct TypeInfo {
     GgmlType type;
     std::string_view name;  // ggml's name, e.g. "q8_0"
     uint32_t block_size;    // elements per block
     uint32_t type_size;     // bytes per block
-    bool computable;        // qlm can compute with weights of this type
 };
 
 // The geometry of a known type id, or nullopt for an id that no ggml version defines.

@@ -96,12 +96,12 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
     // the scratch; the loop's implicit barrier orders conversion before use.
     GgmlType types[kMaxGroup];
     const int n_types = distinct_act_types(ws, types);
+    const KernelSet& kernels = kernel_set(isa);
     uint64_t offsets[kMaxGroup] = {}, row_bytes[kMaxGroup] = {};
     QuantizeRowFn convert[kMaxGroup] = {};
     for (int i = 0; i < n_types; ++i) {
-        const FormatOps& af = format_ops(types[i]);
-        row_bytes[i] = format_row_bytes(af, cols);
-        convert[i] = quantize_activation_for(af, isa);
+        row_bytes[i] = format_row_bytes(format_ops(types[i]), cols);
+        convert[i] = kernels[types[i]].quantize_activation;
         if (i > 0) offsets[i] = offsets[i - 1] + row_bytes[i - 1] * static_cast<uint64_t>(n_tokens);
     }
     if (n_types > 0) {
@@ -123,8 +123,8 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
         Resolved& r = m[k];
         r.w = &w;
         r.y = ys[k];
-        r.dot = vec_dot_for(wf, isa);
-        r.tile = n_tokens >= kGemmTileTokens ? gemm_tile_for(wf, isa) : nullptr;
+        r.dot = kernels[w.type].vec_dot;
+        r.tile = n_tokens >= kGemmTileTokens ? kernels[w.type].gemm_tile : nullptr;
         r.a_row_bytes = format_row_bytes(af, cols);
         if (af.type == GgmlType::F32) {
             r.act = reinterpret_cast<const uint8_t*>(x);

@@ -1,10 +1,11 @@
-// The one matmul entry point for every weight format and ISA.
+// Matrix products of weights in any computable format with f32 activations:
 //
 //   y[t][n] = sum_k W[n][k] * x[t][k]      for t < n_tokens, n < w.rows, k < w.cols
 //
-// W is a GGUF weight (ne0 = cols = input dim, ne1 = rows = output dim) in any computable format;
-// x is n_tokens rows of cols floats, y is n_tokens rows of w.rows floats (both row-major).
-// Each format plugs in as a traits file (quant/format_*.h); the kernels below are chosen per ISA.
+// W is a GGUF weight (ne0 = cols = input dim, ne1 = rows = output dim); x is n_tokens rows of cols
+// floats, y is n_tokens rows of w.rows floats (both row-major). The activations are converted to
+// the format's vec_dot_type, then the dots and 4x3 tiles of one ISA's kernel set
+// (quant/kernel_set.h) run.
 #pragma once
 
 #include <cstdint>

@@ -1,14 +1,19 @@
 // The K-quant reference quantizers, following llama.cpp's quantize_row_q{2..6}_K_ref (no
 // importance matrix): per-sub-block scale (and min) searches, then the sub-block scales coded
 // on a second level against one f16 super-block scale (FORMATS.md §3). Every float operation is
-// done in the same order as the reference so the bytes are identical.
-#include "quant/quantize_kquants.h"
-
+// done in the same order as the reference so the bytes are identical. Each is the quantize_row of its
+// format (declared in quant/format_q{2..6}_k.h).
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "quant/format_q2_k.h"
+#include "quant/format_q3_k.h"
+#include "quant/format_q4_k.h"
+#include "quant/format_q5_k.h"
+#include "quant/format_q6_k.h"
+#include "quant/format_shared.h"
 #include "quant/fp16.h"
 
 namespace qlm {
@@ -18,86 +23,49 @@ namespace {
 constexpr int kQK = 256;
 constexpr float kGroupMaxEps = 1e-15f;
 
-// The byte layouts of ggml's block_q2_K .. block_q6_K (QK_K = 256).
-struct __attribute__((packed)) RawQ2K {
-    uint8_t scales[16];
-    uint8_t qs[64];
-    uint16_t d, dmin;
-};
-struct __attribute__((packed)) RawQ3K {
-    uint8_t hmask[32];
-    uint8_t qs[64];
-    uint8_t scales[12];
-    uint16_t d;
-};
-struct __attribute__((packed)) RawQ4K {
-    uint16_t d, dmin;
-    uint8_t scales[12];
-    uint8_t qs[128];
-};
-struct __attribute__((packed)) RawQ5K {
-    uint16_t d, dmin;
-    uint8_t scales[12];
-    uint8_t qh[32];
-    uint8_t qs[128];
-};
-struct __attribute__((packed)) RawQ6K {
-    uint8_t ql[128];
-    uint8_t qh[64];
-    int8_t scales[16];
-    uint16_t d;
-};
-static_assert(sizeof(RawQ2K) == 84 && sizeof(RawQ3K) == 110 && sizeof(RawQ4K) == 144 && sizeof(RawQ5K) == 176 &&
-              sizeof(RawQ6K) == 210);
-
-// Round to nearest, ties to even (ggml's nearest_int for |x| < 2^22).
-inline int nearest_int(float f) {
+// Round to nearest, ties to even (ggml's nearest_int for |x| < 2^22; FormatQ8_K's lrintf rounds the
+// same there, this one also gives a defined result for NaN and huge inputs).
+inline int ggml_nearest_int(float f) {
     float v = f + 12582912.f;
     int32_t i;
     std::memcpy(&i, &v, 4);
     return (i & 0x007fffff) - 0x00400000;
 }
 
-// Symmetric codes in [-nmax, nmax-1] with a scale search (ggml make_qx_quants, rmse_type 1).
-float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
-    float max = 0, amax = 0;
+// The codes l = nearest(iscale·x) clamped to [-nmax, nmax-1] (stored as l + offset in L unless L
+// is nullptr) and their weighted sums Σ w·x·l and Σ w·l², w = x².
+void symmetric_sums(int n, int nmax, float iscale, const float* x, int8_t* L, int offset, float& sumlx,
+                    float& suml2) {
+    sumlx = suml2 = 0;
     for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
-        for (int i = 0; i < n; ++i) L[i] = 0;
-        return 0.f;
-    }
-    float iscale = -nmax / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-        int l = nearest_int(iscale * x[i]);
+        int l = ggml_nearest_int(iscale * x[i]);
         l = std::max(-nmax, std::min(nmax - 1, l));
-        L[i] = static_cast<int8_t>(l + nmax);
+        if (L) L[i] = static_cast<int8_t>(l + offset);
         const float w = x[i] * x[i];
         sumlx += w * x[i] * l;
         suml2 += w * l * l;
     }
+}
+
+// Symmetric codes in [-nmax, nmax-1] with a scale search (ggml make_qx_quants, rmse_type 1).
+float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < kGroupMaxEps) {
+        for (int i = 0; i < n; ++i) L[i] = 0;
+        return 0.f;
+    }
+    float iscale = -nmax / max;
+    float sumlx, suml2;
+    symmetric_sums(n, nmax, iscale, x, L, nmax, sumlx, suml2);
     float scale = suml2 ? sumlx / suml2 : 0.0f;
     float best = scale * sumlx;
     for (int is = -9; is <= 9; ++is) {
         if (is == 0) continue;
         iscale = -(nmax + 0.1f * is) / max;
-        sumlx = suml2 = 0;
-        for (int i = 0; i < n; ++i) {
-            int l = nearest_int(iscale * x[i]);
-            l = std::max(-nmax, std::min(nmax - 1, l));
-            const float w = x[i] * x[i];
-            sumlx += w * x[i] * l;
-            suml2 += w * l * l;
-        }
+        symmetric_sums(n, nmax, iscale, x, nullptr, 0, sumlx, suml2);
         if (suml2 > 0 && sumlx * sumlx > best * suml2) {
             for (int i = 0; i < n; ++i) {
-                const int l = nearest_int(iscale * x[i]);
+                const int l = ggml_nearest_int(iscale * x[i]);
                 L[i] = static_cast<int8_t>(nmax + std::max(-nmax, std::min(nmax - 1, l)));
             }
             scale = sumlx / suml2;
@@ -109,28 +77,14 @@ float make_qx_quants(int n, int nmax, const float* x, int8_t* L) {
 
 // Symmetric 3-bit codes with iterative refinement (ggml make_q3_quants, do_rmse = true).
 float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
-    float max = 0, amax = 0;
-    for (int i = 0; i < n; ++i) {
-        const float ax = std::fabs(x[i]);
-        if (ax > amax) {
-            amax = ax;
-            max = x[i];
-        }
-    }
-    if (amax < kGroupMaxEps) {
+    const float max = signed_absmax(x, n);
+    if (std::fabs(max) < kGroupMaxEps) {
         for (int i = 0; i < n; ++i) L[i] = 0;
         return 0.f;
     }
     const float iscale = -nmax / max;
-    float sumlx = 0, suml2 = 0;
-    for (int i = 0; i < n; ++i) {
-        int l = nearest_int(iscale * x[i]);
-        l = std::max(-nmax, std::min(nmax - 1, l));
-        L[i] = static_cast<int8_t>(l);
-        const float w = x[i] * x[i];
-        sumlx += w * x[i] * l;
-        suml2 += w * l * l;
-    }
+    float sumlx, suml2;
+    symmetric_sums(n, nmax, iscale, x, L, 0, sumlx, suml2);
     for (int itry = 0; itry < 5; ++itry) {
         int n_changed = 0;
         for (int i = 0; i < n; ++i) {
@@ -138,7 +92,7 @@ float make_q3_quants(int n, int nmax, const float* x, int8_t* L) {
             float slx = sumlx - w * x[i] * L[i];
             if (slx > 0) {
                 float sl2 = suml2 - w * L[i] * L[i];
-                int new_l = nearest_int(x[i] * sl2 / slx);
+                int new_l = ggml_nearest_int(x[i] * sl2 / slx);
                 new_l = std::max(-nmax, std::min(nmax - 1, new_l));
                 if (new_l != L[i]) {
                     slx += w * x[i] * new_l;
@@ -182,7 +136,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
     float scale = 1 / iscale;
     float best_mad = 0;
     for (int i = 0; i < n; ++i) {
-        const int l = nearest_int(iscale * (x[i] - min));
+        const int l = ggml_nearest_int(iscale * (x[i] - min));
         L[i] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
         float diff = scale * L[i] + min - x[i];
         diff = use_mad ? std::fabs(diff) : diff * diff;
@@ -196,7 +150,7 @@ float make_qkx2_quants(int n, int nmax, const float* x, const float* weights, ui
         iscale = (rmin + rdelta * is + nmax) / (max - min);
         float sum_l = 0, sum_l2 = 0, sum_xl = 0;
         for (int i = 0; i < n; ++i) {
-            int l = nearest_int(iscale * (x[i] - min));
+            int l = ggml_nearest_int(iscale * (x[i] - min));
             l = std::max(0, std::min(nmax, l));
             Laux[i] = static_cast<uint8_t>(l);
             const float w = weights[i];
@@ -261,8 +215,8 @@ void quantize_k4_k5(const float* x, int nmax, float rmin, int nstep, uint8_t* L,
     const float inv_min = max_min > 0 ? 63.f / max_min : 0.f;
     std::memset(sc12, 0, 12);
     for (int j = 0; j < 8; ++j) {
-        uint8_t ls = static_cast<uint8_t>(nearest_int(inv_scale * scales[j]));
-        uint8_t lm = static_cast<uint8_t>(nearest_int(inv_min * mins[j]));
+        uint8_t ls = static_cast<uint8_t>(ggml_nearest_int(inv_scale * scales[j]));
+        uint8_t lm = static_cast<uint8_t>(ggml_nearest_int(inv_min * mins[j]));
         ls = std::min<uint8_t>(63, ls);
         lm = std::min<uint8_t>(63, lm);
         if (j < 4) {
@@ -283,17 +237,18 @@ void quantize_k4_k5(const float* x, int nmax, float rmin, int nstep, uint8_t* L,
         if (!d) continue;
         const float dm = fp16_to_fp32(dmin16) * m;
         for (int ii = 0; ii < 32; ++ii) {
-            const int l = nearest_int((x[32 * j + ii] + dm) / d);
+            const int l = ggml_nearest_int((x[32 * j + ii] + dm) / d);
             L[32 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(nmax, l)));
         }
     }
 }
 
-void quantize_q4_k(const float* x, void* vy, int64_t n) {
-    auto* y = static_cast<RawQ4K*>(vy);
+}  // namespace
+
+void quantize_row_q4_k_reference(const float* x, BlockQ4_K* y, int64_t n) {
     uint8_t L[kQK];
     for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        RawQ4K b{};
+        BlockQ4_K b{};
         uint16_t d16, dmin16;
         quantize_k4_k5(x, 15, -1.f, 20, L, b.scales, d16, dmin16);
         b.d = d16;
@@ -305,11 +260,10 @@ void quantize_q4_k(const float* x, void* vy, int64_t n) {
     }
 }
 
-void quantize_q5_k(const float* x, void* vy, int64_t n) {
-    auto* y = static_cast<RawQ5K*>(vy);
+void quantize_row_q5_k_reference(const float* x, BlockQ5_K* y, int64_t n) {
     uint8_t L[kQK];
     for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        RawQ5K b{};
+        BlockQ5_K b{};
         uint16_t d16, dmin16;
         quantize_k4_k5(x, 31, -0.5f, 15, L, b.scales, d16, dmin16);
         b.d = d16;
@@ -337,12 +291,11 @@ void quantize_q5_k(const float* x, void* vy, int64_t n) {
     }
 }
 
-void quantize_q6_k(const float* x, void* vy, int64_t n) {
-    auto* y = static_cast<RawQ6K*>(vy);
+void quantize_row_q6_k_reference(const float* x, BlockQ6_K* y, int64_t n) {
     int8_t L[kQK];
     float scales[16];
     for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        RawQ6K b{};
+        BlockQ6_K b{};
         float max_scale = 0, max_abs_scale = 0;
         for (int ib = 0; ib < 16; ++ib) {
             const float scale = make_qx_quants(16, 32, x + 16 * ib, L + 16 * ib);
@@ -360,12 +313,12 @@ void quantize_q6_k(const float* x, void* vy, int64_t n) {
         }
         const float iscale = -128.f / max_scale;
         b.d = fp32_to_fp16(1 / iscale);
-        for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, nearest_int(iscale * scales[ib])));
+        for (int ib = 0; ib < 16; ++ib) b.scales[ib] = static_cast<int8_t>(std::min(127, ggml_nearest_int(iscale * scales[ib])));
         for (int j = 0; j < 16; ++j) {
             const float d = fp16_to_fp32(b.d) * b.scales[j];
             if (!d) continue;
             for (int ii = 0; ii < 16; ++ii) {
-                int l = nearest_int(x[16 * j + ii] / d);
+                int l = ggml_nearest_int(x[16 * j + ii] / d);
                 l = std::max(-32, std::min(31, l));
                 L[16 * j + ii] = static_cast<int8_t>(l + 32);
             }
@@ -386,12 +339,11 @@ void quantize_q6_k(const float* x, void* vy, int64_t n) {
     }
 }
 
-void quantize_q3_k(const float* x, void* vy, int64_t n) {
-    auto* y = static_cast<RawQ3K*>(vy);
+void quantize_row_q3_k_reference(const float* x, BlockQ3_K* y, int64_t n) {
     int8_t L[kQK];
     float scales[16];
     for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        RawQ3K b{};
+        BlockQ3_K b{};
         float max_scale = 0, amax = 0;
         for (int j = 0; j < 16; ++j) {
             scales[j] = make_q3_quants(16, 4, x + 16 * j, L + 16 * j);
@@ -404,7 +356,7 @@ void quantize_q3_k(const float* x, void* vy, int64_t n) {
         if (max_scale) {
             const float iscale = -32.f / max_scale;
             for (int j = 0; j < 16; ++j) {
-                int8_t l = static_cast<int8_t>(nearest_int(iscale * scales[j]));
+                int8_t l = static_cast<int8_t>(ggml_nearest_int(iscale * scales[j]));
                 l = static_cast<int8_t>(std::max<int>(-32, std::min<int>(31, l)) + 32);
                 if (j < 8)
                     b.scales[j] = static_cast<uint8_t>(l & 0xF);
@@ -423,7 +375,7 @@ void quantize_q3_k(const float* x, void* vy, int64_t n) {
             const float d = fp16_to_fp32(b.d) * static_cast<float>(static_cast<int8_t>(sc));
             if (!d) continue;
             for (int ii = 0; ii < 16; ++ii) {
-                int l = nearest_int(x[16 * j + ii] / d);
+                int l = ggml_nearest_int(x[16 * j + ii] / d);
                 l = std::max(-4, std::min(3, l));
                 L[16 * j + ii] = static_cast<int8_t>(l + 4);
             }
@@ -448,13 +400,12 @@ void quantize_q3_k(const float* x, void* vy, int64_t n) {
     }
 }
 
-void quantize_q2_k(const float* x, void* vy, int64_t n) {
-    auto* y = static_cast<RawQ2K*>(vy);
+void quantize_row_q2_k_reference(const float* x, BlockQ2_K* y, int64_t n) {
     uint8_t L[kQK], Laux[16];
     float weights[16], mins[16], scales[16];
     const float q4scale = 15.f;
     for (int64_t i = 0; i < n / kQK; ++i, x += kQK) {
-        RawQ2K b{};
+        BlockQ2_K b{};
         float max_scale = 0, max_min = 0;
         for (int j = 0; j < 16; ++j) {
             for (int l = 0; l < 16; ++l) weights[l] = std::fabs(x[16 * j + l]);
@@ -464,14 +415,14 @@ void quantize_q2_k(const float* x, void* vy, int64_t n) {
         }
         if (max_scale > 0) {
             const float iscale = q4scale / max_scale;
-            for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(nearest_int(iscale * scales[j]));
+            for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(ggml_nearest_int(iscale * scales[j]));
             b.d = fp32_to_fp16(max_scale / q4scale);
         } else {
             b.d = fp32_to_fp16(0.f);
         }
         if (max_min > 0) {
             const float iscale = q4scale / max_min;
-            for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(nearest_int(iscale * mins[j]) << 4);
+            for (int j = 0; j < 16; ++j) b.scales[j] |= static_cast<uint8_t>(ggml_nearest_int(iscale * mins[j]) << 4);
             b.dmin = fp32_to_fp16(max_min / q4scale);
         } else {
             b.dmin = fp32_to_fp16(0.f);
@@ -481,7 +432,7 @@ void quantize_q2_k(const float* x, void* vy, int64_t n) {
             if (!d) continue;
             const float dm = fp16_to_fp32(b.dmin) * (b.scales[j] >> 4);
             for (int ii = 0; ii < 16; ++ii) {
-                const int l = nearest_int((x[16 * j + ii] + dm) / d);
+                const int l = ggml_nearest_int((x[16 * j + ii] + dm) / d);
                 L[16 * j + ii] = static_cast<uint8_t>(std::max(0, std::min(3, l)));
             }
         }
@@ -491,35 +442,6 @@ void quantize_q2_k(const float* x, void* vy, int64_t n) {
                                                        (L[j + l + 96] << 6));
         std::memcpy(&y[i], &b, sizeof b);
     }
-}
-
-}  // namespace
-
-QuantizeRowFn kquant_quantize_row(GgmlType t) {
-    switch (t) {
-        case GgmlType::Q2_K: return quantize_q2_k;
-        case GgmlType::Q3_K: return quantize_q3_k;
-        case GgmlType::Q4_K: return quantize_q4_k;
-        case GgmlType::Q5_K: return quantize_q5_k;
-        case GgmlType::Q6_K: return quantize_q6_k;
-        default: return nullptr;
-    }
-}
-
-void register_kquant_quantizers() {
-    for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K})
-        if (find_format(t)) set_quantize_row(t, kquant_quantize_row(t));
-}
-
-namespace {
-// The format table is constant-initialized (constinit), so it exists before this runs.
-const bool kRegistered = (register_kquant_quantizers(), true);
-}  // namespace
-
-QuantizeRowFn reference_quantize_row(GgmlType t) {
-    if (QuantizeRowFn k = kquant_quantize_row(t)) return k;
-    if (const FormatOps* f = find_format(t)) return f->quantize_row;
-    return nullptr;
 }
 
 }  // namespace qlm

@@ -27,7 +27,6 @@
 #include "quant/format_q6_k.h"
 #include "quant/formats.h"
 #include "quant/fp16.h"
-#include "quant/quantize_kquants.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -540,8 +539,7 @@ double weighted_sq_error(const float* a, const float* b, int64_t n, const float*
 void quantize_row_searched(GgmlType t, const float* src, void* dst, int64_t n, const float* importance) {
     const BlockSearchFn search = block_search(t);
     const FormatOps* ops = find_format(t);
-    const QuantizeRowFn reference = reference_quantize_row(t);
-    if (!search || !ops || !reference) throw_error("no searched quantizer for type {}", type_name(t));
+    if (!search || !ops) throw_error("no searched quantizer for type {}", type_name(t));
     const int bs = static_cast<int>(ops->block_size);
     const size_t bytes = ops->block_bytes;
     static const std::array<float, kMaxBlock> ones = [] {
@@ -567,7 +565,7 @@ void quantize_row_searched(GgmlType t, const float* src, void* dst, int64_t n, c
         };
         // Candidates: the reference rule, the search with these weights and, when weighted, the
         // unweighted search. The first with the least error wins (ties keep the reference).
-        reference(src, cand[0], bs);
+        ops->quantize_row(src, cand[0], bs);
         int n_cand = 1;
         search(src, w, cand[n_cand++]);
         if (w != ones.data()) search(src, ones.data(), cand[n_cand++]);

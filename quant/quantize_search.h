@@ -1,8 +1,8 @@
 // Error-minimizing weight quantizers: for every format with free parameters (the scale of
 // Q4_0/Q5_0, scale and offset of Q4_1/Q5_1, the sub-block scales/mins and super-block scales of
 // Q2_K..Q6_K) each block's parameters are searched to minimize the (importance-weighted) squared
-// error of the dequantized block, instead of llama.cpp's reference rules (quantize_kquants.h,
-// format_*.h). The output has the same block layouts. Each block also considers the reference
+// error of the dequantized block, instead of llama.cpp's reference rules (the formats'
+// quantize_row). The output has the same block layouts. Each block also considers the reference
 // rule's encoding and keeps whichever dequantizes closer, so no block is ever worse than the
 // reference. Deterministic: a row's bytes depend only on the row (and its importances).
 #pragma once

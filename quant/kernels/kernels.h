@@ -1,16 +1,12 @@
-// Dot-product kernels per ISA. The scalar ones wrap the reference traits (quant/format_*.h);
-// the AVX2 ones (dot_avx2.cpp, compiled with -mavx2 -mfma -mf16c) must only be called when
-// cpu_supports_avx2() is true. Signatures match qlm::VecDotFn.
+// The SIMD kernels, each file compiled for its ISA (dot_avx2.cpp with -mavx2 -mfma -mf16c, ...):
+// call them only through the kernel sets (quant/kernel_set.h, kernel_set_<isa>.cpp), which hand
+// out an ISA's kernels only when the CPU has it. The scalar references are the format traits'
+// (quant/format_*.h). Dots match qlm::VecDotFn, tiles qlm::GemmTileFn, quantizers qlm::QuantizeRowFn.
 #pragma once
 
 #include <cstdint>
 
 namespace qlm::kernels {
-
-float dot_f32_scalar(int64_t n, const void* w, const void* a);
-float dot_f16_scalar(int64_t n, const void* w, const void* a);
-float dot_bf16_scalar(int64_t n, const void* w, const void* a);
-float dot_q8_0_scalar(int64_t n, const void* w, const void* a);
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a);
 float dot_f16_avx2(int64_t n, const void* w, const void* a);

@@ -7,7 +7,6 @@
 #include <random>
 
 #include "quant/formats.h"
-#include "quant/quantize_kquants.h"
 #include "src/util/error.h"
 
 namespace qlm::bench {
@@ -50,8 +49,7 @@ std::vector<KernelBenchRow> run_kernel_bench(const std::vector<GgmlType>& types,
     for (GgmlType t : types) {
         const FormatOps& f = format_ops(t);
         const FormatOps& af = format_ops(f.vec_dot_type);
-        const QuantizeRowFn quant = reference_quantize_row(t);
-        if (!quant) throw_error("kernel bench: qlm cannot write {} weights", type_name(t));
+        const QuantizeRowFn quant = f.quantize_row;
         const int64_t cols = opts.cols, rows = opts.rows;
         if (cols % 256 != 0 || rows % kGemmTileRows != 0)
             throw_error("kernel bench: cols must be a multiple of 256 and rows of {}", kGemmTileRows);

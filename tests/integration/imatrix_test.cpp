@@ -13,7 +13,7 @@
 #include "common/test_support.h"
 #include "quant/formats.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/imatrix.h"
+#include "src/quantize/imatrix.h"
 
 namespace qlm {
 namespace {

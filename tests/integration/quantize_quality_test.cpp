@@ -13,7 +13,7 @@
 
 #include "common/test_support.h"
 #include "golden_compare.h"
-#include "src/model/quantize_model.h"
+#include "src/quantize/quantize_model.h"
 
 namespace qlm {
 namespace {

@@ -1,7 +1,7 @@
 // qlm imatrix -m MODEL -f TEXT -o FILE [-c N] [--chunks N] [-b N] [-t N]
 // Runs the model over a calibration text in chunks of -c tokens (as llama-perplexity chunks it,
 // BOS first) and writes, for every matmul weight except output.weight, the mean squared input
-// activation of each column in llama.cpp's legacy imatrix .dat format (src/model/imatrix.h).
+// activation of each column in llama.cpp's legacy imatrix .dat format (src/quantize/imatrix.h).
 // `qlm quantize --imatrix FILE` (and llama-quantize --imatrix) read it. The running perplexity
 // of the text goes to stdout as a sanity check.
 #include <algorithm>
@@ -16,8 +16,8 @@
 
 #include "src/generate/model_adapters.h"
 #include "src/generate/perplexity.h"
-#include "src/model/imatrix.h"
 #include "src/model/model.h"
+#include "src/quantize/imatrix.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"

@@ -16,9 +16,9 @@
 #include <fmt/format.h>
 
 #include "src/gguf/gguf_file.h"
-#include "src/model/imatrix.h"
 #include "src/model/memory_plan.h"
-#include "src/model/quantize_model.h"
+#include "src/quantize/imatrix.h"
+#include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
@@ -37,21 +37,10 @@ struct QuantizeCliOptions {
     int n_threads = 0;
 };
 
-bool writable_type(GgmlType t) {
-    switch (t) {
-        case GgmlType::F32: case GgmlType::F16: case GgmlType::BF16: case GgmlType::Q8_0: case GgmlType::Q4_0:
-        case GgmlType::Q4_1: case GgmlType::Q5_0: case GgmlType::Q5_1: case GgmlType::Q2_K: case GgmlType::Q3_K:
-        case GgmlType::Q4_K: case GgmlType::Q5_K: case GgmlType::Q6_K: return true;
-        default: return false;
-    }
-}
-
 GgmlType parse_type(const std::string& flag, const std::string& s) {
     auto t = type_from_name(s);
     if (!t || !writable_type(*t))
-        throw_error("{} {}: not a type qlm can write (valid: f32, f16, bf16, q8_0, q4_0, q4_1, q5_0, q5_1, q2_K, q3_K, "
-                    "q4_K, q5_K, q6_K)",
-                    flag, s);
+        throw_error("{} {}: not a type qlm can write (valid: {})", flag, s, writable_type_names());
     return *t;
 }
 

@@ -5,6 +5,7 @@
 
 #include <fmt/format.h>
 
+#include "quant/formats.h"
 #include "quant/ggml_type.h"
 #include "src/util/error.h"
 
@@ -34,11 +35,10 @@ void check_architecture(const gguf::GgufFile& file) {
 
 void check_tensor_types(const gguf::GgufFile& file) {
     for (const auto& t : file.tensors()) {
-        const TypeInfo& ti = type_info(t.type);
-        if (!ti.computable)
+        if (!find_format(t.type))
             throw_error("{}: tensor '{}' has type {}, which qlm cannot compute with yet: re-quantize the "
                         "model to q8_0, q4_k_m or f16",
-                        file.path(), t.name, ti.name);
+                        file.path(), t.name, type_name(t.type));
     }
 }
 

@@ -14,7 +14,7 @@
 #include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
 #include "src/model/model.h"
-#include "src/model/quantize_model.h"
+#include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
 
 namespace qlm {

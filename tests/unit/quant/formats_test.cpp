@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <string>
 #include <vector>
 
 #include "common/test_support.h"
@@ -178,13 +179,31 @@ TEST(FormatTable, GeometryMatchesGgmlTypes) {
         EXPECT_EQ(f->type, t);
         EXPECT_EQ(static_cast<uint64_t>(f->block_size), type_info(t).block_size);
         EXPECT_EQ(f->block_bytes, type_info(t).type_size);
-        EXPECT_TRUE(type_info(t).computable);
         EXPECT_NE(find_format(f->vec_dot_type), nullptr);
     }
     EXPECT_EQ(find_format(GgmlType::F16)->vec_dot_type, GgmlType::F16);
     EXPECT_EQ(find_format(GgmlType::Q8_0)->vec_dot_type, GgmlType::Q8_0);
     EXPECT_EQ(find_format(GgmlType::IQ2_XXS), nullptr);
     EXPECT_THROW(format_ops(GgmlType::IQ2_XXS), std::exception);
+}
+
+// The table is complete as compiled: every format has its reference rules (the K-quants' weight
+// quantizers included, with no registration step), its activation format in the table, and the
+// geometry ggml gives its type id; weight_format is false exactly for the activation formats.
+TEST(FormatTable, EveryEntryComplete) {
+    ASSERT_EQ(all_formats().size(), 15u);
+    for (const FormatOps& f : all_formats()) {
+        SCOPED_TRACE(std::string(type_name(f.type)));
+        EXPECT_EQ(find_format(f.type), &f);
+        EXPECT_EQ(static_cast<uint64_t>(f.block_size), type_info(f.type).block_size);
+        EXPECT_EQ(f.block_bytes, type_info(f.type).type_size);
+        EXPECT_NE(find_format(f.vec_dot_type), nullptr);
+        EXPECT_NE(f.dequantize_row, nullptr);
+        EXPECT_NE(f.quantize_row, nullptr);
+        EXPECT_NE(f.quantize_activation, nullptr);
+        EXPECT_NE(f.vec_dot_scalar, nullptr);
+        EXPECT_EQ(f.weight_format, f.type != GgmlType::Q8_1 && f.type != GgmlType::Q8_K);
+    }
 }
 
 TEST(FormatScalarDot, HandComputed) {

@@ -223,7 +223,8 @@ TEST(Avx2QuantKernels, ActivationQuantizersMatchScalarBytes) {
     std::normal_distribution<float> normal(0.f, 1.f);
     for (GgmlType t : {GgmlType::Q8_0, GgmlType::Q8_1, GgmlType::Q8_K}) {
         const FormatOps& af = format_ops(t);
-        ASSERT_NE(af.quantize_activation_avx2, nullptr) << type_name(t);
+        const QuantizeRowFn simd = kernel_set(Isa::Avx2)[t].quantize_activation;
+        ASSERT_NE(simd, af.quantize_activation) << type_name(t);
         for (int64_t nb : {1, 2, 3, 7}) {
             const int64_t n = nb * af.block_size;
             for (int kind = 0; kind < 7; ++kind) {
@@ -241,7 +242,7 @@ TEST(Avx2QuantKernels, ActivationQuantizersMatchScalarBytes) {
                 }
                 std::vector<uint8_t> a(format_row_bytes(af, n)), b(a.size());
                 af.quantize_activation(x.data(), a.data(), n);
-                af.quantize_activation_avx2(x.data(), b.data(), n);
+                simd(x.data(), b.data(), n);
                 ASSERT_EQ(a, b) << type_name(t) << " blocks=" << nb << " kind=" << kind;
             }
         }

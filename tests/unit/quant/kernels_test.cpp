@@ -123,7 +123,7 @@ TEST(SimdKernels, Q8_0ExtremeCodesAreExact) {
         EXPECT_EQ(vec_dot_for(format_ops(GgmlType::Q8_0), isa)(32, w.data(), a.data()), 32.0f * 127 * 127)
             << isa_name(isa);
     }
-    EXPECT_EQ(kernels::dot_q8_0_scalar(32, w.data(), a.data()), 32.0f * 127 * 127);
+    EXPECT_EQ(format_ops(GgmlType::Q8_0).vec_dot_scalar(32, w.data(), a.data()), 32.0f * 127 * 127);
 }
 
 TEST(Avx2Kernels, GemmTilesMatchScalarDots) {
@@ -131,14 +131,15 @@ TEST(Avx2Kernels, GemmTilesMatchScalarDots) {
     std::mt19937 rng(9);
     for (GgmlType t : {GgmlType::F32, GgmlType::F16}) {
         const FormatOps& f = format_ops(t);
-        ASSERT_NE(f.gemm_tile_avx2, nullptr);
+        const GemmTileFn tile = kernel_set(Isa::Avx2)[t].gemm_tile;
+        ASSERT_NE(tile, nullptr);
         for (int64_t n : {1, 8, 30, 64, 100, 4096 + 32}) {
             const uint64_t rb = format_row_bytes(f, n) + 8;  // padded rows: strides differ from the length
             std::vector<uint8_t> w(rb * 4 + 4), a(rb * 3 + 4);
             for (int r = 0; r < 4; ++r) f.quantize_row(random_floats(n, rng).data(), w.data() + 4 + r * rb, n);
             for (int k = 0; k < 3; ++k) f.quantize_row(random_floats(n, rng).data(), a.data() + 4 + k * rb, n);
             float y[3 * 6];
-            f.gemm_tile_avx2(n, w.data() + 4, rb, a.data() + 4, rb, y, 6);
+            tile(n, w.data() + 4, rb, a.data() + 4, rb, y, 6);
             for (int k = 0; k < 3; ++k)
                 for (int r = 0; r < 4; ++r) {
                     const void* wr = w.data() + 4 + r * rb;

@@ -10,7 +10,6 @@
 
 #include "common/test_support.h"
 #include "quant/formats.h"
-#include "quant/quantize_kquants.h"
 #include "src/gguf/gguf_file.h"
 
 namespace qlm {
@@ -33,8 +32,7 @@ TEST_P(KQuantOracle, BlocksEqualLlamaQuantize) {
         const gguf::TensorInfo* s = src->find_tensor(r.name);
         ASSERT_NE(s, nullptr) << r.name;
         ASSERT_EQ(s->type, GgmlType::F32);
-        QuantizeRowFn q = kquant_quantize_row(r.type);
-        ASSERT_NE(q, nullptr) << type_name(r.type);
+        const QuantizeRowFn q = format_ops(r.type).quantize_row;
         const TypeInfo& ti = type_info(r.type);
         const uint64_t ne0 = s->ne[0], rows = s->n_elements / ne0;
         std::vector<float> row(ne0);
@@ -59,31 +57,19 @@ TEST_P(KQuantOracle, BlocksEqualLlamaQuantize) {
 
 INSTANTIATE_TEST_SUITE_P(Synth, KQuantOracle, ::testing::Values("Q2_K", "Q3_K_S", "Q4_K_M", "Q5_K_S", "Q6_K"));
 
-TEST(KQuant, RegisteredInFormatTable) {
-    register_kquant_quantizers();
-    for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
-        const FormatOps* f = find_format(t);
-        ASSERT_NE(f, nullptr) << type_name(t);
-        EXPECT_EQ(f->quantize_row, kquant_quantize_row(t)) << type_name(t);
-        EXPECT_EQ(reference_quantize_row(t), kquant_quantize_row(t));
-    }
-    EXPECT_EQ(kquant_quantize_row(GgmlType::Q8_0), nullptr);
-    EXPECT_EQ(reference_quantize_row(GgmlType::Q8_0), find_format(GgmlType::Q8_0)->quantize_row);
-}
-
 // Edge blocks: all zeros decode to zeros, constant and one-hot blocks stay finite and close.
 TEST(KQuant, EdgeBlocksRoundTrip) {
     for (GgmlType t : {GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K, GgmlType::Q6_K}) {
         const FormatOps* f = find_format(t);
-        if (!f || !f->dequantize_row) GTEST_SKIP() << type_name(t) << " has no dequantizer yet";
+        ASSERT_NE(f, nullptr) << type_name(t);
         const TypeInfo& ti = type_info(t);
         std::vector<uint8_t> buf(ti.type_size);
         std::vector<float> x(256, 0.f), y(256);
-        kquant_quantize_row(t)(x.data(), buf.data(), 256);
+        f->quantize_row(x.data(), buf.data(), 256);
         f->dequantize_row(buf.data(), y.data(), 256);
         for (float v : y) EXPECT_EQ(v, 0.f) << type_name(t);
         for (int i = 0; i < 256; ++i) x[i] = std::sin(0.37f * i) * (1 + (i % 16));
-        kquant_quantize_row(t)(x.data(), buf.data(), 256);
+        f->quantize_row(x.data(), buf.data(), 256);
         f->dequantize_row(buf.data(), y.data(), 256);
         double err = 0, ref = 0;
         for (int i = 0; i < 256; ++i) {

@@ -10,7 +10,6 @@
 #include <vector>
 
 #include "quant/formats.h"
-#include "quant/quantize_kquants.h"
 #include "quant/quantize_search.h"
 
 namespace qlm {
@@ -53,7 +52,7 @@ std::vector<float> dequantized(GgmlType t, const std::vector<uint8_t>& q) {
 
 std::vector<uint8_t> encode_reference(GgmlType t, const std::vector<float>& x) {
     std::vector<uint8_t> q(format_row_bytes(format_ops(t), kRow));
-    reference_quantize_row(t)(x.data(), q.data(), kRow);
+    format_ops(t).quantize_row(x.data(), q.data(), kRow);
     return q;
 }
 

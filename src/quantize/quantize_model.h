@@ -1,6 +1,6 @@
 // The offline quantizer behind `qlm quantize`: reads an F32/F16/BF16 GGUF, chooses each tensor's
-// type with quant/quantize_policy.h, quantizes row by row (OpenMP) and writes a new GGUF with the
-// same metadata (general.file_type and general.quantization_version set), atomically and
+// type with quantize_policy.h, quantizes row by row (OpenMP) and writes a new GGUF with the same
+// metadata (general.file_type and general.quantization_version set), atomically and
 // byte-for-byte reproducibly.
 #pragma once
 
@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "quant/ggml_type.h"
-#include "quant/quantize_policy.h"
+#include "src/quantize/quantize_policy.h"
 
 namespace qlm {
 
@@ -27,7 +27,7 @@ struct QuantizeOptions {
     // has one (Q8_0 and the float types keep their single rule); true: llama.cpp's reference
     // rounding, byte-identical to llama-quantize without an importance matrix.
     bool reference_rounding = false;
-    // Per-tensor column importances (an importance matrix, src/model/imatrix.h): tensor name ->
+    // Per-tensor column importances (an importance matrix, src/quantize/imatrix.h): tensor name ->
     // ne0 non-negative weights. Tensors listed here weight their per-element squared error with
     // them; requires reference_rounding == false.
     std::map<std::string, std::vector<float>> importance;
@@ -58,6 +58,12 @@ struct QuantizeReport {
     uint64_t file_bytes_out = 0;
     double seconds = 0;
 };
+
+// True when quantize_model writes tensors of type t: the weight formats of the format table
+// (quant/formats.h), the activation-only Q8_1 and Q8_K excluded.
+bool writable_type(GgmlType t);
+// The writable types' names, "f32, f16, bf16, q8_0, ...", for error messages.
+std::string writable_type_names();
 
 // The type each tensor of `input` would get (no writing); for --dry-run style checks and tests.
 std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPreset preset, const PolicyOptions& policy);

@@ -1,4 +1,4 @@
-#include "quant/quantize_policy.h"
+#include "src/quantize/quantize_policy.h"
 
 #include <algorithm>
 #include <cctype>

@@ -1,4 +1,4 @@
-#include "src/model/imatrix.h"
+#include "src/quantize/imatrix.h"
 
 #include <sys/stat.h>
 #include <unistd.h>

@@ -13,10 +13,10 @@
 #include "common/test_support.h"
 #include "quant/matmul.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/imatrix.h"
 #include "src/model/model.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
+#include "src/quantize/imatrix.h"
 #include "src/util/error.h"
 
 namespace qlm {

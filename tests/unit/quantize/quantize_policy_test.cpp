@@ -6,9 +6,9 @@
 #include <vector>
 
 #include "common/test_support.h"
-#include "quant/quantize_policy.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/quantize_model.h"
+#include "src/quantize/quantize_model.h"
+#include "src/quantize/quantize_policy.h"
 #include "src/util/error.h"
 
 namespace qlm {

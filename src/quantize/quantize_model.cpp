@@ -1,4 +1,4 @@
-#include "src/model/quantize_model.h"
+#include "src/quantize/quantize_model.h"
 
 #include <omp.h>
 #include <sys/statvfs.h>
@@ -14,7 +14,6 @@
 #include <optional>
 
 #include "quant/formats.h"
-#include "quant/quantize_kquants.h"
 #include "quant/quantize_search.h"
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
@@ -109,8 +108,9 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
         return;
     }
     const FormatOps& in_ops = format_ops(t.type);
-    QuantizeRowFn quant = reference_quantize_row(q.to);
-    if (!quant) throw_error("tensor '{}': qlm cannot write type {} yet (choose another type)", t.name, type_name(q.to));
+    if (!writable_type(q.to))
+        throw_error("tensor '{}': qlm cannot write type {} yet (choose another type)", t.name, type_name(q.to));
+    const FormatOps& out_ops = format_ops(q.to);
     // The source as one flat run of f32 (covers legacy flat-block tensors too).
     std::vector<float> f32(t.n_elements);
     const int64_t bs = in_ops.block_size;
@@ -126,7 +126,6 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
     const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
     const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));
     const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
-    const FormatOps* out_ops = find_format(q.to);
     // Rows are independent, so the bytes do not depend on the thread count. Each row's squared
     // error is kept and summed in row order afterwards (a deterministic report).
     std::vector<double> row_err(static_cast<size_t>(n_rows)), row_norm(static_cast<size_t>(n_rows));
@@ -140,14 +139,12 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
             if (q.searched)
                 quantize_row_searched(q.to, x, y, ne0, importance);
             else
-                quant(x, y, ne0);
-            if (out_ops) {
-                out_ops->dequantize_row(y, back.data(), ne0);
-                row_err[static_cast<size_t>(r)] = weighted_sq_error(x, back.data(), ne0, nullptr);
-                double nn = 0;
-                for (int64_t i = 0; i < ne0; ++i) nn += static_cast<double>(x[i]) * x[i];
-                row_norm[static_cast<size_t>(r)] = nn;
-            }
+                out_ops.quantize_row(x, y, ne0);
+            out_ops.dequantize_row(y, back.data(), ne0);
+            row_err[static_cast<size_t>(r)] = weighted_sq_error(x, back.data(), ne0, nullptr);
+            double nn = 0;
+            for (int64_t i = 0; i < ne0; ++i) nn += static_cast<double>(x[i]) * x[i];
+            row_norm[static_cast<size_t>(r)] = nn;
         }
     }
     for (int64_t r = 0; r < n_rows; ++r) {
@@ -157,6 +154,18 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
 }
 
 }  // namespace
+
+bool writable_type(GgmlType t) {
+    const FormatOps* f = find_format(t);
+    return f && f->weight_format;
+}
+
+std::string writable_type_names() {
+    std::string s;
+    for (const FormatOps& f : all_formats())
+        if (f.weight_format) s += (s.empty() ? "" : ", ") + std::string(type_name(f.type));
+    return s;
+}
 
 std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPreset preset, const PolicyOptions& policy) {
     auto f = gguf::GgufFile::open(input);
@@ -192,7 +201,7 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
             if (!find_format(t.type))
                 throw_error("{}: tensor '{}' has type {}, which qlm cannot read yet", o.input, t.name,
                             type_name(t.type));
-            if (!reference_quantize_row(q.to))
+            if (!writable_type(q.to))
                 throw_error("tensor '{}': qlm cannot write type {} yet (choose another type or --tensor-type)", t.name,
                             type_name(q.to));
         }

@@ -1,0 +1,97 @@
+// Kernel sets: one table per ISA (scalar, AVX2, AVX-512, NEON) of the kernels matmul and attention
+// call, indexed by format: {vec_dot, gemm_tile, quantize_activation} per format, plus the kernels
+// that are not per format (axpy_f16). Each set is built in its ISA's file,
+// quant/kernels/kernel_set_<isa>.cpp, and lists only what that ISA does better; what it lacks
+// comes from its fallback set (avx512 -> avx2 -> scalar, neon -> scalar). The scalar set ends
+// every chain: the formats' reference rules (FormatOps::vec_dot_scalar, quantize_activation).
+// kernel_set(isa) resolves a chain once into a complete table.
+//
+// A new ISA: an Isa value (name, CPU check in kernel_set.cpp), its kernel_set_<isa>.cpp naming its
+// fallback, and its case in kernel_set.cpp's unresolved_kernel_set. A new format: its entries in
+// the sets that have kernels for it (none is needed: the reference serves every ISA).
+#pragma once
+
+#include <array>
+#include <cstddef>
+#include <cstdint>
+#include <initializer_list>
+
+#include "quant/ggml_type.h"
+
+namespace qlm {
+
+// f32 -> a format's blocks; n is a multiple of the block size.
+using QuantizeRowFn = void (*)(const float* src, void* dst, int64_t n);
+// Dot product of n elements: a weight row in this format with an activation row already in the
+// format's vec_dot_type.
+using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
+// 4 weight rows x 3 activation rows: y[t·y_stride + r] = dot(row r of w, row t of a), strides of
+// w and a in bytes, of y in floats.
+using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
+                            int64_t y_stride);
+constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
+// y[i] += a * x[i] for f16 x.
+using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
+
+// Avx2 = AVX2 + FMA + F16C; Avx512 = Avx2 + AVX-512 F/VL/BW/DQ + VNNI (the int8 kernels use
+// vpdpbusd); Neon: AArch64 builds.
+enum class Isa { Scalar, Avx2, Avx512, Neon };
+
+// One format's kernels in one set; nullptr: the fallback set's.
+struct FormatKernels {
+    VecDotFn vec_dot = nullptr;
+    GemmTileFn gemm_tile = nullptr;               // 4x3 tile for prompt batches (none at all: single dots)
+    QuantizeRowFn quantize_activation = nullptr;  // as the format's reference rule, byte for byte
+};
+
+struct KernelSet {
+    Isa isa;
+    const KernelSet* fallback;  // where what this set lacks comes from; nullptr: the scalar set
+    AxpyF16Fn axpy_f16;
+    std::array<FormatKernels, kGgmlTypeIdLimit> formats;  // by GgmlType id
+
+    const FormatKernels& operator[](GgmlType t) const { return formats[static_cast<size_t>(t)]; }
+};
+
+struct KernelEntry {
+    GgmlType type;
+    FormatKernels kernels;
+};
+
+// A set from its entries (formats not listed: all nullptr). Compile time only, so the per-ISA
+// files, which are compiled for their ISA, emit no code of their own for it.
+consteval KernelSet make_kernel_set(Isa isa, const KernelSet* fallback, AxpyF16Fn axpy_f16,
+                                    std::initializer_list<KernelEntry> entries) {
+    KernelSet s{isa, fallback, axpy_f16, {}};
+    for (const KernelEntry& e : entries) s.formats[static_cast<size_t>(e.type)] = e.kernels;
+    return s;
+}
+
+// The sets as built in their files; only those compiled for this architecture exist.
+namespace kernels {
+extern const KernelSet scalar_set;  // kernel_set_scalar.cpp
+extern const KernelSet avx2_set;    // kernel_set_avx2.cpp (x86-64 builds)
+extern const KernelSet avx512_set;  // kernel_set_avx512.cpp (x86-64 builds)
+extern const KernelSet neon_set;    // kernel_set_neon.cpp (aarch64 builds)
+}  // namespace kernels
+
+bool cpu_supports_avx2();
+bool cpu_supports(Isa isa);
+const char* isa_name(Isa isa);
+// The ISA the kernels run on: the best one the CPU has, or the one the environment variable
+// QLM_ISA=scalar|avx2|avx512|neon asks for (never one the CPU lacks). Decided once per process.
+Isa active_isa();
+
+// The set of an ISA as built in its file, fallback unresolved; nullptr when this build has none.
+const KernelSet* unresolved_kernel_set(Isa isa);
+// The set of an ISA with its fallback chain resolved: every format of the format table has its
+// vec_dot and quantize_activation (gemm_tile may be nullptr). An ISA the CPU lacks gets the best
+// one it has. Resolved once per process; the tables are constant from then on.
+const KernelSet& kernel_set(Isa isa);
+// kernel_set(active_isa()).
+const KernelSet& active_kernels();
+
+// y[i] += a * x[i] for f16 x, on the active ISA (attention's V accumulation).
+inline void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) { active_kernels().axpy_f16(n, a, x, y); }
+
+}  // namespace qlm

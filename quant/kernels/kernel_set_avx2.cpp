@@ -1,0 +1,29 @@
+// The AVX2 kernel set (AVX2 + FMA + F16C): float dots and tiles (dot_avx2.cpp), the int8 dots and
+// tiles (dot_quant_avx2.cpp, gemm_quant_avx2.cpp), the activation quantizers (quantize_avx2.cpp).
+// The rest falls back to the scalar set.
+#include "quant/kernel_set.h"
+#include "quant/kernels/kernels.h"
+
+namespace qlm::kernels {
+
+constinit const KernelSet avx2_set = make_kernel_set(
+    Isa::Avx2, &scalar_set, axpy_f16_avx2,
+    {
+        {GgmlType::F32, {dot_f32_avx2, gemm4x3_f32_avx2}},
+        {GgmlType::F16, {dot_f16_avx2, gemm4x3_f16_avx2, convert_f32_to_f16_avx2}},
+        {GgmlType::BF16, {dot_bf16_avx2}},
+        {GgmlType::Q8_0, {avx2::dot_q8_0, avx2::gemm4x3_q8_0, quantize_q8_0_activation_avx2}},
+        {GgmlType::Q8_1, {.quantize_activation = quantize_q8_1_activation_avx2}},
+        {GgmlType::Q4_0, {avx2::dot_q4_0, avx2::gemm4x3_q4_0}},
+        {GgmlType::Q4_1, {avx2::dot_q4_1, avx2::gemm4x3_q4_1}},
+        {GgmlType::Q5_0, {avx2::dot_q5_0, avx2::gemm4x3_q5_0}},
+        {GgmlType::Q5_1, {avx2::dot_q5_1, avx2::gemm4x3_q5_1}},
+        {GgmlType::Q8_K, {.quantize_activation = quantize_q8_k_avx2}},
+        {GgmlType::Q2_K, {avx2::dot_q2_k}},
+        {GgmlType::Q3_K, {avx2::dot_q3_k}},
+        {GgmlType::Q4_K, {avx2::dot_q4_k, avx2::gemm4x3_q4_k}},
+        {GgmlType::Q5_K, {avx2::dot_q5_k, avx2::gemm4x3_q5_k}},
+        {GgmlType::Q6_K, {avx2::dot_q6_k, avx2::gemm4x3_q6_k}},
+    });
+
+}  // namespace qlm::kernels
