@@ -3,7 +3,7 @@
 #include <queue>
 
 #include "src/tokenizer/byte_map.h"
-#include "src/tokenizer/utf8.h"
+#include "src/util/utf8.h"
 
 namespace qlm {
 namespace {

@@ -2,7 +2,7 @@
 
 #include <queue>
 
-#include "src/tokenizer/utf8.h"
+#include "src/util/utf8.h"
 
 namespace qlm {
 namespace {

@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "src/gguf/gguf_file.h"
+#include "src/util/utf8.h"  // Utf8Stream, for streaming token pieces
 
 namespace qlm {
 
@@ -89,18 +90,6 @@ protected:
     bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
 
     friend struct VocabLoader;
-};
-
-// Incremental UTF-8 decoder for streaming output: push() returns only whole characters and
-// keeps an incomplete tail for the next call; flush() returns what is left, with invalid or
-// truncated sequences replaced by U+FFFD.
-class Utf8Stream {
-public:
-    std::string push(std::string_view bytes);
-    std::string flush();
-
-private:
-    std::string pending_;
 };
 
 }  // namespace qlm
