@@ -1,4 +1,4 @@
-// Tokenizer's shared parts: token lookups and the special-token partition.
+// Tokenizer's shared parts: token lookups, byte-token text and the special-token partition.
 #include "src/tokenizer/tokenizer.h"
 
 #include <algorithm>
@@ -25,6 +25,19 @@ int32_t Tokenizer::find_token(std::string_view text) const {
 void Tokenizer::check_id(int32_t id) const {
     if (id < 0 || static_cast<size_t>(id) >= tokens_.size())
         throw_error("token id {} is out of range (the vocabulary has {} tokens)", id, tokens_.size());
+}
+
+std::optional<char> Tokenizer::byte_token_value(std::string_view text) {
+    auto hexval = [](char c) {
+        if (c >= '0' && c <= '9') return c - '0';
+        if (c >= 'A' && c <= 'F') return c - 'A' + 10;
+        if (c >= 'a' && c <= 'f') return c - 'a' + 10;
+        return -1;
+    };
+    if (text.size() != 6 || !text.starts_with("<0x") || text[5] != '>') return std::nullopt;
+    const int hi = hexval(text[3]), lo = hexval(text[4]);
+    if (hi < 0 || lo < 0) return std::nullopt;
+    return static_cast<char>(hi * 16 + lo);
 }
 
 std::vector<Tokenizer::Fragment> Tokenizer::split_special(std::string_view text, bool parse_special) const {

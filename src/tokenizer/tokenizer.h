@@ -9,6 +9,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -77,6 +78,9 @@ protected:
     std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
     // Checks an id passed to token_to_piece/decode; throws qlm::Error when out of range.
     void check_id(int32_t id) const;
+    // The byte a byte token's text "<0xNN>" stands for (hex digits in either case); nullopt for
+    // any other text (a malformed byte token).
+    static std::optional<char> byte_token_value(std::string_view text);
 
     std::string model_, pre_;
     std::vector<std::string> tokens_;

@@ -38,7 +38,6 @@ public:
 private:
     friend struct VocabLoader;
     void encode_word(const std::string& word, std::vector<int32_t>& out) const;
-    int rank(const std::string& left, const std::string& right, std::string& scratch) const;
 
     std::unordered_map<std::string, int> ranks_;  // "left right" -> merge index
     std::unique_ptr<PreTokenizer> pre_tokenizer_;
