@@ -43,40 +43,15 @@ void BpeTokenizer::encode_word(const std::string& word, std::vector<int32_t>& ou
     });
 }
 
-std::vector<int32_t> BpeTokenizer::encode(std::string_view text, const EncodeOptions& opts) const {
-    std::vector<int32_t> out;
-    if (opts.add_bos && bos_ >= 0) out.push_back(bos_);
-    for (const Fragment& f : split_special(text, opts.parse_special)) {
-        if (f.token >= 0) {
-            out.push_back(f.token);
-            continue;
-        }
-        // Invalid UTF-8 becomes U+FFFD (as llama.cpp's unicode_cpts_from_utf8 does).
-        const std::string clean = utf8::sanitize(text.substr(f.offset, f.length));
-        for (std::string_view piece : pre_tokenizer_->split(clean)) encode_word(byte_map::encode(piece), out);
-    }
-    if (opts.add_eos && eos_ >= 0) out.push_back(eos_);
-    return out;
+void BpeTokenizer::encode_fragment(std::string_view text, bool, std::vector<int32_t>& out) const {
+    // Invalid UTF-8 becomes U+FFFD (as llama.cpp's unicode_cpts_from_utf8 does).
+    const std::string clean = utf8::sanitize(text);
+    for (std::string_view piece : pre_tokenizer_->split(clean)) encode_word(byte_map::encode(piece), out);
 }
 
-std::string BpeTokenizer::token_to_piece(int32_t id, bool render_special) const {
-    check_id(id);
-    const std::string& text = tokens_[static_cast<size_t>(id)];
-    switch (token_type(id)) {
-        case TokenType::Control:
-        case TokenType::Unknown:
-            return render_special ? text : std::string();
-        case TokenType::UserDefined:
-            return text;
-        case TokenType::Normal:
-            return byte_map::decode(text);
-        case TokenType::Byte:
-            if (const auto byte = byte_token_value(text)) return std::string(1, *byte);
-            return byte_map::decode(text);
-        default:
-            return std::string();
-    }
-}
+std::string BpeTokenizer::normal_piece(const std::string& text) const { return byte_map::decode(text); }
+
+std::string BpeTokenizer::malformed_byte_piece(const std::string& text) const { return byte_map::decode(text); }
 
 std::string BpeTokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
     std::string out;

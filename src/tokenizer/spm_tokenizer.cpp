@@ -65,45 +65,16 @@ void SpmTokenizer::encode_text(const std::string& text, std::vector<int32_t>& ou
     });
 }
 
-std::vector<int32_t> SpmTokenizer::encode(std::string_view text, const EncodeOptions& opts) const {
-    std::vector<int32_t> out;
-    if (opts.add_bos && bos_ >= 0) out.push_back(bos_);
-    bool prev_special = true;  // the first piece of text gets the space prefix
-    for (const Fragment& f : split_special(text, opts.parse_special)) {
-        if (f.token >= 0) {
-            out.push_back(f.token);
-            prev_special = true;
-            continue;
-        }
-        std::string piece;
-        if (add_space_prefix_ && prev_special) piece = " ";
-        piece.append(text.substr(f.offset, f.length));
-        encode_text(replace_all(piece, " ", kSpace), out);
-        prev_special = false;
-    }
-    if (opts.add_eos && eos_ >= 0) out.push_back(eos_);
-    return out;
+void SpmTokenizer::encode_fragment(std::string_view text, bool after_special, std::vector<int32_t>& out) const {
+    std::string piece;
+    if (add_space_prefix_ && after_special) piece = " ";
+    piece.append(text);
+    encode_text(replace_all(piece, " ", kSpace), out);
 }
 
-std::string SpmTokenizer::token_to_piece(int32_t id, bool render_special) const {
-    check_id(id);
-    const std::string& text = tokens_[static_cast<size_t>(id)];
-    switch (token_type(id)) {
-        case TokenType::Control:
-        case TokenType::Unknown:
-            return render_special ? text : std::string();
-        case TokenType::UserDefined:
-            return text;
-        case TokenType::Normal:
-            return replace_all(text, kSpace, " ");
-        case TokenType::Byte:
-            // A malformed byte token reads as plain text.
-            if (const auto byte = byte_token_value(text)) return std::string(1, *byte);
-            return text;
-        default:
-            return std::string();  // UNDEFINED / UNUSED: nothing, as llama.cpp
-    }
-}
+std::string SpmTokenizer::normal_piece(const std::string& text) const { return replace_all(text, kSpace, " "); }
+
+std::string SpmTokenizer::malformed_byte_piece(const std::string& text) const { return text; }
 
 std::string SpmTokenizer::decode(const std::vector<int32_t>& ids, bool render_special) const {
     std::string out;

@@ -9,7 +9,6 @@
 
 #include <cstdint>
 #include <memory>
-#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -35,11 +34,11 @@ public:
     static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
     virtual ~Tokenizer() = default;
 
-    virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const = 0;
+    std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const;
 
     // The bytes a token stands for (byte tokens -> the raw byte, ▁ -> space for SPM, GPT-2's byte
     // map undone for BPE). Control tokens give "" unless render_special.
-    virtual std::string token_to_piece(int32_t id, bool render_special = false) const = 0;
+    std::string token_to_piece(int32_t id, bool render_special = false) const;
     // Concatenated pieces of ids; SPM drops the leading space of the first piece (the one after
     // a leading BOS, if any) when the vocab adds a space prefix, so decode(encode(x)) == x.
     // (llama.cpp's detokenize drops it only when the first id is not BOS, and also applies
@@ -78,9 +77,14 @@ protected:
     std::vector<Fragment> split_special(std::string_view text, bool parse_special) const;
     // Checks an id passed to token_to_piece/decode; throws qlm::Error when out of range.
     void check_id(int32_t id) const;
-    // The byte a byte token's text "<0xNN>" stands for (hex digits in either case); nullopt for
-    // any other text (a malformed byte token).
-    static std::optional<char> byte_token_value(std::string_view text);
+
+    // What each kind does its own way. encode_fragment: the ids of raw text between special
+    // tokens (`after_special`: the text starts the input or follows a special token).
+    // normal_piece: the bytes of a NORMAL token's text. malformed_byte_piece: the bytes of a BYTE
+    // token whose text is not "<0xNN>".
+    virtual void encode_fragment(std::string_view text, bool after_special, std::vector<int32_t>& out) const = 0;
+    virtual std::string normal_piece(const std::string& text) const = 0;
+    virtual std::string malformed_byte_piece(const std::string& text) const = 0;
 
     std::string model_, pre_;
     std::vector<std::string> tokens_;
