@@ -1,5 +1,7 @@
 // Chat-template parsing: a recursive-descent parser over the chunks and tokens of jinja_lex.h
 // builds the trees of jinja_ast.h, following Jinja's operator precedence.
+#include <algorithm>
+
 #include "src/chat/jinja.h"
 #include "src/chat/jinja_ast.h"
 #include "src/chat/jinja_lex.h"
@@ -79,6 +81,14 @@ private:
         ++ci_;
     }
 
+    // A body up to one of `enders`, and that closing tag, which takes nothing after its keyword.
+    Body parse_block(const std::vector<std::string>& enders, std::string& end) {
+        Body b = parse_body(enders, end);
+        enter_stmt();
+        expect_end();
+        return b;
+    }
+
     Node parse_if() {
         DepthGuard g(depth_, limits_.max_depth, line_);
         Node n{Node::Kind::If, line_, {}, {}, {}, {}, {}, {}, {}, {}};
@@ -95,11 +105,7 @@ private:
                 continue;
             }
             expect_end();
-            if (end == "else") {
-                n.else_body = parse_body({"endif"}, end);
-                enter_stmt();
-                expect_end();
-            }
+            if (end == "else") n.else_body = parse_block({"endif"}, end);
             return n;
         }
     }
@@ -115,14 +121,8 @@ private:
         if (accept_name("if")) n.filter = parse_or(false);
         expect_end();
         std::string end;
-        n.body = parse_body({"else", "endfor"}, end);
-        enter_stmt();
-        expect_end();
-        if (end == "else") {
-            n.else_body = parse_body({"endfor"}, end);
-            enter_stmt();
-            expect_end();
-        }
+        n.body = parse_block({"else", "endfor"}, end);
+        if (end == "else") n.else_body = parse_block({"endfor"}, end);
         return n;
     }
 
