@@ -34,6 +34,8 @@ public:
     static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
     virtual ~Tokenizer() = default;
 
+    // Token ids of `text`: special-token text is split out first (see split_special), the text
+    // between goes through the vocabulary's own encoder.
     std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const;
 
     // The bytes a token stands for (byte tokens -> the raw byte, ▁ -> space for SPM, GPT-2's byte
