@@ -85,97 +85,131 @@ std::pair<std::optional<std::string>, std::vector<const Message*>> split_system(
     return {sys, rest};
 }
 
-std::string render_native(Family f, const std::vector<Message>& msgs, bool gen, const std::string& bos,
-                          const std::string& eos) {
-    check_roles(msgs);
+// The native renderers: each writes what its family's published template renders.
+using Messages = std::vector<Message>;
+
+std::string render_chatml(const Messages& msgs, bool gen) {
     std::string out;
-    switch (f) {
-        case Family::ChatML:
-            for (const Message& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
-            if (gen) out += "<|im_start|>assistant\n";
-            break;
-        case Family::Llama2: {
-            auto [sys, rest] = split_system(msgs);
-            for (size_t i = 0; i < rest.size(); ++i) {
-                std::string content = rest[i]->content;
-                if (i == 0 && sys) content = std::string("<<SYS>>\n").append(*sys).append("\n<</SYS>>\n\n").append(content);
-                if (rest[i]->role == "user") out += bos + "[INST] " + trim(content) + " [/INST]";
-                else if (rest[i]->role == "assistant") out.append(" ").append(trim(content)).append(" ").append(eos);
-            }
-            break;
-        }
-        case Family::Llama3:
-            for (size_t i = 0; i < msgs.size(); ++i) {
-                if (i == 0) out += bos;
-                out += "<|start_header_id|>" + msgs[i].role + "<|end_header_id|>\n\n" + trim(msgs[i].content) + "<|eot_id|>";
-            }
-            if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
-            break;
-        case Family::Mistral: {
-            auto [sys, rest] = split_system(msgs);
-            out += bos;
-            for (size_t i = 0; i < rest.size(); ++i) {
-                if (rest[i]->role == "user") {
-                    if (i == 0 && sys) out += " [INST] " + *sys + "\n\n" + rest[i]->content + " [/INST]";
-                    else out += " [INST] " + rest[i]->content + " [/INST]";
-                } else if (rest[i]->role == "assistant") {
-                    out += " " + rest[i]->content + eos;
-                }
-            }
-            break;
-        }
-        case Family::Zephyr:
-            for (size_t i = 0; i < msgs.size(); ++i) {
-                out += "<|" + msgs[i].role + "|>\n" + msgs[i].content + eos + "\n";
-                if (i + 1 == msgs.size() && gen) out += "<|assistant|>\n";
-            }
-            break;
-        case Family::Phi3:
-            out += bos;
-            for (const Message& m : msgs) out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
-            out += gen ? "<|assistant|>\n" : eos;
-            break;
-        case Family::Gemma: {
-            auto [sys, rest] = split_system(msgs);
-            out += bos;
-            for (size_t i = 0; i < rest.size(); ++i) {
-                std::string content = rest[i]->content;
-                if (i == 0 && sys) content = *sys + "\n\n" + content;
-                const std::string role = rest[i]->role == "assistant" ? "model" : rest[i]->role;
-                out += "<start_of_turn>" + role + "\n" + trim(content) + "<end_of_turn>\n";
-            }
-            if (rest.empty() && sys) out += "<start_of_turn>user\n" + trim(*sys) + "<end_of_turn>\n";
-            if (gen) out += "<start_of_turn>model\n";
-            break;
-        }
-        case Family::DeepSeek:
-            out += bos;
-            for (const Message& m : msgs) {
-                if (m.role == "user") out += "User: " + m.content + "\n\n";
-                else if (m.role == "assistant") out += "Assistant: " + m.content + eos;
-                else out += m.content + "\n\n";
-            }
-            if (gen) out += "Assistant:";
-            break;
-        case Family::Vicuna:
-            for (const Message& m : msgs) {
-                if (m.role == "system") out += m.content + "\n\n";
-                else if (m.role == "user") out += "USER: " + m.content + "\n";
-                else out += "ASSISTANT: " + m.content + "</s>\n";
-            }
-            if (gen) out += "ASSISTANT:";
-            break;
-        case Family::Alpaca:
-            for (const Message& m : msgs) {
-                if (m.role == "system") out += m.content + "\n\n";
-                else if (m.role == "user") out += "### Instruction:\n" + m.content + "\n\n";
-                else out += "### Response:\n" + m.content + "\n\n";
-            }
-            if (gen) out += "### Response:\n";
-            break;
-        case Family::Jinja: break;
+    for (const Message& m : msgs) out += "<|im_start|>" + m.role + "\n" + m.content + "<|im_end|>\n";
+    if (gen) out += "<|im_start|>assistant\n";
+    return out;
+}
+
+std::string render_llama2(const Messages& msgs, const std::string& bos, const std::string& eos) {
+    std::string out;
+    auto [sys, rest] = split_system(msgs);
+    for (size_t i = 0; i < rest.size(); ++i) {
+        std::string content = rest[i]->content;
+        if (i == 0 && sys) content = std::string("<<SYS>>\n").append(*sys).append("\n<</SYS>>\n\n").append(content);
+        if (rest[i]->role == "user") out += bos + "[INST] " + trim(content) + " [/INST]";
+        else if (rest[i]->role == "assistant") out.append(" ").append(trim(content)).append(" ").append(eos);
     }
     return out;
+}
+
+std::string render_llama3(const Messages& msgs, bool gen, const std::string& bos) {
+    std::string out;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        if (i == 0) out += bos;
+        out += "<|start_header_id|>" + msgs[i].role + "<|end_header_id|>\n\n" + trim(msgs[i].content) + "<|eot_id|>";
+    }
+    if (gen) out += "<|start_header_id|>assistant<|end_header_id|>\n\n";
+    return out;
+}
+
+std::string render_mistral(const Messages& msgs, const std::string& bos, const std::string& eos) {
+    auto [sys, rest] = split_system(msgs);
+    std::string out = bos;
+    for (size_t i = 0; i < rest.size(); ++i) {
+        if (rest[i]->role == "user") {
+            if (i == 0 && sys) out += " [INST] " + *sys + "\n\n" + rest[i]->content + " [/INST]";
+            else out += " [INST] " + rest[i]->content + " [/INST]";
+        } else if (rest[i]->role == "assistant") {
+            out += " " + rest[i]->content + eos;
+        }
+    }
+    return out;
+}
+
+std::string render_zephyr(const Messages& msgs, bool gen, const std::string& eos) {
+    std::string out;
+    for (size_t i = 0; i < msgs.size(); ++i) {
+        out += "<|" + msgs[i].role + "|>\n" + msgs[i].content + eos + "\n";
+        if (i + 1 == msgs.size() && gen) out += "<|assistant|>\n";
+    }
+    return out;
+}
+
+std::string render_phi3(const Messages& msgs, bool gen, const std::string& bos, const std::string& eos) {
+    std::string out = bos;
+    for (const Message& m : msgs) out += "<|" + m.role + "|>\n" + m.content + "<|end|>\n";
+    out += gen ? "<|assistant|>\n" : eos;
+    return out;
+}
+
+std::string render_gemma(const Messages& msgs, bool gen, const std::string& bos) {
+    auto [sys, rest] = split_system(msgs);
+    std::string out = bos;
+    for (size_t i = 0; i < rest.size(); ++i) {
+        std::string content = rest[i]->content;
+        if (i == 0 && sys) content = *sys + "\n\n" + content;
+        const std::string role = rest[i]->role == "assistant" ? "model" : rest[i]->role;
+        out += "<start_of_turn>" + role + "\n" + trim(content) + "<end_of_turn>\n";
+    }
+    if (rest.empty() && sys) out += "<start_of_turn>user\n" + trim(*sys) + "<end_of_turn>\n";
+    if (gen) out += "<start_of_turn>model\n";
+    return out;
+}
+
+std::string render_deepseek(const Messages& msgs, bool gen, const std::string& bos, const std::string& eos) {
+    std::string out = bos;
+    for (const Message& m : msgs) {
+        if (m.role == "user") out += "User: " + m.content + "\n\n";
+        else if (m.role == "assistant") out += "Assistant: " + m.content + eos;
+        else out += m.content + "\n\n";
+    }
+    if (gen) out += "Assistant:";
+    return out;
+}
+
+std::string render_vicuna(const Messages& msgs, bool gen) {
+    std::string out;
+    for (const Message& m : msgs) {
+        if (m.role == "system") out += m.content + "\n\n";
+        else if (m.role == "user") out += "USER: " + m.content + "\n";
+        else out += "ASSISTANT: " + m.content + "</s>\n";
+    }
+    if (gen) out += "ASSISTANT:";
+    return out;
+}
+
+std::string render_alpaca(const Messages& msgs, bool gen) {
+    std::string out;
+    for (const Message& m : msgs) {
+        if (m.role == "system") out += m.content + "\n\n";
+        else if (m.role == "user") out += "### Instruction:\n" + m.content + "\n\n";
+        else out += "### Response:\n" + m.content + "\n\n";
+    }
+    if (gen) out += "### Response:\n";
+    return out;
+}
+
+std::string render_native(Family f, const Messages& msgs, bool gen, const std::string& bos, const std::string& eos) {
+    check_roles(msgs);
+    switch (f) {
+        case Family::ChatML: return render_chatml(msgs, gen);
+        case Family::Llama2: return render_llama2(msgs, bos, eos);
+        case Family::Llama3: return render_llama3(msgs, gen, bos);
+        case Family::Mistral: return render_mistral(msgs, bos, eos);
+        case Family::Zephyr: return render_zephyr(msgs, gen, eos);
+        case Family::Phi3: return render_phi3(msgs, gen, bos, eos);
+        case Family::Gemma: return render_gemma(msgs, gen, bos);
+        case Family::DeepSeek: return render_deepseek(msgs, gen, bos, eos);
+        case Family::Vicuna: return render_vicuna(msgs, gen);
+        case Family::Alpaca: return render_alpaca(msgs, gen);
+        case Family::Jinja: break;
+    }
+    return {};
 }
 
 }  // namespace

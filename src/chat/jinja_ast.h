@@ -3,10 +3,12 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
 #include "src/chat/jinja.h"
+#include "src/util/error.h"
 
 namespace qlm::jinja {
 
@@ -47,5 +49,13 @@ struct Node {
 struct Program {
     Body body;
 };
+
+// The source parsed (jinja_parse.cpp); qlm::Error for a syntax error or a limit.
+std::shared_ptr<const Program> parse_program(std::string_view source, const Limits& limits);
+
+// A problem at `line` of the template, while parsing or rendering: one-line qlm::Error.
+[[noreturn]] inline void fail(int line, const std::string& what) {
+    throw_error("chat template line {}: {}", line, what);
+}
 
 }  // namespace qlm::jinja

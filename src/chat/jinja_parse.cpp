@@ -1,211 +1,13 @@
-// Chat-template parsing: the source is cut into text and tags (with Hugging Face's trim_blocks and
-// lstrip_blocks, and the "-" whitespace markers), tags are tokenized, and a recursive-descent
-// parser builds the trees of jinja_ast.h following Jinja's operator precedence.
-#include <cctype>
-#include <charconv>
-#include <cstring>
+// Chat-template parsing: a recursive-descent parser over the chunks and tokens of jinja_lex.h
+// builds the trees of jinja_ast.h, following Jinja's operator precedence.
+#include <algorithm>
 
 #include "src/chat/jinja.h"
 #include "src/chat/jinja_ast.h"
-#include "src/util/error.h"
+#include "src/chat/jinja_lex.h"
 
 namespace qlm::jinja {
 namespace {
-
-struct Tok {
-    enum class Kind { Name, String, Int, Float, Op, End } kind = Kind::End;
-    std::string text;  // Name/Op text, String value
-    int64_t i = 0;
-    double f = 0;
-};
-
-struct Chunk {
-    enum class Kind { Text, Expr, Stmt } kind;
-    std::string text;
-    std::vector<Tok> toks;
-    int line = 0;
-};
-
-[[noreturn]] void fail(int line, const std::string& what) {
-    throw_error("chat template line {}: {}", line, what);
-}
-
-bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
-
-std::vector<Tok> tokenize(std::string_view s, int line) {
-    std::vector<Tok> out;
-    size_t i = 0;
-    while (i < s.size()) {
-        char c = s[i];
-        if (is_space(c)) { ++i; continue; }
-        Tok t;
-        if (std::isalpha(static_cast<unsigned char>(c)) || c == '_') {
-            size_t j = i;
-            while (j < s.size() && (std::isalnum(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-            t.kind = Tok::Kind::Name;
-            t.text = std::string(s.substr(i, j - i));
-            i = j;
-        } else if (std::isdigit(static_cast<unsigned char>(c))) {
-            size_t j = i;
-            while (j < s.size() && (std::isdigit(static_cast<unsigned char>(s[j])) || s[j] == '_')) ++j;
-            bool is_float = j + 1 < s.size() && s[j] == '.' && std::isdigit(static_cast<unsigned char>(s[j + 1]));
-            if (is_float) {
-                ++j;
-                while (j < s.size() && std::isdigit(static_cast<unsigned char>(s[j]))) ++j;
-            }
-            // An exponent: 1e20, 2.5E-3.
-            if (j < s.size() && (s[j] == 'e' || s[j] == 'E')) {
-                size_t k = j + 1;
-                if (k < s.size() && (s[k] == '+' || s[k] == '-')) ++k;
-                if (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) {
-                    while (k < s.size() && std::isdigit(static_cast<unsigned char>(s[k]))) ++k;
-                    j = k;
-                    is_float = true;
-                }
-            }
-            std::string num;
-            for (size_t k = i; k < j; ++k)
-                if (s[k] != '_') num += s[k];
-            if (is_float) {
-                t.kind = Tok::Kind::Float;
-                t.f = std::strtod(num.c_str(), nullptr);
-            } else {
-                t.kind = Tok::Kind::Int;
-                auto [end, ec] = std::from_chars(num.data(), num.data() + num.size(), t.i);
-                if (ec != std::errc() || end != num.data() + num.size())
-                    fail(line, "integer literal " + num.substr(0, 40) + " is too large");
-            }
-            i = j;
-        } else if (c == '\'' || c == '"') {
-            size_t j = i + 1;
-            std::string v;
-            for (;;) {
-                if (j >= s.size()) fail(line, "unterminated string literal");
-                char d = s[j];
-                if (d == c) break;
-                if (d == '\\' && j + 1 < s.size()) {
-                    char e = s[j + 1];
-                    switch (e) {
-                        case 'n': v += '\n'; break;
-                        case 't': v += '\t'; break;
-                        case 'r': v += '\r'; break;
-                        case '\\': v += '\\'; break;
-                        case '\'': v += '\''; break;
-                        case '"': v += '"'; break;
-                        default: v += '\\'; v += e; break;
-                    }
-                    j += 2;
-                    continue;
-                }
-                v += d;
-                ++j;
-            }
-            t.kind = Tok::Kind::String;
-            t.text = std::move(v);
-            i = j + 1;
-        } else {
-            static const char* two[] = {"==", "!=", "<=", ">=", "//", "**"};
-            t.kind = Tok::Kind::Op;
-            t.text.assign(1, c);
-            for (const char* op : two)
-                if (s.substr(i, 2) == op) t.text = std::string_view(op, 2);
-            if (!std::strchr("+-*/%~|.,:()[]{}<>=!", c)) fail(line, fmt::format("unexpected character '{}'", c));
-            i += t.text.size();
-        }
-        out.push_back(std::move(t));
-    }
-    out.push_back(Tok{});
-    return out;
-}
-
-// Splits the source into text, {{ }} and {% %} chunks ({# #} comments are dropped).
-std::vector<Chunk> split(std::string_view src) {
-    std::vector<Chunk> chunks;
-    size_t pos = 0;
-    int line = 1;
-    bool strip_next = false;  // a "-" closing marker: strip the next text's leading whitespace
-    bool trim_newline = false;  // trim_blocks: drop one newline after a block tag
-    auto line_at = [&](size_t from, size_t to) {
-        for (size_t k = from; k < to; ++k)
-            if (src[k] == '\n') ++line;
-    };
-    while (pos <= src.size()) {
-        size_t open = src.find('{', pos);
-        while (open != std::string_view::npos && open + 1 < src.size() && src[open + 1] != '{' &&
-               src[open + 1] != '%' && src[open + 1] != '#')
-            open = src.find('{', open + 1);
-        if (open != std::string_view::npos && open + 1 >= src.size()) open = std::string_view::npos;
-        const size_t text_end = open == std::string_view::npos ? src.size() : open;
-        std::string text(src.substr(pos, text_end - pos));
-        size_t text_start = pos;
-        if (strip_next) {
-            size_t k = 0;
-            while (k < text.size() && is_space(text[k])) ++k;
-            text.erase(0, k);
-            text_start += k;
-        } else if (trim_newline) {
-            if (text.rfind("\r\n", 0) == 0) text.erase(0, 2), text_start += 2;
-            else if (text.rfind("\n", 0) == 0) text.erase(0, 1), text_start += 1;
-        }
-        strip_next = trim_newline = false;
-        int text_line = line;
-        line_at(pos, text_end);
-        if (open == std::string_view::npos) {
-            if (!text.empty()) chunks.push_back({Chunk::Kind::Text, std::move(text), {}, text_line});
-            break;
-        }
-        const char kind = src[open + 1];
-        size_t inner = open + 2;
-        const bool strip_before = inner < src.size() && src[inner] == '-';
-        const bool keep_lstrip = inner < src.size() && src[inner] == '+';
-        if (strip_before || keep_lstrip) ++inner;
-        if (strip_before) {
-            while (!text.empty() && is_space(text.back())) text.pop_back();
-        } else if (kind != '{' && !keep_lstrip) {
-            // lstrip_blocks: spaces and tabs between the start of the line and a block tag.
-            size_t k = text_end;
-            while (k > text_start && (src[k - 1] == ' ' || src[k - 1] == '\t')) --k;
-            if (k == 0 || src[k - 1] == '\n') text.resize(text.size() - (text_end - k));
-        }
-        if (!text.empty()) chunks.push_back({Chunk::Kind::Text, std::move(text), {}, text_line});
-        const int tag_line = line;
-        // Find the closing marker, skipping string literals.
-        const char close0 = kind == '{' ? '}' : kind;
-        size_t k = inner;
-        char quote = 0;
-        size_t close = std::string_view::npos;
-        while (k + 1 < src.size()) {
-            char c = src[k];
-            if (quote) {
-                if (c == '\\') { k += 2; continue; }
-                if (c == quote) quote = 0;
-            } else if (kind != '#' && (c == '\'' || c == '"')) {
-                quote = c;
-            } else if (c == close0 && src[k + 1] == '}') {
-                close = k;
-                break;
-            }
-            ++k;
-        }
-        if (close == std::string_view::npos)
-            fail(tag_line, fmt::format("'{{{}' is never closed", kind));
-        size_t body_end = close;
-        const bool strip_after = body_end > inner && src[body_end - 1] == '-';
-        if (strip_after) --body_end;
-        std::string_view body = src.substr(inner, body_end - inner);
-        if (kind != '#') {
-            Chunk c{kind == '{' ? Chunk::Kind::Expr : Chunk::Kind::Stmt, "", tokenize(body, tag_line), tag_line};
-            if (c.toks.size() == 1) fail(tag_line, kind == '{' ? "empty {{ }}" : "empty {% %}");
-            chunks.push_back(std::move(c));
-        }
-        line_at(open, close + 2);
-        pos = close + 2;
-        strip_next = strip_after;
-        trim_newline = kind != '{';
-        if (pos == src.size()) break;
-    }
-    return chunks;
-}
 
 class Parser {
 public:
@@ -279,6 +81,14 @@ private:
         ++ci_;
     }
 
+    // A body up to one of `enders`, and that closing tag, which takes nothing after its keyword.
+    Body parse_block(const std::vector<std::string>& enders, std::string& end) {
+        Body b = parse_body(enders, end);
+        enter_stmt();
+        expect_end();
+        return b;
+    }
+
     Node parse_if() {
         DepthGuard g(depth_, limits_.max_depth, line_);
         Node n{Node::Kind::If, line_, {}, {}, {}, {}, {}, {}, {}, {}};
@@ -295,11 +105,7 @@ private:
                 continue;
             }
             expect_end();
-            if (end == "else") {
-                n.else_body = parse_body({"endif"}, end);
-                enter_stmt();
-                expect_end();
-            }
+            if (end == "else") n.else_body = parse_block({"endif"}, end);
             return n;
         }
     }
@@ -315,14 +121,8 @@ private:
         if (accept_name("if")) n.filter = parse_or(false);
         expect_end();
         std::string end;
-        n.body = parse_body({"else", "endfor"}, end);
-        enter_stmt();
-        expect_end();
-        if (end == "else") {
-            n.else_body = parse_body({"endfor"}, end);
-            enter_stmt();
-            expect_end();
-        }
+        n.body = parse_block({"else", "endfor"}, end);
+        if (end == "else") n.else_body = parse_block({"endfor"}, end);
         return n;
     }
 
@@ -651,7 +451,7 @@ std::shared_ptr<const Program> parse_program(std::string_view source, const Limi
     // Jinja's keep_trailing_newline=False: one newline at the very end of the source is dropped.
     if (source.size() >= 2 && source.substr(source.size() - 2) == "\r\n") source.remove_suffix(2);
     else if (!source.empty() && source.back() == '\n') source.remove_suffix(1);
-    Parser p(split(source), limits);
+    Parser p(split_chunks(source), limits);
     auto prog = std::make_shared<Program>();
     prog->body = p.parse_all();
     return prog;

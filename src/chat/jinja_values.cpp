@@ -93,9 +93,6 @@ bool truthy(const Val& v) {
     }
 }
 
-
-
-
 std::string to_str(const Val& v) {
     if (v.undef) return "";
     if (v.j.is_string()) return v.j.get<std::string>();
@@ -168,6 +165,8 @@ std::string title_case(const std::string& s) {
     }
     return r;
 }
+
+std::string capitalize(const std::string& s) { return s.empty() ? s : upper(s.substr(0, 1)) + lower(s.substr(1)); }
 
 std::string lower(std::string s) {
     for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));

@@ -1,4 +1,4 @@
-// Values of the chat-template interpreter (jinja_eval.cpp): JSON plus an explicit "undefined",
+// Values of the chat-template interpreter (jinja_interp.h): JSON plus an explicit "undefined",
 // Python's truthiness and text forms (str/repr, json.dumps), and string helpers.
 #pragma once
 
@@ -22,6 +22,8 @@ struct Val {
 
 inline Val V(Json j) { return Val{std::move(j), false, {}}; }
 
+inline bool is_int(const Json& j) { return j.is_number_integer() || j.is_number_unsigned(); }
+
 std::string type_name(const Val& v);                 // "string", "list", "undefined", ...
 bool truthy(const Val& v);                           // Python's bool()
 std::string to_str(const Val& v);                    // Python's str(); undefined -> ""
@@ -29,6 +31,7 @@ std::string to_str(const Val& v);                    // Python's str(); undefine
 void to_json(std::string& out, const Json& j, int indent, int level);
 std::string strip_chars(const std::string& s, const std::string& chars, bool left, bool right);  // "" = whitespace
 std::string title_case(const std::string& s);
+std::string capitalize(const std::string& s);        // the first byte upper case, the rest lower
 std::string lower(std::string s);
 std::string upper(std::string s);
 

@@ -10,6 +10,7 @@
 #include <fmt/format.h>
 
 #include "src/util/error.h"
+#include "src/util/utf8.h"
 
 namespace qlm {
 
@@ -32,31 +33,6 @@ LogitsEntry make_logits_entry(std::span<const float> logits, int64_t full_max_vo
     all.resize(n);
     e.top = std::move(all);
     return e;
-}
-
-bool is_valid_utf8(std::string_view s) {
-    size_t i = 0;
-    while (i < s.size()) {
-        const auto c = static_cast<unsigned char>(s[i]);
-        size_t len;
-        uint32_t cp;
-        if (c < 0x80) { ++i; continue; }
-        if (c >= 0xC2 && c <= 0xDF) { len = 2; cp = c & 0x1F; }
-        else if (c >= 0xE0 && c <= 0xEF) { len = 3; cp = c & 0x0F; }
-        else if (c >= 0xF0 && c <= 0xF4) { len = 4; cp = c & 0x07; }
-        else return false;
-        if (i + len > s.size()) return false;
-        for (size_t k = 1; k < len; ++k) {
-            const auto d = static_cast<unsigned char>(s[i + k]);
-            if ((d & 0xC0) != 0x80) return false;
-            cp = (cp << 6) | (d & 0x3F);
-        }
-        if ((len == 3 && cp < 0x800) || (len == 4 && (cp < 0x10000 || cp > 0x10FFFF)) ||
-            (cp >= 0xD800 && cp <= 0xDFFF))
-            return false;
-        i += len;
-    }
-    return true;
 }
 
 std::string to_hex(std::string_view bytes) {
@@ -181,7 +157,7 @@ std::string logits_dump_to_json_text(const LogitsDump& d) {
     append_entries(out, d.prompt_logits);
     out += ",\n\"greedy\":";
     append_ids(out, d.greedy);
-    if (is_valid_utf8(d.greedy_bytes)) out += ",\n\"greedy_text\":" + nlohmann::json(d.greedy_bytes).dump();
+    if (utf8::is_valid(d.greedy_bytes)) out += ",\n\"greedy_text\":" + nlohmann::json(d.greedy_bytes).dump();
     out += ",\n\"greedy_text_hex\":\"" + to_hex(d.greedy_bytes) + "\"";
     out += ",\n\"generated_logits\":";
     append_entries(out, d.generated_logits);

@@ -14,6 +14,7 @@
 #include <filesystem>
 #include <span>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -43,7 +44,6 @@ struct LogitsDump {
     std::vector<LogitsEntry> generated_logits;
 };
 
-bool is_valid_utf8(std::string_view s);
 std::string to_hex(std::string_view bytes);  // lowercase, two digits per byte
 
 // The JSON text: keys in the golden order, one logits entry per line.

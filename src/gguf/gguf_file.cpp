@@ -209,6 +209,191 @@ std::string shape_str(const TensorInfo& t) {
     return s + "]";
 }
 
+struct Header {
+    uint32_t version = 0;
+    uint64_t n_tensors = 0, n_kv = 0;
+};
+
+// Magic, version and the two counts, each count bounded by the bytes left in the file.
+Header read_header(Reader& r, std::span<const uint8_t> bytes, const std::string& path) {
+    if (bytes.empty())
+        throw_error("{}: the file is empty (0 bytes), not a GGUF file: download it again", path);
+    if (bytes.size() < 4)
+        throw_error("{}: magic: the file is only {} bytes, too short for a GGUF header: the file is "
+                    "truncated or not a model file", path, bytes.size());
+    if (std::memcmp(bytes.data(), "GGUF", 4) != 0) {
+        std::string_view m(reinterpret_cast<const char*>(bytes.data()), 4);
+        throw_error("{}: not a GGUF file (magic is '{}', expected 'GGUF'): pass a .gguf model file",
+                    path, printable(m));
+    }
+    r.read<uint32_t>([] { return std::string("magic"); });
+    Header h;
+    h.version = r.read<uint32_t>([] { return std::string("version"); });
+    if (h.version != 0 && (h.version & 0xFFFF) == 0)
+        throw_error("{}: version: 0x{:08x} looks like a big-endian GGUF file, which qlm does not read: "
+                    "convert it to little-endian", path, h.version);
+    if (h.version == 1)
+        throw_error("{}: version: GGUF v1 is not supported (only v2 and v3): re-convert the model with a "
+                    "current llama.cpp", path);
+    if (h.version != 2 && h.version != 3)
+        throw_error("{}: version: unsupported GGUF version {} (qlm reads v2 and v3)", path, h.version);
+
+    h.n_tensors = r.read<uint64_t>([] { return std::string("n_tensors"); });
+    h.n_kv = r.read<uint64_t>([] { return std::string("n_kv"); });
+    auto need_t = checked_mul(h.n_tensors, kMinTensorInfoBytes);
+    if (!need_t || *need_t > r.remaining())
+        throw_error("{}: n_tensors: {} tensors cannot fit in the {} bytes left in the file: {}",
+                    path, h.n_tensors, r.remaining(), kFixCorrupt);
+    auto need_kv = checked_mul(h.n_kv, kMinKvBytes);
+    if (!need_kv || *need_kv > r.remaining())
+        throw_error("{}: n_kv: {} metadata pairs cannot fit in the {} bytes left in the file: {}",
+                    path, h.n_kv, r.remaining(), kFixCorrupt);
+    auto both = checked_add(*need_t, *need_kv);
+    if (!both || *both > r.remaining())
+        throw_error("{}: n_tensors/n_kv: {} tensors and {} metadata pairs cannot fit in the {} "
+                    "bytes left in the file: {}", path, h.n_tensors, h.n_kv, r.remaining(), kFixCorrupt);
+    return h;
+}
+
+// Metadata pair #k: a non-empty key not in `seen`, its type and its value.
+KeyValue read_key_value(Reader& r, const std::string& path, uint64_t k,
+                        const std::unordered_map<std::string, size_t>& seen) {
+    std::string_view key = r.read_string([&] { return fmt::format("metadata key #{}", k); });
+    if (key.empty())
+        throw_error("{}: metadata key #{}: the key is empty: {}", path, k, kFixCorrupt);
+    if (seen.count(std::string(key)))
+        throw_error("{}: metadata '{}': duplicate key (appears twice): {}", path, printable(key),
+                    kFixCorrupt);
+    ValueParser vp{r, path, key};
+    ValueType t = vp.read_type("value type");
+    KeyValue kv;
+    kv.key = std::string(key);
+    kv.value = vp.read_value(t, 0);
+    return kv;
+}
+
+// general.alignment when present (a uint32, a non-zero power of two), else the default.
+uint64_t read_alignment(const Value* a, const std::string& path) {
+    if (!a) return kDefaultAlignment;
+    if (a->type != ValueType::UINT32)
+        throw_error("{}: general.alignment: is {}, expected a uint32: {}", path, describe_type(*a),
+                    kFixCorrupt);
+    if (a->u == 0 || (a->u & (a->u - 1)) != 0)
+        throw_error("{}: general.alignment: {} is not a non-zero power of two: {}", path, a->u,
+                    kFixCorrupt);
+    return a->u;
+}
+
+// n_dims and the dimensions of `t`; sets ne and n_elements (every product checked).
+void read_shape(Reader& r, const std::string& path, TensorInfo& t) {
+    auto where = [&] { return fmt::format("tensor '{}'", printable(t.name)); };
+    t.n_dims = r.read<uint32_t>([&] { return where() + " n_dims"; });
+    if (t.n_dims < 1 || t.n_dims > 4)
+        throw_error("{}: tensor '{}': n_dims is {}, expected 1..4: {}", path, printable(t.name),
+                    t.n_dims, kFixCorrupt);
+    uint64_t n_el = 1;
+    for (uint32_t d = 0; d < t.n_dims; ++d) {
+        uint64_t ne = r.read<uint64_t>([&] { return fmt::format("{} ne[{}]", where(), d); });
+        if (ne == 0)
+            throw_error("{}: tensor '{}': dimension ne[{}] is 0: {}", path, printable(t.name), d,
+                        kFixCorrupt);
+        if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+            throw_error("{}: tensor '{}': dimension ne[{}] = {} is too large: {}", path,
+                        printable(t.name), d, ne, kFixCorrupt);
+        t.ne[d] = ne;
+        auto p = checked_mul(n_el, ne);
+        if (!p || *p > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
+            throw_error("{}: tensor '{}': element count overflows (dimensions so far {}): {}", path,
+                        printable(t.name), shape_str(t), kFixCorrupt);
+        n_el = *p;
+    }
+    t.n_elements = n_el;
+}
+
+// The ggml type of `t`, its block layout (flat blocks only in v2 files) and its byte size.
+void read_type(Reader& r, const std::string& path, uint32_t version, TensorInfo& t) {
+    uint32_t type_id = r.read<uint32_t>([&] { return fmt::format("tensor '{}' type", printable(t.name)); });
+    auto ti = type_info(type_id);
+    if (!ti)
+        throw_error("{}: tensor '{}': unknown ggml type id {}: the file is corrupt or needs a newer "
+                    "qlm", path, printable(t.name), type_id);
+    t.type = ti->type;
+    if (t.ne[0] % ti->block_size != 0) {
+        if (version == 2 && t.n_elements % ti->block_size == 0) {
+            t.flat_blocks = true;  // legacy v2 layout: blocks run across rows
+        } else {
+            throw_error("{}: tensor '{}': ne[0] = {} is not a multiple of the {} block size {}: {}",
+                        path, printable(t.name), t.ne[0], ti->name, ti->block_size, kFixCorrupt);
+        }
+    }
+    auto nb = checked_mul(t.n_elements / ti->block_size, ti->type_size);
+    if (!nb)
+        throw_error("{}: tensor '{}': byte size of {} {} elements overflows: {}", path,
+                    printable(t.name), t.n_elements, ti->name, kFixCorrupt);
+    t.n_bytes = *nb;
+}
+
+// Tensor info #k: a name (non-empty, at most 63 bytes, not in `seen`), shape, type and an
+// aligned offset into the data section.
+TensorInfo read_tensor_info(Reader& r, const std::string& path, uint64_t k, uint32_t version, uint64_t alignment,
+                            const std::unordered_map<std::string, size_t>& seen) {
+    TensorInfo t;
+    std::string_view name = r.read_string([&] { return fmt::format("tensor #{} name", k); });
+    if (name.empty()) throw_error("{}: tensor #{}: the name is empty: {}", path, k, kFixCorrupt);
+    if (name.size() > kMaxTensorNameBytes)
+        throw_error("{}: tensor #{} '{}': name is {} bytes long, the limit is {}: {}", path, k,
+                    printable(name), name.size(), kMaxTensorNameBytes, kFixCorrupt);
+    t.name = std::string(name);
+    if (seen.count(t.name))
+        throw_error("{}: tensor '{}': duplicate tensor name (appears twice): {}", path,
+                    printable(name), kFixCorrupt);
+    read_shape(r, path, t);
+    read_type(r, path, version, t);
+    t.offset = r.read<uint64_t>([&] { return fmt::format("tensor '{}' offset", printable(t.name)); });
+    if (t.offset % alignment != 0)
+        throw_error("{}: tensor '{}': offset {} is not a multiple of the alignment {}: {}", path,
+                    printable(t.name), t.offset, alignment, kFixCorrupt);
+    return t;
+}
+
+// Points each tensor into the data section after checking that its extent lies inside the file
+// and that the sizes add up without overflow.
+void place_tensor_data(std::vector<TensorInfo>& tensors, std::span<const uint8_t> bytes, uint64_t data_offset,
+                       const std::string& path) {
+    uint64_t total = 0;
+    for (TensorInfo& t : tensors) {
+        auto start = checked_add(data_offset, t.offset);
+        auto end = start ? checked_add(*start, t.n_bytes) : std::nullopt;
+        if (!end || *end > bytes.size())
+            throw_error("{}: tensor '{}' (offset {}, {} bytes) extends past the end of the file (file "
+                        "is {} bytes): {}", path, printable(t.name), t.offset, t.n_bytes,
+                        bytes.size(), kFixCorrupt);
+        auto sum = checked_add(total, t.n_bytes);
+        if (!sum)
+            throw_error("{}: tensor '{}': the total size of all tensors overflows: {}", path,
+                        printable(t.name), kFixCorrupt);
+        total = *sum;
+        t.data = bytes.data() + *start;
+    }
+}
+
+// Sorted by offset, each tensor must end before the next begins (extents already checked to lie
+// inside the file, so the sums cannot overflow).
+void check_no_overlap(const std::vector<TensorInfo>& tensors, const std::string& path) {
+    std::vector<size_t> order(tensors.size());
+    std::iota(order.begin(), order.end(), size_t{0});
+    std::sort(order.begin(), order.end(),
+              [&](size_t a, size_t b) { return tensors[a].offset < tensors[b].offset; });
+    for (size_t k = 1; k < order.size(); ++k) {
+        const TensorInfo& a = tensors[order[k - 1]];
+        const TensorInfo& b = tensors[order[k]];
+        if (a.offset + a.n_bytes > b.offset)
+            throw_error("{}: tensors '{}' (offset {}, {} bytes) and '{}' (offset {}) overlap: {}", path,
+                        printable(a.name), a.offset, a.n_bytes, printable(b.name), b.offset,
+                        kFixCorrupt);
+    }
+}
+
 }  // namespace
 
 std::string_view value_type_name(ValueType t) {
@@ -292,143 +477,26 @@ std::unique_ptr<GgufFile> GgufFile::parse(std::span<const uint8_t> bytes, const 
 }
 
 void GgufFile::parse_all() {
-    const std::string& path = path_;
     Reader r(bytes_, path_);
+    const Header h = read_header(r, bytes_, path_);
+    version_ = h.version;
 
-    // --- header ---
-    if (bytes_.empty())
-        throw_error("{}: the file is empty (0 bytes), not a GGUF file: download it again", path);
-    if (bytes_.size() < 4)
-        throw_error("{}: magic: the file is only {} bytes, too short for a GGUF header: the file is "
-                    "truncated or not a model file", path, bytes_.size());
-    if (std::memcmp(bytes_.data(), "GGUF", 4) != 0) {
-        std::string_view m(reinterpret_cast<const char*>(bytes_.data()), 4);
-        throw_error("{}: not a GGUF file (magic is '{}', expected 'GGUF'): pass a .gguf model file",
-                    path, printable(m));
-    }
-    r.read<uint32_t>([] { return std::string("magic"); });
-    uint32_t version = r.read<uint32_t>([] { return std::string("version"); });
-    if (version != 0 && (version & 0xFFFF) == 0)
-        throw_error("{}: version: 0x{:08x} looks like a big-endian GGUF file, which qlm does not read: "
-                    "convert it to little-endian", path, version);
-    if (version == 1)
-        throw_error("{}: version: GGUF v1 is not supported (only v2 and v3): re-convert the model with a "
-                    "current llama.cpp", path);
-    if (version != 2 && version != 3)
-        throw_error("{}: version: unsupported GGUF version {} (qlm reads v2 and v3)", path, version);
-    version_ = version;
-
-    uint64_t n_tensors = r.read<uint64_t>([] { return std::string("n_tensors"); });
-    uint64_t n_kv = r.read<uint64_t>([] { return std::string("n_kv"); });
-    {
-        auto need_t = checked_mul(n_tensors, kMinTensorInfoBytes);
-        if (!need_t || *need_t > r.remaining())
-            throw_error("{}: n_tensors: {} tensors cannot fit in the {} bytes left in the file: {}",
-                        path, n_tensors, r.remaining(), kFixCorrupt);
-        auto need_kv = checked_mul(n_kv, kMinKvBytes);
-        if (!need_kv || *need_kv > r.remaining())
-            throw_error("{}: n_kv: {} metadata pairs cannot fit in the {} bytes left in the file: {}",
-                        path, n_kv, r.remaining(), kFixCorrupt);
-        auto both = checked_add(*need_t, *need_kv);
-        if (!both || *both > r.remaining())
-            throw_error("{}: n_tensors/n_kv: {} tensors and {} metadata pairs cannot fit in the {} "
-                        "bytes left in the file: {}", path, n_tensors, n_kv, r.remaining(), kFixCorrupt);
-    }
-
-    // --- metadata ---
-    kvs_.reserve(std::min(n_kv, kMaxReserve));
-    for (uint64_t k = 0; k < n_kv; ++k) {
-        std::string_view key = r.read_string([&] { return fmt::format("metadata key #{}", k); });
-        if (key.empty())
-            throw_error("{}: metadata key #{}: the key is empty: {}", path, k, kFixCorrupt);
-        if (kv_index_.count(std::string(key)))
-            throw_error("{}: metadata '{}': duplicate key (appears twice): {}", path, printable(key),
-                        kFixCorrupt);
-        ValueParser vp{r, path, key};
-        ValueType t = vp.read_type("value type");
-        KeyValue kv;
-        kv.key = std::string(key);
-        kv.value = vp.read_value(t, 0);
+    kvs_.reserve(std::min(h.n_kv, kMaxReserve));
+    for (uint64_t k = 0; k < h.n_kv; ++k) {
+        KeyValue kv = read_key_value(r, path_, k, kv_index_);
         kv_index_.emplace(kv.key, kvs_.size());
         kvs_.push_back(std::move(kv));
     }
+    alignment_ = read_alignment(find("general.alignment"), path_);
 
-    // --- alignment ---
-    alignment_ = kDefaultAlignment;
-    if (const Value* a = find("general.alignment")) {
-        if (a->type != ValueType::UINT32)
-            throw_error("{}: general.alignment: is {}, expected a uint32: {}", path, describe_type(*a),
-                        kFixCorrupt);
-        if (a->u == 0 || (a->u & (a->u - 1)) != 0)
-            throw_error("{}: general.alignment: {} is not a non-zero power of two: {}", path, a->u,
-                        kFixCorrupt);
-        alignment_ = a->u;
-    }
-
-    // --- tensor infos ---
-    tensors_.reserve(std::min(n_tensors, kMaxReserve));
-    for (uint64_t k = 0; k < n_tensors; ++k) {
-        TensorInfo t;
-        std::string_view name = r.read_string([&] { return fmt::format("tensor #{} name", k); });
-        if (name.empty()) throw_error("{}: tensor #{}: the name is empty: {}", path, k, kFixCorrupt);
-        if (name.size() > kMaxTensorNameBytes)
-            throw_error("{}: tensor #{} '{}': name is {} bytes long, the limit is {}: {}", path, k,
-                        printable(name), name.size(), kMaxTensorNameBytes, kFixCorrupt);
-        t.name = std::string(name);
-        if (tensor_index_.count(t.name))
-            throw_error("{}: tensor '{}': duplicate tensor name (appears twice): {}", path,
-                        printable(name), kFixCorrupt);
-        auto where = [&] { return fmt::format("tensor '{}'", printable(t.name)); };
-        t.n_dims = r.read<uint32_t>([&] { return where() + " n_dims"; });
-        if (t.n_dims < 1 || t.n_dims > 4)
-            throw_error("{}: tensor '{}': n_dims is {}, expected 1..4: {}", path, printable(t.name),
-                        t.n_dims, kFixCorrupt);
-        uint64_t n_el = 1;
-        for (uint32_t d = 0; d < t.n_dims; ++d) {
-            uint64_t ne = r.read<uint64_t>([&] { return fmt::format("{} ne[{}]", where(), d); });
-            if (ne == 0)
-                throw_error("{}: tensor '{}': dimension ne[{}] is 0: {}", path, printable(t.name), d,
-                            kFixCorrupt);
-            if (ne > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-                throw_error("{}: tensor '{}': dimension ne[{}] = {} is too large: {}", path,
-                            printable(t.name), d, ne, kFixCorrupt);
-            t.ne[d] = ne;
-            auto p = checked_mul(n_el, ne);
-            if (!p || *p > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-                throw_error("{}: tensor '{}': element count overflows (dimensions so far {}): {}", path,
-                            printable(t.name), shape_str(t), kFixCorrupt);
-            n_el = *p;
-        }
-        t.n_elements = n_el;
-        uint32_t type_id = r.read<uint32_t>([&] { return where() + " type"; });
-        auto ti = type_info(type_id);
-        if (!ti)
-            throw_error("{}: tensor '{}': unknown ggml type id {}: the file is corrupt or needs a newer "
-                        "qlm", path, printable(t.name), type_id);
-        t.type = ti->type;
-        if (t.ne[0] % ti->block_size != 0) {
-            if (version_ == 2 && t.n_elements % ti->block_size == 0) {
-                t.flat_blocks = true;  // legacy v2 layout: blocks run across rows
-            } else {
-                throw_error("{}: tensor '{}': ne[0] = {} is not a multiple of the {} block size {}: {}",
-                            path, printable(t.name), t.ne[0], ti->name, ti->block_size, kFixCorrupt);
-            }
-        }
-        auto nb = checked_mul(t.n_elements / ti->block_size, ti->type_size);
-        if (!nb)
-            throw_error("{}: tensor '{}': byte size of {} {} elements overflows: {}", path,
-                        printable(t.name), t.n_elements, ti->name, kFixCorrupt);
-        t.n_bytes = *nb;
-        t.offset = r.read<uint64_t>([&] { return where() + " offset"; });
-        if (t.offset % alignment_ != 0)
-            throw_error("{}: tensor '{}': offset {} is not a multiple of the alignment {}: {}", path,
-                        printable(t.name), t.offset, alignment_, kFixCorrupt);
+    tensors_.reserve(std::min(h.n_tensors, kMaxReserve));
+    for (uint64_t k = 0; k < h.n_tensors; ++k) {
+        TensorInfo t = read_tensor_info(r, path_, k, version_, alignment_, tensor_index_);
         tensor_index_.emplace(t.name, tensors_.size());
         tensors_.push_back(std::move(t));
     }
 
-    // --- data section ---
-    uint64_t end_of_infos = r.pos();
+    const uint64_t end_of_infos = r.pos();
     if (tensors_.empty()) {
         // ggml pads only when there are tensors; vocab-only files may end right here.
         data_offset_ = end_of_infos;
@@ -437,39 +505,11 @@ void GgufFile::parse_all() {
     auto ds = checked_align_up(end_of_infos, alignment_);
     if (!ds || *ds > bytes_.size())
         throw_error("{}: data section: starts at offset {} (alignment {}), past the end of the file "
-                    "({} bytes): {}", path, ds ? *ds : end_of_infos, alignment_, bytes_.size(),
+                    "({} bytes): {}", path_, ds ? *ds : end_of_infos, alignment_, bytes_.size(),
                     kFixCorrupt);
     data_offset_ = *ds;
-
-    uint64_t total = 0;
-    for (TensorInfo& t : tensors_) {
-        auto start = checked_add(data_offset_, t.offset);
-        auto end = start ? checked_add(*start, t.n_bytes) : std::nullopt;
-        if (!end || *end > bytes_.size())
-            throw_error("{}: tensor '{}' (offset {}, {} bytes) extends past the end of the file (file "
-                        "is {} bytes): {}", path, printable(t.name), t.offset, t.n_bytes,
-                        bytes_.size(), kFixCorrupt);
-        auto sum = checked_add(total, t.n_bytes);
-        if (!sum)
-            throw_error("{}: tensor '{}': the total size of all tensors overflows: {}", path,
-                        printable(t.name), kFixCorrupt);
-        total = *sum;
-        t.data = bytes_.data() + *start;
-    }
-
-    // Overlap check: sorted by offset, each tensor must end before the next begins.
-    std::vector<size_t> order(tensors_.size());
-    std::iota(order.begin(), order.end(), size_t{0});
-    std::sort(order.begin(), order.end(),
-              [&](size_t a, size_t b) { return tensors_[a].offset < tensors_[b].offset; });
-    for (size_t k = 1; k < order.size(); ++k) {
-        const TensorInfo& a = tensors_[order[k - 1]];
-        const TensorInfo& b = tensors_[order[k]];
-        if (a.offset + a.n_bytes > b.offset)  // both within the file: no overflow
-            throw_error("{}: tensors '{}' (offset {}, {} bytes) and '{}' (offset {}) overlap: {}", path,
-                        printable(a.name), a.offset, a.n_bytes, printable(b.name), b.offset,
-                        kFixCorrupt);
-    }
+    place_tensor_data(tensors_, bytes_, data_offset_, path_);
+    check_no_overlap(tensors_, path_);
 }
 
 const Value* GgufFile::find(std::string_view key) const {

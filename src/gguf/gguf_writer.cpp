@@ -33,6 +33,18 @@ Value scalar(ValueType t) {
     return v;
 }
 
+// An ARRAY value of `count` elements of type `elem`, stored by `store(ArrayValue&)`.
+template <typename Store>
+Value array_value(ValueType elem, size_t count, Store&& store) {
+    auto a = std::make_shared<ArrayValue>();
+    a->elem_type = elem;
+    a->count = count;
+    store(*a);
+    Value v = scalar(ValueType::ARRAY);
+    v.arr = std::move(a);
+    return v;
+}
+
 // Checks that an array value is self-consistent before anything is written.
 void check_array(std::string_view key, const ArrayValue& a, uint32_t depth) {
     if (depth > kMaxArrayDepth)
@@ -186,39 +198,21 @@ void GgufWriter::set_string(std::string_view k, std::string_view x) {
 }
 
 void GgufWriter::set_string_array(std::string_view k, const std::vector<std::string>& x) {
-    auto a = std::make_shared<ArrayValue>();
-    a->elem_type = ValueType::STRING;
-    a->count = x.size();
-    a->strings = x;
-    Value v = scalar(ValueType::ARRAY);
-    v.arr = std::move(a);
-    set(k, std::move(v));
+    set(k, array_value(ValueType::STRING, x.size(), [&](ArrayValue& a) { a.strings = x; }));
 }
 
 void GgufWriter::set_int_array(std::string_view k, ValueType elem, const std::vector<int64_t>& x) {
     if (!is_int_like(elem))
         throw_error("gguf writer: metadata '{}': {} is not an integer element type", k,
                     value_type_name(elem));
-    auto a = std::make_shared<ArrayValue>();
-    a->elem_type = elem;
-    a->count = x.size();
-    a->ints = x;
-    Value v = scalar(ValueType::ARRAY);
-    v.arr = std::move(a);
-    set(k, std::move(v));
+    set(k, array_value(elem, x.size(), [&](ArrayValue& a) { a.ints = x; }));
 }
 
 void GgufWriter::set_float_array(std::string_view k, ValueType elem, const std::vector<double>& x) {
     if (elem != ValueType::FLOAT32 && elem != ValueType::FLOAT64)
         throw_error("gguf writer: metadata '{}': {} is not a float element type", k,
                     value_type_name(elem));
-    auto a = std::make_shared<ArrayValue>();
-    a->elem_type = elem;
-    a->count = x.size();
-    a->floats = x;
-    Value v = scalar(ValueType::ARRAY);
-    v.arr = std::move(a);
-    set(k, std::move(v));
+    set(k, array_value(elem, x.size(), [&](ArrayValue& a) { a.floats = x; }));
 }
 
 void GgufWriter::set_value(std::string_view k, const Value& v) { set(k, v); }

@@ -2,7 +2,7 @@
 
 #include <array>
 
-#include "src/tokenizer/utf8.h"
+#include "src/util/utf8.h"
 
 namespace qlm::byte_map {
 namespace {

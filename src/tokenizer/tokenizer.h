@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "src/gguf/gguf_file.h"
+#include "src/util/utf8.h"  // Utf8Stream, for streaming token pieces
 
 namespace qlm {
 
@@ -33,11 +34,13 @@ public:
     static std::unique_ptr<Tokenizer> from_gguf(const gguf::GgufFile& file);
     virtual ~Tokenizer() = default;
 
-    virtual std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const = 0;
+    // Token ids of `text`: special-token text is split out first (see split_special), the text
+    // between goes through the vocabulary's own encoder.
+    std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const;
 
     // The bytes a token stands for (byte tokens -> the raw byte, ▁ -> space for SPM, GPT-2's byte
     // map undone for BPE). Control tokens give "" unless render_special.
-    virtual std::string token_to_piece(int32_t id, bool render_special = false) const = 0;
+    std::string token_to_piece(int32_t id, bool render_special = false) const;
     // Concatenated pieces of ids; SPM drops the leading space of the first piece (the one after
     // a leading BOS, if any) when the vocab adds a space prefix, so decode(encode(x)) == x.
     // (llama.cpp's detokenize drops it only when the first id is not BOS, and also applies
@@ -77,6 +80,14 @@ protected:
     // Checks an id passed to token_to_piece/decode; throws qlm::Error when out of range.
     void check_id(int32_t id) const;
 
+    // What each kind does its own way. encode_fragment: the ids of raw text between special
+    // tokens (`after_special`: the text starts the input or follows a special token).
+    // normal_piece: the bytes of a NORMAL token's text. malformed_byte_piece: the bytes of a BYTE
+    // token whose text is not "<0xNN>".
+    virtual void encode_fragment(std::string_view text, bool after_special, std::vector<int32_t>& out) const = 0;
+    virtual std::string normal_piece(const std::string& text) const = 0;
+    virtual std::string malformed_byte_piece(const std::string& text) const = 0;
+
     std::string model_, pre_;
     std::vector<std::string> tokens_;
     std::vector<float> scores_;
@@ -89,18 +100,6 @@ protected:
     bool add_bos_ = false, add_eos_ = false, add_space_prefix_ = false;
 
     friend struct VocabLoader;
-};
-
-// Incremental UTF-8 decoder for streaming output: push() returns only whole characters and
-// keeps an incomplete tail for the next call; flush() returns what is left, with invalid or
-// truncated sequences replaced by U+FFFD.
-class Utf8Stream {
-public:
-    std::string push(std::string_view bytes);
-    std::string flush();
-
-private:
-    std::string pending_;
 };
 
 }  // namespace qlm

@@ -16,12 +16,13 @@ namespace qlm {
 // tokens fall back to <0xNN> byte tokens (or UNK).
 class SpmTokenizer final : public Tokenizer {
 public:
-    std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const override;
-    std::string token_to_piece(int32_t id, bool render_special = false) const override;
     std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const override;
 
 private:
     friend struct VocabLoader;
+    void encode_fragment(std::string_view text, bool after_special, std::vector<int32_t>& out) const override;
+    std::string normal_piece(const std::string& text) const override;
+    std::string malformed_byte_piece(const std::string& text) const override;  // the text as it is
     void encode_text(const std::string& text, std::vector<int32_t>& out) const;
     void init_byte_tokens();
     std::vector<int32_t> byte_tokens_;  // byte -> <0xNN> token (or the 1-byte token), -1 if none
@@ -31,14 +32,14 @@ private:
 // pre-tokenizer, GPT-2 byte map, merges by rank.
 class BpeTokenizer final : public Tokenizer {
 public:
-    std::vector<int32_t> encode(std::string_view text, const EncodeOptions& opts) const override;
-    std::string token_to_piece(int32_t id, bool render_special = false) const override;
     std::string decode(const std::vector<int32_t>& ids, bool render_special = false) const override;
 
 private:
     friend struct VocabLoader;
+    void encode_fragment(std::string_view text, bool after_special, std::vector<int32_t>& out) const override;
+    std::string normal_piece(const std::string& text) const override;
+    std::string malformed_byte_piece(const std::string& text) const override;  // through the byte map
     void encode_word(const std::string& word, std::vector<int32_t>& out) const;
-    int rank(const std::string& left, const std::string& right, std::string& scratch) const;
 
     std::unordered_map<std::string, int> ranks_;  // "left right" -> merge index
     std::unique_ptr<PreTokenizer> pre_tokenizer_;

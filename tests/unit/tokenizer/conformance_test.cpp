@@ -7,6 +7,7 @@
 #include "src/gguf/gguf_file.h"
 #include "src/tokenizer/tokenizer.h"
 #include "common/test_support.h"
+#include "vocab_params.h"
 
 namespace {
 
@@ -95,14 +96,6 @@ TEST_P(Conformance, DecodeOfExpectedIdsRoundTrips) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabs, Conformance,
-                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "deepseek-coder", "deepseek-llm",
-                                           "falcon", "mpt", "refact", "starcoder"),
-                         [](const auto& info) {
-                             std::string n = info.param;
-                             for (char& ch : n)
-                                 if (ch == '-') ch = '_';
-                             return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Vocabs, Conformance, qlm::test::reference_vocabs(), qlm::test::vocab_param_name);
 
 }  // namespace

@@ -5,6 +5,7 @@
 #include <random>
 
 #include "common/test_support.h"
+#include "vocab_params.h"
 #include "src/gguf/gguf_file.h"
 #include "src/tokenizer/tokenizer.h"
 
@@ -74,14 +75,6 @@ TEST_P(RandomInput, NeverCrashesAndRoundTripsValidText) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(Vocabs, RandomInput,
-                         ::testing::Values("llama-spm", "phi-3", "gpt-2", "deepseek-coder", "deepseek-llm",
-                                           "falcon", "mpt", "refact", "starcoder"),
-                         [](const auto& info) {
-                             std::string n = info.param;
-                             for (char& ch : n)
-                                 if (ch == '-') ch = '_';
-                             return n;
-                         });
+INSTANTIATE_TEST_SUITE_P(Vocabs, RandomInput, qlm::test::reference_vocabs(), qlm::test::vocab_param_name);
 
 }  // namespace

@@ -1,6 +1,4 @@
-#include "src/tokenizer/utf8.h"
-
-#include "src/tokenizer/tokenizer.h"
+#include "src/util/utf8.h"
 
 namespace qlm::utf8 {
 
@@ -89,6 +87,17 @@ std::string sanitize(std::string_view s) {
         }
     }
     return out;
+}
+
+std::optional<size_t> find_invalid(std::string_view s) {
+    size_t i = 0;
+    while (i < s.size()) {
+        uint32_t cp = 0;
+        const size_t n = decode(s, i, cp);
+        if (n == 0) return i;
+        i += n;
+    }
+    return std::nullopt;
 }
 
 }  // namespace qlm::utf8

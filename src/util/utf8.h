@@ -1,9 +1,11 @@
-// UTF-8 helpers shared by the tokenizers: strict decoding of one character, encoding a code
-// point, and the replacement of invalid bytes by U+FFFD.
+// UTF-8: strict decoding of one character, encoding a code point, validation, the replacement
+// of invalid bytes by U+FFFD, and an incremental decoder for streamed output. Used by the
+// tokenizers, the logits dumps and the CLI's input checks.
 #pragma once
 
 #include <cstddef>
 #include <cstdint>
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -28,4 +30,25 @@ void append(std::string& out, uint32_t cp);
 // `s` with every byte that does not belong to a valid character replaced by U+FFFD.
 std::string sanitize(std::string_view s);
 
+// Byte offset of the first sequence that is not a complete valid character, or nullopt when `s`
+// is valid UTF-8 throughout.
+std::optional<size_t> find_invalid(std::string_view s);
+inline bool is_valid(std::string_view s) { return !find_invalid(s).has_value(); }
+
 }  // namespace qlm::utf8
+
+namespace qlm {
+
+// Incremental UTF-8 decoder for streaming output: push() returns only whole characters and
+// keeps an incomplete tail for the next call; flush() returns what is left, with invalid or
+// truncated sequences replaced by U+FFFD.
+class Utf8Stream {
+public:
+    std::string push(std::string_view bytes);
+    std::string flush();
+
+private:
+    std::string pending_;
+};
+
+}  // namespace qlm
