@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "quant/matmul.h"
+#include "src/model/context.h"
 #include "src/model/memory_plan.h"
 #include "src/model/weights.h"
 #include "src/util/error.h"

@@ -10,7 +10,7 @@
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "src/model/kv_cache.h"
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 #include "src/model/ops.h"
 
 namespace qlm {

@@ -9,7 +9,7 @@
 #include <string>
 #include <string_view>
 
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 
 namespace qlm {
 

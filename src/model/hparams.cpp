@@ -1,12 +1,12 @@
-// read_hparams: the architecture's hyperparameters from GGUF metadata (FORMATS.md §5.2), with
-// range checks so that nothing downstream allocates from an unchecked number.
+// read_hparams: the architecture's hyperparameters from GGUF metadata (the `ARCH.*` keys llama.cpp
+// writes), with range checks so that nothing downstream allocates from an unchecked number.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 #include "src/util/error.h"
 
 namespace qlm {

@@ -6,11 +6,27 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
+#include <string_view>
 
 #include "quant/formats.h"
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 
 namespace qlm {
+
+// KV cache element type: llama.cpp's f16 default, f32, or q8_0 (blocks of 32 per head row,
+// 34 bytes each: about half of f16; needs a head size that is a multiple of 32).
+enum class KvType { F32, F16, Q8_0 };
+
+// "f32" | "f16" | "q8_0", and back (nullopt for any other name).
+std::string_view kv_type_name(KvType t);
+std::optional<KvType> kv_type_from_name(std::string_view name);
+// Bytes that 32 cached values take: 128 (f32), 64 (f16), 34 (q8_0).
+uint32_t kv_bytes_per_32(KvType t);
+
+// Bytes of KV cache for n_ctx positions: 2 (K and V) * n_layer * n_ctx * n_head_kv * head_dim
+// * kv_bytes_per_32 / 32 (UINT64_MAX on overflow).
+uint64_t kv_cache_bytes(const Hparams& hp, int64_t n_ctx, KvType kv_type);
 
 class KvCache {
 public:

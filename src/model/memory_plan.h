@@ -9,7 +9,7 @@
 #include <string>
 
 #include "src/model/hf_config.h"
-#include "src/model/model.h"
+#include "src/model/kv_cache.h"
 
 namespace qlm {
 

@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "quant/matmul.h"
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 
 namespace qlm {
 

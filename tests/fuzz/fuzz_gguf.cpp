@@ -13,7 +13,7 @@
 #include "src/gguf/gguf_file.h"
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/model/weights.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"

@@ -22,7 +22,7 @@
 
 #include "common/test_support.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 
 namespace qlm::test {
 

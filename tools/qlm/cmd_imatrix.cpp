@@ -17,7 +17,7 @@
 #include "src/generate/model_adapters.h"
 #include "src/generate/perplexity.h"
 #include "src/model/imatrix.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"

@@ -19,7 +19,7 @@
 
 #include "src/generate/model_adapters.h"
 #include "src/generate/perplexity.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"

@@ -20,7 +20,7 @@
 #include "src/generate/generate.h"
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"

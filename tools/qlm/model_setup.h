@@ -9,7 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "src/model/memory_plan.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
 #include "tools/qlm/model_files.h"

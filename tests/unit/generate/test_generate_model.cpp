@@ -13,7 +13,7 @@
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/tokenizer/tokenizer.h"
 
 namespace qlm {

@@ -9,7 +9,7 @@
 
 #include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 
 namespace qlm {
 namespace {

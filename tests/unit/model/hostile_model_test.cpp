@@ -13,7 +13,7 @@
 #include "common/test_support.h"
 #include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/model/quantize_model.h"
 #include "src/util/error.h"
 

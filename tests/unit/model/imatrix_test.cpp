@@ -14,7 +14,7 @@
 #include "quant/matmul.h"
 #include "src/gguf/gguf_file.h"
 #include "src/model/imatrix.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
 #include "src/util/error.h"

@@ -15,7 +15,7 @@
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
 #include "src/model/kv_cache.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/util/error.h"
 
 namespace qlm {
