@@ -61,13 +61,22 @@ struct Reader {
 
 }  // namespace
 
+std::string model_architecture(const gguf::GgufFile& file) {
+    auto arch = file.get_string("general.architecture");
+    if (!arch)
+        throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
+                    "incomplete GGUF?)",
+                    file.path());
+    if (*arch != "llama" && *arch != "qwen2")
+        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama, Mistral, TinyLlama, "
+                    "SmolLM) and 'qwen2' models",
+                    file.path(), *arch);
+    return *arch;
+}
+
 Hparams read_hparams(const gguf::GgufFile& file) {
     Hparams hp;
-    const auto arch = file.get_string("general.architecture");
-    if (!arch) throw_error("{}: missing metadata key general.architecture (is this a model file?)", file.path());
-    if (*arch != "llama" && *arch != "qwen2")
-        throw_error("{}: architecture '{}' is not supported (qlm runs llama and qwen2 models)", file.path(), *arch);
-    hp.arch = *arch;
+    hp.arch = model_architecture(file);
     hp.name = file.get_string("general.name").value_or("");
     const Reader r{file, hp.arch};
 

@@ -32,6 +32,10 @@ struct Hparams {
     bool tied_output = false;   // no output.weight: logits use token_embd
 };
 
+// general.architecture when it is one qlm runs (llama, qwen2); else qlm::Error saying what the
+// file is not.
+std::string model_architecture(const gguf::GgufFile& file);
+
 // Reads the architecture's hyperparameters; qlm::Error names the missing/invalid key, or says
 // that the file is not a model of an architecture qlm runs.
 Hparams read_hparams(const gguf::GgufFile& file);

@@ -371,7 +371,7 @@ int run_chat(const ChatOptions& o) {
     if (auto bad = find_invalid_utf8(o.prompt)) throw_error("-p: invalid UTF-8 at byte {}", *bad);
     if (auto bad = find_invalid_utf8(o.system)) throw_error("--system: invalid UTF-8 at byte {}", *bad);
 
-    LoadedModel lm = load_for_generation(o.load);
+    ModelForGeneration lm = load_for_generation(o.load);
     chat::ChatTemplate tmpl = resolve_template(o.chat_template, *lm.file, *lm.tok);
     // A template that cannot render a one-message conversation is reported now, not mid-chat.
     std::vector<chat::Message> probe;

@@ -8,12 +8,11 @@
 
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
-#include "src/model/model.h"
-#include "src/tokenizer/tokenizer.h"
+#include "src/model/model_loader.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
-#include "tools/qlm/model_files.h"
+#include "tools/qlm/number_format.h"
 
 namespace qlm::cli {
 namespace {
@@ -84,13 +83,12 @@ std::string meta_u(const gguf::GgufFile& f, const char* key) {
 
 int info_gguf(const InfoOptions& o) {
     std::string path = !o.model.empty() ? o.model : o.model_flag;
-    auto file = open_model_file(path);
-    check_architecture(*file);
-    // Validate the whole file as `qlm run` would (tensor table against the architecture, the
-    // vocabulary), so that info refuses what run refuses; weights stay mapped, not read.
-    const auto model = Model::load(file);
-    const Hparams& hp = model->hparams();
-    if (file->find("tokenizer.ggml.model")) (void)Tokenizer::from_gguf(*file);
+    // The whole file is validated as `qlm run` would (tensor table against the architecture, the
+    // vocabulary when there is one), so that info refuses what run refuses; any tensor type is
+    // described. Weights stay mapped, not read.
+    const LoadedModel loaded = load_model(path, {.check_tensor_types = false, .tokenizer = TokenizerNeed::IfPresent});
+    const gguf::GgufFile* file = loaded.file.get();
+    const Hparams& hp = loaded.model->hparams();
     ModelShape s = shape_from_hparams(hp);
     TensorStats ts = tensor_stats(*file);
 

@@ -20,12 +20,12 @@
 #include "src/generate/model_adapters.h"
 #include "src/generate/perplexity.h"
 #include "src/model/context.h"
+#include "src/model/model_loader.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
-#include "tools/qlm/model_files.h"
 #include "tools/qlm/prompt_input.h"
 
 namespace qlm::cli {
@@ -53,23 +53,9 @@ void out(const std::string& s) {
     std::fflush(stdout);
 }
 
-struct Loaded {
-    std::shared_ptr<const gguf::GgufFile> file;
-    std::unique_ptr<Model> model;
-    std::unique_ptr<Tokenizer> tok;
-};
-
-Loaded load(const PerplexityOptions& o) {
-    Loaded l;
-    l.file = open_model_file(o.model);
-    check_architecture(*l.file);
-    check_tensor_types(*l.file);
-    l.model = Model::load(l.file);
-    l.tok = Tokenizer::from_gguf(*l.file);
-    if (l.tok->n_vocab() != l.model->hparams().n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent", o.model,
-                    l.tok->n_vocab(), l.model->hparams().n_vocab);
-    if (l.tok->add_eos())
+LoadedModel load(const PerplexityOptions& o) {
+    LoadedModel l = load_model(o.model);
+    if (l.tokenizer->add_eos())
         throw_error("{}: the vocabulary adds EOS after every text; perplexity (like llama.cpp's) does not support that", o.model);
     return l;
 }
@@ -90,16 +76,16 @@ int run_perplexity(const PerplexityOptions& o) {
     src.file = o.file;
     const std::string text = read_prompt(src, /*allow_empty=*/false);
     auto t_load = Clock::now();
-    Loaded l = load(o);
+    LoadedModel l = load(o);
     const Hparams& hp = l.model->hparams();
     PerplexityParams p;
     p.n_ctx = o.ctx_given ? o.n_ctx : std::min<int64_t>(o.n_ctx, hp.n_ctx_train - hp.n_ctx_train % 2);
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
-    p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
+    p.bos_id = l.tokenizer->add_bos() ? l.tokenizer->bos_id() : -1;
     validate(p);
     check_ctx(p.n_ctx, hp);
-    const std::vector<int32_t> tokens = l.tok->encode(text, {.add_bos = l.tok->add_bos()});
+    const std::vector<int32_t> tokens = l.tokenizer->encode(text, {.add_bos = l.tokenizer->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
@@ -212,7 +198,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     KlBaseReader base(o.kl_base);
     const KlBaseHeader& h = base.header();
     auto t_load = Clock::now();
-    Loaded l = load(o);
+    LoadedModel l = load(o);
     const Hparams& hp = l.model->hparams();
     if (static_cast<int64_t>(h.n_vocab) != hp.n_vocab)
         throw_error("{}: the base was computed with a vocabulary of {} tokens but {} has {}: use a base from the same model family",
@@ -223,7 +209,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     p.n_ctx = h.n_ctx;
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
-    p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
+    p.bos_id = l.tokenizer->add_bos() ? l.tokenizer->bos_id() : -1;
     if (p.bos_id != h.bos_id)
         throw_error("{}: the base replaced each chunk's first token with {} but {} uses {}: the models' vocabularies differ",
                     o.kl_base, h.bos_id, o.model, p.bos_id);
@@ -233,7 +219,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     if (!o.file.empty()) {
         PromptSource src;
         src.file = o.file;
-        const std::vector<int32_t> mine = l.tok->encode(read_prompt(src, false), {.add_bos = l.tok->add_bos()});
+        const std::vector<int32_t> mine = l.tokenizer->encode(read_prompt(src, false), {.add_bos = l.tokenizer->add_bos()});
         const size_t n = std::min(mine.size(), tokens.size());
         for (size_t i = 0; i < tokens.size(); ++i)
             if (i >= n || mine[i] != tokens[i])

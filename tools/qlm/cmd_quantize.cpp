@@ -21,7 +21,7 @@
 #include "src/model/quantize_model.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
-#include "tools/qlm/model_files.h"
+#include "tools/qlm/number_format.h"
 
 namespace qlm::cli {
 namespace {

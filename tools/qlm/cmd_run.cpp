@@ -25,7 +25,6 @@
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
-#include "tools/qlm/model_files.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
@@ -102,7 +101,7 @@ int run(const RunOptions& o) {
     else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
 
     // --- load ---
-    LoadedModel lm = load_for_generation(lo);
+    ModelForGeneration lm = load_for_generation(lo);
     const Hparams& hp = lm.model->hparams();
     const int64_t n_ctx = lm.n_ctx;
     auto& tok = lm.tok;

@@ -8,6 +8,7 @@
 #include "src/model/hf_config.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
+#include "tools/qlm/number_format.h"
 
 namespace qlm::cli {
 namespace {
@@ -35,14 +36,14 @@ void check_load_flags(const LoadOptions& o) {
     if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
 }
 
-LoadedModel load_for_generation(const LoadOptions& o) {
+ModelForGeneration load_for_generation(const LoadOptions& o) {
     check_load_flags(o);
     const auto t0 = std::chrono::steady_clock::now();
-    LoadedModel m;
-    m.file = open_model_file(o.model);
-    check_architecture(*m.file);
-    check_tensor_types(*m.file);
-    m.model = Model::load(m.file);
+    ModelForGeneration m;
+    LoadedModel loaded = load_model(o.model);
+    m.file = loaded.file;
+    m.model = std::move(loaded.model);
+    m.tok = std::move(loaded.tokenizer);
     const Hparams& hp = m.model->hparams();
     m.n_ctx = o.n_ctx == 0 ? hp.n_ctx_train : o.n_ctx;
     if (m.n_ctx > hp.n_ctx_train)
@@ -79,16 +80,12 @@ LoadedModel load_for_generation(const LoadOptions& o) {
                                                                         : "");
         }
     }
-    m.tok = Tokenizer::from_gguf(*m.file);
-    if (m.tok->n_vocab() != hp.n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
-                    o.model, m.tok->n_vocab(), hp.n_vocab);
     m.threads = o.n_threads > 0 ? o.n_threads : physical_cores();
     m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
     return m;
 }
 
-std::string load_summary(const LoadedModel& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed) {
+std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed) {
     const Hparams& hp = m.model->hparams();
     return fmt::format(
         "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "

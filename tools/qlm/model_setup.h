@@ -12,7 +12,7 @@
 #include "src/model/context.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
-#include "tools/qlm/model_files.h"
+#include "src/model/model_loader.h"
 
 namespace qlm::cli {
 
@@ -25,7 +25,7 @@ struct LoadOptions {
     bool flash_attn = false;
 };
 
-struct LoadedModel {
+struct ModelForGeneration {
     std::shared_ptr<const gguf::GgufFile> file;
     std::unique_ptr<Model> model;
     std::unique_ptr<Tokenizer> tok;
@@ -50,9 +50,9 @@ void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn);
 void check_load_flags(const LoadOptions& o);
 
 // Checks -c/-b/-t, opens and loads the model and its tokenizer; throws qlm::Error.
-LoadedModel load_for_generation(const LoadOptions& o);
+ModelForGeneration load_for_generation(const LoadOptions& o);
 
 // "qlm: model '...' (llama, 292.80 K params, ...) loaded in 0.01 s | n_ctx ... | sampling: ..."
-std::string load_summary(const LoadedModel& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed);
+std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed);
 
 }  // namespace qlm::cli
