@@ -95,7 +95,7 @@ uint64_t weight_bytes_per_token(const Model& model) {
     return b;
 }
 
-uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_cache_bytes(hp, pos + 1, kv); }
+uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_layout(hp, pos + 1, kv).bytes; }
 
 BenchSample run_bench_test(const Model& model, const std::string& path, const BenchTest& test,
                            const BenchOptions& opts) {

@@ -10,6 +10,7 @@
 
 #include <initializer_list>
 #include <span>
+#include <vector>
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
@@ -19,6 +20,10 @@
 namespace qlm {
 
 namespace {
+std::vector<float> floats(int64_t rows, int64_t width) {
+    return std::vector<float>(static_cast<size_t>(rows) * static_cast<size_t>(width));
+}
+
 void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
     if (!b) return;
     for (int64_t t = 0; t < n_tokens; ++t)
@@ -26,10 +31,32 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
 }
 }  // namespace
 
+ForwardBuffers::ForwardBuffers(const ContextLayout& l)
+    : x(floats(l.n_batch, l.n_embd)),
+      xn(floats(l.n_batch, l.n_embd)),
+      tmp(floats(l.n_batch, l.n_embd)),
+      q(floats(l.n_batch, l.q_dim)),
+      attn(floats(l.n_batch, l.q_dim)),
+      k(floats(l.n_batch, l.kv_dim)),
+      v(floats(l.n_batch, l.kv_dim)),
+      gate(floats(l.n_batch, l.n_ff)),
+      up(floats(l.n_batch, l.n_ff)),
+      rope_cs(floats(l.n_batch, l.n_rot)),
+      act(static_cast<size_t>(l.matmul_input_bytes)),
+      attention(l.attention) {}
+
+uint64_t ForwardBuffers::bytes() const {
+    uint64_t b = act.capacity() + attention.bytes();
+    for (const std::vector<float>* f : {&x, &xn, &tmp, &q, &attn, &k, &v, &gate, &up, &rope_cs})
+        b += f->capacity() * sizeof(float);
+    return b;
+}
+
 // One parallel region for the whole chunk: every step below is either a worksharing loop split
 // over the team (matmuls, attention, per-token and per-element work) or done by one thread, and
-// the loops' barriers order the steps. Nothing inside throws (shapes were checked when the context
-// was made, tokens and positions by eval).
+// the loops' barriers order the steps. Nothing inside allocates or throws: every buffer was
+// allocated with the context, the weights' shapes were checked then, the tokens and positions by
+// eval (an exception cannot leave an OpenMP region).
 void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const ForwardSettings& settings,
                    const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
     const int64_t p0 = kv.n_past();
@@ -41,7 +68,6 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     float* cs = s.rope_cs.data();
     uint8_t* act = s.act.data();
     const Isa isa = active_isa();
-    const AttentionKernel kernel = settings.kernel;
     MatmulObserver* obs = settings.observer;
     // y_k = in · W_kᵀ for weights sharing one input; the optional observer sees each input first.
     const auto matmul = [&](std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys,
@@ -58,7 +84,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);
     for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale);
 
-#pragma omp parallel if (n > 1 || hp.n_embd >= 256)
+#pragma omp parallel num_threads(settings.n_threads) if (n > 1 || hp.n_embd >= 256)
     {
         for (int64_t l = 0; l < hp.n_layer; ++l) {
             const LayerWeights& L = w.layers[static_cast<size_t>(l)];
@@ -76,7 +102,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
             }
 #pragma omp single
             kv.store(l, p0, n, k, v);
-            attention_team(hp, kv, l, q, n, p0, attn, kernel, s.attention);
+            attention_team(hp, kv, l, q, n, p0, attn, s.attention);
             matmul({&L.wo}, {tmp}, attn, n);
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < n; ++t) {

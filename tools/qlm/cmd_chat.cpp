@@ -372,7 +372,7 @@ int run_chat(const ChatOptions& o) {
     if (auto bad = find_invalid_utf8(o.system)) throw_error("--system: invalid UTF-8 at byte {}", *bad);
 
     ModelForGeneration lm = load_for_generation(o.load);
-    chat::ChatTemplate tmpl = resolve_template(o.chat_template, *lm.file, *lm.tok);
+    chat::ChatTemplate tmpl = resolve_template(o.chat_template, *lm.loaded.file, *lm.loaded.tokenizer);
     // A template that cannot render a one-message conversation is reported now, not mid-chat.
     std::vector<chat::Message> probe;
     if (!o.system.empty()) probe.push_back({"system", o.system});
@@ -382,9 +382,9 @@ int run_chat(const ChatOptions& o) {
     } catch (const Error& e) {
         throw_error("the chat template cannot render a conversation: {} (choose another with --chat-template)", e.what());
     }
-    InferenceContext ctx(*lm.model, lm.context_options(o.load.n_batch));
+    InferenceContext ctx(*lm.loaded.model, lm.context);
     chat::ContextKvSource source(ctx);
-    chat::ChatSession session(source, *lm.tok, std::move(tmpl));
+    chat::ChatSession session(source, *lm.loaded.tokenizer, std::move(tmpl));
     session.conversation().system = o.system;
     session.on_notice = [](const std::string& n) { note(n); };
     if (o.verbose_prompt)

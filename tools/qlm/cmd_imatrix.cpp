@@ -51,14 +51,12 @@ int run_imatrix(const ImatrixOptions& o) {
     p.max_chunks = o.chunks;
     p.bos_id = tok.add_bos() ? tok.bos_id() : -1;
     validate(p);
-    if (p.n_ctx > hp.n_ctx_train)
-        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", p.n_ctx, hp.n_ctx_train,
-                    hp.n_ctx_train - hp.n_ctx_train % 2);
+    (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t> tokens = tok.encode(text, {.add_bos = tok.add_bos()});
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
     ImatrixCollector collector(model);
-    InferenceContext ctx(model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+    InferenceContext ctx(model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                   .matmul_observer = &collector});
     fmt::print(stderr, "qlm: {} tokens, {} chunks of {} tokens, {} threads\n", tokens.size(), n_chunk, p.n_ctx, threads);
     ContextLogitsSource source(ctx);

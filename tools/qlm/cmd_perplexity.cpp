@@ -64,12 +64,6 @@ int threads_of(const PerplexityOptions& o) {
     return o.n_threads > 0 ? o.n_threads : physical_cores();
 }
 
-void check_ctx(int64_t n_ctx, const Hparams& hp) {
-    if (n_ctx > hp.n_ctx_train)
-        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", n_ctx, hp.n_ctx_train,
-                    hp.n_ctx_train % 2 == 0 ? hp.n_ctx_train : hp.n_ctx_train - 1);
-}
-
 int run_perplexity(const PerplexityOptions& o) {
     if (o.file.empty()) throw_error("give the text to score with -f FILE");
     PromptSource src;
@@ -84,11 +78,11 @@ int run_perplexity(const PerplexityOptions& o) {
     p.max_chunks = o.chunks;
     p.bos_id = l.tokenizer->add_bos() ? l.tokenizer->bos_id() : -1;
     validate(p);
-    check_ctx(p.n_ctx, hp);
+    (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t> tokens = l.tokenizer->encode(text, {.add_bos = l.tokenizer->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {} tokens, {} chunks of n_ctx {}, n_batch {}, threads {}, kv {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), tokens.size(), n_chunk, p.n_ctx, p.n_batch,
@@ -214,7 +208,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
         throw_error("{}: the base replaced each chunk's first token with {} but {} uses {}: the models' vocabularies differ",
                     o.kl_base, h.bos_id, o.model, p.bos_id);
     validate(p);
-    check_ctx(p.n_ctx, hp);
+    (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t>& tokens = base.tokens();
     if (!o.file.empty()) {
         PromptSource src;
@@ -229,7 +223,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     }
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} chunks of n_ctx {}, n_batch {}, threads {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, n_chunk, p.n_ctx, p.n_batch, threads);

@@ -102,9 +102,9 @@ int run(const RunOptions& o) {
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
-    const Hparams& hp = lm.model->hparams();
-    const int64_t n_ctx = lm.n_ctx;
-    auto& tok = lm.tok;
+    const Hparams& hp = lm.loaded.model->hparams();
+    const int64_t n_ctx = lm.context.n_ctx;
+    auto& tok = lm.loaded.tokenizer;
 
     std::vector<int32_t> prompt_ids;
     if (!o.ids.empty()) {
@@ -120,7 +120,10 @@ int run(const RunOptions& o) {
         throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt",
                     prompt_ids.size(), n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + 256));
 
-    InferenceContext ctx(*lm.model, lm.context_options(o.n_batch));
+    // --logits-out keeps the logits of every prompt position.
+    ContextOptions co = lm.context;
+    if (!o.logits_out.empty()) co.n_outputs = static_cast<int64_t>(prompt_ids.size());
+    InferenceContext ctx(*lm.loaded.model, co);
     Sampler sampler(sp);
     fmt::print(stderr, "{}", load_summary(lm, lo, sp, sampler.seed()));
 

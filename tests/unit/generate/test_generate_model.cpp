@@ -37,7 +37,10 @@ void expect_greedy_matches_golden(const std::string& golden_name) {
     const LogitsDump ref = logits_dump_from_json(
         qlm::test::read_json(qlm::test::shared_file("golden/" + golden_name)), golden_name);
     Loaded l = load(ref.model);
-    InferenceContext ctx(*l.model, {.n_ctx = 256, .n_batch = 64, .n_threads = 1});
+    InferenceContext ctx(*l.model, {.n_ctx = 256,
+                                    .n_batch = 64,
+                                    .n_outputs = static_cast<int64_t>(ref.prompt_ids.size()),
+                                    .n_threads = 1});
     ContextLogitsSource source(ctx);
     TokenizerDecoder decoder(*l.tok);
     SamplingParams sp;

@@ -15,7 +15,7 @@ namespace qlm {
 namespace {
 
 std::vector<float> run(const Model& model, int threads, bool flash) {
-    InferenceContext ctx(model, {.n_ctx = 64, .n_batch = 16, .n_threads = threads, .flash_attn = flash});
+    InferenceContext ctx(model, {.n_ctx = 64, .n_batch = 16, .n_outputs = 37, .n_threads = threads, .flash_attn = flash});
     std::vector<int32_t> prompt;
     for (int i = 0; i < 37; ++i) prompt.push_back(3 + (i * 37) % 250);  // 37 tokens: 3 chunks of n_batch 16
     ctx.eval(prompt, true);

@@ -43,7 +43,7 @@ TEST(HostileWeights, NanAndInfWeightsRunWithoutUndefinedBehaviour) {
             const std::vector<uint8_t> bytes = m.writer().to_bytes();
             std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(bytes, "hostile.gguf");
             auto model = Model::load(file);
-            InferenceContext ctx(*model, {.n_ctx = 8, .n_batch = 4, .n_threads = 1});
+            InferenceContext ctx(*model, {.n_ctx = 8, .n_batch = 4, .n_outputs = 3, .n_threads = 1});
             const std::vector<int32_t> prompt = {1, 260, 263};
             ctx.eval(prompt, true);
             ASSERT_EQ(ctx.n_outputs(), 3) << tensor;

@@ -246,13 +246,14 @@ TEST(Context, KvCacheBytesFormula) {
     hp.n_layer = 3;
     hp.n_head_kv = 2;
     hp.head_dim = 8;
-    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::F16), 2u * 3 * 100 * 2 * 8 * 2);
-    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::F32), 2u * 3 * 100 * 2 * 8 * 4);
-    EXPECT_THROW(KvCache(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F16).bytes, 2u * 3 * 100 * 2 * 8 * 2);
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F32).bytes, 2u * 3 * 100 * 2 * 8 * 4);
+    EXPECT_THROW(kv_layout(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
     hp.head_dim = 64;
-    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::Q8_0), 2u * 3 * 100 * 2 * 2 * 34);  // 2 blocks per head
+    EXPECT_EQ(kv_layout(hp, 100, KvType::Q8_0).bytes, 2u * 3 * 100 * 2 * 2 * 34);  // 2 blocks per head
+    EXPECT_EQ(KvCache(kv_layout(hp, 100, KvType::Q8_0)).bytes(), 2u * 3 * 100 * 2 * 2 * 34);
     hp.n_layer = int64_t{1} << 40;
-    EXPECT_THROW(KvCache(hp, int64_t{1} << 20, KvType::F32), Error);  // too large: error, not a crash
+    EXPECT_THROW(kv_layout(hp, int64_t{1} << 20, KvType::F32), Error);  // too large: error, not a crash
 }
 
 // Truncating the cache and re-running tokens gives the same logits as the first run, and
@@ -264,7 +265,7 @@ TEST(Context, TruncateAndBatchingAreConsistent) {
         auto l = build(shape);
         auto m = Model::load(l->file);
         const std::vector<int32_t> toks = {1, 7, 3, 9, 2};
-        InferenceContext a(*m, {.n_ctx = 16, .kv_type = kv});
+        InferenceContext a(*m, {.n_ctx = 16, .n_outputs = 5, .kv_type = kv});
         a.eval(toks, true);
         ASSERT_EQ(a.n_outputs(), 5);
         std::vector<std::vector<float>> first;
@@ -290,7 +291,7 @@ TEST(KvCache, StoreViewTruncate) {
     hp.n_layer = 2;
     hp.n_head_kv = 1;
     hp.head_dim = 2;
-    KvCache c(hp, 4, KvType::F16);
+    KvCache c(kv_layout(hp, 4, KvType::F16));
     const float k[4] = {1.f, 2.f, 0.1f, -3.f}, v[4] = {5.f, 6.f, 7.f, 8.f};
     c.store(1, 0, 2, k, v);
     const auto* k1 = static_cast<const uint16_t*>(c.k_head(1, 1, 0));
