@@ -9,6 +9,7 @@
 #include <filesystem>
 #include <fstream>
 #include <memory>
+#include <optional>
 #include <sstream>
 #include <string>
 #include <vector>
@@ -17,6 +18,7 @@
 
 #include "src/chat/chat_session.h"
 #include "src/util/error.h"
+#include "src/util/interrupt.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/line_reader.h"
 #include "tools/qlm/model_setup.h"
@@ -398,7 +400,8 @@ int run_chat(const ChatOptions& o) {
     std::unique_ptr<LineReader> reader =
         interactive ? make_readline_reader(o.no_history ? "" : (o.history_file.empty() ? default_history_path() : o.history_file))
                     : make_stream_reader();
-    if (interactive) install_sigint_flag();
+    std::optional<InterruptScope> ctrl_c;  // Ctrl-C stops a reply (or clears the line) instead of ending qlm
+    if (interactive) ctrl_c.emplace(std::initializer_list<int>{SIGINT});
     ChatRepl repl(session, sp, go, *reader, interactive);
     std::fprintf(stderr, "%s", load_summary(lm, o.load, sp, repl.seed()).c_str());
     if (interactive)

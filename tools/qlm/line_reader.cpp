@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <clocale>
 #include <cstdlib>
@@ -14,16 +13,11 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "src/util/interrupt.h"
+
 namespace qlm::cli {
 
-std::atomic<bool>& interrupt_flag() {
-    static std::atomic<bool> flag{false};
-    return flag;
-}
-
 namespace {
-
-void on_sigint(int) { interrupt_flag().store(true); }
 
 // Readline's alternate (callback) interface, so that a select() interrupted by SIGINT lets us
 // abandon the line cleanly.
@@ -138,14 +132,6 @@ public:
 };
 
 }  // namespace
-
-void install_sigint_flag() {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: select() returns EINTR
-    sigaction(SIGINT, &sa, nullptr);
-}
 
 std::unique_ptr<LineReader> make_readline_reader(const std::string& history_file) {
     return std::make_unique<ReadlineReader>(history_file);
