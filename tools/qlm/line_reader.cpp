@@ -17,6 +17,8 @@
 
 namespace qlm::cli {
 
+using chat::InputLine;
+
 namespace {
 
 // Readline's alternate (callback) interface, so that a select() interrupted by SIGINT lets us
@@ -40,7 +42,7 @@ void on_line(char* line) {
     rl_callback_handler_remove();
 }
 
-class ReadlineReader : public LineReader {
+class ReadlineReader : public chat::LineReader {
 public:
     explicit ReadlineReader(std::string history_file) : history_(std::move(history_file)) {
         // Character classes from the environment (UTF-8 line editing); numbers stay in the C locale.
@@ -117,7 +119,7 @@ private:
     std::string history_;
 };
 
-class StreamReader : public LineReader {
+class StreamReader : public chat::LineReader {
 public:
     InputLine read(const std::string&) override {
         InputLine out;
@@ -133,11 +135,11 @@ public:
 
 }  // namespace
 
-std::unique_ptr<LineReader> make_readline_reader(const std::string& history_file) {
+std::unique_ptr<chat::LineReader> make_readline_reader(const std::string& history_file) {
     return std::make_unique<ReadlineReader>(history_file);
 }
 
-std::unique_ptr<LineReader> make_stream_reader() { return std::make_unique<StreamReader>(); }
+std::unique_ptr<chat::LineReader> make_stream_reader() { return std::make_unique<StreamReader>(); }
 
 std::string default_history_path() {
     const char* state = std::getenv("XDG_STATE_HOME");

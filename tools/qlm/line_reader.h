@@ -6,25 +6,14 @@
 #include <memory>
 #include <string>
 
+#include "src/chat/chat_repl.h"
+
 namespace qlm::cli {
 
-struct InputLine {
-    enum class Kind { Line, Eof, Interrupted } kind = Kind::Eof;
-    std::string text;
-    bool line_was_empty = true;  // Interrupted: nothing had been typed
-};
-
-class LineReader {
-public:
-    virtual ~LineReader() = default;
-    virtual InputLine read(const std::string& prompt) = 0;
-    virtual void add_history(const std::string&) {}
-};
-
 // Readline with history in history_file ("" = no persistent history).
-std::unique_ptr<LineReader> make_readline_reader(const std::string& history_file);
+std::unique_ptr<chat::LineReader> make_readline_reader(const std::string& history_file);
 // std::getline on stdin.
-std::unique_ptr<LineReader> make_stream_reader();
+std::unique_ptr<chat::LineReader> make_stream_reader();
 
 // $XDG_STATE_HOME/qlm/history, else ~/.local/state/qlm/history; "" when neither is known.
 std::string default_history_path();
