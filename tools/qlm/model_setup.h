@@ -35,7 +35,7 @@ struct ModelForGeneration {
 // --flash-attn (-fa, rewritten by main) unless flash_attn is null.
 void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn);
 
-// Throws qlm::Error for a negative -t, or -b < 1.
+// Throws qlm::Error for a negative -c or -t, or -b < 1.
 void check_load_flags(const LoadOptions& o);
 
 // Checks the flags, loads the model and its tokenizer, and checks that the context fits in
