@@ -3,6 +3,7 @@
 // decode steps, with the exact and the flash attention kernel, F32 and Q8_0 weights, and a model
 // wide enough (n_embd 256) that decode steps run on the whole team too.
 #include <gtest/gtest.h>
+#include <omp.h>
 
 #include <memory>
 #include <vector>
@@ -47,6 +48,26 @@ TEST(ForwardThreads, LogitsIdenticalForOneAndTwoThreads) {
             EXPECT_EQ(one, two) << type_name(mt) << (flash ? " flash" : " exact");
         }
     }
+}
+
+}  // namespace
+}  // namespace qlm
+
+namespace qlm {
+namespace {
+
+// A context's thread count is its own: running one leaves OpenMP's process-wide default alone.
+TEST(ForwardThreads, AContextDoesNotChangeTheProcessDefault) {
+    test::TinyModel m;
+    const std::vector<uint8_t> bytes = m.writer().to_bytes();
+    std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(bytes, "tiny.gguf");
+    auto model = Model::load(file);
+    const int before = omp_get_max_threads();
+    InferenceContext ctx(*model, {.n_ctx = 8, .n_threads = before + 2});
+    EXPECT_EQ(ctx.layout().n_threads, before + 2);
+    const std::vector<int32_t> prompt = {1, 2, 3};
+    ctx.eval(prompt, false);
+    EXPECT_EQ(omp_get_max_threads(), before);
 }
 
 }  // namespace

@@ -241,6 +241,21 @@ TEST(Context, RejectsBadOptionsAndTokens) {
     EXPECT_EQ(ctx.n_past(), 0);
 }
 
+TEST(Context, AllLogitsNeedOutputRows) {
+    auto l = build(Tiny{});
+    auto m = Model::load(l->file);
+    const std::vector<int32_t> three = {1, 2, 3};
+    InferenceContext gen(*m, {.n_ctx = 16});  // one logits row: enough to generate
+    EXPECT_THROW(gen.eval(three, true), Error);
+    EXPECT_EQ(gen.n_past(), 0);  // refused before anything ran
+    gen.eval(three, false);
+    EXPECT_EQ(gen.n_outputs(), 1);
+    InferenceContext all(*m, {.n_ctx = 16, .n_outputs = 3});
+    all.eval(three, true);
+    EXPECT_EQ(all.n_outputs(), 3);
+    for (size_t k = 0; k < gen.logits(0).size(); ++k) EXPECT_NEAR(all.logits(2)[k], gen.logits(0)[k], 1e-5f);
+}
+
 TEST(Context, KvCacheBytesFormula) {
     Hparams hp;
     hp.n_layer = 3;
