@@ -97,7 +97,7 @@ TEST_P(PlannedIsAllocated, ForEveryKernelKvTypeAndThreadCount) {
     }
 }
 
-INSTANTIATE_TEST_SUITE_P(GoldenModels, PlannedIsAllocated, ::testing::ValuesIn(kModels),
+INSTANTIATE_TEST_SUITE_P(EveryGoldenModel, PlannedIsAllocated, ::testing::ValuesIn(kModels),
                          [](const ::testing::TestParamInfo<GoldenModel>& i) {
                              std::string n = i.param.name.substr(i.param.name.rfind('/') + 1);
                              n = n.substr(0, n.size() - 5);  // .gguf
