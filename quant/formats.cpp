@@ -231,6 +231,13 @@ GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) {
     return nullptr;
 }
 
+void exp_ggml(const float* x, float* y, int64_t n) {
+#if QLM_X86_KERNELS
+    if (active_isa() == Isa::Avx2 || active_isa() == Isa::Avx512) return kernels::exp_ggml_avx2(x, y, n);
+#endif
+    kernels::exp_ggml_scalar(x, y, n);
+}
+
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) {
 #if QLM_X86_KERNELS
     if (active_isa() == Isa::Avx2 || active_isa() == Isa::Avx512) return kernels::axpy_f16_avx2(n, a, x, y);

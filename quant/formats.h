@@ -79,5 +79,7 @@ GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa);
 
 // y[i] += a * x[i] for f16 x, on the active ISA (attention's V accumulation).
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y);
+// y[i] = exp(x[i]) as ggml's x86 vector exp (kernels::exp_ggml_scalar); x may equal y.
+void exp_ggml(const float* x, float* y, int64_t n);
 
 }  // namespace qlm

@@ -6,6 +6,7 @@
 #include <cstring>
 #include <vector>
 
+#include "quant/kernels/kernels.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -21,12 +22,14 @@ struct Resolved {
     float* y;
     VecDotFn dot;
     GemmTileFn tile;
+    bool tile_all;          // every token through the tile (float formats, see matmul_team)
     const uint8_t* act;     // n_tokens rows of a_row_bytes
     uint64_t a_row_bytes;
     int64_t n_row_tiles, first_item;
 };
 
-// Rows r0..r1 x tokens t0..t1 of one weight: 4x3 tiles where they fit, single dots elsewhere.
+// Rows r0..r1 x tokens t0..t1 of one weight: 4x3 tiles where they fit, single dots elsewhere
+// (with tile_all, the tile for the leftover tokens too).
 void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     const WeightView& w = *m.w;
     const auto* wbytes = static_cast<const uint8_t*>(w.data);
@@ -48,6 +51,15 @@ void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1)
     for (; t < t1; ++t) {
         const uint8_t* a = m.act + static_cast<uint64_t>(t) * m.a_row_bytes;
         float* yt = m.y + t * w.rows;
+        if (m.tile_all) {
+            // One token as a tile's three (stride 0), so it is summed as its neighbours are.
+            float tmp[kGemmTileTokens * kGemmTileRows];
+            for (int64_t r = r0; r < r1; r += kGemmTileRows) {
+                m.tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, 0, tmp, kGemmTileRows);
+                for (int64_t k = 0; k < kGemmTileRows; ++k) yt[r + k] = tmp[k];
+            }
+            continue;
+        }
         for (int64_t r = r0; r < r1; ++r) yt[r] = m.dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);
     }
 }
@@ -125,6 +137,18 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
         r.y = ys[k];
         r.dot = vec_dot_for(wf, isa);
         r.tile = n_tokens >= kGemmTileTokens ? gemm_tile_for(wf, isa) : nullptr;
+        r.tile_all = false;
+        if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {
+            // llama.cpp multiplies f32/f16 weights by a batch of 2 or more tokens with llamafile's
+            // tinyBLAS when the rows are whole groups of 4 and the columns of 8, else (and for one
+            // token) with ggml's vec_dot; the two add in different orders, and so do our tile and
+            // dot kernels. Every output is computed the way llama.cpp computes it.
+            const bool tiled = n_tokens >= 2 && w.rows % kGemmTileRows == 0 && w.cols % 8 == 0;
+            r.tile = tiled ? gemm_tile_for(wf, isa) : nullptr;
+            r.tile_all = r.tile != nullptr;
+            if (tiled && !r.tile && r.dot == kernels::dot_f32_scalar) r.dot = kernels::dot_f32_batch_scalar;
+            if (tiled && !r.tile && r.dot == kernels::dot_f16_scalar) r.dot = kernels::dot_f16_batch_scalar;
+        }
         r.a_row_bytes = format_row_bytes(af, cols);
         if (af.type == GgmlType::F32) {
             r.act = reinterpret_cast<const uint8_t*>(x);

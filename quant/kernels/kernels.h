@@ -11,6 +11,10 @@ float dot_f32_scalar(int64_t n, const void* w, const void* a);
 float dot_f16_scalar(int64_t n, const void* w, const void* a);
 float dot_bf16_scalar(int64_t n, const void* w, const void* a);
 float dot_q8_0_scalar(int64_t n, const void* w, const void* a);
+// The f32/f16 dot of llama.cpp's batched matmul (one 8-lane accumulator; gemm4x3_*_avx2 per
+// output), for the scalar set's prompt batches.
+float dot_f32_batch_scalar(int64_t n, const void* w, const void* a);
+float dot_f16_batch_scalar(int64_t n, const void* w, const void* a);
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a);
 float dot_f16_avx2(int64_t n, const void* w, const void* a);
@@ -72,6 +76,12 @@ void quantize_q8_k_avx2(const float* x, void* y, int64_t n);
 // f32 -> f16 with round-to-nearest-even (F16C), equal to qlm::fp32_to_fp16 for every non-NaN
 // input. Signature = qlm::QuantizeRowFn (the F16 activation conversion).
 void convert_f32_to_f16_avx2(const float* x, void* y, int64_t n);
+
+// y[i] = exp(x[i]) as ggml's AVX2 vector exp computes it (the polynomial of Arm's optimized-routines
+// expf: within 2 ulp; 0 below −103.97, inf above 88.38); x and y may be the same array. The AVX2
+// version equals the scalar one bit for bit.
+void exp_ggml_scalar(const float* x, float* y, int64_t n);
+void exp_ggml_avx2(const float* x, float* y, int64_t n);
 
 // y[i] += a * x[i] with x in f16 (attention's V accumulation); AVX2 and scalar versions.
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
