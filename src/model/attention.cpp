@@ -25,6 +25,33 @@ inline void axpy_f32(int64_t n, float a, const float* x, float* y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// q·k of f16 values in the order of llama.cpp's batched f16 matmul (llamafile's tinyBLAS): lane
+// i mod 8 accumulates its products over the row, then the 8 lanes are reduced as one AVX register.
+// f16·f16 products are exact in f32, so fused or not, every step rounds once. A head size that is
+// not whole groups of 8 goes through ggml's f16 dot instead, which adds the products in double.
+inline float dot_f16_order(int64_t n, const float* q, const float* k) {
+    if (n % 8 != 0) {
+        double s = 0;
+        for (int64_t i = 0; i < n; ++i) s += static_cast<double>(q[i] * k[i]);
+        return static_cast<float>(s);
+    }
+    float lane[8] = {};
+    for (int64_t i = 0; i < n; i += 8)
+        for (int64_t l = 0; l < 8; ++l) lane[l] += q[i + l] * k[i + l];
+    return ops::sum8_avx_order(lane);
+}
+
+// V·P rows are summed the same way over KV positions: position j goes to lane j mod 8 (a block of
+// head_dim floats in the row's 8·head_dim lane buffer), the lanes are reduced at the end.
+constexpr int64_t kLanes = 8;
+void reduce_lanes(const float* lanes, int64_t hd, float* out) {
+    float v[kLanes];
+    for (int64_t i = 0; i < hd; ++i) {
+        for (int64_t l = 0; l < kLanes; ++l) v[l] = lanes[l * hd + i];
+        out[i] = ops::sum8_avx_order(v);
+    }
+}
+
 // The running softmax state of one row (flash kernel): max m and normaliser l.
 struct RowAcc {
     float m = kNegInf;
@@ -50,7 +77,9 @@ struct Plan {
     size_t q_bytes;
     bool v_f16, v_f32;
     int64_t n_kv_end, split, n_split;
+    bool k_f16;
     std::vector<uint8_t> qc;  // queries in K's dot type, one row per (t, h)
+    std::vector<float> qf;    // with an f16 cache: those f16 queries as floats
     std::vector<Item> items;
 
     Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_)
@@ -61,7 +90,8 @@ struct Plan {
           q_bytes(static_cast<size_t>(format_row_bytes(format_ops(kf.vec_dot_type), hd))),
           v_f16(kf.type == GgmlType::F16), v_f32(kf.type == GgmlType::F32), n_kv_end(p0_ + n_),
           split(n_ < kTileTokens && p0_ + n_ > kSplitKv ? kSplitKv : p0_ + n_),
-          n_split((n_kv_end + split - 1) / split), qc(static_cast<size_t>(n_ * n_head) * q_bytes) {
+          n_split((n_kv_end + split - 1) / split), k_f16(kf.type == GgmlType::F16),
+          qc(static_cast<size_t>(n_ * n_head) * q_bytes), qf(k_f16 ? static_cast<size_t>(n_ * n_head * hd) : 0) {
         const int64_t n_qt = (n + kTileTokens - 1) / kTileTokens;
         // Later query tiles see more of the causal context: schedule them first.
         for (int64_t qt = n_qt - 1; qt >= 0; --qt)
@@ -80,22 +110,27 @@ struct Plan {
     const uint8_t* q_row(int64_t row) const { return qc.data() + static_cast<size_t>(row) * q_bytes; }
 
     // Scores of the item's rows for positions [j0, j1): dst(r)[j - j0]; future positions get -inf.
-    // Each K row is read once for all rows of the item.
+    // Each K row is read once for all rows of the item (kt: head_dim floats of scratch).
     template <class Dst>
-    void scores(const Item& w, int64_t j0, int64_t j1, Dst dst) const {
+    void scores(const Item& w, int64_t j0, int64_t j1, Dst dst, float* kt) const {
         const int64_t rows = w.nt * group;
         for (int64_t j = j0; j < j1; ++j) {
             const void* kr = kv.k_head(layer, j, w.g);
+            if (k_f16) kf.dequantize_row(kr, kt, hd);
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t row = row_of(w, r);
-                dst(r)[j - j0] = j < visible(row) ? dot(hd, kr, q_row(row)) * scale : kNegInf;
+                const float d = !(j < visible(row)) ? 0.f
+                                : k_f16             ? dot_f16_order(hd, qf.data() + row * hd, kt)
+                                                    : dot(hd, kr, q_row(row));
+                dst(r)[j - j0] = j < visible(row) ? d * scale : kNegInf;
             }
         }
     }
 
-    // o(r) += Σ_j p(r)[j - j0] · v_j over positions [j0, j1) visible to row r, j ascending per row.
+    // o(r) += Σ_j p(r)[j - j0] · v_j over positions [j0, j1) visible to row r, j ascending per row;
+    // with Lanes, o(r) is a lane buffer and v_j goes to its lane j mod 8 (reduce_lanes).
     // vt: scratch for kTileKv dequantized V rows (q8_0 caches).
-    template <class P, class O>
+    template <bool Lanes, class P, class O>
     void accumulate_v(const Item& w, int64_t j0, int64_t j1, P p, O o, float* vt) const {
         const int64_t rows = w.nt * group;
         for (int64_t t0 = j0; t0 < j1; t0 += kTileKv) {
@@ -108,12 +143,13 @@ struct Plan {
                 const int64_t end = std::min(t1, visible(row_of(w, r)));
                 for (int64_t j = t0; j < end; ++j) {
                     const float pj = pr[j - j0];
+                    float* dst = Lanes ? orow + (j % kLanes) * hd : orow;
                     if (v_f16)
-                        axpy_f16(hd, pj, static_cast<const uint16_t*>(kv.v_head(layer, j, w.g)), orow);
+                        axpy_f16(hd, pj, static_cast<const uint16_t*>(kv.v_head(layer, j, w.g)), dst);
                     else if (v_f32)
-                        axpy_f32(hd, pj, static_cast<const float*>(kv.v_head(layer, j, w.g)), orow);
+                        axpy_f32(hd, pj, static_cast<const float*>(kv.v_head(layer, j, w.g)), dst);
                     else
-                        axpy_f32(hd, pj, vt + (j - t0) * hd, orow);
+                        axpy_f32(hd, pj, vt + (j - t0) * hd, dst);
                 }
             }
         }
@@ -140,10 +176,17 @@ namespace {
 // Converts every query row to K's dot type (inside a parallel region).
 void convert_queries(Plan& P, const float* q) {
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < P.rows_all(); ++row) P.to_q(q + row * P.hd, P.qc.data() + static_cast<size_t>(row) * P.q_bytes, P.hd);
+    for (int64_t row = 0; row < P.rows_all(); ++row) {
+        uint8_t* qr = P.qc.data() + static_cast<size_t>(row) * P.q_bytes;
+        P.to_q(q + row * P.hd, qr, P.hd);
+        if (P.k_f16) P.kf.dequantize_row(qr, P.qf.data() + row * P.hd, P.hd);
+    }
 }
 
-// Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V.
+// Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V. With
+// an f16 cache it computes what llama.cpp's CPU backend computes for a prompt batch, to the bit
+// where its AVX2 kernels do the same additions: q·k and V·P in the lane order of dot_f16_order,
+// softmax as ops::softmax, probabilities rounded to f16.
 // With a split (decoding), every row's scores go to one buffer first, each row is softmax'ed over
 // its whole context, then the items weight V and the splits' sums are added in split order.
 // Called by every thread of a team; the buffers were sized by prepare_shared.
@@ -154,7 +197,12 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
     std::vector<float>& all_scores = sh.all_scores;
     std::vector<float>& part = sh.part;
     {
-        std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd));
+        std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd)), kt(uhd), lanes;
+        // The lane buffers of one item's rows, zeroed; lane_buf(r) is row r's.
+        auto lane_bufs = [&](int64_t rows) {
+            lanes.assign(static_cast<size_t>(rows * kLanes * hd), 0.f);
+            return [&lanes, hd](int64_t r) { return lanes.data() + r * kLanes * hd; };
+        };
         convert_queries(P, q);
         if (!split) {
 #pragma omp for schedule(dynamic, 1)
@@ -163,11 +211,11 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
                 const int64_t span = P.j_end(w), rows = w.nt * P.group;
                 s.resize(static_cast<size_t>(rows * span));
                 auto srow = [&](int64_t r) { return s.data() + r * span; };
-                P.scores(w, 0, span, srow);
+                P.scores(w, 0, span, srow, kt.data());
                 for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
-                auto orow = [&](int64_t r) { return out + P.row_of(w, r) * hd; };
-                for (int64_t r = 0; r < rows; ++r) std::fill(orow(r), orow(r) + hd, 0.f);
-                P.accumulate_v(w, 0, span, srow, orow, vt.data());
+                auto lane_buf = lane_bufs(rows);
+                P.accumulate_v<true>(w, 0, span, srow, lane_buf, vt.data());
+                for (int64_t r = 0; r < rows; ++r) reduce_lanes(lane_buf(r), hd, out + P.row_of(w, r) * hd);
             }
         } else {
             auto grow = [&](int64_t row) { return all_scores.data() + row * ld; };
@@ -175,7 +223,7 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
             for (size_t it = 0; it < P.items.size(); ++it) {
                 const Item& w = P.items[it];
                 const int64_t j0 = P.j_begin(w);
-                P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
+                P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; }, kt.data());
             }
 #pragma omp for schedule(static)
             for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), P.visible(row));
@@ -184,9 +232,10 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
                 const Item& w = P.items[it];
                 const int64_t j0 = P.j_begin(w);
                 float* base = part.data() + static_cast<size_t>(w.sp * rows_all) * uhd;
-                P.accumulate_v(
-                    w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; },
-                    [&](int64_t r) { return base + P.row_of(w, r) * hd; }, vt.data());
+                auto lane_buf = lane_bufs(w.nt * P.group);
+                P.accumulate_v<true>(
+                    w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; }, lane_buf, vt.data());
+                for (int64_t r = 0; r < w.nt * P.group; ++r) reduce_lanes(lane_buf(r), hd, base + P.row_of(w, r) * hd);
             }
 #pragma omp for schedule(static)
             for (int64_t row = 0; row < rows_all; ++row) {
@@ -211,7 +260,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
     const int64_t max_rows = P.group * kTileTokens;
     {
         std::vector<float> s(static_cast<size_t>(max_rows * kTileKv)), o(static_cast<size_t>(max_rows * hd));
-        std::vector<float> vt(static_cast<size_t>(kTileKv * hd));
+        std::vector<float> vt(static_cast<size_t>(kTileKv * hd)), kt(uhd);
         std::vector<RowAcc> acc(static_cast<size_t>(max_rows));
         convert_queries(P, q);
 #pragma omp for schedule(dynamic, 1)
@@ -224,7 +273,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
             std::fill(acc.begin(), acc.begin() + rows, RowAcc{});
             for (int64_t j0 = P.j_begin(w); j0 < j_end; j0 += kTileKv) {
                 const int64_t j1 = std::min(j0 + kTileKv, j_end);
-                P.scores(w, j0, j1, srow);
+                P.scores(w, j0, j1, srow, kt.data());
                 // Rescale each row to the tile's new max and turn its scores into weights.
                 for (int64_t r = 0; r < rows; ++r) {
                     float* sr = srow(r);
@@ -241,7 +290,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
                         a.l += sr[j];
                     }
                 }
-                P.accumulate_v(w, j0, j1, srow, orow, vt.data());
+                P.accumulate_v<false>(w, j0, j1, srow, orow, vt.data());
             }
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t row = P.row_of(w, r);

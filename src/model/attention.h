@@ -9,7 +9,9 @@
 //
 // - Exact (the default): llama.cpp's CPU numerics without flash attention — each row's scores are
 //   kept for its whole visible context, softmax'ed at once, and with an f16 cache the
-//   probabilities are rounded to f16 before they weight V. The golden logits are computed this way.
+//   probabilities are rounded to f16 before they weight V; the dot products and the softmax sum
+//   add their terms in the order of llama.cpp's x86 kernels for a prompt batch. The golden
+//   logits are computed this way.
 // - Flash (`--flash-attn`): an online softmax over tiles of 64 positions — running max, running
 //   normaliser, rescaled output — so scratch memory is O(tile) whatever the context length. Same
 //   function, different rounding (probabilities stay f32).
