@@ -231,6 +231,13 @@ GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) {
     return nullptr;
 }
 
+float dot_f16_batch(int64_t n, const uint16_t* x, const uint16_t* y) {
+#if QLM_X86_KERNELS
+    if (active_isa() == Isa::Avx2 || active_isa() == Isa::Avx512) return kernels::dot_f16_batch_avx2(n, x, y);
+#endif
+    return kernels::dot_f16_batch_scalar(n, x, y);
+}
+
 void exp_ggml(const float* x, float* y, int64_t n) {
 #if QLM_X86_KERNELS
     if (active_isa() == Isa::Avx2 || active_isa() == Isa::Avx512) return kernels::exp_ggml_avx2(x, y, n);

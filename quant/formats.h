@@ -79,6 +79,9 @@ GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa);
 
 // y[i] += a * x[i] for f16 x, on the active ISA (attention's V accumulation).
 void axpy_f16(int64_t n, float a, const uint16_t* x, float* y);
+// Σ x[i]·y[i] over f16 rows of whole groups of 8, in the order of llama.cpp's batched f16 matmul
+// (kernels::dot_f16_batch_scalar), on the active ISA.
+float dot_f16_batch(int64_t n, const uint16_t* x, const uint16_t* y);
 // y[i] = exp(x[i]) as ggml's x86 vector exp (kernels::exp_ggml_scalar); x may equal y.
 void exp_ggml(const float* x, float* y, int64_t n);
 

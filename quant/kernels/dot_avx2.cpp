@@ -100,6 +100,14 @@ float dot_f16_avx2(int64_t n, const void* w, const void* a) {
     });
 }
 
+float dot_f16_batch_avx2(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const uint16_t*>(w);
+    const auto* y = static_cast<const uint16_t*>(a);
+    Vf acc(0.f);
+    for (int64_t i = 0; i + kLanes <= n; i += kLanes) acc = xsimd::fma(load_f16(x + i), load_f16(y + i), acc);
+    return hsum_avx(acc);
+}
+
 float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const uint16_t*>(w);
     const auto* y = static_cast<const uint16_t*>(a);

@@ -53,21 +53,27 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
         for (auto& v : rr) v = _mm256_setzero_ps();
     const __m256i offset = _mm256_set1_epi8(static_cast<char>(kOffset));
     for (int64_t b = 0; b < n / 32; ++b) {
-        alignas(16) float da[4], dw[4];
-        _mm_store_ps(da, f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0));
-        _mm_store_ps(dw, f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d));
+        const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+        const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
+        __m256 dw[R];
+        __m256i c[R], sc[R];
+        for (int r = 0; r < R; ++r) {
+            dw[r] = lane(dw4, r);
+            c[r] = codes(w[r][b]);
+            if constexpr (kOffset == 0) sc[r] = _mm256_sign_epi8(c[r], c[r]);
+        }
         for (int t = 0; t < T; ++t) {
+            const __m256 da = lane(da4, t);
             const __m256i ya = load32(a[t][b].qs);
             __m256i base = _mm256_setzero_si256();
             if constexpr (kOffset != 0) base = _mm256_sub_epi32(base, udot(offset, ya));
             for (int r = 0; r < R; ++r) {
-                const __m256i c = codes(w[r][b]);
                 __m256i p;
                 if constexpr (kOffset == 0)
-                    p = udot(_mm256_sign_epi8(c, c), _mm256_sign_epi8(ya, c));
+                    p = udot(sc[r], _mm256_sign_epi8(ya, c[r]));
                 else
-                    p = udot_add(base, c, ya);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw[r] * da[t]), _mm256_cvtepi32_ps(p), acc[r][t]);
+                    p = udot_add(base, c[r], ya);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(p), acc[r][t]);
             }
         }
     }

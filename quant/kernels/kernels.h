@@ -15,6 +15,7 @@ float dot_q8_0_scalar(int64_t n, const void* w, const void* a);
 // output), for the scalar set's prompt batches.
 float dot_f32_batch_scalar(int64_t n, const void* w, const void* a);
 float dot_f16_batch_scalar(int64_t n, const void* w, const void* a);
+float dot_f16_batch_avx2(int64_t n, const void* w, const void* a);  // the same as dot_f16_batch_scalar
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a);
 float dot_f16_avx2(int64_t n, const void* w, const void* a);

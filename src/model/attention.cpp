@@ -25,20 +25,14 @@ inline void axpy_f32(int64_t n, float a, const float* x, float* y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
-// q·k of f16 values in the order of llama.cpp's batched f16 matmul (llamafile's tinyBLAS): lane
-// i mod 8 accumulates its products over the row, then the 8 lanes are reduced as one AVX register.
-// f16·f16 products are exact in f32, so fused or not, every step rounds once. A head size that is
+// q·k of f16 rows in the order of llama.cpp's batched f16 matmul (llamafile's tinyBLAS: lane
+// i mod 8 over the row, the lanes reduced as one AVX register; dot_f16_batch). A head size that is
 // not whole groups of 8 goes through ggml's f16 dot instead, which adds the products in double.
-inline float dot_f16_order(int64_t n, const float* q, const float* k) {
-    if (n % 8 != 0) {
-        double s = 0;
-        for (int64_t i = 0; i < n; ++i) s += static_cast<double>(q[i] * k[i]);
-        return static_cast<float>(s);
-    }
-    float lane[8] = {};
-    for (int64_t i = 0; i < n; i += 8)
-        for (int64_t l = 0; l < 8; ++l) lane[l] += q[i + l] * k[i + l];
-    return ops::sum8_avx_order(lane);
+inline float dot_f16_order(int64_t n, const uint16_t* q, const uint16_t* k) {
+    if (n % 8 == 0) return dot_f16_batch(n, q, k);
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(q[i]) * fp16_to_fp32(k[i]));
+    return static_cast<float>(s);
 }
 
 // V·P rows are summed the same way over KV positions: position j goes to lane j mod 8 (a block of
@@ -79,7 +73,6 @@ struct Plan {
     int64_t n_kv_end, split, n_split;
     bool k_f16;
     std::vector<uint8_t> qc;  // queries in K's dot type, one row per (t, h)
-    std::vector<float> qf;    // with an f16 cache: those f16 queries as floats
     std::vector<Item> items;
 
     Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_)
@@ -91,7 +84,7 @@ struct Plan {
           v_f16(kf.type == GgmlType::F16), v_f32(kf.type == GgmlType::F32), n_kv_end(p0_ + n_),
           split(n_ < kTileTokens && p0_ + n_ > kSplitKv ? kSplitKv : p0_ + n_),
           n_split((n_kv_end + split - 1) / split), k_f16(kf.type == GgmlType::F16),
-          qc(static_cast<size_t>(n_ * n_head) * q_bytes), qf(k_f16 ? static_cast<size_t>(n_ * n_head * hd) : 0) {
+          qc(static_cast<size_t>(n_ * n_head) * q_bytes) {
         const int64_t n_qt = (n + kTileTokens - 1) / kTileTokens;
         // Later query tiles see more of the causal context: schedule them first.
         for (int64_t qt = n_qt - 1; qt >= 0; --qt)
@@ -110,19 +103,22 @@ struct Plan {
     const uint8_t* q_row(int64_t row) const { return qc.data() + static_cast<size_t>(row) * q_bytes; }
 
     // Scores of the item's rows for positions [j0, j1): dst(r)[j - j0]; future positions get -inf.
-    // Each K row is read once for all rows of the item (kt: head_dim floats of scratch).
+    // Each K row is read once for all rows of the item.
     template <class Dst>
-    void scores(const Item& w, int64_t j0, int64_t j1, Dst dst, float* kt) const {
+    void scores(const Item& w, int64_t j0, int64_t j1, Dst dst) const {
         const int64_t rows = w.nt * group;
         for (int64_t j = j0; j < j1; ++j) {
             const void* kr = kv.k_head(layer, j, w.g);
-            if (k_f16) kf.dequantize_row(kr, kt, hd);
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t row = row_of(w, r);
-                const float d = !(j < visible(row)) ? 0.f
-                                : k_f16             ? dot_f16_order(hd, qf.data() + row * hd, kt)
-                                                    : dot(hd, kr, q_row(row));
-                dst(r)[j - j0] = j < visible(row) ? d * scale : kNegInf;
+                if (!(j < visible(row))) {
+                    dst(r)[j - j0] = kNegInf;
+                    continue;
+                }
+                const float d = k_f16 ? dot_f16_order(hd, reinterpret_cast<const uint16_t*>(q_row(row)),
+                                                      static_cast<const uint16_t*>(kr))
+                                      : dot(hd, kr, q_row(row));
+                dst(r)[j - j0] = d * scale;
             }
         }
     }
@@ -176,11 +172,8 @@ namespace {
 // Converts every query row to K's dot type (inside a parallel region).
 void convert_queries(Plan& P, const float* q) {
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < P.rows_all(); ++row) {
-        uint8_t* qr = P.qc.data() + static_cast<size_t>(row) * P.q_bytes;
-        P.to_q(q + row * P.hd, qr, P.hd);
-        if (P.k_f16) P.kf.dequantize_row(qr, P.qf.data() + row * P.hd, P.hd);
-    }
+    for (int64_t row = 0; row < P.rows_all(); ++row)
+        P.to_q(q + row * P.hd, P.qc.data() + static_cast<size_t>(row) * P.q_bytes, P.hd);
 }
 
 // Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V. With
@@ -197,7 +190,7 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
     std::vector<float>& all_scores = sh.all_scores;
     std::vector<float>& part = sh.part;
     {
-        std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd)), kt(uhd), lanes;
+        std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd)), lanes;
         // The lane buffers of one item's rows, zeroed; lane_buf(r) is row r's.
         auto lane_bufs = [&](int64_t rows) {
             lanes.assign(static_cast<size_t>(rows * kLanes * hd), 0.f);
@@ -211,7 +204,7 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
                 const int64_t span = P.j_end(w), rows = w.nt * P.group;
                 s.resize(static_cast<size_t>(rows * span));
                 auto srow = [&](int64_t r) { return s.data() + r * span; };
-                P.scores(w, 0, span, srow, kt.data());
+                P.scores(w, 0, span, srow);
                 for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
                 auto lane_buf = lane_bufs(rows);
                 P.accumulate_v<true>(w, 0, span, srow, lane_buf, vt.data());
@@ -223,7 +216,7 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
             for (size_t it = 0; it < P.items.size(); ++it) {
                 const Item& w = P.items[it];
                 const int64_t j0 = P.j_begin(w);
-                P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; }, kt.data());
+                P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
             }
 #pragma omp for schedule(static)
             for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), P.visible(row));
@@ -260,7 +253,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
     const int64_t max_rows = P.group * kTileTokens;
     {
         std::vector<float> s(static_cast<size_t>(max_rows * kTileKv)), o(static_cast<size_t>(max_rows * hd));
-        std::vector<float> vt(static_cast<size_t>(kTileKv * hd)), kt(uhd);
+        std::vector<float> vt(static_cast<size_t>(kTileKv * hd));
         std::vector<RowAcc> acc(static_cast<size_t>(max_rows));
         convert_queries(P, q);
 #pragma omp for schedule(dynamic, 1)
@@ -273,7 +266,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
             std::fill(acc.begin(), acc.begin() + rows, RowAcc{});
             for (int64_t j0 = P.j_begin(w); j0 < j_end; j0 += kTileKv) {
                 const int64_t j1 = std::min(j0 + kTileKv, j_end);
-                P.scores(w, j0, j1, srow, kt.data());
+                P.scores(w, j0, j1, srow);
                 // Rescale each row to the tile's new max and turn its scores into weights.
                 for (int64_t r = 0; r < rows; ++r) {
                     float* sr = srow(r);
