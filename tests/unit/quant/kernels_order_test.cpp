@@ -57,6 +57,18 @@ TEST(KernelOrder, SimdDotsEqualScalarBitForBit) {
     }
 }
 
+// The f16 batch dot (attention's q·k) on the active set equals its scalar reference.
+TEST(KernelOrder, F16BatchDotEqualsScalarBitForBit) {
+    std::mt19937 rng(8);
+    const FormatOps& f = format_ops(GgmlType::F16);
+    for (int64_t n : {8, 64, 128, 1000}) {
+        const auto x = random_row(f, n, rng), y = random_row(f, n, rng);
+        const auto* xs = reinterpret_cast<const uint16_t*>(x.data());
+        const auto* ys = reinterpret_cast<const uint16_t*>(y.data());
+        EXPECT_EQ(dot_f16_batch(n, xs, ys), kernels::dot_f16_batch_scalar(n, xs, ys)) << n;
+    }
+}
+
 TEST(KernelOrder, TilesEqualTheBatchDotsBitForBit) {
     std::mt19937 rng(4);
     for (GgmlType t : {GgmlType::F32, GgmlType::F16, GgmlType::Q8_0}) {
