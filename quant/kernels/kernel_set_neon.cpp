@@ -1,7 +1,9 @@
 // The NEON kernel set (AArch64, where NEON is part of the base ISA): the f32/f16 dots and the
-// Q8_0/Q4_0 int8 dots of dot_neon.cpp. The rest falls back to the scalar set.
+// Q8_0/Q4_0 int8 dots of dot_neon.cpp, the IQ4_NL dot of dot_iq4_neon.cpp. The rest falls back to
+// the scalar set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
+#include "quant/kernels/kernels_iq4.h"
 
 namespace qlm::kernels {
 
@@ -12,6 +14,7 @@ constinit const KernelSet neon_set = make_kernel_set(
         {GgmlType::F16, {neon::dot_f16}},
         {GgmlType::Q8_0, {neon::dot_q8_0}},
         {GgmlType::Q4_0, {neon::dot_q4_0}},
+        {GgmlType::IQ4_NL, {neon::dot_iq4_nl}},
     });
 
 }  // namespace qlm::kernels
