@@ -178,7 +178,9 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output))
         throw_error("{}: the output would overwrite the input (choose another output path)", o.output);
     QuantizeReport rep;
-    rep.tensors = plan(*f, o.preset, o.policy);
+    PolicyOptions policy = o.policy;
+    policy.has_imatrix = policy.has_imatrix || !o.importance.empty();
+    rep.tensors = plan(*f, o.preset, policy);
     rep.file_bytes_in = f->file_size();
     if (o.reference_rounding && !o.importance.empty())
         throw_error("an importance matrix needs the searched quantizer (drop --reference-rounding)");
