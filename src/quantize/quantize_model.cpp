@@ -211,6 +211,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
 
     gguf::GgufWriter w;
     w.copy_metadata_from(*f);
+    // A split input becomes one file (as llama-quantize does).
+    for (std::string_view key : {gguf::kSplitNoKey, gguf::kSplitCountKey, gguf::kSplitTensorsCountKey}) w.remove(key);
     w.set_u32("general.quantization_version", 2);
     w.set_u32("general.file_type", preset_info(o.preset).file_type);
     uint64_t needed = f->data_offset() + 4096;
