@@ -114,6 +114,9 @@ int info_gguf(const InfoOptions& o) {
     fmt::print("file:          {} ({} bytes, {}), GGUF v{}, {} tensors, {} metadata keys\n", file->path(),
                with_commas(file->file_size()), format_bytes(file->file_size()), file->version(),
                file->tensors().size(), file->metadata().size());
+    if (file->split().count > 1)
+        fmt::print("split:         {} parts, {} .. {}\n", file->split().count, file->part_paths().front(),
+                   file->part_paths().back());
     fmt::print("architecture:  {}\n", hp.arch);
     fmt::print("name:          {}\n", hp.name.empty() ? "(none)" : hp.name);
     print_shape(s);
