@@ -40,6 +40,7 @@ int run_imatrix(const ImatrixOptions& o) {
     using Clock = std::chrono::steady_clock;
     PromptSource src;
     src.file = o.file;
+    src.noun = "calibration text";
     const std::string text = read_prompt(src, /*allow_empty=*/false);
     const LoadedModel loaded = load_model(o.model);
     const Model& model = *loaded.model;

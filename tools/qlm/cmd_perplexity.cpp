@@ -69,6 +69,7 @@ int run_perplexity(const PerplexityOptions& o) {
     if (o.file.empty()) throw_error("give the text to score with -f FILE");
     PromptSource src;
     src.file = o.file;
+    src.noun = "text";
     const std::string text = read_prompt(src, /*allow_empty=*/false);
     auto t_load = Clock::now();
     LoadedModel l = load(o);

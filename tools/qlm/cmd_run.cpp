@@ -186,8 +186,8 @@ int run(const RunOptions& o) {
 Action setup_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     app.add_option("-m,--model", o->model, "GGUF model file")->required();
-    app.add_option("-p,--prompt", o->prompt.text, "prompt text");
-    app.add_option("-f,--file", o->prompt.file, "read the prompt from a file");
+    app.add_option("-p,--prompt", o->prompt.text, "prompt text (without -p or -f: read from stdin)");
+    app.add_option("-f,--file", o->prompt.file, "read the prompt from a file (one trailing newline is dropped, as from stdin)");
     app.add_option("--ids", o->ids, "feed these token ids instead of text, e.g. \"1 403 407\"");
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();

@@ -10,6 +10,8 @@
 #include <iterator>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "src/util/error.h"
 #include "tools/qlm/text_util.h"
 
@@ -25,16 +27,18 @@ std::string read_prompt(const PromptSource& src, bool allow_empty) {
     } else if (!src.file.empty()) {
         std::error_code ec;
         if (std::filesystem::is_directory(src.file, ec))
-            throw_error("{}: is a directory; -f takes a text file", src.file);
+            throw_error("{}: is a directory; -f takes a text file ({})", src.file, src.noun);
         std::ifstream f(src.file, std::ios::binary);
-        if (!f) throw_error("{}: cannot read the prompt file: {}", src.file, std::strerror(errno));
+        if (!f) throw_error("{}: cannot read the {} file: {}", src.file, src.noun, std::strerror(errno));
         std::ostringstream ss;
         ss << f.rdbuf();
         text = ss.str();
         where = src.file;
+        if (!text.empty() && text.back() == '\n') text.pop_back();
     } else if (!isatty(STDIN_FILENO)) {
         text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-        where = "the prompt (stdin)";
+        where = fmt::format("the {} (stdin)", src.noun);
+        if (!text.empty() && text.back() == '\n') text.pop_back();
     } else {
         throw_error("no prompt: give one with -p TEXT or -f FILE, or pipe text on stdin");
     }
