@@ -10,6 +10,7 @@
 #include "src/util/utf8.h"
 #include "src/util/error.h"
 #include "src/util/interrupt.h"
+#include "src/util/plural.h"
 
 namespace qlm::chat {
 namespace {
@@ -196,24 +197,25 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
                          sp_.temperature, sp_.top_k, sp_.top_p, sp_.min_p, sp_.repeat_penalty, sampler_->seed(),
                          base_.n_predict, session_.n_ctx(), session_.chat_template().name()));
     } else if (cmd == "/stats") {
-        std::string s = fmt::format("[context: {} / {} tokens, {} messages", session_.tokens_in_context(),
-                                    session_.n_ctx(), conv.messages().size());
+        std::string s = fmt::format("[context: {} / {} tokens, {}", session_.tokens_in_context(), session_.n_ctx(),
+                                    counted(static_cast<int64_t>(conv.messages().size()), "message"));
         if (have_last_) {
             const auto& t = last_.gen.timings;
-            s += fmt::format(" | last reply: {} tokens in {:.2f} s ({:.1f} tokens/s) | its prompt: {} tokens, {} reused "
+            s += fmt::format(" | last reply: {} in {:.2f} s ({:.1f} tokens/s) | its prompt: {}, {} reused "
                              "from the cache, {} evaluated",
-                             t.generated_tokens, t.generation_seconds, t.generation_tokens_per_second(),
-                             last_.prompt_tokens, last_.reused_tokens, last_.prompt_tokens - last_.reused_tokens);
+                             counted(t.generated_tokens, "token"), t.generation_seconds, t.generation_tokens_per_second(),
+                             counted(last_.prompt_tokens, "token"), last_.reused_tokens,
+                             last_.prompt_tokens - last_.reused_tokens);
         }
         out_.note(s + "]");
     } else if (cmd == "/save") {
         if (arg.empty()) throw_error("/save needs a file name: /save FILE");
         save_conversation(arg, conv);
-        out_.note(fmt::format("[saved {} message{} to {}]", conv.messages().size(), conv.messages().size() == 1 ? "" : "s", arg));
+        out_.note(fmt::format("[saved {} to {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
     } else if (cmd == "/load") {
         if (arg.empty()) throw_error("/load needs a file name: /load FILE");
         conv = load_conversation(arg);
-        out_.note(fmt::format("[loaded {} message{} from {}]", conv.messages().size(), conv.messages().size() == 1 ? "" : "s", arg));
+        out_.note(fmt::format("[loaded {} from {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
     } else {
         throw_error("unknown command {}: type /help for the list (start a message with // to send a '/')", cmd);
     }

@@ -3,6 +3,7 @@
 #include <algorithm>
 
 #include "src/util/error.h"
+#include "src/util/plural.h"
 
 namespace qlm::chat {
 
@@ -77,8 +78,9 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
     }
     if (ids.empty()) throw_error("the rendered prompt has no tokens");
     if (tr.dropped_exchanges > 0 && on_notice)
-        on_notice(fmt::format("[context full: dropped the oldest {} exchange{} to make room{}]", tr.dropped_exchanges,
-                              tr.dropped_exchanges == 1 ? "" : "s",
+        on_notice(fmt::format("[context full: dropped the oldest {} to make room{}]",
+                              tr.dropped_exchanges == 1 ? std::string("exchange")
+                                                        : counted(tr.dropped_exchanges, "exchange"),
                               conv_.system.empty() ? "" : "; the system prompt is kept"));
     if (on_prompt) on_prompt(text, ids);
 

@@ -21,6 +21,7 @@
 #include "src/quantize/imatrix.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/prompt_input.h"
 
@@ -59,7 +60,8 @@ int run_imatrix(const ImatrixOptions& o) {
     ImatrixCollector collector(model);
     InferenceContext ctx(model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                   .matmul_observer = &collector});
-    fmt::print(stderr, "qlm: {} tokens, {} chunks of {} tokens, {} threads\n", tokens.size(), n_chunk, p.n_ctx, threads);
+    fmt::print(stderr, "qlm: {}, {} of {} tokens, {}\n", counted(static_cast<int64_t>(tokens.size()), "token"),
+               counted(n_chunk, "chunk"), p.n_ctx, counted(threads, "thread"));
     ContextLogitsSource source(ctx);
     const auto t0 = Clock::now();
     PerplexityResult r = compute_perplexity(source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
@@ -73,8 +75,9 @@ int run_imatrix(const ImatrixOptions& o) {
     write_imatrix(o.output, m);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     fmt::print("\nFinal estimate: PPL = {:.4f} +/- {:.5f}\n", r.stats.ppl(), r.stats.ppl_error());
-    fmt::print("saved {} tensors' importances over {} chunks ({} tokens) to {} in {:.2f} s\n", m.entries.size(),
-               m.last_chunk, static_cast<int64_t>(m.last_chunk) * p.n_ctx, o.output, secs);
+    fmt::print("saved the importances of {} over {} ({}) to {} in {:.2f} s\n",
+               counted(static_cast<int64_t>(m.entries.size()), "tensor"), counted(m.last_chunk, "chunk"),
+               counted(static_cast<int64_t>(m.last_chunk) * p.n_ctx, "token"), o.output, secs);
     return 0;
 }
 

@@ -25,6 +25,7 @@
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
@@ -86,8 +87,9 @@ int run_perplexity(const PerplexityOptions& o) {
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
-    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {} tokens, {} chunks of n_ctx {}, n_batch {}, threads {}, kv {}\n",
-               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), tokens.size(), n_chunk, p.n_ctx, p.n_batch,
+    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {}, {} of n_ctx {}, n_batch {}, threads {}, kv {}\n",
+               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), counted(static_cast<int64_t>(tokens.size()), "token"),
+               counted(n_chunk, "chunk"), p.n_ctx, p.n_batch,
                threads, o.kv_type);
 
     std::unique_ptr<KlBaseWriter> base;
@@ -118,8 +120,9 @@ int run_perplexity(const PerplexityOptions& o) {
     }
     const double secs = seconds_since(t_run);
     out(fmt::format("Final estimate: PPL = {:.4f} +/- {:.5f}\n", r.stats.ppl(), r.stats.ppl_error()));
-    fmt::print(stderr, "qlm: {} chunks x {} tokens in {:.2f} s ({:.1f} tokens/s), {} scored tokens\n", n_chunk, p.n_ctx,
-               secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9), r.stats.count);
+    fmt::print(stderr, "qlm: {} x {} in {:.2f} s ({:.1f} tokens/s), {} scored\n", counted(n_chunk, "chunk"),
+               counted(p.n_ctx, "token"), secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9),
+               counted(r.stats.count, "token"));
     return 0;
 }
 
@@ -195,8 +198,9 @@ int run_kl_divergence(const PerplexityOptions& o) {
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
-    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} chunks of n_ctx {}, n_batch {}, threads {}\n",
-               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, n_chunk, p.n_ctx, p.n_batch, threads);
+    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} of n_ctx {}, n_batch {}, threads {}\n",
+               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, counted(n_chunk, "chunk"), p.n_ctx,
+               p.n_batch, threads);
     out("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
     KldStats k;
     ContextLogitsSource source(ctx);
@@ -214,8 +218,9 @@ int run_kl_divergence(const PerplexityOptions& o) {
         });
     const double secs = seconds_since(t_run);
     print_kld_summary(k);
-    fmt::print(stderr, "qlm: {} chunks x {} tokens in {:.2f} s ({:.1f} tokens/s), {} scored tokens\n", n_chunk, p.n_ctx,
-               secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9), k.count);
+    fmt::print(stderr, "qlm: {} x {} in {:.2f} s ({:.1f} tokens/s), {} scored\n", counted(n_chunk, "chunk"),
+               counted(p.n_ctx, "token"), secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9),
+               counted(k.count, "token"));
     return 0;
 }
 

@@ -21,6 +21,7 @@
 #include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
 #include "src/util/interrupt.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/number_format.h"
 
@@ -65,7 +66,7 @@ void print_summary(const QuantizeReport& r, const std::string& preset) {
         out += t.bytes_out;
         n_el += t.n_elements;
     }
-    fmt::print("quantized to {}: {} tensors\n", preset, r.tensors.size());
+    fmt::print("quantized to {}: {}\n", preset, counted(static_cast<int64_t>(r.tensors.size()), "tensor"));
     for (const auto& [name, e] : per_type)
         fmt::print("  {:<6} {:>5} tensors {:>16} params\n", name, e.first, with_commas(e.second));
     // Fallbacks grouped by (wanted -> written), with the first tensor as an example.
@@ -82,7 +83,7 @@ void print_summary(const QuantizeReport& r, const std::string& preset) {
     const double bpw_in = n_el ? 8.0 * static_cast<double>(in) / static_cast<double>(n_el) : 0;
     const double bpw_out = n_el ? 8.0 * static_cast<double>(out) / static_cast<double>(n_el) : 0;
     if (searched)
-        fmt::print("rounding:    error-minimizing search for {} tensors{}\n", searched,
+        fmt::print("rounding:    error-minimizing search for {}{}\n", counted(searched, "tensor"),
                    weighted ? fmt::format(", {} weighted by the importance matrix", weighted) : std::string());
     else
         fmt::print("rounding:    llama.cpp reference rules\n");

@@ -24,6 +24,7 @@
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
@@ -128,10 +129,11 @@ void end_text_line(const GenerateResult& r) {
 void print_timings(const GenerateResult& r) {
     const GenerateTimings& t = r.timings;
     fmt::print(stderr,
-               "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} "
-               "tokens/s) | stopped by {}\n",
-               t.prompt_tokens, t.prompt_seconds, t.prompt_tokens_per_second(), t.generated_tokens,
-               t.generation_seconds, t.generation_tokens_per_second(), to_string(r.stop_reason));
+               "qlm: prompt: {} in {:.2f} s ({:.1f} tokens/s) | generation: {} in {:.2f} s ({:.1f} tokens/s) | "
+               "stopped by {}\n",
+               counted(t.prompt_tokens, "token"), t.prompt_seconds, t.prompt_tokens_per_second(),
+               counted(t.generated_tokens, "token"), t.generation_seconds, t.generation_tokens_per_second(),
+               to_string(r.stop_reason));
 }
 
 int run(const RunOptions& o) {

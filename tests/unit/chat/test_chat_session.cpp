@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 
 #include "common/test_support.h"
 #include "src/chat/chat_session.h"
@@ -114,6 +115,10 @@ TEST(ChatSession, FullContextDropsOldestExchangesKeepingTheSystemPrompt) {
     }
     ASSERT_FALSE(notices.empty());
     EXPECT_NE(notices[0].find("dropped the oldest"), std::string::npos) << notices[0];
+    // One exchange is "the oldest exchange", more are "the oldest N exchanges" (never "1 exchange").
+    for (const std::string& n : notices)
+        EXPECT_TRUE(std::regex_search(n, std::regex("dropped the oldest (exchange|([2-9]|[1-9][0-9]+) exchanges) to make room")))
+            << n;
     EXPECT_EQ(chat.conversation().system, "Be kind.");
     EXPECT_LT(chat.conversation().turns.size(), 16u);
     EXPECT_EQ(chat.conversation().turns.back().role, "assistant");

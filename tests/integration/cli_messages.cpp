@@ -1,0 +1,41 @@
+// What qlm says, checked word for word where a newcomer reads it: counts with the right plural.
+#include <gtest/gtest.h>
+
+#include <string>
+#include <vector>
+
+#include "common/test_support.h"
+
+namespace qlm {
+namespace {
+
+using test::run_command;
+
+std::string stories() { return test::shared_file("models/stories260K-F32.gguf").string(); }
+
+std::vector<std::string> qlm(std::vector<std::string> args) {
+    args.insert(args.begin(), test::qlm_bin().string());
+    return args;
+}
+
+TEST(CliMessages, CountsOfOneAreSingular) {
+    auto r = run_command(qlm({"run", "-m", stories(), "-t", "1", "--ids", "1", "-n", "1", "--temp", "0"}));
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.err.find("qlm: prompt: 1 token in "), std::string::npos) << r.err;
+    EXPECT_NE(r.err.find("generation: 1 token in "), std::string::npos) << r.err;
+
+    auto c = run_command(qlm({"chat", "-m", stories(), "-t", "1", "--chat-template", "chatml", "--system", "Be kind."}),
+                         "/stats\n");
+    ASSERT_EQ(c.exit_code, 0) << c.err;
+    EXPECT_NE(c.err.find(", 1 message]"), std::string::npos) << c.err;
+
+    const auto out = test::temp_dir("cli-messages") / "m.dat";
+    auto i = run_command(qlm({"imatrix", "-m", stories(), "-f", test::shared_file("golden/t_story_long.txt").string(),
+                              "-o", out.string(), "-c", "128", "--chunks", "1", "-t", "1"}));
+    ASSERT_EQ(i.exit_code, 0) << i.err;
+    EXPECT_NE(i.err.find(", 1 chunk of 128 tokens, 1 thread\n"), std::string::npos) << i.err;
+    EXPECT_NE(i.out.find(" over 1 chunk (128 tokens) to "), std::string::npos) << i.out;
+}
+
+}  // namespace
+}  // namespace qlm
