@@ -32,7 +32,7 @@ const char* const kHelp =
     "  /clear                forget the conversation (the system prompt stays)\n"
     "  /undo                 drop the last exchange (your message and the reply)\n"
     "  /regen                generate the last reply again\n"
-    "  /set NAME VALUE       sampling: temp, top_p, top_k, min_p, repeat_penalty, seed\n"
+    "  /set NAME VALUE       temp, top_p, top_k, min_p, repeat_penalty, seed, n_predict\n"
     "  /params               show the sampling and generation settings\n"
     "  /stats                tokens in the context, speed of the last reply\n"
     "  /save FILE            write the conversation as JSON\n"
@@ -40,6 +40,8 @@ const char* const kHelp =
     "  /quit                 leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)\n"
     "Input: end a line with \\ to continue it; \"\"\" starts and ends a multi-line block.\n"
     "Ctrl-C during a reply stops it (the partial reply stays in the conversation).\n";
+
+const char* const kSettings = "temp, top_p, top_k, min_p, repeat_penalty, seed, n_predict";
 
 }  // namespace
 
@@ -165,7 +167,9 @@ bool ChatRepl::handle(const std::string& input) {
     try {
         return command(cmd, arg);
     } catch (const Error& e) {
-        report(e.what());
+        // A command that fails is reported and the chat goes on; unlike a message that could not be
+        // answered, it does not make a scripted chat fail.
+        out_.note(std::string("qlm: error: ") + e.what());
         return true;
     }
 }
@@ -180,6 +184,7 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
             out_.note(conv.system.empty() ? "[no system prompt]" : "[system prompt: " + conv.system + "]");
         } else {
             conv.system = arg;
+            session_.sync_cache();
             out_.note("[system prompt set]");
         }
     } else if (cmd == "/clear") {
@@ -215,6 +220,7 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
     } else if (cmd == "/load") {
         if (arg.empty()) throw_error("/load needs a file name: /load FILE");
         conv = load_conversation(arg);
+        session_.sync_cache();
         out_.note(fmt::format("[loaded {} from {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
     } else {
         throw_error("unknown command {}: type /help for the list (start a message with // to send a '/')", cmd);
@@ -227,7 +233,7 @@ void ChatRepl::set(const std::string& arg) {
     std::string name, value, extra;
     in >> name >> value >> extra;
     if (name.empty() || value.empty() || !extra.empty())
-        throw_error("usage: /set NAME VALUE with NAME one of temp, top_p, top_k, min_p, repeat_penalty, seed");
+        throw_error("usage: /set NAME VALUE with NAME one of {}", kSettings);
     for (char& c : name)
         if (c == '-') c = '_';
     auto num = [&]() {
@@ -244,6 +250,14 @@ void ChatRepl::set(const std::string& arg) {
             throw_error("/set {}: '{}' is not an integer", name, value);
         return v;
     };
+    if (name == "n_predict") {
+        const long long v = integer();
+        if (v < -1 || v > INT32_MAX)
+            throw_error("/set n_predict: {} is out of range: use 0..{} tokens per reply, or -1 for no cap", v, INT32_MAX);
+        base_.n_predict = static_cast<int32_t>(v);
+        out_.note(fmt::format("[n_predict = {}]", v));
+        return;
+    }
     SamplingParams next = sp_;
     if (name == "temp" || name == "temperature") next.temperature = static_cast<float>(num());
     else if (name == "top_p") next.top_p = static_cast<float>(num());
@@ -259,7 +273,7 @@ void ChatRepl::set(const std::string& arg) {
             throw_error("/set seed: the seed must be -1 (random) or 0..{}", UINT32_MAX);
         next.seed = v == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(v);
     } else {
-        throw_error("/set: unknown setting '{}' (temp, top_p, top_k, min_p, repeat_penalty, seed)", name);
+        throw_error("/set: unknown setting '{}' ({})", name, kSettings);
     }
     try {
         validate(next);

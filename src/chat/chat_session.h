@@ -65,7 +65,12 @@ public:
     TurnResult regenerate(Sampler& sampler, const GenerateOptions& opts);
     // Drops the last exchange (user message + reply); false when there is none.
     bool undo();
-    void clear() { conv_.turns.clear(); }
+    // Forgets the turns (the system prompt stays).
+    void clear();
+    // Cuts the KV cache back to the tokens the conversation as it stands still shares with it, so
+    // that tokens_in_context() counts the conversation, not what was dropped. clear() and undo()
+    // call it; call it after changing conversation() directly (loading a file, a new system prompt).
+    void sync_cache();
 
     // The prompt text and ids for the conversation as it stands (with the generation prompt).
     std::string render_prompt() const;
@@ -79,6 +84,7 @@ public:
 
 private:
     TurnResult generate_reply(Sampler& sampler, const GenerateOptions& opts);
+    std::string render(bool add_generation_prompt) const;
 
     KvSource& source_;
     const Tokenizer& tok_;

@@ -54,7 +54,7 @@ TEST(CliChat, MultiLineInputAndCommandsInAScript) {
     const std::string script = "\"\"\"\nfirst line\nsecond line\n\"\"\"\nthird \\\nfourth\n/undo\n/system Be brief.\n/save " +
                                conv + "\n/bogus\n";
     auto r = run_command(chat({"--chat-template", "chatml", "-n", "8", "--verbose-prompt"}), script);
-    EXPECT_EQ(r.exit_code, 1) << r.err;  // the unknown command is an error in a script
+    EXPECT_EQ(r.exit_code, 0) << r.err;  // the unknown command is reported and the script goes on
     EXPECT_NE(r.err.find("[prompt] <|im_start|>user\\nfirst line\\nsecond line<|im_end|>"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("third \\nfourth<|im_end|>"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("[ids] 1 "), std::string::npos) << r.err;
