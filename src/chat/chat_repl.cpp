@@ -197,9 +197,9 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
     } else if (cmd == "/set") {
         set(arg);
     } else if (cmd == "/params") {
-        out_.note(fmt::format("[temp {:.2f} | top_k {} | top_p {:.2f} | min_p {:.2f} | repeat_penalty {:.2f} | seed {} | "
+        out_.note(fmt::format("[temp {:.2f}{} | top_k {} | top_p {:.2f} | min_p {:.2f} | repeat_penalty {:.2f} | seed {} | "
                          "n_predict {} | context {} tokens | template {}]",
-                         sp_.temperature, sp_.top_k, sp_.top_p, sp_.min_p, sp_.repeat_penalty, sampler_->seed(),
+                         sp_.temperature, is_greedy(sp_) ? " (greedy)" : "", sp_.top_k, sp_.top_p, sp_.min_p, sp_.repeat_penalty, sampler_->seed(),
                          base_.n_predict, session_.n_ctx(), session_.chat_template().name()));
     } else if (cmd == "/stats") {
         std::string s = fmt::format("[context: {} / {} tokens, {}", session_.tokens_in_context(), session_.n_ctx(),
@@ -280,9 +280,10 @@ void ChatRepl::set(const std::string& arg) {
     } catch (const Error& e) {
         throw_error("/set {}: {}", name, e.what());
     }
+    const bool became_greedy = (name == "temp" || name == "temperature") && is_greedy(next);
     sp_ = next;
     sampler_ = std::make_unique<Sampler>(sp_);
-    out_.note(fmt::format("[{} = {}]", name, value));
+    out_.note(fmt::format("[{} = {}{}]", name, value, became_greedy ? " (greedy)" : ""));
 }
 
 }  // namespace qlm::chat

@@ -37,5 +37,20 @@ TEST(CliMessages, CountsOfOneAreSingular) {
     EXPECT_NE(i.out.find(" over 1 chunk (128 tokens) to "), std::string::npos) << i.out;
 }
 
+// --temp -1 is greedy, as llama.cpp reads it: the summary says so and the text is --temp 0's.
+TEST(CliMessages, NegativeTemperatureIsGreedyAndSaysSo) {
+    auto run = [](const std::string& temp) {
+        return run_command(qlm({"run", "-m", stories(), "-t", "1", "-p", "Once upon a time", "-n", "24", "--temp", temp}));
+    };
+    auto neg = run("-1"), zero = run("0"), warm = run("0.8");
+    ASSERT_EQ(neg.exit_code, 0) << neg.err;
+    ASSERT_EQ(zero.exit_code, 0) << zero.err;
+    ASSERT_EQ(warm.exit_code, 0) << warm.err;
+    EXPECT_NE(neg.err.find("sampling: temp -1.00 (greedy), "), std::string::npos) << neg.err;
+    EXPECT_NE(zero.err.find("sampling: temp 0.00 (greedy), "), std::string::npos) << zero.err;
+    EXPECT_NE(warm.err.find("sampling: temp 0.80, "), std::string::npos) << warm.err;
+    EXPECT_EQ(neg.out, zero.out);
+}
+
 }  // namespace
 }  // namespace qlm

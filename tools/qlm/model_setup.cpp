@@ -58,12 +58,12 @@ std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, cons
     const ContextLayout& c = m.plan.context;
     return fmt::format(
         "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
-        "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
+        "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}{}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
         "{:.2f}, seed {}\n",
         hp.name.empty() ? o.model : hp.name, hp.arch, format_count(m.stats.n_params), type_summary(m.stats),
         format_bytes(m.loaded.file->file_size()), m.loaded.load_seconds, c.n_ctx, hp.n_ctx_train, c.n_batch,
         c.n_threads, isa_name(active_isa()), o.kv_type, format_bytes(c.kv.bytes), c.flash_attn ? ", flash attention" : "",
-        sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
+        sp.temperature, is_greedy(sp) ? " (greedy)" : "", sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
 }
 
 }  // namespace qlm::cli

@@ -7,7 +7,7 @@ namespace qlm::cli {
 void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
     SamplingParams& s = f.params;
     app.add_option("-s,--seed", f.seed, "RNG seed (-1 = random)")->capture_default_str();
-    app.add_option("--temp", s.temperature, "temperature (0 = greedy)")->capture_default_str();
+    app.add_option("--temp", s.temperature, "temperature (0 or less = greedy, as in llama.cpp)")->capture_default_str();
     app.add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->capture_default_str();
     app.add_option("--top-p", s.top_p, "top-p sampling (1.0 = off)")->capture_default_str();
     app.add_option("--min-p", s.min_p, "min-p sampling (0.0 = off)")->capture_default_str();

@@ -92,6 +92,19 @@ TEST(ChatRepl, AFailingCommandDoesNotFailTheScript) {
     EXPECT_EQ(c.session.conversation().turns.size(), 2u);
 }
 
+// A temperature of 0 or less is greedy, and /set and /params say so.
+TEST(ChatRepl, SetTempBelowZeroSaysGreedy) {
+    Chat c;
+    ASSERT_EQ(c.run({"/set temp -1", "/params", "Once upon a time"}), 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, "[temp = -1 (greedy)]")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "[temp -1.00 (greedy) | top_k 40")) << c.notes;
+    Chat g;  // the same reply as temperature 0 (the fixture's default)
+    ASSERT_EQ(g.run({"Once upon a time"}), 0) << g.notes;
+    EXPECT_EQ(c.text, g.text);
+    ASSERT_EQ(c.run({"/set temp 0.7"}), 0);
+    EXPECT_TRUE(has(c.notes, "[temp = 0.7]\n")) << c.notes;
+}
+
 TEST(ChatRepl, SetNPredictCapsTheNextReply) {
     Chat c;
     const int rc = c.run({"/set n_predict 3", "/params", "Once upon a time", "/stats", "/set n_predict -2",
