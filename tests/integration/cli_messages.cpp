@@ -52,5 +52,25 @@ TEST(CliMessages, NegativeTemperatureIsGreedyAndSaysSo) {
     EXPECT_EQ(neg.out, zero.out);
 }
 
+// --logits-out names the ids for what they are: "greedy" at temperature 0, "generated" when sampled.
+TEST(CliMessages, LogitsOutNamesSampledIdsGenerated) {
+    const auto dir = test::temp_dir("cli-logits-names");
+    auto dump = [&](const std::string& temp) {
+        const auto path = dir / ("t" + temp + ".json");
+        auto r = run_command(qlm({"run", "-m", stories(), "-t", "1", "-p", "Once upon a time", "-n", "8", "-s", "3",
+                                  "--temp", temp, "--logits-out", path.string()}));
+        EXPECT_EQ(r.exit_code, 0) << r.err;
+        return test::read_json(path);
+    };
+    const auto greedy = dump("0"), sampled = dump("1.5");
+    EXPECT_EQ(greedy.at("greedy").size(), 8u);
+    EXPECT_TRUE(greedy.contains("greedy_text_hex"));
+    EXPECT_FALSE(greedy.contains("generated"));
+    EXPECT_EQ(sampled.at("generated").size(), 8u);
+    EXPECT_TRUE(sampled.contains("generated_text_hex"));
+    EXPECT_FALSE(sampled.contains("greedy"));
+    EXPECT_FALSE(sampled.contains("greedy_text"));
+}
+
 }  // namespace
 }  // namespace qlm

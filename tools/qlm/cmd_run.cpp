@@ -178,6 +178,7 @@ int run(const RunOptions& o) {
         dump.n_vocab = hp.n_vocab;
         dump.prompt_ids = prompt_ids;
         dump.greedy = r.tokens;
+        dump.sampled = !is_greedy(sp);
         for (int32_t id : r.tokens) dump.greedy_bytes += tok.token_to_piece(id);
         write_logits_json(o.logits_out, dump);
     }
@@ -199,7 +200,9 @@ Action setup_run(CLI::App& app) {
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     add_cache_flags(app, o->kv_type, &o->flash_attn);
-    app.add_option("--logits-out", o->logits_out, "write prompt logits and generated ids as JSON (golden-file layout)");
+    app.add_option("--logits-out", o->logits_out,
+                   "write prompt logits and generated ids as JSON (golden-file layout; the ids are \"greedy\" at "
+                   "--temp 0, \"generated\" when sampled)");
     app.add_flag("--no-bos", o->no_bos, "do not add BOS even if the model asks for it");
     app.add_flag("--special", o->special, "parse special-token text such as <s> or <|im_start|> in the prompt");
     app.add_flag("--no-display-prompt", o->no_display_prompt, "print only the generated text, not the prompt");
