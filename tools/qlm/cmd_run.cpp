@@ -1,5 +1,7 @@
 // qlm run -m MODEL -p PROMPT: load a model, feed the prompt, stream generated text to stdout.
 // Flags follow llama.cpp's llama-cli / llama-completion. stderr gets a load summary and timings.
+// Ctrl-C stops the generation: the text's line is ended, the timings printed, and qlm exits 130
+// (128 + SIGINT, what a shell expects of a program Ctrl-C ended).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,6 +26,7 @@
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
+#include "src/util/interrupt.h"
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
@@ -33,6 +36,8 @@
 
 namespace qlm::cli {
 namespace {
+
+constexpr int kExitInterrupted = 128 + SIGINT;
 
 struct RunOptions {
     std::string model;
@@ -170,6 +175,8 @@ int run(const RunOptions& o) {
     }
     ContextLogitsSource source(ctx);
     TokenizerDecoder decoder(tok);
+    InterruptScope ctrl_c({SIGINT});
+    go.cancel = &interrupt_flag();
     const GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
     end_text_line(r);
 
@@ -183,7 +190,7 @@ int run(const RunOptions& o) {
         write_logits_json(o.logits_out, dump);
     }
     print_timings(r);
-    return 0;
+    return r.stop_reason == StopReason::Cancelled ? kExitInterrupted : 0;
 }
 
 Action setup_run(CLI::App& app) {
