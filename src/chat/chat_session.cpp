@@ -97,8 +97,13 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
             continue;
         }
         if (n < n_ctx) break;  // fits, with less room for the reply
-        throw_error("the conversation needs {} tokens ({}the message) but the context holds {}: use a larger -c "
-                    "or a shorter message", n, conv_.system.empty() ? "" : "the system prompt and ", n_ctx);
+        const char* what = conv_.system.empty() ? "" : "the system prompt and ";
+        if (n_ctx_max > 0 && n >= n_ctx_max)
+            throw_error("the conversation needs {} tokens ({}the message) but this model's context holds at most {}: "
+                        "use a shorter message{}", n, what, n_ctx_max, conv_.system.empty() ? "" : " or system prompt");
+        throw_error("the conversation needs {} tokens ({}the message) but the context holds {}: use a larger -c{} "
+                    "or a shorter message", n, what, n_ctx,
+                    n_ctx_max > 0 ? fmt::format(" (the model allows up to {})", n_ctx_max) : std::string());
     }
     if (ids.empty()) throw_error("the rendered prompt has no tokens");
     if (tr.dropped_exchanges > 0 && on_notice)

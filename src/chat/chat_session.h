@@ -79,6 +79,10 @@ public:
     int64_t tokens_in_context() const { return source_.n_past(); }
     int64_t n_ctx() const { return source_.n_ctx(); }
 
+    // The largest context the model allows (its trained context; 0: unknown), so that an error for
+    // a message too large for the context suggests a larger -c only when there is one.
+    int64_t n_ctx_max = 0;
+
     std::function<void(const std::string&)> on_notice;  // "[dropped the oldest ...]"
     std::function<void(const std::string& text, const std::vector<int32_t>& ids)> on_prompt;  // --verbose-prompt
 

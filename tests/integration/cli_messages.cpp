@@ -72,5 +72,42 @@ TEST(CliMessages, LogitsOutNamesSampledIdsGenerated) {
     EXPECT_FALSE(sampled.contains("greedy_text"));
 }
 
+// A prompt larger than the context: the -c suggested is one the model allows, and it works; a
+// prompt larger than the model's own maximum gets no -c advice at all.
+TEST(CliMessages, ContextAdviceIsAdviceThatWorks) {
+    std::string words;
+    for (int i = 0; i < 12; ++i) words += "The cat sat. ";
+    auto small = run_command(qlm({"run", "-m", stories(), "-t", "1", "-p", words, "-n", "4", "-c", "16"}));
+    EXPECT_EQ(small.exit_code, 1);
+    const size_t at = small.err.find("use -c ");
+    ASSERT_NE(at, std::string::npos) << small.err;
+    const std::string suggested = small.err.substr(at + 7, small.err.find(' ', at + 7) - at - 7);
+    EXPECT_NE(small.err.find("(the model allows up to 2048)"), std::string::npos) << small.err;
+    auto retry = run_command(qlm({"run", "-m", stories(), "-t", "1", "-p", words, "-n", "4", "-c", suggested}));
+    EXPECT_EQ(retry.exit_code, 0) << "-c " << suggested << ": " << retry.err;
+
+    std::string huge;
+    for (int i = 0; i < 1200; ++i) huge += "The cat. ";
+    for (const std::string& c : {"0", "2048", "512"}) {
+        auto r = run_command(qlm({"run", "-m", stories(), "-t", "1", "-p", huge, "-n", "4", "-c", c}));
+        EXPECT_EQ(r.exit_code, 1) << r.err;
+        EXPECT_NE(r.err.find("this model's context holds at most 2048: use a shorter prompt, or a model with a larger "
+                             "context"),
+                  std::string::npos)
+            << "-c " << c << ": " << r.err;
+        EXPECT_EQ(r.err.find("-c"), std::string::npos) << r.err;
+    }
+    // The same in chat: a message larger than the model's context gets no -c advice.
+    auto chat = run_command(qlm({"chat", "-m", stories(), "-t", "1", "--chat-template", "chatml"}), huge + "\n");
+    EXPECT_NE(chat.err.find("this model's context holds at most 2048: use a shorter message"), std::string::npos)
+        << chat.err;
+    EXPECT_EQ(chat.err.find("larger -c"), std::string::npos) << chat.err;
+    auto chat_small = run_command(qlm({"chat", "-m", stories(), "-t", "1", "--chat-template", "chatml", "-c", "32"}),
+                                  words + "\n");
+    EXPECT_NE(chat_small.err.find("use a larger -c (the model allows up to 2048) or a shorter message"),
+              std::string::npos)
+        << chat_small.err;
+}
+
 }  // namespace
 }  // namespace qlm

@@ -128,6 +128,7 @@ int run_chat(const ChatOptions& o) {
     chat::ContextKvSource source(ctx);
     chat::ChatSession session(source, *lm.loaded.tokenizer, std::move(tmpl));
     session.conversation().system = o.system;
+    session.n_ctx_max = lm.loaded.model->hparams().n_ctx_train;
     session.on_notice = [](const std::string& n) { note(n); };
     if (o.verbose_prompt)
         session.on_prompt = [](const std::string& text, const std::vector<int32_t>& ids) {

@@ -114,9 +114,13 @@ std::vector<int32_t> prompt_tokens(const RunOptions& o, const std::string& text,
         ids = tok.encode(text, eo);
         if (ids.empty()) throw_error("the prompt encodes to no tokens: give some text");
     }
-    if (static_cast<int64_t>(ids.size()) >= n_ctx)
-        throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt", ids.size(),
-                    n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(ids.size()) + 256));
+    const auto n = static_cast<int64_t>(ids.size());
+    if (n >= hp.n_ctx_train)  // no -c can hold it and leave room to generate
+        throw_error("the prompt is {} tokens but this model's context holds at most {}: use a shorter prompt, or a "
+                    "model with a larger context", n, hp.n_ctx_train);
+    if (n >= n_ctx)
+        throw_error("the prompt is {} tokens but the context holds {}: use -c {} (the model allows up to {}) or a "
+                    "shorter prompt", n, n_ctx, std::min<int64_t>(hp.n_ctx_train, n + 256), hp.n_ctx_train);
     return ids;
 }
 
