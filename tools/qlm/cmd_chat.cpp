@@ -27,6 +27,7 @@
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -99,17 +100,17 @@ chat::ChatTemplate resolve_template(const std::string& flag, const gguf::GgufFil
 
 
 int run_chat(const ChatOptions& o) {
-    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
-    if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
+    if (o.n_predict < -1) throw_usage("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
+    if (o.n_predict > INT32_MAX) throw_usage("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
     check_load_flags(o.load);
     const SamplingParams sp = resolve_sampling(o.sampling);
     GenerateOptions go;
     go.n_predict = static_cast<int32_t>(o.n_predict);
     go.stop = o.stops;
     go.ignore_eos = o.ignore_eos;
-    validate(go);
-    if (o.single_turn && !o.has_prompt) throw_error("--single-turn needs the message: -p \"...\"");
-    if (o.has_prompt && o.prompt.empty()) throw_error("-p: the message is empty");
+    as_usage([&] { validate(go); });
+    if (o.single_turn && !o.has_prompt) throw_usage("--single-turn needs the message: -p \"...\"");
+    if (o.has_prompt && o.prompt.empty()) throw_usage("-p: the message is empty");
     if (auto bad = utf8::find_invalid(o.prompt)) throw_error("-p: invalid UTF-8 at byte {}", *bad);
     if (auto bad = utf8::find_invalid(o.system)) throw_error("--system: invalid UTF-8 at byte {}", *bad);
 
@@ -173,7 +174,7 @@ Action setup_chat(CLI::App& app) {
                    "turn or a full context)")
         ->capture_default_str();
     app.add_option("-c,--ctx-size", o->load.n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->load.n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-b,--batch-size", o->load.n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
     app.add_option("-t,--threads", o->load.n_threads, "threads (0 = one per physical core)")->capture_default_str();
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop a reply before this text (repeatable)")->allow_extra_args(false);

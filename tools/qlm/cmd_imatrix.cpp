@@ -20,10 +20,12 @@
 #include "src/model/model_loader.h"
 #include "src/quantize/imatrix.h"
 #include "src/tokenizer/tokenizer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -31,7 +33,7 @@ namespace {
 struct ImatrixOptions {
     std::string model, file, output;
     int64_t n_ctx = 512;
-    int64_t n_batch = 512;
+    int64_t n_batch = 2048;
     int64_t chunks = -1;
     int n_threads = 0;
     bool ctx_given = false;
@@ -39,6 +41,8 @@ struct ImatrixOptions {
 
 int run_imatrix(const ImatrixOptions& o) {
     using Clock = std::chrono::steady_clock;
+    if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
     PromptSource src;
     src.file = o.file;
     src.noun = "calibration text";
@@ -52,11 +56,11 @@ int run_imatrix(const ImatrixOptions& o) {
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
     p.bos_id = tok.add_bos() ? tok.bos_id() : -1;
-    validate(p);
+    as_usage([&] { validate(p); });
     (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t> tokens = tok.encode(text, {.add_bos = tok.add_bos()});
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
-    const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = o.n_threads > 0 ? o.n_threads : physical_cores();
     ImatrixCollector collector(model);
     InferenceContext ctx(model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                   .matmul_observer = &collector});
@@ -88,9 +92,9 @@ Action setup_imatrix(CLI::App& app) {
     app.add_option("-o,--output", o->output, "importance matrix to write (llama.cpp's legacy .dat format)")->required();
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->each([o](const std::string&) { o->ctx_given = true; });
-    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch (capped at -c)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
     app.add_option("--chunks", o->chunks, "process at most this many chunks (-1 = all)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     return [o]() -> int { return run_imatrix(*o); };
 }
 

@@ -33,6 +33,7 @@
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -74,12 +75,12 @@ std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
         } catch (const std::exception&) {
             used = 0;
         }
-        if (used != word.size()) throw_error("--ids: '{}' is not a token id (give integers, e.g. --ids \"1 403 407\")", word);
+        if (used != word.size()) throw_usage("--ids: '{}' is not a token id (give integers, e.g. --ids \"1 403 407\")", word);
         if (v < 0 || v >= n_vocab)
             throw_error("--ids: token id {} is outside the vocabulary (0..{})", v, n_vocab - 1);
         ids.push_back(static_cast<int32_t>(v));
     }
-    if (ids.empty()) throw_error("--ids: no token ids given (e.g. --ids \"1 403 407\")");
+    if (ids.empty()) throw_usage("--ids: no token ids given (e.g. --ids \"1 403 407\")");
     return ids;
 }
 
@@ -91,13 +92,13 @@ void emit(std::string_view s) {
 
 // The generation flags, checked before the model is loaded (-n >= -1 already is).
 GenerateOptions generate_options(const RunOptions& o) {
-    if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
+    if (o.n_predict > INT32_MAX) throw_usage("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
     GenerateOptions go;
     go.n_predict = static_cast<int32_t>(o.n_predict);
     go.ignore_eos = o.ignore_eos;
     go.stop = o.stops;
     go.on_text = [](std::string_view t) { emit(t); };
-    validate(go);
+    as_usage([&] { validate(go); });
     return go;
 }
 
@@ -148,13 +149,14 @@ void print_timings(const GenerateResult& r) {
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
     const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
-    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
+    if (o.n_predict < -1) throw_usage("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
     check_load_flags(lo);
     const SamplingParams sp = resolve_sampling(o.sampling);
     GenerateOptions go = generate_options(o);
     std::string text;
     if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
-    else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
+    else if (o.prompt.has_text || !o.prompt.file.empty()) throw_usage("give either a text prompt or --ids, not both");
+    else (void)parse_ids(o.ids, INT64_MAX);  // the syntax now; the vocabulary once the model is loaded
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
@@ -205,7 +207,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("--ids", o->ids, "feed these token ids instead of text, e.g. \"1 403 407\"");
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);

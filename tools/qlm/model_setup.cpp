@@ -7,6 +7,7 @@
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -29,9 +30,9 @@ void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn) {
 }
 
 void check_load_flags(const LoadOptions& o) {
-    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
-    if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
-    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
+    if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
+    if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
 }
 
 ModelForGeneration load_for_generation(const LoadOptions& o) {

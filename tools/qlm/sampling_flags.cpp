@@ -1,6 +1,7 @@
 #include "tools/qlm/sampling_flags.h"
 
 #include "src/util/error.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 
@@ -20,10 +21,10 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
 
 SamplingParams resolve_sampling(const SamplingFlags& f) {
     if (f.seed < -1 || f.seed > static_cast<int64_t>(UINT32_MAX))
-        throw_error("-s {}: the seed must be -1 (random) or 0..{}", f.seed, UINT32_MAX);
+        throw_usage("-s {}: the seed must be -1 (random) or 0..{}", f.seed, UINT32_MAX);
     SamplingParams sp = f.params;
     sp.seed = f.seed == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(f.seed);
-    validate(sp);
+    as_usage([&] { validate(sp); });
     return sp;
 }
 
