@@ -156,7 +156,7 @@ int run(const RunOptions& o) {
     std::string text;
     if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
     else if (o.prompt.has_text || !o.prompt.file.empty()) throw_usage("give either a text prompt or --ids, not both");
-    else (void)parse_ids(o.ids, INT64_MAX);  // the syntax now; the vocabulary once the model is loaded
+    else (void)parse_ids(o.ids, INT64_MAX);  // the syntax before loading; the vocabulary after
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
