@@ -82,7 +82,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
 
     // Token embeddings and the RoPE cos/sin of each position of this chunk.
     for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);
-    for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale);
+    for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale, w.rope_freqs);
 
 #pragma omp parallel num_threads(settings.n_threads) if (n > 1 || hp.n_embd >= 256)
     {

@@ -30,11 +30,11 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale) {
+void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale, const float* freq_factors) {
     const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
     float theta = static_cast<float>(pos);
     for (int64_t i = 0; i < n_rot / 2; ++i) {
-        const float t = theta * freq_scale;
+        const float t = (freq_factors ? theta / freq_factors[i] : theta) * freq_scale;
         cs[2 * i] = std::cos(t);
         cs[2 * i + 1] = std::sin(t);
         theta *= theta_scale;

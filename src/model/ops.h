@@ -22,8 +22,11 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 // theta_i = pos·freq_scale·freq_base^(−2i/n_rot), computed as ggml does (repeated products).
 void rope(float* head, int64_t n_rot, int64_t pos, float freq_base, float freq_scale, RopeStyle style);
 
-// cos/sin table for one position: cs[2i] = cos θ_i, cs[2i+1] = sin θ_i, i < n_rot/2.
-void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale);
+// cos/sin table for one position: cs[2i] = cos θ_i, cs[2i+1] = sin θ_i, i < n_rot/2. With
+// freq_factors (n_rot/2 values, Llama 3.1's rope_freqs) θ_i is divided by freq_factors[i] before
+// the scaling, as ggml's rope does.
+void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
+                const float* freq_factors = nullptr);
 void rope_apply(float* head, const float* cs, int64_t n_rot, RopeStyle style);
 
 // The KV head a query head reads under grouped-query attention.

@@ -29,6 +29,8 @@ struct Tiny {
     GgmlType ffn_type = GgmlType::F32;
     std::function<void(gguf::GgufWriter&)> edit_meta;
     std::vector<uint64_t> q_shape;  // override blk.0.attn_q.weight's shape
+    // More tensors (name, shape), F32.
+    std::vector<std::pair<std::string, std::vector<uint64_t>>> extra;
 };
 
 struct Loaded {
@@ -96,6 +98,7 @@ std::unique_ptr<Loaded> build(const Tiny& t) {
         add(p + "ffn_up.weight", {E, F}, t.ffn_type);
         add(p + "ffn_down.weight", {F, E}, t.ffn_type);
     }
+    for (const auto& [name, shape] : t.extra) add(name, shape);
     auto out = std::make_unique<Loaded>();
     out->bytes = w.to_bytes();
     out->file = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::parse(out->bytes, "tiny.gguf"));
@@ -225,6 +228,26 @@ TEST(Weights, UncomputableTypeIsNamed) {
     const std::string err = load_error(t);
     EXPECT_NE(err.find("tensor 'blk.0.ffn_gate.weight' has type iq2_xxs, which qlm cannot compute yet"), std::string::npos)
         << err;
+}
+
+TEST(Weights, RopeFreqsAreBoundForLlama) {
+    Tiny t;
+    t.extra = {{"rope_freqs.weight", {2}}};  // head size 4: two rotary frequencies
+    auto l = build(t);
+    auto m = Model::load(l->file);
+    ASSERT_NE(m->weights().rope_freqs, nullptr);
+    EXPECT_EQ(m->weights().rope_freqs, reinterpret_cast<const float*>(l->file->find_tensor("rope_freqs.weight")->data));
+    t.extra = {{"rope_freqs.weight", {3}}};
+    EXPECT_NE(load_error(t).find("tensor 'rope_freqs.weight' has shape [3], expected [2]"), std::string::npos)
+        << load_error(t);
+}
+
+TEST(Weights, TensorTheArchitectureDoesNotUseIsAnError) {
+    Tiny t;
+    t.extra = {{"blk.1.attn_norm.bias", {8}}};
+    EXPECT_NE(load_error(t).find("tensor 'blk.1.attn_norm.bias' is not used by qlm's 'llama' forward pass"),
+              std::string::npos)
+        << load_error(t);
 }
 
 TEST(Context, RejectsBadOptionsAndTokens) {

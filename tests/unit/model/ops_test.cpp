@@ -53,6 +53,22 @@ TEST(Rope, BaseAndDimensionSetFrequencies) {
     EXPECT_NEAR(v[7], std::sin(th), 1e-6);
 }
 
+TEST(Rope, FreqFactorsDivideEachFrequency) {
+    // Llama 3.1's rope_freqs: θ_i = pos·base^(−2i/n_rot) / f_i, then × freq_scale.
+    const float factors[4] = {1.f, 4.f, 8.f, 0.5f};
+    float cs[8];
+    ops::rope_cache(cs, 8, 3, 500000.f, 0.5f, factors);
+    for (int i = 0; i < 4; ++i) {
+        const double th = 3.0 * std::pow(500000.0, -2.0 * i / 8) / factors[i] * 0.5;
+        EXPECT_NEAR(cs[2 * i], std::cos(th), 1e-6) << i;
+        EXPECT_NEAR(cs[2 * i + 1], std::sin(th), 1e-6) << i;
+    }
+    float plain[8];
+    ops::rope_cache(plain, 8, 3, 500000.f, 0.5f);
+    EXPECT_EQ(plain[0], cs[0]);  // factor 1 leaves θ_0 as it is
+    EXPECT_NE(plain[2], cs[2]);
+}
+
 TEST(RmsNorm, HandComputed) {
     // mean(x²) = (1 + 4 + 9 + 16)/4 = 7.5
     const float x[4] = {1, 2, 3, 4}, w[4] = {1, 2, 0.5f, -1};
