@@ -1,6 +1,7 @@
 // The forward pass, top to bottom (llama2.c's run.c, batched):
-//   embed -> per layer: rmsnorm -> q,k,v (+bias) -> rope -> KV append -> causal GQA attention
-//   -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;  final rmsnorm -> logits.
+//   embed -> per layer: rmsnorm -> q,k,v (+bias) -> [q/k norm] -> rope -> KV append -> causal GQA
+//   attention -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;  final rmsnorm -> logits.
+// The bracketed steps are architecture options of Hparams (qwen3).
 // A prompt chunk of up to n_batch tokens goes through each layer at once, so every projection
 // is one matrix x matrix product; a decode step is the same code with one token.
 // Attention (attention.h) is tiled over the KV cache: by default with llama.cpp's numerics (each
@@ -28,6 +29,23 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
     if (!b) return;
     for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
+}
+
+// One token's q, k and v as attention takes them: biases, the per-head q/k norms and RoPE with the
+// position's cos/sin table cs (in llama.cpp's order).
+void prepare_qkv(const Hparams& hp, const LayerWeights& L, const float* cs, float* q, float* k, float* v) {
+    const int64_t hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd;
+    add_bias(q, L.bq, 1, QD);
+    add_bias(k, L.bk, 1, KVD);
+    add_bias(v, L.bv, 1, KVD);
+    for (int64_t h = 0; h < hp.n_head; ++h) {
+        if (L.q_norm) ops::rmsnorm(q + h * hd, L.q_norm, q + h * hd, hd, hp.rms_eps);
+        ops::rope_apply(q + h * hd, cs, hp.n_rot, hp.rope_style);
+    }
+    for (int64_t h = 0; h < hp.n_head_kv; ++h) {
+        if (L.k_norm) ops::rmsnorm(k + h * hd, L.k_norm, k + h * hd, hd, hp.rms_eps);
+        ops::rope_apply(k + h * hd, cs, hp.n_rot, hp.rope_style);
+    }
 }
 }  // namespace
 
@@ -62,7 +80,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     const int64_t p0 = kv.n_past();
     const Hparams& hp = model.hparams();
     const ModelWeights& w = model.weights();
-    const int64_t E = hp.n_embd, hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd, F = hp.n_ff;
+    const int64_t E = hp.n_embd, QD = hp.n_head * hp.head_dim, KVD = hp.n_head_kv * hp.head_dim, F = hp.n_ff;
     float *x = s.x.data(), *xn = s.xn.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
     float *attn = s.attn.data(), *tmp = s.tmp.data(), *gate = s.gate.data(), *up = s.up.data();
     float* cs = s.rope_cs.data();
@@ -93,13 +111,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
             for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
             matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
 #pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                add_bias(q + t * QD, L.bq, 1, QD);
-                add_bias(k + t * KVD, L.bk, 1, KVD);
-                add_bias(v + t * KVD, L.bv, 1, KVD);
-                for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-                for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-            }
+            for (int64_t t = 0; t < n; ++t) prepare_qkv(hp, L, cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
 #pragma omp single
             kv.store(l, p0, n, k, v);
             attention_team(hp, kv, l, q, n, p0, attn, s.attention);

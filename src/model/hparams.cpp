@@ -130,7 +130,13 @@ void read_norm_and_rope(const Reader& r, Hparams& hp) {
             throw_error("{}: rope scaling factor {} must be a positive number", file.path(), factor);
         hp.rope_freq_scale = static_cast<float>(1.0 / factor);
     }
-    hp.rope_style = hp.arch == "qwen2" ? RopeStyle::Neox : RopeStyle::Norm;
+    hp.rope_style = hp.arch == "llama" ? RopeStyle::Norm : RopeStyle::Neox;
+}
+
+// What the architecture does beyond llama's forward pass, as llama.cpp's loader and graph for it
+// set it (llama-model.cpp, src/models/ARCH.cpp).
+void read_architecture_options(const Reader& /*r*/, Hparams& hp) {
+    if (hp.arch == "qwen3") hp.qk_norm = true;
 }
 
 // Vocabulary size: explicit key, else the tokenizer's token list, else token_embd's rows.
@@ -162,9 +168,9 @@ std::string model_architecture(const gguf::GgufFile& file) {
         throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
                     "incomplete GGUF?)",
                     file.path());
-    if (*arch != "llama" && *arch != "qwen2")
-        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama, Mistral, TinyLlama, "
-                    "SmolLM) and 'qwen2' models",
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3")
+        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama 1-3, Mistral, TinyLlama, "
+                    "SmolLM), 'qwen2' and 'qwen3' models",
                     file.path(), *arch);
     return *arch;
 }
@@ -177,6 +183,7 @@ Hparams read_hparams(const gguf::GgufFile& file) {
     read_sizes(r, hp);
     read_head_size(r, hp);
     read_norm_and_rope(r, hp);
+    read_architecture_options(r, hp);
     hp.n_vocab = read_vocab_size(r);
     hp.qkv_bias = hp.arch == "qwen2" || file.find_tensor("blk.0.attn_q.bias") != nullptr;
     hp.tied_output = file.find_tensor("output.weight") == nullptr;

@@ -10,10 +10,12 @@
 
 namespace qlm {
 
-enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2)
+enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2, qwen3)
 
+// Every field is set from the file's metadata by read_hparams, as llama.cpp's loader sets it for
+// the architecture; the architecture options default to what llama and qwen2 do.
 struct Hparams {
-    std::string arch;           // "llama" | "qwen2"
+    std::string arch;           // "llama" | "qwen2" | "qwen3"
     std::string name;           // general.name
     int64_t n_vocab = 0;
     int64_t n_ctx_train = 0;
@@ -30,10 +32,13 @@ struct Hparams {
     RopeStyle rope_style = RopeStyle::Norm;
     bool qkv_bias = false;
     bool tied_output = false;   // no output.weight: logits use token_embd
+
+    // Architecture options (see forward.cpp for where each applies).
+    bool qk_norm = false;       // per-head RMS norm of q and k before RoPE (attn_q_norm, attn_k_norm)
 };
 
-// general.architecture when it is one qlm runs (llama, qwen2); else qlm::Error saying what the
-// file is not.
+// general.architecture when it is one qlm runs (llama, qwen2, qwen3); else
+// qlm::Error saying what the file is not.
 std::string model_architecture(const gguf::GgufFile& file);
 
 // Reads the architecture's hyperparameters; qlm::Error names the missing/invalid key, or says

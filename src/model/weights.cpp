@@ -64,7 +64,7 @@ ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file
     check_all_used();
 }
 
-// q, k, v, the output projection and their biases.
+// q, k, v, the output projection, their biases, the q/k norms.
 void ModelWeights::bind_attention(const Hparams& hp, const std::string& p, LayerWeights& L) {
     const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
     L.wq = matrix(p + "attn_q.weight", hp.n_embd, q_dim);
@@ -76,6 +76,10 @@ void ModelWeights::bind_attention(const Hparams& hp, const std::string& p, Layer
     L.bk = vector(p + "attn_k.bias", kv_dim, bias_required);
     L.bv = vector(p + "attn_v.bias", kv_dim, bias_required);
     L.bo = vector(p + "attn_output.bias", hp.n_embd, false);
+    if (hp.qk_norm) {
+        L.q_norm = vector(p + "attn_q_norm.weight", hd, true);
+        L.k_norm = vector(p + "attn_k_norm.weight", hd, true);
+    }
 }
 
 // gate, up and down.

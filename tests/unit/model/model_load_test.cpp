@@ -149,6 +149,21 @@ TEST(Hparams, Qwen2UsesNeoxAndBiases) {
     EXPECT_NE(load_error(t).find("blk.0.attn_q.bias"), std::string::npos) << load_error(t);
 }
 
+TEST(Hparams, Qwen3NormsQAndKPerHead) {
+    Tiny t;
+    t.arch = "qwen3";
+    for (int l = 0; l < 2; ++l)
+        for (const char* n : {"attn_q_norm", "attn_k_norm"}) t.extra.push_back({fmt::format("blk.{}.{}.weight", l, n), {4}});
+    auto l = build(t);
+    const Hparams hp = read_hparams(*l->file);
+    EXPECT_EQ(hp.rope_style, RopeStyle::Neox);
+    EXPECT_TRUE(hp.qk_norm);
+    auto m = Model::load(l->file);
+    EXPECT_NE(m->weights().layers[1].k_norm, nullptr);
+    t.extra.pop_back();
+    EXPECT_NE(load_error(t).find("tensor 'blk.1.attn_k_norm.weight' is missing"), std::string::npos) << load_error(t);
+}
+
 TEST(Hparams, LinearRopeScaling) {
     Tiny t;
     t.edit_meta = [](gguf::GgufWriter& w) {
