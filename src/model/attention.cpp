@@ -65,7 +65,7 @@ struct Plan {
     Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_, uint8_t* qc_,
          std::vector<Item>& items_)
         : kv(kv_), layer(layer_), n(n_), p0(p0_), hd(hp.head_dim), n_head(hp.n_head),
-          group(hp.n_head / hp.n_head_kv), scale(1.0f / std::sqrt(static_cast<float>(hp.head_dim))),
+          group(hp.n_head / hp.n_head_kv), scale(hp.scale_q ? 1.0f : hp.kq_scale()),
           kf(kv_.format()), dot(vec_dot_for(kf, active_isa())),
           to_q(quantize_activation_for(format_ops(kf.vec_dot_type), active_isa())),
           q_bytes(static_cast<size_t>(format_row_bytes(format_ops(kf.vec_dot_type), hd))),
@@ -436,7 +436,7 @@ void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, co
                 kf.dequantize_row(kv.k_head(layer, j, g), kj.data(), hd);
                 double d = 0;
                 for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qh[i]) * kj[static_cast<size_t>(i)];
-                scores[static_cast<size_t>(j)] = d / std::sqrt(static_cast<double>(hd));
+                scores[static_cast<size_t>(j)] = d * (hp.scale_q ? 1.0 : static_cast<double>(hp.kq_scale()));
                 mx = std::max(mx, scores[static_cast<size_t>(j)]);
             }
             double sum = 0;

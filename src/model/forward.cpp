@@ -1,7 +1,7 @@
 // The forward pass, top to bottom (llama2.c's run.c, batched):
-//   embed -> per layer: rmsnorm -> q,k,v (+bias) -> [q/k norm] -> rope -> KV append -> causal GQA
-//   attention -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;  final rmsnorm -> logits.
-// The bracketed steps are architecture options of Hparams (qwen3).
+//   embed -> per layer: rmsnorm -> q,k,v (+bias) -> [q/k norm] -> rope [-> q scale] -> KV append
+//   -> causal GQA attention -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;
+//   final rmsnorm -> logits. The bracketed steps are architecture options of Hparams (qwen3, phi3).
 // A prompt chunk of up to n_batch tokens goes through each layer at once, so every projection
 // is one matrix x matrix product; a decode step is the same code with one token.
 // Attention (attention.h) is tiled over the KV cache: by default with llama.cpp's numerics (each
@@ -31,8 +31,9 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
         for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
 }
 
-// One token's q, k and v as attention takes them: biases, the per-head q/k norms and RoPE with the
-// position's cos/sin table cs (in llama.cpp's order).
+// One token's q, k and v as attention takes them: biases, the per-head q/k norms, RoPE with the
+// position's cos/sin table cs, and q times the attention scale where the architecture scales q
+// (in llama.cpp's order).
 void prepare_qkv(const Hparams& hp, const LayerWeights& L, const float* cs, float* q, float* k, float* v) {
     const int64_t hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd;
     add_bias(q, L.bq, 1, QD);
@@ -46,6 +47,8 @@ void prepare_qkv(const Hparams& hp, const LayerWeights& L, const float* cs, floa
         if (L.k_norm) ops::rmsnorm(k + h * hd, L.k_norm, k + h * hd, hd, hp.rms_eps);
         ops::rope_apply(k + h * hd, cs, hp.n_rot, hp.rope_style);
     }
+    if (hp.scale_q)
+        for (int64_t i = 0; i < QD; ++i) q[i] *= hp.attn_scale;
 }
 }  // namespace
 

@@ -137,6 +137,12 @@ void read_norm_and_rope(const Reader& r, Hparams& hp) {
 // set it (llama-model.cpp, src/models/ARCH.cpp).
 void read_architecture_options(const Reader& /*r*/, Hparams& hp) {
     if (hp.arch == "qwen3") hp.qk_norm = true;
+    if (hp.arch == "phi3") {
+        // Phi-3 scales q by 1/√head_dim before the dots. Its sliding_window key is ignored: llama.cpp
+        // runs Phi-3 with full attention.
+        hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+        hp.scale_q = true;
+    }
 }
 
 // Vocabulary size: explicit key, else the tokenizer's token list, else token_embd's rows.
@@ -162,15 +168,19 @@ int64_t read_vocab_size(const Reader& r) {
 
 }  // namespace
 
+float Hparams::kq_scale() const {
+    return attn_scale > 0.f ? attn_scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
+}
+
 std::string model_architecture(const gguf::GgufFile& file) {
     auto arch = file.get_string("general.architecture");
     if (!arch)
         throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
                     "incomplete GGUF?)",
                     file.path());
-    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3")
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3")
         throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama 1-3, Mistral, TinyLlama, "
-                    "SmolLM), 'qwen2' and 'qwen3' models",
+                    "SmolLM), 'qwen2', 'qwen3' and 'phi3' models",
                     file.path(), *arch);
     return *arch;
 }

@@ -10,12 +10,12 @@
 
 namespace qlm {
 
-enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2, qwen3)
+enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2, qwen3, phi3)
 
 // Every field is set from the file's metadata by read_hparams, as llama.cpp's loader sets it for
 // the architecture; the architecture options default to what llama and qwen2 do.
 struct Hparams {
-    std::string arch;           // "llama" | "qwen2" | "qwen3"
+    std::string arch;           // "llama" | "qwen2" | "qwen3" | "phi3"
     std::string name;           // general.name
     int64_t n_vocab = 0;
     int64_t n_ctx_train = 0;
@@ -35,9 +35,14 @@ struct Hparams {
 
     // Architecture options (see forward.cpp for where each applies).
     bool qk_norm = false;       // per-head RMS norm of q and k before RoPE (attn_q_norm, attn_k_norm)
+    // The q·k scale (0: 1/√head_dim). With scale_q it multiplies q before the dots instead of the
+    // scores, as llama.cpp does for phi3 (the query is rounded to the cache's type after).
+    float attn_scale = 0.f;
+    bool scale_q = false;
+    float kq_scale() const;     // attn_scale, or 1/√head_dim
 };
 
-// general.architecture when it is one qlm runs (llama, qwen2, qwen3); else
+// general.architecture when it is one qlm runs (llama, qwen2, qwen3, phi3); else
 // qlm::Error saying what the file is not.
 std::string model_architecture(const gguf::GgufFile& file);
 

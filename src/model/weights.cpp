@@ -15,6 +15,14 @@ std::string shape_str(const gguf::TensorInfo& t) {
     for (uint32_t i = 0; i < std::max<uint32_t>(t.n_dims, 1); ++i) s += (i ? ", " : "") + std::to_string(t.ne[i]);
     return s + "]";
 }
+
+// Rows [first, first + count) of w, as a view of the same data.
+WeightView row_range(const WeightView& w, int64_t first, int64_t count) {
+    WeightView r = w;
+    r.rows = count;
+    if (w.data) r.data = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(first) * w.row_stride;
+    return r;
+}
 }  // namespace
 
 std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, const WeightView& output) {
@@ -64,12 +72,19 @@ ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file
     check_all_used();
 }
 
-// q, k, v, the output projection, their biases, the q/k norms.
+// q, k, v (separate, or views of a fused attn_qkv), the output projection, biases, q/k norms.
 void ModelWeights::bind_attention(const Hparams& hp, const std::string& p, LayerWeights& L) {
     const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
-    L.wq = matrix(p + "attn_q.weight", hp.n_embd, q_dim);
-    L.wk = matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
-    L.wv = matrix(p + "attn_v.weight", hp.n_embd, kv_dim);
+    if (file_.find_tensor(p + "attn_qkv.weight")) {
+        const WeightView qkv = matrix(p + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim);
+        L.wq = row_range(qkv, 0, q_dim);
+        L.wk = row_range(qkv, q_dim, kv_dim);
+        L.wv = row_range(qkv, q_dim + kv_dim, kv_dim);
+    } else {
+        L.wq = matrix(p + "attn_q.weight", hp.n_embd, q_dim);
+        L.wk = matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
+        L.wv = matrix(p + "attn_v.weight", hp.n_embd, kv_dim);
+    }
     L.wo = matrix(p + "attn_output.weight", q_dim, hp.n_embd);
     const bool bias_required = hp.arch == "qwen2";
     L.bq = vector(p + "attn_q.bias", q_dim, bias_required);
@@ -82,14 +97,20 @@ void ModelWeights::bind_attention(const Hparams& hp, const std::string& p, Layer
     }
 }
 
-// gate, up and down.
+// gate, up and down; Phi-3's ffn_up holds the gate's rows, then the up rows.
 void ModelWeights::bind_ffn(const Hparams& hp, const std::string& p, LayerWeights& L) {
-    L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-    L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    if (hp.arch == "phi3") {
+        const WeightView gate_up = matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
+        L.gate = row_range(gate_up, 0, hp.n_ff);
+        L.up = row_range(gate_up, hp.n_ff, hp.n_ff);
+    } else {
+        L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    }
     L.down = matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
 }
 
-// A tensor nothing above bound (rope factors of another kind, norm biases, ...) belongs to a
+// A tensor nothing above bound (Phi-3's long-context rope factors, norm biases, ...) belongs to a
 // variant of the architecture qlm does not compute: refuse it rather than run without it.
 void ModelWeights::check_all_used() const {
     for (const gguf::TensorInfo& t : file_.tensors())

@@ -2,7 +2,8 @@
 // architecture does not use is an error (it would change what the model computes). Matrices are
 // views into the mmap, except tensors whose rows are not whole blocks (the legacy stories260K-Q8_0
 // ffn_down, ne0 = 172) and vectors that are not F32, which are dequantized once into buffers owned
-// here.
+// here. Fused tensors (attn_qkv; Phi-3's ffn_up, gate rows then up rows) are bound as views of
+// their row ranges, so the forward pass sees q, k, v, gate and up as separate matrices.
 #pragma once
 
 #include <memory>

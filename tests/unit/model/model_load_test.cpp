@@ -16,6 +16,7 @@
 #include "src/gguf/gguf_writer.h"
 #include "src/model/kv_cache.h"
 #include "src/model/context.h"
+#include "src/model/weights.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -29,6 +30,8 @@ struct Tiny {
     GgmlType ffn_type = GgmlType::F32;
     std::function<void(gguf::GgufWriter&)> edit_meta;
     std::vector<uint64_t> q_shape;  // override blk.0.attn_q.weight's shape
+    bool fused_qkv = false;      // attn_qkv: the q, k and v rows the file would have had, in one tensor
+    bool fused_gate_up = false;  // ffn_up: the gate rows, then the up rows (Phi-3)
     // More tensors (name, shape), F32.
     std::vector<std::pair<std::string, std::vector<uint64_t>>> extra;
 };
@@ -84,9 +87,16 @@ std::unique_ptr<Loaded> build(const Tiny& t) {
     for (int64_t l = 0; l < layers; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         add(p + "attn_norm.weight", {E});
-        add(p + "attn_q.weight", l == 0 && !t.q_shape.empty() ? t.q_shape : std::vector<uint64_t>{E, E});
-        add(p + "attn_k.weight", {E, kv});
-        add(p + "attn_v.weight", {E, kv});
+        if (t.fused_qkv) {
+            std::vector<uint8_t> qkv = f32_bytes(E * E, rng), k = f32_bytes(E * kv, rng), v = f32_bytes(E * kv, rng);
+            qkv.insert(qkv.end(), k.begin(), k.end());
+            qkv.insert(qkv.end(), v.begin(), v.end());
+            w.add_tensor(p + "attn_qkv.weight", {E, E + 2 * kv}, GgmlType::F32, qkv);
+        } else {
+            add(p + "attn_q.weight", l == 0 && !t.q_shape.empty() ? t.q_shape : std::vector<uint64_t>{E, E});
+            add(p + "attn_k.weight", {E, kv});
+            add(p + "attn_v.weight", {E, kv});
+        }
         if (t.qkv_bias) {
             add(p + "attn_q.bias", {E});
             add(p + "attn_k.bias", {kv});
@@ -94,8 +104,12 @@ std::unique_ptr<Loaded> build(const Tiny& t) {
         }
         add(p + "attn_output.weight", {E, E});
         add(p + "ffn_norm.weight", {E});
-        add(p + "ffn_gate.weight", {E, F}, t.ffn_type);
-        add(p + "ffn_up.weight", {E, F}, t.ffn_type);
+        if (t.fused_gate_up) {
+            add(p + "ffn_up.weight", {E, 2 * F}, t.ffn_type);
+        } else {
+            add(p + "ffn_gate.weight", {E, F}, t.ffn_type);
+            add(p + "ffn_up.weight", {E, F}, t.ffn_type);
+        }
         add(p + "ffn_down.weight", {F, E}, t.ffn_type);
     }
     for (const auto& [name, shape] : t.extra) add(name, shape);
@@ -261,6 +275,44 @@ TEST(Weights, TensorTheArchitectureDoesNotUseIsAnError) {
     Tiny t;
     t.extra = {{"blk.1.attn_norm.bias", {8}}};
     EXPECT_NE(load_error(t).find("tensor 'blk.1.attn_norm.bias' is not used by qlm's 'llama' forward pass"),
+              std::string::npos)
+        << load_error(t);
+}
+
+// A fused attn_qkv is bound as views of its row ranges: the same logits as separate q, k, v.
+TEST(Weights, FusedQkvComputesWhatSeparateTensorsDo) {
+    auto logits = [](bool fused) {
+        Tiny t;
+        t.fused_qkv = fused;
+        auto l = build(t);
+        auto m = Model::load(l->file);
+        InferenceContext ctx(*m, {.n_ctx = 8, .n_threads = 1});
+        const std::vector<int32_t> toks = {1, 4, 2};
+        ctx.eval(toks, false);
+        return std::vector<float>(ctx.logits(0).begin(), ctx.logits(0).end());
+    };
+    EXPECT_EQ(logits(true), logits(false));
+}
+
+// Phi-3's ffn_up holds the gate rows, then the up rows; its q is scaled before the dots.
+TEST(Weights, Phi3SplitsTheFusedFfnUp) {
+    Tiny t;
+    t.arch = "phi3";
+    t.fused_gate_up = true;
+    auto l = build(t);
+    const Hparams hp = read_hparams(*l->file);
+    EXPECT_EQ(hp.rope_style, RopeStyle::Neox);
+    EXPECT_TRUE(hp.scale_q);
+    EXPECT_FLOAT_EQ(hp.kq_scale(), 0.5f);  // head size 4
+    auto m = Model::load(l->file);
+    const auto* up = static_cast<const uint8_t*>(l->file->find_tensor("blk.0.ffn_up.weight")->data);
+    const LayerWeights& L = m->weights().layers[0];
+    EXPECT_EQ(L.gate.data, up);
+    EXPECT_EQ(L.up.data, up + 16 * 8 * sizeof(float));  // n_ff rows of n_embd floats further
+    EXPECT_EQ(L.gate.rows, 16);
+    EXPECT_EQ(L.up.rows, 16);
+    t.fused_gate_up = false;  // separate gate and up: ffn_up has n_ff rows, not 2·n_ff
+    EXPECT_NE(load_error(t).find("tensor 'blk.0.ffn_up.weight' has shape [8, 16], expected [8, 32]"),
               std::string::npos)
         << load_error(t);
 }
