@@ -35,6 +35,15 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 // with exp_ggml, the rest with expf.
 void swiglu(float* g, const float* u, int64_t n);
 
+// GELU (tanh approximation) as ggml's CPU backend computes it: x is rounded to f16 and the result
+// looked up in a table of f16 values (0 at or below −10, x at or above 10).
+float gelu_tanh(float x);
+// g[i] = gelu_tanh(g[i]) · u[i] for i < n (ggml's geglu).
+void geglu(float* g, const float* u, int64_t n);
+
+// x = c · tanh(x / c) for n values (logit soft-capping).
+void softcap(float* x, int64_t n, float c);
+
 // Rotates one head of head_dim values at position pos (x0·cos − x1·sin and x0·sin + x1·cos each
 // with the first product fused, as ggml's compiled rope rounds them): pairs (2i, 2i+1) for Norm, (i, i+n_rot/2)
 // for Neox, for i < n_rot/2; dimensions >= n_rot are untouched.

@@ -68,6 +68,10 @@ ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file
         bind_attention(hp, p, L);
         L.ffn_norm = vector(p + "ffn_norm.weight", hp.n_embd, true);
         bind_ffn(hp, p, L);
+        if (hp.post_norms) {
+            L.post_attn_norm = vector(p + "post_attention_norm.weight", hp.n_embd, true);
+            L.post_ffn_norm = vector(p + "post_ffw_norm.weight", hp.n_embd, true);
+        }
     }
     check_all_used();
 }

@@ -25,8 +25,10 @@ struct LayerWeights {
     const float* bo = nullptr;
     const float* ffn_norm = nullptr;  // [n_embd]
     WeightView gate, up, down;
-    const float* q_norm = nullptr;  // [head_dim], with hp.qk_norm
+    const float* q_norm = nullptr;          // [head_dim], with hp.qk_norm
     const float* k_norm = nullptr;
+    const float* post_attn_norm = nullptr;  // [n_embd], with hp.post_norms
+    const float* post_ffn_norm = nullptr;
 };
 
 // Weights that multiply the same input (their activation conversions share one buffer).

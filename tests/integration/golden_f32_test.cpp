@@ -45,6 +45,7 @@ void check_arch(const std::string& golden, const std::string& model) {
 TEST(GoldenF32, Llama3MiniRopeFreqs) { check_arch("llama3-mini-f32.bpe1.json", "llama3-mini-f32.gguf"); }
 TEST(GoldenF32, Qwen3Mini) { check_arch("qwen3-mini-f32.bpe1.json", "qwen3-mini-f32.gguf"); }
 TEST(GoldenF32, Phi3Mini) { check_arch("phi3-mini-f32.story2.json", "phi3-mini-f32.gguf"); }
+TEST(GoldenF32, Gemma3MiniSlidingWindow) { check_arch("gemma3-mini-f32.long1.json", "gemma3-mini-f32.gguf"); }
 
 // Prompt processed in chunks of 3 tokens must give the same logits as one batch (same rule).
 TEST(GoldenF32, MiniF32SmallBatches) {
