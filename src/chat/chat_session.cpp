@@ -119,6 +119,8 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
     while (keep < limit && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;
     if (keep == ids.size()) --keep;
     source_.truncate(static_cast<int64_t>(keep));
+    // A cache with sliding-window layers may have to forget more than asked (context.h).
+    keep = std::min(keep, static_cast<size_t>(source_.n_past()));
     cached_.resize(keep);
     tr.prompt_tokens = static_cast<int64_t>(ids.size());
     tr.reused_tokens = static_cast<int64_t>(keep);

@@ -41,8 +41,9 @@ struct ContextLayout {
     bool flash_attn = false;
     KvLayout kv;
     // The forward pass's activations: n_batch rows of f32 each, of these widths
-    // (x, xn, tmp: n_embd; q, attn: q_dim; k, v: kv_dim; gate, up: n_ff; the rope cos/sin: n_rot).
-    int64_t n_embd = 0, q_dim = 0, kv_dim = 0, n_ff = 0, n_rot = 0;
+    // (x, xn, tmp: n_embd; q, attn: q_dim; k, v: kv_dim; gate, up: n_ff; the rope cos/sin: n_rot
+    // per table, a second table for the sliding-window layers' RoPE).
+    int64_t n_embd = 0, q_dim = 0, kv_dim = 0, n_ff = 0, n_rot = 0, n_rope_tables = 1;
     uint64_t activation_bytes = 0;
     uint64_t matmul_input_row_bytes = 0;  // one token's activations converted for the largest group
     uint64_t matmul_input_bytes = 0;      // n_batch × matmul_input_row_bytes

@@ -51,11 +51,18 @@ void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, u
     fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}, threads {}{}):\n", c.n_ctx, o.n_ctx == 0 ? " = model's" : "",
                c.n_batch, o.kv_type, c.n_threads, c.flash_attn ? ", flash attention" : "");
     line(fmt::format("weights ({})", weights_note), p.weight_bytes, "");
+    int64_t n_sliding = 0;  // layers whose cache is a window-sized ring
+    for (int64_t l = 0; l < hp.n_layer; ++l) n_sliding += c.kv.cells(l) != c.n_ctx;
+    const std::string positions =
+        n_sliding == 0 ? fmt::format("{} layers x {} ctx", hp.n_layer, c.n_ctx)
+                       : fmt::format("({} layers x {} ctx + {} sliding-window layers x {} cells)", hp.n_layer - n_sliding,
+                                     c.n_ctx, n_sliding, c.kv.swa_cells);
     line("KV cache", c.kv.bytes,
-         fmt::format("2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes", hp.n_layer, c.n_ctx, hp.n_head_kv,
-                     hp.head_dim, kv_elem_bytes_text(c.kv.type)));
+         fmt::format("2 x {} x {} kv heads x {} head_dim x {} bytes", positions, hp.n_head_kv, hp.head_dim,
+                     kv_elem_bytes_text(c.kv.type)));
     line("activations", c.activation_bytes,
-         fmt::format("4 x {} x (3x{} + 2x{} + 2x{} + 2x{} + {})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim, c.n_ff, c.n_rot));
+         fmt::format("4 x {} x (3x{} + 2x{} + 2x{} + 2x{} + {}{})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim, c.n_ff,
+                     c.n_rope_tables > 1 ? fmt::format("{}x", c.n_rope_tables) : "", c.n_rot));
     line("matmul inputs", c.matmul_input_bytes, fmt::format("{} x {} bytes", c.n_batch, c.matmul_input_row_bytes));
     line("attention scratch", c.attention.bytes,
          fmt::format("{} + {} threads x {} bytes", with_commas(c.attention.shared_bytes), c.n_threads,
@@ -123,6 +130,12 @@ int info_gguf(const InfoOptions& o) {
     print_shape(s);
     fmt::print("  n_rot {}, rope {} (freq_base {}, freq_scale {}), rms_eps {}\n", hp.n_rot,
                hp.rope_style == RopeStyle::Neox ? "neox" : "norm", hp.rope_freq_base, hp.rope_freq_scale, hp.rms_eps);
+    if (hp.has_swa()) {
+        int64_t n_sliding = 0;
+        for (int64_t l = 0; l < hp.n_layer; ++l) n_sliding += hp.is_swa(l);
+        fmt::print("  sliding window {} on {} of {} layers (rope freq_base {}, freq_scale {})\n", hp.n_swa, n_sliding,
+                   hp.n_layer, hp.rope_freq_base_swa, hp.rope_freq_scale_swa);
+    }
 
     const gguf::ArrayValue* tokens = file->get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
     std::string add_bos = "-";

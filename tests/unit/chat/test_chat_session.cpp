@@ -28,6 +28,13 @@ struct CountingSource : KvSource {
     int64_t evaluated = 0;
 };
 
+// A cache that forgets everything when cut back (as one with sliding-window layers does when the
+// window of the new end was overwritten).
+struct ForgetfulSource : CountingSource {
+    using CountingSource::CountingSource;
+    void truncate(int64_t n) override { CountingSource::truncate(n < n_past() ? 0 : n); }
+};
+
 struct Stories {
     std::shared_ptr<const gguf::GgufFile> file{gguf::GgufFile::open(test::shared_file("models/stories260K-F32.gguf").string())};
     std::unique_ptr<Model> model = Model::load(file);
@@ -202,6 +209,31 @@ TEST(Conversation, JsonRoundTripAndBadFiles) {
     bad(R"({"messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "y"}]})");
     EXPECT_THROW(load_conversation((dir / "missing.json").string()), Error);
     EXPECT_THROW(save_conversation((dir / "no" / "such" / "dir.json").string(), c), Error);
+}
+
+// When truncating forgets more than the shared prefix (here: regenerating cuts the cache back to
+// the prompt), the turn evaluates from what the cache still holds: the same reply as with a cache
+// that keeps the prefix.
+TEST(ChatSession, ACacheThatForgetsOnTruncateIsRefilled) {
+    Stories s;
+    std::string replies[2];
+    int64_t reused[2] = {};
+    for (int forgetful = 0; forgetful < 2; ++forgetful) {
+        auto ctx = s.context(512);
+        CountingSource keeping(*ctx);
+        ForgetfulSource forgetting(*ctx);
+        KvSource& src = forgetful ? static_cast<KvSource&>(forgetting) : keeping;
+        ChatSession chat(src, *s.tok, s.chatml());
+        Sampler sampler(greedy_params());
+        chat.reply("Once upon a time", sampler, greedy(12));
+        const TurnResult t2 = chat.regenerate(sampler, greedy(12));
+        replies[forgetful] = t2.gen.text;
+        reused[forgetful] = t2.reused_tokens;
+        EXPECT_EQ(chat.tokens_in_context(), src.n_past());
+    }
+    EXPECT_GT(reused[0], 0);
+    EXPECT_EQ(reused[1], 0);
+    EXPECT_EQ(replies[1], replies[0]);
 }
 
 }  // namespace
