@@ -199,8 +199,9 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
     } else if (cmd == "/params") {
         out_.note(fmt::format("[temp {:.2f}{} | top_k {} | top_p {:.2f} | min_p {:.2f} | repeat_penalty {:.2f} | seed {} | "
                          "n_predict {} | context {} tokens | template {}]",
-                         sp_.temperature, is_greedy(sp_) ? " (greedy)" : "", sp_.top_k, sp_.top_p, sp_.min_p, sp_.repeat_penalty, sampler_->seed(),
-                         base_.n_predict, session_.n_ctx(), session_.chat_template().name()));
+                         sp_.temperature, is_greedy(sp_) ? " (greedy)" : "", sp_.top_k, sp_.top_p, sp_.min_p,
+                         sp_.repeat_penalty, sampler_->seed(), base_.n_predict, session_.n_ctx(),
+                         session_.chat_template().name()));
     } else if (cmd == "/stats") {
         std::string s = fmt::format("[context: {} / {} tokens, {}", session_.tokens_in_context(), session_.n_ctx(),
                                     counted(static_cast<int64_t>(conv.messages().size()), "message"));
@@ -216,12 +217,14 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
     } else if (cmd == "/save") {
         if (arg.empty()) throw_error("/save needs a file name: /save FILE");
         save_conversation(arg, conv);
-        out_.note(fmt::format("[saved {} to {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
+        out_.note(fmt::format("[saved {} to {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"),
+                              arg));
     } else if (cmd == "/load") {
         if (arg.empty()) throw_error("/load needs a file name: /load FILE");
         conv = load_conversation(arg);
         session_.sync_cache();
-        out_.note(fmt::format("[loaded {} from {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
+        out_.note(fmt::format("[loaded {} from {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"),
+                              arg));
     } else {
         throw_error("unknown command {}: type /help for the list (start a message with // to send a '/')", cmd);
     }

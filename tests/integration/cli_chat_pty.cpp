@@ -1,8 +1,9 @@
-// `qlm chat` on a pseudo-terminal with stories260K (a story model without a chat template, so
-// --chat-template chatml): history recall with the up arrow (also from the history file of an
-// earlier session), slash commands, Ctrl-C during a long reply, /save + /load, the notice when the
-// context fills, Ctrl-C twice and Ctrl-D to leave. Waits are for output patterns with generous
-// timeouts (the machine may be loaded); nothing asserts on time.
+// `qlm chat` on a pseudo-terminal with stories260K (a story model without a chat template: the
+// ChatML fallback with its notice, or --chat-template chatml): history recall with the up arrow
+// (also from the history file of an earlier session), slash commands, Ctrl-C during a long reply,
+// /save + /load, /clear and /stats, the default reply cap, the notice when the context fills,
+// Ctrl-C twice and Ctrl-D to leave. Waits are for output patterns with generous timeouts (the
+// machine may be loaded); nothing asserts on time.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -175,6 +176,29 @@ TEST(ChatPty, ClearStatsAndSetNPredict) {
     ASSERT_TRUE(c.prompt());
     c.p->type(kCtrlD);
     EXPECT_EQ(c.p->wait_exit(), 0) << c.p->output();
+}
+
+// No --chat-template on a model without one: the notice, the ChatML banner, and a reply capped
+// at 512 tokens; /set temp -1 says greedy.
+TEST(ChatPty, FallbackTemplateAndTheDefaultReplyCap) {
+    auto dir = test::temp_dir("chat-pty-fallback");
+    test::PtyProcess p({test::qlm_bin().string(), "chat", "-m", test::shared_file("models/stories260K-F32.gguf").string(),
+                        "-t", "1", "--ignore-eos"},
+                       {{"XDG_STATE_HOME", dir.string()}, {"TERM", "xterm"}, {"LC_ALL", "C.UTF-8"}});
+    ASSERT_TRUE(p.wait_for("the model has no chat template (tokenizer.chat_template): using chatml")) << p.output();
+    ASSERT_TRUE(p.wait_for("qlm chat: template chatml, context 2048 tokens.")) << p.output();
+    ASSERT_TRUE(p.wait_for("> ")) << p.output();
+    p.type("/set temp -1\r");
+    ASSERT_TRUE(p.wait_for("[temp = -1 (greedy)]")) << p.output();
+    ASSERT_TRUE(p.wait_for("> ")) << p.output();
+    p.type("Once upon a time\r");
+    ASSERT_TRUE(p.wait_for("Once upon a time\r\n")) << p.output();
+    ASSERT_TRUE(p.wait_for("> ")) << p.output();
+    p.type("/stats\r");
+    ASSERT_TRUE(p.wait_for("| last reply: 512 tokens in ")) << p.output();
+    ASSERT_TRUE(p.wait_for("> ")) << p.output();
+    p.type(kCtrlD);
+    EXPECT_EQ(p.wait_exit(), 0) << p.output();
 }
 
 TEST(ChatPty, FullContextDropsOldTurnsWithANotice) {
