@@ -29,21 +29,12 @@ inline void iq4_xs_scales(const BlockIQ4_XS& b, int* s) {
     for (int j = 0; j < 8; ++j) s[j] = static_cast<int>(((lo >> (4 * j)) & 15) | (((hi >> (2 * j)) & 3) << 4)) - 32;
 }
 
-// Σ of 4 neighbouring products w·a per i32 lane, times the sub-block scale s, with ax = |w| and
-// the scale from scale_vec(s): maddubs -> madd by s (|pair·s| ≤ 32258·32·2) or vpdpbusd -> mullo.
-inline __m256i scale_vec(int s) {
-#if QLM_KERNEL_VNNI
-    return _mm256_set1_epi32(s);
-#else
-    return _mm256_set1_epi16(static_cast<short>(s));
-#endif
-}
+// Σ of 4 neighbouring products w·a per i32 lane, times the sub-block scale s (scale =
+// scale_vec(s)), with ax = |w|: maddubs, then madd by s (|pair·s| ≤ 32258·32·2). On VNNI too:
+// vpdpbusd would need a 32-bit multiply by s afterwards, which costs more than the madd.
+inline __m256i scale_vec(int s) { return _mm256_set1_epi16(static_cast<short>(s)); }
 inline __m256i sdot_scaled(__m256i ax, __m256i w, __m256i a, __m256i scale) {
-#if QLM_KERNEL_VNNI
-    return _mm256_mullo_epi32(udot(ax, _mm256_sign_epi8(a, w)), scale);
-#else
     return _mm256_madd_epi16(_mm256_maddubs_epi16(ax, _mm256_sign_epi8(a, w)), scale);
-#endif
 }
 
 template <class B>
@@ -90,10 +81,11 @@ float dot_iq4_xs(int64_t n, const void* w, const void* a) {
     return hsum(acc);
 }
 
-// IQ4_NL tile: each weight block's values (and their magnitudes) are looked up once for the three
-// tokens; the four rows' i32 block sums of a token are reduced into one vector by three hadds
-// (rows 0..3 over lanes 0-3 and again over lanes 4-7), so a block costs one conversion and one
-// FMA per token.
+// IQ4_NL tile: each weight block's values are looked up once for the three tokens; the four rows'
+// i32 block sums of a token are reduced into one vector by three hadds (rows 0..3 over lanes 0-3
+// and again over lanes 4-7), so a block costs one conversion and one FMA per token. With VNNI the
+// values + 128 are unsigned bytes (vpdpbusd does not saturate): Σ v·a = Σ (v + 128)·a − 128·Σ a,
+// the second term once per token; without, the sign trick (maddubs would saturate on v + 128).
 void gemm4x3_iq4_nl(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
     const BlockIQ4_NL* w[R];
     const BlockQ8_0* a[T];
@@ -106,15 +98,24 @@ void gemm4x3_iq4_nl(int64_t n, const void* wv, uint64_t ws, const void* av, uint
         const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
         const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
         const __m256 dw8 = _mm256_set_m128(dw4, dw4);
-        __m256i v[R], av_abs[R];
+        __m256i v[R], u[R];
         for (int r = 0; r < R; ++r) {
             v[r] = iq4_values(table, w[r][b].qs);
-            av_abs[r] = _mm256_sign_epi8(v[r], v[r]);
+#if QLM_KERNEL_VNNI
+            u[r] = _mm256_xor_si256(v[r], _mm256_set1_epi8(static_cast<char>(0x80)));
+#else
+            u[r] = _mm256_sign_epi8(v[r], v[r]);
+#endif
         }
         for (int t = 0; t < T; ++t) {
             const __m256i ya = load32(a[t][b].qs);
             __m256i p[R];
-            for (int r = 0; r < R; ++r) p[r] = udot(av_abs[r], _mm256_sign_epi8(ya, v[r]));
+#if QLM_KERNEL_VNNI
+            const __m256i base = _mm256_sub_epi32(_mm256_setzero_si256(), udot(_mm256_set1_epi8(static_cast<char>(0x80)), ya));
+            for (int r = 0; r < R; ++r) p[r] = udot_add(base, u[r], ya);
+#else
+            for (int r = 0; r < R; ++r) p[r] = udot(u[r], _mm256_sign_epi8(ya, v[r]));
+#endif
             const __m256i sum = _mm256_hadd_epi32(_mm256_hadd_epi32(p[0], p[1]), _mm256_hadd_epi32(p[2], p[3]));
             acc[t] = _mm256_fmadd_ps(_mm256_mul_ps(dw8, lane(da4, t)), _mm256_cvtepi32_ps(sum), acc[t]);
         }

@@ -434,16 +434,7 @@ GgufFile::~GgufFile() {
 
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
     std::unique_ptr<GgufFile> f = open_one(path);
-    if (f->split_.count > 1) {
-        if (f->split_.no != 0) {
-            const auto prefix = split_prefix(path, f->split_.no, f->split_.count);
-            throw_error("{}: this is part {} of {} of a split model: pass the first part, {}", path, f->split_.no + 1,
-                        f->split_.count,
-                        prefix ? "'" + split_path(*prefix, 0, f->split_.count) + "'"
-                               : fmt::format("the one named ...-00001-of-{:05}.gguf", f->split_.count));
-        }
-        f->open_parts();
-    }
+    f->open_parts();
     return f;
 }
 
@@ -526,18 +517,6 @@ void GgufFile::parse_all() {
     data_offset_ = *ds;
     place_tensor_data(tensors_, bytes_, data_offset_, path_);
     check_no_overlap(tensors_, path_);
-}
-
-uint64_t GgufFile::file_size() const {
-    uint64_t n = bytes_.size();
-    for (const auto& p : parts_) n += p->file_size();
-    return n;
-}
-
-std::vector<std::string> GgufFile::part_paths() const {
-    std::vector<std::string> paths{path_};
-    for (const auto& p : parts_) paths.push_back(p->path_);
-    return paths;
 }
 
 const Value* GgufFile::find(std::string_view key) const {

@@ -141,7 +141,7 @@ private:
     GgufFile() = default;
     static std::unique_ptr<GgufFile> open_one(const std::string& path);
     void parse_all();
-    // gguf_split.cpp: the other parts of a split model whose first part this is.
+    // gguf_split.cpp: for a split model, the other parts (this must be the first).
     void open_parts();
     void attach_parts(std::vector<std::unique_ptr<GgufFile>> parts);
 

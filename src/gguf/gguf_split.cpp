@@ -1,6 +1,6 @@
 // Split models: the part names, the split keys, and GgufFile's joining of the parts (open_parts,
-// attach_parts, parse_split), checked so that a missing, foreign or reordered part is one clear
-// error and every tensor of the model is found in exactly one part.
+// attach_parts, parse_split; file_size and part_paths over all parts), checked so that a missing,
+// foreign or reordered part is one clear error and every tensor is found in exactly one part.
 #include "src/gguf/gguf_split.h"
 
 #include <sys/stat.h>
@@ -83,8 +83,16 @@ void GgufFile::attach_parts(std::vector<std::unique_ptr<GgufFile>> parts) {
     parts_ = std::move(parts);
 }
 
-// This file is part 1 of a split model: its name gives the others' names, each must exist.
+// A split model is opened through its first part, whose name gives the others' names; each must exist.
 void GgufFile::open_parts() {
+    if (split_.count == 1) return;
+    if (split_.no != 0) {
+        const auto first = split_prefix(path_, split_.no, split_.count);
+        throw_error("{}: this is part {} of {} of a split model: pass the first part, {}", path_, split_.no + 1,
+                    split_.count,
+                    first ? "'" + split_path(*first, 0, split_.count) + "'"
+                          : fmt::format("the one named ...-00001-of-{:05}.gguf", split_.count));
+    }
     const auto prefix = split_prefix(path_, 0, split_.count);
     if (!prefix)
         throw_error("{}: this is part 1 of {} of a split model, but its name does not end in '{}', so the other parts "
@@ -100,6 +108,18 @@ void GgufFile::open_parts() {
         parts.push_back(open_one(part));
     }
     attach_parts(std::move(parts));
+}
+
+uint64_t GgufFile::file_size() const {
+    uint64_t n = bytes_.size();
+    for (const auto& p : parts_) n += p->file_size();
+    return n;
+}
+
+std::vector<std::string> GgufFile::part_paths() const {
+    std::vector<std::string> paths{path_};
+    for (const auto& p : parts_) paths.push_back(p->path_);
+    return paths;
 }
 
 std::unique_ptr<GgufFile> GgufFile::parse_split(std::span<const std::span<const uint8_t>> parts,

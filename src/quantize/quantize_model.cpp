@@ -175,8 +175,10 @@ std::vector<QuantizedTensor> plan_quantization(const std::string& input, QuantPr
 QuantizeReport quantize_model(const QuantizeOptions& o) {
     const auto t0 = std::chrono::steady_clock::now();
     auto f = gguf::GgufFile::open(o.input);
-    if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output))
-        throw_error("{}: the output would overwrite the input (choose another output path)", o.output);
+    if (std::filesystem::exists(o.output))
+        for (const std::string& part : f->part_paths())  // every part of a split input
+            if (std::filesystem::equivalent(part, o.output))
+                throw_error("{}: the output would overwrite the input (choose another output path)", o.output);
     QuantizeReport rep;
     PolicyOptions policy = o.policy;
     policy.has_imatrix = policy.has_imatrix || !o.importance.empty();

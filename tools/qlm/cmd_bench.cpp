@@ -72,7 +72,7 @@ std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t 
 
 int run_kernels(const BenchCliOptions& o) {
     using enum GgmlType;
-    const std::vector<GgmlType> types = {F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K};
+    const std::vector<GgmlType> types = {F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS};
     bench::KernelBenchOptions ko;
     ko.repetitions = o.repetitions;
     const auto rows = bench::run_kernel_bench(types, ko);

@@ -264,6 +264,9 @@ TEST(SplitGguf, QuantizeJoinsTheParts) {
     EXPECT_EQ(out->find(gguf::kSplitCountKey), nullptr);
     EXPECT_EQ(out->find(gguf::kSplitTensorsCountKey), nullptr);
     EXPECT_EQ(out->split().count, 1u);
+    o.output = s.path(2);  // a part of the input is the input too
+    EXPECT_ERROR(quantize_model(o), s.path(2) + ": the output would overwrite the input");
+    EXPECT_EQ(test::read_bytes(s.path(2)), s.parts[2].to_bytes());
 }
 
 }  // namespace
