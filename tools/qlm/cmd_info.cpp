@@ -15,6 +15,7 @@
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -36,8 +37,8 @@ std::string yes_no(bool b) { return b ? "yes" : "no"; }
 // allocates from (memory_plan.h), line by line.
 void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, uint64_t weight_bytes,
                        const InfoOptions& o, const char* weights_note) {
-    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
-    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
+    if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
     const MemoryPlan p = plan_memory(hp, groups, weight_bytes,
                                      {.n_ctx = o.n_ctx, .n_batch = o.n_batch,
                                       .n_threads = o.n_threads > 0 ? o.n_threads : physical_cores(),
@@ -121,6 +122,9 @@ int info_gguf(const InfoOptions& o) {
     fmt::print("file:          {} ({} bytes, {}), GGUF v{}, {} tensors, {} metadata keys\n", file->path(),
                with_commas(file->file_size()), format_bytes(file->file_size()), file->version(),
                file->tensors().size(), file->metadata().size());
+    if (file->split().count > 1)
+        fmt::print("split:         {} parts, {} .. {}\n", file->split().count, file->part_paths().front(),
+                   file->part_paths().back());
     fmt::print("architecture:  {}\n", hp.arch);
     fmt::print("name:          {}\n", hp.name.empty() ? "(none)" : hp.name);
     print_shape(s);
@@ -167,18 +171,21 @@ Action setup_info(CLI::App& app) {
     app.add_option("-m,--model", o->model_flag, "GGUF model file (same as the positional argument)");
     app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2) instead of a GGUF file");
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan (512, as qlm run)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")
         ->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     return [o]() -> int {
         if (!o->hf_config.empty()) {
             if (!o->model.empty() || !o->model_flag.empty())
-                throw_error("give either a GGUF model or --hf-config, not both");
+                throw_usage("give either a GGUF model or --hf-config, not both");
             return info_hf(*o);
         }
+        if (!o->model.empty() && !o->model_flag.empty() && o->model != o->model_flag)
+            throw_usage("two models given ({} with -m, {} as an argument): give one, as qlm info FILE or qlm info -m FILE",
+                        o->model_flag, o->model);
         if (o->model.empty() && o->model_flag.empty())
-            throw_error("no model given: qlm info MODEL.gguf (or --hf-config config.json)");
+            throw_usage("no model given: qlm info MODEL.gguf (or --hf-config config.json)");
         return info_gguf(*o);
     };
 }
