@@ -40,7 +40,9 @@ public:
 
     int64_t n_past() const;
     int64_t n_ctx() const;
-    void truncate(int64_t n_past);  // forget positions >= n_past
+    // Forget positions >= n_past; a model with sliding-window layers may forget everything
+    // (n_past() is 0 then) when their rings no longer hold the window of the new end.
+    void truncate(int64_t n_past);
 
     const Model& model() const { return model_; }
     const ContextLayout& layout() const { return layout_; }
