@@ -39,14 +39,15 @@ ForwardBuffers::ForwardBuffers(const ContextLayout& l)
       attn(floats(l.n_batch, l.q_dim)),
       k(floats(l.n_batch, l.kv_dim)),
       v(floats(l.n_batch, l.kv_dim)),
-      gate(floats(l.n_batch, l.n_ff)),
-      up(floats(l.n_batch, l.n_ff)),
+      gate(floats(l.ffn_rows, l.n_ff)),
+      up(floats(l.ffn_rows, l.n_ff)),
       rope_cs(floats(l.n_batch, l.n_rot)),
       act(static_cast<size_t>(l.matmul_input_bytes)),
-      attention(l.attention) {}
+      attention(l.attention),
+      moe(l.moe) {}
 
 uint64_t ForwardBuffers::bytes() const {
-    uint64_t b = act.capacity() + attention.bytes();
+    uint64_t b = act.capacity() + attention.bytes() + moe.bytes();
     for (const std::vector<float>* f : {&x, &xn, &tmp, &q, &attn, &k, &v, &gate, &up, &rope_cs})
         b += f->capacity() * sizeof(float);
     return b;
@@ -97,6 +98,12 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
                 add_bias(q + t * QD, L.bq, 1, QD);
                 add_bias(k + t * KVD, L.bk, 1, KVD);
                 add_bias(v + t * KVD, L.bv, 1, KVD);
+                if (hp.qk_norm) {  // per-head RMS norm of q and k, before RoPE
+                    for (int64_t h = 0; h < hp.n_head; ++h)
+                        ops::rmsnorm(q + t * QD + h * hd, L.attn_q_norm, q + t * QD + h * hd, hd, hp.rms_eps);
+                    for (int64_t h = 0; h < hp.n_head_kv; ++h)
+                        ops::rmsnorm(k + t * KVD + h * hd, L.attn_k_norm, k + t * KVD + h * hd, hd, hp.rms_eps);
+                }
                 for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
                 for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
             }
@@ -110,6 +117,10 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
                 for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
                 // Feed-forward block (SwiGLU): its norm right away, on the same token.
                 ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+            }
+            if (hp.is_moe()) {
+                moe_ffn_team(hp, L.moe, n, {xn, x, gate, up, tmp, act, isa, obs}, s.moe);
+                continue;
             }
             matmul({&L.gate, &L.up}, {gate, up}, xn, n);
 #pragma omp for schedule(static)

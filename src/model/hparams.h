@@ -13,7 +13,7 @@ namespace qlm {
 enum class RopeStyle { Norm, Neox };  // adjacent pairs (llama) / halves (qwen2)
 
 struct Hparams {
-    std::string arch;           // "llama" | "qwen2"
+    std::string arch;           // "llama" | "qwen2" | "qwen3moe"
     std::string name;           // general.name
     int64_t n_vocab = 0;
     int64_t n_ctx_train = 0;
@@ -30,9 +30,21 @@ struct Hparams {
     RopeStyle rope_style = RopeStyle::Norm;
     bool qkv_bias = false;
     bool tied_output = false;   // no output.weight: logits use token_embd
+    bool qk_norm = false;       // per-head RMS norm of q and k before RoPE (attn_q_norm, attn_k_norm)
+    // Mixture of experts (qwen3moe; llama with expert_count, i.e. Mixtral): each layer's
+    // feed-forward is n_expert SwiGLU experts of n_ff_exp rows, of which a router picks
+    // n_expert_used per token. n_expert == 0: a dense feed-forward of n_ff rows.
+    int64_t n_expert = 0;
+    int64_t n_expert_used = 0;
+    int64_t n_ff_exp = 0;
+    float expert_weights_scale = 0.f;  // 0 or 1: the routing weights are not scaled
+
+    bool is_moe() const { return n_expert > 0; }
+    // The width of the feed-forward activations one token produces in one expert or dense FFN.
+    int64_t ffn_width() const { return is_moe() ? n_ff_exp : n_ff; }
 };
 
-// general.architecture when it is one qlm runs (llama, qwen2); else qlm::Error saying what the
+// general.architecture when it is one qlm runs (llama, qwen2, qwen3moe); else qlm::Error saying what the
 // file is not.
 std::string model_architecture(const gguf::GgufFile& file);
 

@@ -22,8 +22,14 @@ std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, 
     for (const LayerWeights& L : layers) {
         g.push_back({L.wq, L.wk, L.wv});
         g.push_back({L.wo});
-        g.push_back({L.gate, L.up});
-        g.push_back({L.down});
+        if (L.moe.router.rows > 0) {
+            g.push_back({L.moe.router});
+            g.push_back({L.moe.gate.first, L.moe.up.first});
+            g.push_back({L.moe.down.first});
+        } else {
+            g.push_back({L.gate, L.up});
+            g.push_back({L.down});
+        }
     }
     g.push_back({output});
     return g;
@@ -41,9 +47,16 @@ std::vector<MatmulGroup> matmul_groups(const Hparams& hp, GgmlType type) {
     L.wk = view(hp.n_embd, kv_dim);
     L.wv = view(hp.n_embd, kv_dim);
     L.wo = view(q_dim, hp.n_embd);
-    L.gate = view(hp.n_embd, hp.n_ff);
-    L.up = view(hp.n_embd, hp.n_ff);
-    L.down = view(hp.n_ff, hp.n_embd);
+    if (hp.is_moe()) {
+        L.moe.router = view(hp.n_embd, hp.n_expert);
+        L.moe.gate.first = view(hp.n_embd, hp.n_ff_exp);
+        L.moe.up.first = view(hp.n_embd, hp.n_ff_exp);
+        L.moe.down.first = view(hp.n_ff_exp, hp.n_embd);
+    } else {
+        L.gate = view(hp.n_embd, hp.n_ff);
+        L.up = view(hp.n_embd, hp.n_ff);
+        L.down = view(hp.n_ff, hp.n_embd);
+    }
     return matmul_groups(std::vector<LayerWeights>{L}, view(hp.n_embd, hp.n_vocab));
 }
 
@@ -66,10 +79,12 @@ ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file
         L.bk = vector(p + "attn_k.bias", kv_dim, bias_required);
         L.bv = vector(p + "attn_v.bias", kv_dim, bias_required);
         L.bo = vector(p + "attn_output.bias", hp.n_embd, false);
+        if (hp.qk_norm) {
+            L.attn_q_norm = vector(p + "attn_q_norm.weight", hd, true);
+            L.attn_k_norm = vector(p + "attn_k_norm.weight", hd, true);
+        }
         L.ffn_norm = vector(p + "ffn_norm.weight", hp.n_embd, true);
-        L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-        L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
-        L.down = matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+        bind_ffn(p, hp, L);
     }
     if (file.find_tensor("rope_freqs.weight"))
         throw_error("{}: tensor 'rope_freqs.weight' (Llama-3.1 rope scaling) is not supported by qlm yet", file.path());
@@ -81,11 +96,24 @@ const gguf::TensorInfo& ModelWeights::find(const std::string& name, bool require
     if (!t) {
         if (required)
             throw_error("{}: tensor '{}' is missing (the metadata promises it; the file is incomplete or not a "
-                        "llama/qwen2 model)",
+                        "model of its architecture)",
                         file_.path(), name);
         return kNone;
     }
     return *t;
+}
+
+void ModelWeights::bind_ffn(const std::string& p, const Hparams& hp, LayerWeights& L) {
+    if (!hp.is_moe()) {
+        L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+        L.down = matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+        return;
+    }
+    L.moe.router = matrix(p + "ffn_gate_inp.weight", hp.n_embd, hp.n_expert);
+    L.moe.gate = experts(p + "ffn_gate_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
+    L.moe.up = experts(p + "ffn_up_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
+    L.moe.down = experts(p + "ffn_down_exps.weight", hp.n_ff_exp, hp.n_embd, hp.n_expert);
 }
 
 WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t rows) {
@@ -93,6 +121,28 @@ WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t r
     if (t.ne[0] != static_cast<uint64_t>(cols) || t.ne[1] != static_cast<uint64_t>(rows) || t.ne[2] != 1 ||
         t.ne[3] != 1)
         throw_error("{}: tensor '{}' has shape {}, expected [{}, {}]", file_.path(), name, shape_str(t), cols, rows);
+    return bind(t, cols, rows);
+}
+
+ExpertMatrix ModelWeights::experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_mat) {
+    const gguf::TensorInfo& t = find(name, true);
+    if (t.ne[0] != static_cast<uint64_t>(cols) || t.ne[1] != static_cast<uint64_t>(rows) ||
+        t.ne[2] != static_cast<uint64_t>(n_mat) || t.ne[3] != 1)
+        throw_error("{}: tensor '{}' has shape {}, expected [{}, {}, {}] ({} experts)", file_.path(), name,
+                    shape_str(t), cols, rows, n_mat, n_mat);
+    // The experts are consecutive matrices: one view of all their rows, cut per expert.
+    WeightView all = bind(t, cols, rows * n_mat);
+    ExpertMatrix m;
+    m.first = all;
+    m.first.rows = rows;
+    m.expert_stride = all.row_stride * static_cast<uint64_t>(rows);
+    m.n_expert = n_mat;
+    return m;
+}
+
+// Tensor t as a matrix of `rows` rows of `cols` (its shape already checked).
+WeightView ModelWeights::bind(const gguf::TensorInfo& t, int64_t cols, int64_t rows) {
+    const std::string& name = t.name;
     const FormatOps* f = find_format(t.type);
     if (!f) throw_error("{}: tensor '{}' has type {}, which qlm cannot compute yet", file_.path(), name, type_name(t.type));
     WeightView w;

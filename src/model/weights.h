@@ -10,6 +10,7 @@
 
 #include "quant/matmul.h"
 #include "src/model/hparams.h"
+#include "src/model/moe_ffn.h"
 
 namespace qlm {
 
@@ -20,15 +21,19 @@ struct LayerWeights {
     const float* bk = nullptr;
     const float* bv = nullptr;
     const float* bo = nullptr;
+    const float* attn_q_norm = nullptr;  // [head_dim], when hp.qk_norm
+    const float* attn_k_norm = nullptr;
     const float* ffn_norm = nullptr;  // [n_embd]
-    WeightView gate, up, down;
+    WeightView gate, up, down;        // dense feed-forward (empty in a MoE model)
+    MoeWeights moe;                   // the router and experts of a MoE model
 };
 
 // Weights that multiply the same input (their activation conversions share one buffer).
 using MatmulGroup = std::vector<WeightView>;
 
 // The matrix products of a forward pass grouped by shared input, in the order forward_chunk runs
-// them: per layer {q, k, v}, {o}, {gate, up}, {down}; then {output}.
+// them: per layer {q, k, v}, {o}, {gate, up}, {down} (MoE: {router}, and expert 0's {gate, up},
+// {down} standing for every expert); then {output}.
 std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, const WeightView& output);
 // The same shapes for a model that is not loaded (a config.json): every matrix of `type`, one
 // layer standing for all (they have the same shapes); the views have no data.
@@ -49,6 +54,10 @@ public:
 private:
     const gguf::TensorInfo& find(const std::string& name, bool required) const;
     WeightView matrix(const std::string& name, int64_t cols, int64_t rows);
+    // A 3-D tensor [cols, rows, n_mat] (the experts of a MoE layer).
+    ExpertMatrix experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_mat);
+    WeightView bind(const gguf::TensorInfo& t, int64_t cols, int64_t rows);
+    void bind_ffn(const std::string& prefix, const Hparams& hp, LayerWeights& L);
     const float* vector(const std::string& name, int64_t n, bool required);
 
     const gguf::GgufFile& file_;
