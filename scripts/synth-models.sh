@@ -17,9 +17,11 @@ declare -A sha=(
   [smol-f16]=03641dfc9801f340555fac4a07bf013e6394e898db408db41c33505c1e9e4419
   [qwen-mini-f32]=b293fe00175f7b3e6eff82eda948cb0dc2d5ae523dc050fe7d33c7401ee17ee2
   [tinyllama-f16]=05f703507001942583a7b26dc27341173746313648ae75774b5e892bed33354b
+  [moe-mini-f32]=efe4400c3e360b672ad25cbf7545b50f36817a75b1232d62548697e69a13c19c
+  [mixtral-mini-f32]=67247995b244ab06ad6c71e52a9bc9dd7612db1ad5a64a71195013481363bddd
 )
 names=("$@")
-[ ${#names[@]} -gt 0 ] || names=(mini-f32 smol-f16 qwen-mini-f32 tinyllama-f16)
+[ ${#names[@]} -gt 0 ] || names=(mini-f32 smol-f16 qwen-mini-f32 tinyllama-f16 moe-mini-f32 mixtral-mini-f32)
 
 exec 9>"$dir/.lock"
 flock 9
