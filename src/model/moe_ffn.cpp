@@ -47,11 +47,13 @@ void group_by_expert(const Hparams& hp, int64_t n, MoeBuffers& b) {
     std::fill(b.offsets.begin(), b.offsets.end(), 0);
     for (int64_t a = 0; a < n * k; ++a) ++b.offsets[static_cast<size_t>(b.chosen[static_cast<size_t>(a)]) + 1];
     for (int64_t e = 0; e < hp.n_expert; ++e) b.offsets[static_cast<size_t>(e) + 1] += b.offsets[static_cast<size_t>(e)];
-    for (int64_t e = 0; e < hp.n_expert; ++e) {
-        int32_t next = b.offsets[static_cast<size_t>(e)];
-        for (int64_t a = 0; a < n * k; ++a)
-            if (b.chosen[static_cast<size_t>(a)] == e) b.order[static_cast<size_t>(next++)] = static_cast<int32_t>(a);
-    }
+    // A counting sort: offsets[e] serves as expert e's cursor, ending at expert e + 1's start...
+    for (int64_t a = 0; a < n * k; ++a)
+        b.order[static_cast<size_t>(b.offsets[static_cast<size_t>(b.chosen[static_cast<size_t>(a)])]++)] =
+            static_cast<int32_t>(a);
+    // ...so the starts are the cursors shifted by one.
+    for (int64_t e = hp.n_expert; e > 0; --e) b.offsets[static_cast<size_t>(e)] = b.offsets[static_cast<size_t>(e) - 1];
+    b.offsets[0] = 0;
 }
 
 // A prompt chunk: each expert multiplies the rows of the tokens routed to it; its outputs go to
