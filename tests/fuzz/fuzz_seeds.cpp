@@ -35,6 +35,9 @@ int main(int argc, char** argv) {
         m.n_layer = 2;
         m.n_head_kv = 2;
         put(out / "gguf" / "tiny-2layer-mha.gguf", m.writer().to_bytes());
+        qlm::test::TinyModel moe;
+        moe.n_expert = 4;
+        put(out / "gguf" / "tiny-mixtral-4experts.gguf", moe.writer().to_bytes());
         put(out / "gguf" / "tiny-alignment-64.gguf", [&] {
             qlm::gguf::GgufWriter a = qlm::test::TinyModel{}.writer();
             a.set_u32("general.alignment", 64);

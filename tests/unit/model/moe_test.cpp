@@ -5,15 +5,18 @@
 
 #include <algorithm>
 #include <cmath>
+#include <functional>
 #include <memory>
 #include <random>
 #include <set>
 #include <string>
 #include <vector>
 
+#include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
 #include "src/model/hparams.h"
+#include "src/model/context.h"
 #include "src/model/matmul_observer.h"
 #include "src/model/moe_ffn.h"
 #include "src/util/error.h"
@@ -248,6 +251,53 @@ TEST(MoeHparams, ErrorsNameTheKey) {
     EXPECT_NE(hparams_error(*metadata("llama", 4, 5)).find("llama.expert_used_count = 5"), std::string::npos);
     EXPECT_NE(hparams_error(*metadata("llama", 4, 0)).find("llama.expert_used_count = 0"), std::string::npos);
     EXPECT_NE(hparams_error(*metadata("llama", 100000, 2)).find("llama.expert_count"), std::string::npos);
+}
+
+// A tiny Mixtral-style file whose metadata and tensors disagree: one line naming the tensor.
+std::string load_error(const test::TinyModel& m, const std::function<void(gguf::GgufWriter&)>& edit) {
+    gguf::GgufWriter w = m.writer();
+    edit(w);
+    const std::vector<uint8_t> bytes = w.to_bytes();
+    try {
+        Model::load(gguf::GgufFile::parse(bytes, "tiny-moe.gguf"));
+        return "";
+    } catch (const Error& e) {
+        return e.what();
+    }
+}
+
+TEST(MoeWeights, ShapeErrorsNameTheTensor) {
+    test::TinyModel m;
+    m.n_expert = 4;
+    EXPECT_EQ(load_error(m, [](gguf::GgufWriter&) {}), "");
+    // Five experts promised, four stored: the router is checked first.
+    const std::string e = load_error(m, [](gguf::GgufWriter& w) { w.set_u32("llama.expert_count", 5); });
+    EXPECT_NE(e.find("blk.0.ffn_gate_inp.weight' has shape [8, 4], expected [8, 5]"), std::string::npos) << e;
+    // A feed-forward width the experts do not have.
+    const std::string f = load_error(m, [](gguf::GgufWriter& w) { w.set_u32("llama.feed_forward_length", 12); });
+    EXPECT_NE(f.find("blk.0.ffn_gate_exps.weight' has shape [8, 16, 4], expected [8, 12, 4] (4 experts)"),
+              std::string::npos)
+        << f;
+}
+
+// The tiny model runs its experts in every batch size alike: a prompt in one chunk, in chunks of
+// one token (each a decode-style step) and of three give the same logits.
+TEST(MoeWeights, ChunkSizesGiveTheSameLogits) {
+    test::TinyModel m;
+    m.n_expert = 4;
+    m.n_layer = 2;
+    const std::vector<uint8_t> bytes = m.writer().to_bytes();
+    auto model = Model::load(gguf::GgufFile::parse(bytes, "tiny-moe.gguf"));
+    const std::vector<int32_t> prompt = {1, 260, 263, 40, 7, 99, 12};
+    std::vector<std::vector<float>> runs;
+    for (int64_t nb : {7, 1, 3}) {
+        InferenceContext ctx(*model, {.n_ctx = 16, .n_batch = nb, .n_outputs = 7, .n_threads = 2});
+        ctx.eval(prompt, true);
+        runs.emplace_back();
+        for (int64_t i = 0; i < 7; ++i) runs.back().insert(runs.back().end(), ctx.logits(i).begin(), ctx.logits(i).end());
+    }
+    for (size_t r = 1; r < runs.size(); ++r)
+        for (size_t i = 0; i < runs[0].size(); ++i) ASSERT_NEAR(runs[r][i], runs[0][i], 1e-4f) << "run " << r << " at " << i;
 }
 
 }  // namespace
