@@ -100,9 +100,9 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
                 add_bias(v + t * KVD, L.bv, 1, KVD);
                 if (hp.qk_norm) {  // per-head RMS norm of q and k, before RoPE
                     for (int64_t h = 0; h < hp.n_head; ++h)
-                        ops::rmsnorm(q + t * QD + h * hd, L.attn_q_norm, q + t * QD + h * hd, hd, hp.rms_eps);
+                        ops::rmsnorm(q + t * QD + h * hd, L.q_norm, q + t * QD + h * hd, hd, hp.rms_eps);
                     for (int64_t h = 0; h < hp.n_head_kv; ++h)
-                        ops::rmsnorm(k + t * KVD + h * hd, L.attn_k_norm, k + t * KVD + h * hd, hd, hp.rms_eps);
+                        ops::rmsnorm(k + t * KVD + h * hd, L.k_norm, k + t * KVD + h * hd, hd, hp.rms_eps);
                 }
                 for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
                 for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);

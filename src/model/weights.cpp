@@ -80,11 +80,11 @@ ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file
         L.bv = vector(p + "attn_v.bias", kv_dim, bias_required);
         L.bo = vector(p + "attn_output.bias", hp.n_embd, false);
         if (hp.qk_norm) {
-            L.attn_q_norm = vector(p + "attn_q_norm.weight", hd, true);
-            L.attn_k_norm = vector(p + "attn_k_norm.weight", hd, true);
+            L.q_norm = vector(p + "attn_q_norm.weight", hd, true);
+            L.k_norm = vector(p + "attn_k_norm.weight", hd, true);
         }
         L.ffn_norm = vector(p + "ffn_norm.weight", hp.n_embd, true);
-        bind_ffn(p, hp, L);
+        bind_ffn(hp, p, L);
     }
     if (file.find_tensor("rope_freqs.weight"))
         throw_error("{}: tensor 'rope_freqs.weight' (Llama-3.1 rope scaling) is not supported by qlm yet", file.path());
@@ -103,7 +103,8 @@ const gguf::TensorInfo& ModelWeights::find(const std::string& name, bool require
     return *t;
 }
 
-void ModelWeights::bind_ffn(const std::string& p, const Hparams& hp, LayerWeights& L) {
+// gate, up and down, or a MoE layer's router and experts.
+void ModelWeights::bind_ffn(const Hparams& hp, const std::string& p, LayerWeights& L) {
     if (!hp.is_moe()) {
         L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
         L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);

@@ -21,8 +21,8 @@ struct LayerWeights {
     const float* bk = nullptr;
     const float* bv = nullptr;
     const float* bo = nullptr;
-    const float* attn_q_norm = nullptr;  // [head_dim], when hp.qk_norm
-    const float* attn_k_norm = nullptr;
+    const float* q_norm = nullptr;  // [head_dim], with hp.qk_norm
+    const float* k_norm = nullptr;
     const float* ffn_norm = nullptr;  // [n_embd]
     WeightView gate, up, down;        // dense feed-forward (empty in a MoE model)
     MoeWeights moe;                   // the router and experts of a MoE model
@@ -57,7 +57,7 @@ private:
     // A 3-D tensor [cols, rows, n_mat] (the experts of a MoE layer).
     ExpertMatrix experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_mat);
     WeightView bind(const gguf::TensorInfo& t, int64_t cols, int64_t rows);
-    void bind_ffn(const std::string& prefix, const Hparams& hp, LayerWeights& L);
+    void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     const float* vector(const std::string& name, int64_t n, bool required);
 
     const gguf::GgufFile& file_;
