@@ -4,6 +4,7 @@
 
 #include <cstdint>
 
+#include "quant/format_shared.h"
 #include "quant/fp16.h"
 #include "quant/ggml_type.h"
 
@@ -21,11 +22,17 @@ struct FormatF16 {
     static void quantize_row(const float* x, Block* y, int64_t n) {
         for (int64_t i = 0; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
     }
-    // Each product of two f16 values is exact in f32; only the summation rounds.
+    // In the order of ggml's vec_dot_f16: lane i mod 32 over whole groups of 32,
+    // reduce_lanes32_vec_dot, then the rest added in double. Each product of two f16 values is
+    // exact in f32 (no fused add needed); only the summation rounds.
     static float vec_dot(int64_t n, const Block* w, const Block* a) {
-        float s = 0.f;
-        for (int64_t i = 0; i < n; ++i) s += fp16_to_fp32(w[i]) * fp16_to_fp32(a[i]);
-        return s;
+        float s[32] = {};
+        int64_t i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int k = 0; k < 32; ++k) s[k] += fp16_to_fp32(w[i + k]) * fp16_to_fp32(a[i + k]);
+        double r = reduce_lanes32_vec_dot(s);
+        for (; i < n; ++i) r += static_cast<double>(fp16_to_fp32(w[i]) * fp16_to_fp32(a[i]));
+        return static_cast<float>(r);
     }
 };
 

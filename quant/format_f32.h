@@ -1,9 +1,11 @@
 // F32 weights: one float per element; activations stay F32 (FORMATS.md §4).
 #pragma once
 
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
+#include "quant/format_shared.h"
 #include "quant/ggml_type.h"
 
 namespace qlm {
@@ -20,11 +22,20 @@ struct FormatF32 {
     static void quantize_row(const float* x, Block* y, int64_t n) {
         std::memcpy(y, x, static_cast<size_t>(n) * sizeof(float));
     }
-    // Reference dot: plain f32 accumulation in index order.
+    // Reference dot in the order of ggml's vec_dot_f32: lane i mod 32 over whole groups of 32
+    // (fused multiply-add), reduce_lanes32_vec_dot, then the rest added in f32, each product
+    // rounded before its sum.
     static float vec_dot(int64_t n, const Block* w, const Block* a) {
-        float s = 0.f;
-        for (int64_t i = 0; i < n; ++i) s += w[i] * a[i];
-        return s;
+        float s[32] = {};
+        int64_t i = 0;
+        for (; i + 32 <= n; i += 32)
+            for (int k = 0; k < 32; ++k) s[k] = std::fma(w[i + k], a[i + k], s[k]);
+        float r = reduce_lanes32_vec_dot(s);
+        for (; i < n; ++i) {
+            const float p = w[i] * a[i];
+            r += p;
+        }
+        return r;
     }
 };
 

@@ -57,7 +57,20 @@ struct FormatQ8_0 {
         for (int64_t b = 0; b < n / 32; ++b)
             y[b].d = fp32_to_fp16(quantize_q8_block<Q8Rule::Activations>(x + b * 32, y[b].qs));
     }
-    static float vec_dot(int64_t n, const Block* w, const Block* a) { return vec_dot_scaled<FormatQ8_0, 0>(n, w, a); }
+    // In the order of ggml's Q8_0 dot: per block, lane k holds the i32 sum of elements 4k..4k+3
+    // and adds it, times d_w·d_a, with one fused multiply-add; reduce_lanes8_tinyblas at the end.
+    static float vec_dot(int64_t n, const Block* w, const Block* a) {
+        float l[8] = {};
+        for (int64_t b = 0; b < n / 32; ++b) {
+            const float d = fp16_to_fp32(w[b].d) * fp16_to_fp32(a[b].d);
+            for (int k = 0; k < 8; ++k) {
+                int32_t isum = 0;
+                for (int e = 4 * k; e < 4 * k + 4; ++e) isum += static_cast<int32_t>(w[b].qs[e]) * a[b].qs[e];
+                l[k] = std::fma(d, static_cast<float>(isum), l[k]);
+            }
+        }
+        return reduce_lanes8_tinyblas(l);
+    }
 };
 
 }  // namespace qlm

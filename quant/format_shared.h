@@ -1,5 +1,5 @@
-// What the block formats' traits share: the extremes their reference rules start from, and the
-// loops of the 32-element formats (Q4_0, Q5_0, Q8_0, Q8_1 with an f16 scale d; Q4_1, Q5_1 with an
+// What the block formats' traits share: the extremes their reference rules start from, the lane
+// reductions of the float and Q8_0 reference dots, and the loops of the 32-element formats (Q4_0, Q5_0, Q8_0, Q8_1 with an f16 scale d; Q4_1, Q5_1 with an
 // f16 scale d and offset m), written once over a traits type F with Block, ActBlock and a static
 // code(block, e) giving element e's stored code.
 #pragma once
@@ -38,6 +38,23 @@ inline void block_min_max(const float* x, int n, float& mn, float& mx) {
         mn = std::min(mn, x[e]);
         mx = std::max(mx, x[e]);
     }
+}
+
+// The lane reductions of llama.cpp's x86 (AVX2) float kernels, which the reference dots of F32,
+// F16 and Q8_0 follow so that every kernel set gives the same sums.
+// ggml's vec_dot_f32/f16: 32 lanes (4 vectors of 8) reduced as vectors (s0 + s2) + (s1 + s3),
+// then across the 8 lanes ((l0 + l4) + (l1 + l5)) + ((l2 + l6) + (l3 + l7)).
+inline float reduce_lanes32_vec_dot(const float (&s)[32]) {
+    float v[8];
+    for (int k = 0; k < 8; ++k) v[k] = (s[k] + s[16 + k]) + (s[8 + k] + s[24 + k]);
+    const float a0 = v[0] + v[4], a1 = v[1] + v[5], a2 = v[2] + v[6], a3 = v[3] + v[7];
+    return (a0 + a1) + (a2 + a3);
+}
+// llamafile's tinyBLAS (llama.cpp's batched f32/f16 matmul) and ggml's Q8_0 dot reduce one
+// 8-lane vector as ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)).
+inline float reduce_lanes8_tinyblas(const float (&l)[8]) {
+    const float a0 = l[0] + l[4], a1 = l[1] + l[5], a2 = l[2] + l[6], a3 = l[3] + l[7];
+    return (a0 + a2) + (a1 + a3);
 }
 
 // x = d·(code − kOffset).

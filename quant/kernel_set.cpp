@@ -54,9 +54,12 @@ Isa detect_isa() {
 // Every field of every format in the table from the first set of the chain that has it; the
 // formats' reference rules end the chain.
 KernelSet resolve(const KernelSet& set) {
-    KernelSet r{set.isa, nullptr, nullptr, {}};
-    for (const KernelSet* s = &set; s; s = s->fallback)
+    KernelSet r{{}, set.isa, nullptr, {}};
+    for (const KernelSet* s = &set; s; s = s->fallback) {
         if (!r.axpy_f16) r.axpy_f16 = s->axpy_f16;
+        if (!r.dot_f16_batch) r.dot_f16_batch = s->dot_f16_batch;
+        if (!r.exp_ggml) r.exp_ggml = s->exp_ggml;
+    }
     for (const FormatOps& f : all_formats()) {
         FormatKernels& k = r.formats[static_cast<size_t>(f.type)];
         for (const KernelSet* s = &set; s; s = s->fallback) {
@@ -64,6 +67,7 @@ KernelSet resolve(const KernelSet& set) {
             if (!k.vec_dot) k.vec_dot = from.vec_dot;
             if (!k.gemm_tile) k.gemm_tile = from.gemm_tile;
             if (!k.quantize_activation) k.quantize_activation = from.quantize_activation;
+            if (!k.batch_dot) k.batch_dot = from.batch_dot;
         }
         if (!k.vec_dot) k.vec_dot = f.vec_dot_scalar;
         if (!k.quantize_activation) k.quantize_activation = f.quantize_activation;

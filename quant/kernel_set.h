@@ -1,10 +1,11 @@
 // Kernel sets: one table per ISA (scalar, AVX2, AVX-512, NEON) of the kernels matmul and attention
-// call, indexed by format: {vec_dot, gemm_tile, quantize_activation} per format, plus the kernels
-// that are not per format (axpy_f16). Each set is built in its ISA's file,
-// quant/kernels/kernel_set_<isa>.cpp, and lists only what that ISA does better; what it lacks
-// comes from its fallback set (avx512 -> avx2 -> scalar, neon -> scalar). The scalar set ends
-// every chain: the formats' reference rules (FormatOps::vec_dot_scalar, quantize_activation).
-// kernel_set(isa) resolves a chain once into a complete table.
+// call, indexed by format: {vec_dot, gemm_tile, quantize_activation, batch_dot} per format, plus
+// the kernels that are not per format (RowKernels: axpy_f16, dot_f16_batch, exp_ggml). Each set
+// is built in its ISA's file, quant/kernels/kernel_set_<isa>.cpp, and lists only what that ISA
+// does better; what it lacks comes from its fallback set (avx512 -> avx2 -> scalar, neon ->
+// scalar). The scalar set ends every chain: the formats' reference rules
+// (FormatOps::vec_dot_scalar, quantize_activation). kernel_set(isa) resolves a chain once into a
+// complete table.
 //
 // A new ISA: an Isa value (name, CPU check in kernel_set.cpp), its kernel_set_<isa>.cpp naming its
 // fallback, and its case in kernel_set.cpp's unresolved_kernel_set. A new format: its entries in
@@ -32,6 +33,8 @@ using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const v
 constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
 // y[i] += a * x[i] for f16 x.
 using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
+// y[i] = exp(x[i]); x may equal y.
+using ExpFn = void (*)(const float* x, float* y, int64_t n);
 
 // Avx2 = AVX2 + FMA + F16C; Avx512 = Avx2 + AVX-512 F/VL/BW/DQ + VNNI (the int8 kernels use
 // vpdpbusd); Neon: AArch64 builds.
@@ -42,12 +45,24 @@ struct FormatKernels {
     VecDotFn vec_dot = nullptr;
     GemmTileFn gemm_tile = nullptr;               // 4x3 tile for prompt batches (none at all: single dots)
     QuantizeRowFn quantize_activation = nullptr;  // as the format's reference rule, byte for byte
+    // F32/F16 on a set without a tile: one output of a prompt batch, added in the order of the
+    // tile (llama.cpp multiplies a batch in another order than one token); nullptr: vec_dot.
+    // Only whole groups of 8 elements are summed (matmul asks it for no other rows).
+    VecDotFn batch_dot = nullptr;
 };
 
-struct KernelSet {
+// The kernels on plain f32/f16 rows that belong to no weight format; nullptr: the fallback set's.
+struct RowKernels {
+    AxpyF16Fn axpy_f16 = nullptr;  // y += a·x, x in f16 (attention's V accumulation)
+    // Σ x[i]·y[i] over f16 rows of whole groups of 8, in the order of llama.cpp's batched f16
+    // matmul (attention's q·k); the same sum as the F16 tile's.
+    VecDotFn dot_f16_batch = nullptr;
+    ExpFn exp_ggml = nullptr;  // as ggml's x86 vector exp, bit for bit on every set (softmax, SiLU)
+};
+
+struct KernelSet : RowKernels {
     Isa isa;
     const KernelSet* fallback;  // where what this set lacks comes from; nullptr: the scalar set
-    AxpyF16Fn axpy_f16;
     std::array<FormatKernels, kGgmlTypeIdLimit> formats;  // by GgmlType id
 
     const FormatKernels& operator[](GgmlType t) const { return formats[static_cast<size_t>(t)]; }
@@ -60,9 +75,9 @@ struct KernelEntry {
 
 // A set from its entries (formats not listed: all nullptr). Compile time only, so the per-ISA
 // files, which are compiled for their ISA, emit no code of their own for it.
-consteval KernelSet make_kernel_set(Isa isa, const KernelSet* fallback, AxpyF16Fn axpy_f16,
+consteval KernelSet make_kernel_set(Isa isa, const KernelSet* fallback, RowKernels row,
                                     std::initializer_list<KernelEntry> entries) {
-    KernelSet s{isa, fallback, axpy_f16, {}};
+    KernelSet s{row, isa, fallback, {}};
     for (const KernelEntry& e : entries) s.formats[static_cast<size_t>(e.type)] = e.kernels;
     return s;
 }
@@ -85,13 +100,18 @@ Isa active_isa();
 // The set of an ISA as built in its file, fallback unresolved; nullptr when this build has none.
 const KernelSet* unresolved_kernel_set(Isa isa);
 // The set of an ISA with its fallback chain resolved: every format of the format table has its
-// vec_dot and quantize_activation (gemm_tile may be nullptr). An ISA the CPU lacks gets the best
-// one it has. Resolved once per process; the tables are constant from then on.
+// vec_dot and quantize_activation (gemm_tile and batch_dot may be nullptr), every RowKernels
+// field is set. An ISA the CPU lacks gets the best one it has. Resolved once per process; the
+// tables are constant from then on.
 const KernelSet& kernel_set(Isa isa);
 // kernel_set(active_isa()).
 const KernelSet& active_kernels();
 
-// y[i] += a * x[i] for f16 x, on the active ISA (attention's V accumulation).
+// The RowKernels on the active ISA.
 inline void axpy_f16(int64_t n, float a, const uint16_t* x, float* y) { active_kernels().axpy_f16(n, a, x, y); }
+inline float dot_f16_batch(int64_t n, const uint16_t* x, const uint16_t* y) {
+    return active_kernels().dot_f16_batch(n, x, y);
+}
+inline void exp_ggml(const float* x, float* y, int64_t n) { active_kernels().exp_ggml(x, y, n); }
 
 }  // namespace qlm

@@ -21,12 +21,14 @@ struct Resolved {
     float* y;
     VecDotFn dot;
     GemmTileFn tile;
+    bool tile_all;          // every token through the tile (float formats, see matmul_team)
     const uint8_t* act;     // n_tokens rows of a_row_bytes
     uint64_t a_row_bytes;
     int64_t n_row_tiles, first_item;
 };
 
-// Rows r0..r1 x tokens t0..t1 of one weight: 4x3 tiles where they fit, single dots elsewhere.
+// Rows r0..r1 x tokens t0..t1 of one weight: 4x3 tiles where they fit, single dots elsewhere
+// (with tile_all, the tile for the leftover tokens too).
 void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     const WeightView& w = *m.w;
     const auto* wbytes = static_cast<const uint8_t*>(w.data);
@@ -48,6 +50,15 @@ void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1)
     for (; t < t1; ++t) {
         const uint8_t* a = m.act + static_cast<uint64_t>(t) * m.a_row_bytes;
         float* yt = m.y + t * w.rows;
+        if (m.tile_all) {
+            // One token as a tile's three (stride 0), so it is summed as its neighbours are.
+            float tmp[kGemmTileTokens * kGemmTileRows];
+            for (int64_t r = r0; r < r1; r += kGemmTileRows) {
+                m.tile(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, w.row_stride, a, 0, tmp, kGemmTileRows);
+                for (int64_t k = 0; k < kGemmTileRows; ++k) yt[r + k] = tmp[k];
+            }
+            continue;
+        }
         for (int64_t r = r0; r < r1; ++r) yt[r] = m.dot(w.cols, wbytes + static_cast<uint64_t>(r) * w.row_stride, a);
     }
 }
@@ -123,8 +134,21 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
         Resolved& r = m[k];
         r.w = &w;
         r.y = ys[k];
-        r.dot = kernels[w.type].vec_dot;
-        r.tile = n_tokens >= kGemmTileTokens ? kernels[w.type].gemm_tile : nullptr;
+        const FormatKernels& fk = kernels[w.type];
+        r.dot = fk.vec_dot;
+        r.tile = n_tokens >= kGemmTileTokens ? fk.gemm_tile : nullptr;
+        r.tile_all = false;
+        if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {
+            // llama.cpp multiplies f32/f16 weights by a batch of 2 or more tokens with llamafile's
+            // tinyBLAS when the rows are whole groups of 4 and the columns of 8, else (and for one
+            // token) with ggml's vec_dot; the two add in different orders, and so do our tile and
+            // dot kernels. Every output is computed the way llama.cpp computes it: by the tile, or
+            // on a set without one by its batch_dot (the same order as the tile's).
+            const bool tiled = n_tokens >= 2 && w.rows % kGemmTileRows == 0 && w.cols % 8 == 0;
+            r.tile = tiled ? fk.gemm_tile : nullptr;
+            r.tile_all = r.tile != nullptr;
+            if (tiled && !r.tile && fk.batch_dot) r.dot = fk.batch_dot;
+        }
         r.a_row_bytes = format_row_bytes(af, cols);
         if (af.type == GgmlType::F32) {
             r.act = reinterpret_cast<const uint8_t*>(x);

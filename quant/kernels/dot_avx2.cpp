@@ -24,6 +24,23 @@ inline Vf load_bf16(const uint16_t* p) {
     return Vf(_mm256_castsi256_ps(_mm256_slli_epi32(u, 16)));
 }
 
+// The 8 lanes of v summed as llamafile's tinyBLAS (and ggml's hsum_float_8) reduce them:
+// ((v0 + v4) + (v2 + v6)) + ((v1 + v5) + (v3 + v7)).
+inline float hsum_avx(Vf v) {
+    const __m256 x = v;
+    const __m128 a = _mm_add_ps(_mm256_extractf128_ps(x, 1), _mm256_castps256_ps128(x));
+    const __m128 b = _mm_add_ps(a, _mm_movehl_ps(a, a));
+    return _mm_cvtss_f32(_mm_add_ss(b, _mm_movehdup_ps(b)));
+}
+
+// x + y·z with the product rounded before the sum (no FMA), as ggml's f32 vec_dot adds its tail.
+inline float add_product(float x, float y, float z) {
+    return _mm_cvtss_f32(_mm_add_ss(_mm_set_ss(x), _mm_mul_ss(_mm_set_ss(y), _mm_set_ss(z))));
+}
+
+// 4 rows x 3 tokens in llamafile's tinyBLAS order (llama.cpp's f32/f16 matmul for prompt
+// batches): one accumulator per output, lane i mod 8 over groups of 8, reduced by hsum_avx.
+// n % 8 != 0 (which tinyBLAS declines; matmul only asks for whole groups) adds the rest after.
 template <class T, class Load, class Scalar>
 void gemm4x3(int64_t n, const void* wv, uint64_t w_stride, const void* av, uint64_t a_stride, float* y,
              int64_t y_stride, Load load, Scalar scalar) {
@@ -46,7 +63,7 @@ void gemm4x3(int64_t n, const void* wv, uint64_t w_stride, const void* av, uint6
     }
     for (int r = 0; r < 4; ++r) {
         for (int t = 0; t < 3; ++t) {
-            float s = xsimd::hadd(acc[r][t]);
+            float s = hsum_avx(acc[r][t]);
             for (int64_t j = i; j < n; ++j) s += scalar(w[r][j]) * scalar(a[t][j]);
             y[t * y_stride + r] = s;
         }
@@ -65,18 +82,39 @@ void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
 }
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a) {
-    return simd::dot_float<Vf>(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
-                       [](float v) { return v; });
+    const auto* x = static_cast<const float*>(w);
+    const auto* y = static_cast<const float*>(a);
+    return simd::dot_float<Vf>(n, x, y, load_f32, [&](float s, int64_t i) {
+        for (; i < n; ++i) s = add_product(s, x[i], y[i]);
+        return s;
+    });
 }
 
 float dot_f16_avx2(int64_t n, const void* w, const void* a) {
-    return simd::dot_float<Vf>(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16,
-                       fp16_to_fp32);
+    const auto* x = static_cast<const uint16_t*>(w);
+    const auto* y = static_cast<const uint16_t*>(a);
+    return simd::dot_float<Vf>(n, x, y, load_f16, [&](float s, int64_t i) {
+        double d = s;
+        for (; i < n; ++i) d += static_cast<double>(fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]));
+        return static_cast<float>(d);
+    });
+}
+
+float dot_f16_batch_avx2(int64_t n, const void* w, const void* a) {
+    const auto* x = static_cast<const uint16_t*>(w);
+    const auto* y = static_cast<const uint16_t*>(a);
+    Vf acc(0.f);
+    for (int64_t i = 0; i + kLanes <= n; i += kLanes) acc = xsimd::fma(load_f16(x + i), load_f16(y + i), acc);
+    return hsum_avx(acc);
 }
 
 float dot_bf16_avx2(int64_t n, const void* w, const void* a) {
-    return simd::dot_float<Vf>(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_bf16,
-                       bf16_to_fp32);
+    const auto* x = static_cast<const uint16_t*>(w);
+    const auto* y = static_cast<const uint16_t*>(a);
+    return simd::dot_float<Vf>(n, x, y, load_bf16, [&](float s, int64_t i) {
+        for (; i < n; ++i) s += bf16_to_fp32(x[i]) * bf16_to_fp32(y[i]);
+        return s;
+    });
 }
 
 void convert_f32_to_f16_avx2(const float* x, void* yv, int64_t n) {
@@ -85,6 +123,39 @@ void convert_f32_to_f16_avx2(const float* x, void* yv, int64_t n) {
     for (; i + kLanes <= n; i += kLanes)
         _mm_storeu_si128(reinterpret_cast<__m128i*>(y + i), _mm256_cvtps_ph(_mm256_loadu_ps(x + i), _MM_FROUND_TO_NEAREST_INT));
     for (; i < n; ++i) y[i] = fp32_to_fp16(x[i]);
+}
+
+void exp_ggml_avx2(const float* x, float* y, int64_t n) {
+    const __m256 shift = _mm256_set1_ps(0x1.8p23f);
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const __m256 v = _mm256_loadu_ps(x + i);
+        const __m256 z = _mm256_fmadd_ps(v, _mm256_set1_ps(0x1.715476p+0f), shift);
+        const __m256 m = _mm256_sub_ps(z, shift);
+        const __m256 b = _mm256_fnmadd_ps(m, _mm256_set1_ps(0x1.7f7d1cp-20f),
+                                          _mm256_fnmadd_ps(m, _mm256_set1_ps(0x1.62e4p-1f), v));
+        const __m256i e = _mm256_slli_epi32(_mm256_castps_si256(z), 23);
+        const __m256 k = _mm256_castsi256_ps(_mm256_add_epi32(e, _mm256_castps_si256(_mm256_set1_ps(1.0f))));
+        const __m256 abs_m = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), m);
+        const __m256 big = _mm256_cmp_ps(abs_m, _mm256_set1_ps(126.f), _CMP_GT_OQ);
+        const __m256 u = _mm256_mul_ps(b, b);
+        const __m256 j = _mm256_fmadd_ps(
+            _mm256_fmadd_ps(_mm256_fmadd_ps(_mm256_set1_ps(0x1.0e4020p-7f), b, _mm256_set1_ps(0x1.573e2ep-5f)), u,
+                            _mm256_fmadd_ps(_mm256_set1_ps(0x1.555e66p-3f), b, _mm256_set1_ps(0x1.fffdb6p-2f))),
+            u, _mm256_mul_ps(_mm256_set1_ps(0x1.ffffecp-1f), b));
+        __m256 r = _mm256_fmadd_ps(j, k, k);
+        if (_mm256_movemask_ps(big)) {
+            const __m256i g = _mm256_and_si256(_mm256_castps_si256(_mm256_cmp_ps(m, _mm256_setzero_ps(), _CMP_LE_OQ)),
+                                               _mm256_set1_epi32(static_cast<int>(0x82000000u)));
+            const __m256 s1 = _mm256_castsi256_ps(_mm256_add_epi32(g, _mm256_set1_epi32(0x7f000000)));
+            const __m256 s2 = _mm256_castsi256_ps(_mm256_sub_epi32(e, g));
+            const __m256 huge = _mm256_cmp_ps(abs_m, _mm256_set1_ps(192.f), _CMP_GT_OQ);
+            const __m256 scaled = _mm256_blendv_ps(_mm256_mul_ps(_mm256_fmadd_ps(s2, j, s2), s1), _mm256_mul_ps(s1, s1), huge);
+            r = _mm256_blendv_ps(r, scaled, big);
+        }
+        _mm256_storeu_ps(y + i, r);
+    }
+    exp_ggml_scalar(x + i, y + i, n - i);
 }
 
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {

@@ -8,10 +8,12 @@
 
 namespace qlm::kernels::simd {
 
-// Σ x[i]·y[i]: four independent accumulators over four vectors per step, then one vector at a
-// time, then a scalar tail. load(p) reads Vf::size elements as floats, scalar(v) one element.
-template <class Vf, class T, class Load, class Scalar>
-float dot_float(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
+// Σ x[i]·y[i] in the order of ggml's vec_dot_f32/vec_dot_f16: four accumulators over groups of
+// four vectors, reduced as (s0 + s2) + (s1 + s3), then across lanes (hadd); the elements after
+// the last whole group are added by tail(sum, i) from index i on (ggml: in f32 for f32 data, in
+// double for f16). load(p) reads Vf::size elements as floats.
+template <class Vf, class T, class Load, class Tail>
+float dot_float(int64_t n, const T* x, const T* y, Load load, Tail tail) {
     constexpr auto kLanes = static_cast<int64_t>(Vf::size);
     Vf s0(0.f), s1(0.f), s2(0.f), s3(0.f);
     int64_t i = 0;
@@ -21,10 +23,7 @@ float dot_float(int64_t n, const T* x, const T* y, Load load, Scalar scalar) {
         s2 = xsimd::fma(load(x + i + 2 * kLanes), load(y + i + 2 * kLanes), s2);
         s3 = xsimd::fma(load(x + i + 3 * kLanes), load(y + i + 3 * kLanes), s3);
     }
-    for (; i + kLanes <= n; i += kLanes) s0 = xsimd::fma(load(x + i), load(y + i), s0);
-    float s = xsimd::hadd((s0 + s1) + (s2 + s3));
-    for (; i < n; ++i) s += scalar(x[i]) * scalar(y[i]);
-    return s;
+    return tail(xsimd::hadd((s0 + s2) + (s1 + s3)), i);
 }
 
 }  // namespace qlm::kernels::simd

@@ -51,12 +51,22 @@ float sum_q8_0_act(int64_t n, const Wb* x, const BlockQ8_0* y, Codes codes) {
 }  // namespace
 
 float dot_f32(int64_t n, const void* w, const void* a) {
-    return simd::dot_float<Vf>(n, static_cast<const float*>(w), static_cast<const float*>(a), load_f32,
-                       [](float v) { return v; });
+    const auto* x = static_cast<const float*>(w);
+    const auto* y = static_cast<const float*>(a);
+    return simd::dot_float<Vf>(n, x, y, load_f32, [&](float s, int64_t i) {
+        for (; i < n; ++i) s += x[i] * y[i];
+        return s;
+    });
 }
 
 float dot_f16(int64_t n, const void* w, const void* a) {
-    return simd::dot_float<Vf>(n, static_cast<const uint16_t*>(w), static_cast<const uint16_t*>(a), load_f16, fp16_to_fp32);
+    const auto* x = static_cast<const uint16_t*>(w);
+    const auto* y = static_cast<const uint16_t*>(a);
+    return simd::dot_float<Vf>(n, x, y, load_f16, [&](float s, int64_t i) {
+        double d = s;
+        for (; i < n; ++i) d += static_cast<double>(fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]));
+        return static_cast<float>(d);
+    });
 }
 
 float dot_q8_0(int64_t n, const void* w, const void* a) {

@@ -24,22 +24,24 @@ float sum_blocks(int64_t nb, Scale scale, Isum isum) {
     return hsum(_mm256_add_ps(acc0, acc1));
 }
 
-// The same for scale(b) = f16 d_w(b) · f16 d_a(b): the four halves of two blocks are converted by
-// one vcvtph2ps (assembled in a general-purpose register) instead of four scalar conversions.
+// The same for scale(b) = f16 d_w(b) · f16 d_a(b), in ggml's order for these formats (its vec_dot
+// and llamafile's batched kernels alike): one accumulator, block after block, each lane adding
+// its scaled i32 sum with one FMA; the 8 lanes reduced at the end. Two blocks' four halves are
+// converted by one vcvtph2ps (assembled in a general-purpose register).
 template <class Dw, class Da, class Isum>
 float sum_blocks_f16(int64_t nb, Dw dw, Da da, Isum isum) {
-    __m256 acc0 = _mm256_setzero_ps(), acc1 = _mm256_setzero_ps();
+    __m256 acc = _mm256_setzero_ps();
     int64_t b = 0;
     for (; b + 2 <= nb; b += 2) {
         const uint64_t h = static_cast<uint64_t>(dw(b)) | static_cast<uint64_t>(da(b)) << 16 |
                            static_cast<uint64_t>(dw(b + 1)) << 32 | static_cast<uint64_t>(da(b + 1)) << 48;
         const __m128 f = _mm_cvtph_ps(_mm_cvtsi64_si128(static_cast<long long>(h)));  // w0 a0 w1 a1
         const __m128 p = _mm_mul_ps(f, _mm_movehdup_ps(f));                             // w0a0 . w1a1 .
-        acc0 = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(isum(b)), acc0);
-        acc1 = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(p, p)), _mm256_cvtepi32_ps(isum(b + 1)), acc1);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(p), _mm256_cvtepi32_ps(isum(b)), acc);
+        acc = _mm256_fmadd_ps(_mm256_broadcastss_ps(_mm_movehl_ps(p, p)), _mm256_cvtepi32_ps(isum(b + 1)), acc);
     }
-    if (b < nb) acc0 = _mm256_fmadd_ps(_mm256_set1_ps(f16(dw(b)) * f16(da(b))), _mm256_cvtepi32_ps(isum(b)), acc0);
-    return hsum(_mm256_add_ps(acc0, acc1));
+    if (b < nb) acc = _mm256_fmadd_ps(_mm256_set1_ps(f16(dw(b)) * f16(da(b))), _mm256_cvtepi32_ps(isum(b)), acc);
+    return hsum(acc);
 }
 
 // Q4_1/Q5_1 against Q8_1: d_w·d_a·Σq·a + m_w·s_a per block; the four halves d_w, d_a, m_w, s_a

@@ -1,13 +1,14 @@
-// The AVX2 kernel set (AVX2 + FMA + F16C): float dots and tiles (dot_avx2.cpp), the int8 dots and
-// tiles (dot_quant_avx2.cpp, gemm_quant_avx2.cpp), the activation quantizers (quantize_avx2.cpp).
-// The rest falls back to the scalar set.
+// The AVX2 kernel set (AVX2 + FMA + F16C): float dots and tiles and the row kernels (dot_avx2.cpp),
+// the int8 dots and tiles (dot_quant_avx2.cpp, gemm_quant_avx2.cpp), the activation quantizers
+// (quantize_avx2.cpp). The rest falls back to the scalar set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
 
 namespace qlm::kernels {
 
 constinit const KernelSet avx2_set = make_kernel_set(
-    Isa::Avx2, &scalar_set, axpy_f16_avx2,
+    Isa::Avx2, &scalar_set,
+    {.axpy_f16 = axpy_f16_avx2, .dot_f16_batch = dot_f16_batch_avx2, .exp_ggml = exp_ggml_avx2},
     {
         {GgmlType::F32, {dot_f32_avx2, gemm4x3_f32_avx2}},
         {GgmlType::F16, {dot_f16_avx2, gemm4x3_f16_avx2, convert_f32_to_f16_avx2}},

@@ -1,13 +1,13 @@
 // The AVX-512 kernel set (AVX-512 F/VL/BW/DQ + VNNI): the int8 dots and tiles with vpdpbusd
 // (dot_quant_avx512.cpp, gemm_quant_avx512.cpp). The float kernels, the activation quantizers and
-// axpy_f16 fall back to the AVX2 set.
+// the row kernels fall back to the AVX2 set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
 
 namespace qlm::kernels {
 
 constinit const KernelSet avx512_set = make_kernel_set(
-    Isa::Avx512, &avx2_set, nullptr,
+    Isa::Avx512, &avx2_set, {},
     {
         {GgmlType::Q8_0, {avx512::dot_q8_0, avx512::gemm4x3_q8_0}},
         {GgmlType::Q4_0, {avx512::dot_q4_0, avx512::gemm4x3_q4_0}},

@@ -1,12 +1,21 @@
 // The SIMD kernels, each file compiled for its ISA (dot_avx2.cpp with -mavx2 -mfma -mf16c, ...):
 // call them only through the kernel sets (quant/kernel_set.h, kernel_set_<isa>.cpp), which hand
 // out an ISA's kernels only when the CPU has it. The scalar references are the format traits'
-// (quant/format_*.h). Dots match qlm::VecDotFn, tiles qlm::GemmTileFn, quantizers qlm::QuantizeRowFn.
+// (quant/format_*.h) and, for the kernels that are not per format, kernel_set_scalar.cpp's
+// (declared here beside their SIMD versions). Dots match qlm::VecDotFn, tiles qlm::GemmTileFn,
+// quantizers qlm::QuantizeRowFn.
 #pragma once
 
 #include <cstdint>
 
 namespace qlm::kernels {
+
+// The f32/f16 dot of llama.cpp's batched matmul (one 8-lane accumulator, whole groups of 8; one
+// output of gemm4x3_*_avx2): the scalar set's F32/F16 batch_dot, and its dot_f16_batch (attention's
+// q·k); the AVX2 f16 version gives the same sums.
+float dot_f32_batch_scalar(int64_t n, const void* w, const void* a);
+float dot_f16_batch_scalar(int64_t n, const void* w, const void* a);
+float dot_f16_batch_avx2(int64_t n, const void* w, const void* a);
 
 float dot_f32_avx2(int64_t n, const void* w, const void* a);
 float dot_f16_avx2(int64_t n, const void* w, const void* a);
@@ -68,6 +77,12 @@ void quantize_q8_k_avx2(const float* x, void* y, int64_t n);
 // f32 -> f16 with round-to-nearest-even (F16C), equal to qlm::fp32_to_fp16 for every non-NaN
 // input. Signature = qlm::QuantizeRowFn (the F16 activation conversion).
 void convert_f32_to_f16_avx2(const float* x, void* y, int64_t n);
+
+// y[i] = exp(x[i]) as ggml's AVX2 vector exp computes it (the polynomial of Arm's optimized-routines
+// expf: within 2 ulp; 0 below −103.97, inf above 88.38); x and y may be the same array. The AVX2
+// version equals the scalar one bit for bit.
+void exp_ggml_scalar(const float* x, float* y, int64_t n);
+void exp_ggml_avx2(const float* x, float* y, int64_t n);
 
 // y[i] += a * x[i] with x in f16 (attention's V accumulation); AVX2 and scalar versions.
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);

@@ -30,6 +30,27 @@ inline void axpy_f32(int64_t n, float a, const float* x, float* y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
 }
 
+// q·k of f16 rows in the order of llama.cpp's batched f16 matmul (llamafile's tinyBLAS: lane
+// i mod 8 over the row, the lanes reduced as one AVX register; dot_f16_batch). A head size that is
+// not whole groups of 8 goes through ggml's f16 dot instead, which adds the products in double.
+inline float dot_f16_order(int64_t n, const uint16_t* q, const uint16_t* k) {
+    if (n % 8 == 0) return dot_f16_batch(n, q, k);
+    double s = 0;
+    for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(q[i]) * fp16_to_fp32(k[i]));
+    return static_cast<float>(s);
+}
+
+// V·P rows are summed the same way over KV positions: position j goes to lane j mod 8 (a block of
+// head_dim floats in the row's 8·head_dim lane buffer), the lanes are reduced at the end.
+constexpr int64_t kLanes = 8;
+void reduce_lanes(const float* lanes, int64_t hd, float* out) {
+    float v[kLanes];
+    for (int64_t i = 0; i < hd; ++i) {
+        for (int64_t l = 0; l < kLanes; ++l) v[l] = lanes[l * hd + i];
+        out[i] = ops::sum8_avx_order(v);
+    }
+}
+
 // The running softmax state of one row (flash kernel): max m and normaliser l.
 struct RowAcc {
     float m = kNegInf;
@@ -59,6 +80,7 @@ struct Plan {
     size_t q_bytes;
     bool v_f16, v_f32;
     int64_t n_kv_end, split, n_split;
+    bool k_f16;
     uint8_t* qc;                // queries in K's dot type, one row per (t, h)
     std::vector<Item>& items;   // the scratch's, cleared and refilled within its capacity
 
@@ -71,7 +93,7 @@ struct Plan {
           q_bytes(static_cast<size_t>(format_row_bytes(format_ops(kf.vec_dot_type), hd))),
           v_f16(kf.type == GgmlType::F16), v_f32(kf.type == GgmlType::F32), n_kv_end(p0_ + n_),
           split(split_size(n_, p0_)),
-          n_split((n_kv_end + split - 1) / split), qc(qc_), items(items_) {
+          n_split((n_kv_end + split - 1) / split), k_f16(kf.type == GgmlType::F16), qc(qc_), items(items_) {
         items.clear();
         const int64_t n_qt = (n + kTileTokens - 1) / kTileTokens;
         // Later query tiles see more of the causal context: schedule them first.
@@ -99,14 +121,22 @@ struct Plan {
             const void* kr = kv.k_head(layer, j, w.g);
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t row = row_of(w, r);
-                dst(r)[j - j0] = j < visible(row) ? dot(hd, kr, q_row(row)) * scale : kNegInf;
+                if (!(j < visible(row))) {
+                    dst(r)[j - j0] = kNegInf;
+                    continue;
+                }
+                const float d = k_f16 ? dot_f16_order(hd, reinterpret_cast<const uint16_t*>(q_row(row)),
+                                                      static_cast<const uint16_t*>(kr))
+                                      : dot(hd, kr, q_row(row));
+                dst(r)[j - j0] = d * scale;
             }
         }
     }
 
-    // o(r) += Σ_j p(r)[j - j0] · v_j over positions [j0, j1) visible to row r, j ascending per row.
+    // o(r) += Σ_j p(r)[j - j0] · v_j over positions [j0, j1) visible to row r, j ascending per row;
+    // with Lanes, o(r) is a lane buffer and v_j goes to its lane j mod 8 (reduce_lanes).
     // vt: scratch for kTileKv dequantized V rows (q8_0 caches).
-    template <class P, class O>
+    template <bool Lanes, class P, class O>
     void accumulate_v(const Item& w, int64_t j0, int64_t j1, P p, O o, float* vt) const {
         const int64_t rows = w.nt * group;
         for (int64_t t0 = j0; t0 < j1; t0 += kTileKv) {
@@ -119,12 +149,13 @@ struct Plan {
                 const int64_t end = std::min(t1, visible(row_of(w, r)));
                 for (int64_t j = t0; j < end; ++j) {
                     const float pj = pr[j - j0];
+                    float* dst = Lanes ? orow + (j % kLanes) * hd : orow;
                     if (v_f16)
-                        axpy_f16(hd, pj, static_cast<const uint16_t*>(kv.v_head(layer, j, w.g)), orow);
+                        axpy_f16(hd, pj, static_cast<const uint16_t*>(kv.v_head(layer, j, w.g)), dst);
                     else if (v_f32)
-                        axpy_f32(hd, pj, static_cast<const float*>(kv.v_head(layer, j, w.g)), orow);
+                        axpy_f32(hd, pj, static_cast<const float*>(kv.v_head(layer, j, w.g)), dst);
                     else
-                        axpy_f32(hd, pj, vt + (j - t0) * hd, orow);
+                        axpy_f32(hd, pj, vt + (j - t0) * hd, dst);
                 }
             }
         }
@@ -157,7 +188,7 @@ struct Buffer {
 // the team's buffers and one set of buffers per thread, all allocated from the layout.
 struct AttentionScratch::Impl {
     struct PerThread {
-        Buffer<float> scores, out, v;
+        Buffer<float> scores, out, v, lanes;
         Buffer<RowAcc> rows;
     };
     AttentionLayout layout;
@@ -189,6 +220,7 @@ AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ct
         // An item without a split scores its rows over the positions they see: up to n_ctx for a
         // prompt tile, up to kSplitKv for a decode step that is not split.
         l.thread_scores = mul({tile_rows, u(n_batch >= kTileTokens ? n_ctx : std::min(n_ctx, kSplitKv))});
+        l.thread_lanes = mul({tile_rows, u(kLanes), hd});
     } else {
         l.split_stats = mul({n_split, split_rows});
         l.thread_scores = mul({tile_rows, u(kTileKv)});
@@ -198,7 +230,7 @@ AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ct
     if (kf.type != GgmlType::F16 && kf.type != GgmlType::F32) l.thread_v = mul({u(kTileKv), hd});
     l.shared_bytes = add({l.query_bytes, mul({l.max_items, sizeof(Item)}),
                           mul({sizeof(float), add({l.row_scores, l.split_out, l.split_stats, l.split_stats})})});
-    l.thread_bytes = add({mul({sizeof(float), add({l.thread_scores, l.thread_out, l.thread_v})}),
+    l.thread_bytes = add({mul({sizeof(float), add({l.thread_scores, l.thread_out, l.thread_v, l.thread_lanes})}),
                           mul({l.thread_rows, sizeof(RowAcc)})});
     l.bytes = add({l.shared_bytes, mul({l.thread_bytes, u(l.n_threads)})});
     return l;
@@ -218,6 +250,7 @@ AttentionScratch::AttentionScratch(const AttentionLayout& layout) : impl_(std::m
         t.scores.allocate(layout.thread_scores);
         t.out.allocate(layout.thread_out);
         t.v.allocate(layout.thread_v);
+        t.lanes.allocate(layout.thread_lanes);
         t.rows.allocate(layout.thread_rows);
     }
 }
@@ -228,7 +261,8 @@ uint64_t AttentionScratch::bytes() const {
     const Impl& m = *impl_;
     uint64_t b = m.queries.bytes() + m.items.capacity() * sizeof(Item) + m.row_scores.bytes() + m.split_out.bytes() +
                  m.split_max.bytes() + m.split_sum.bytes();
-    for (const Impl::PerThread& t : m.threads) b += t.scores.bytes() + t.out.bytes() + t.v.bytes() + t.rows.bytes();
+    for (const Impl::PerThread& t : m.threads)
+        b += t.scores.bytes() + t.out.bytes() + t.v.bytes() + t.lanes.bytes() + t.rows.bytes();
     return b;
 }
 
@@ -239,7 +273,10 @@ void convert_queries(Plan& P, const float* q) {
     for (int64_t row = 0; row < P.rows_all(); ++row) P.to_q(q + row * P.hd, P.qc + static_cast<size_t>(row) * P.q_bytes, P.hd);
 }
 
-// Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V.
+// Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V. With
+// an f16 cache it computes what llama.cpp's CPU backend computes for a prompt batch, to the bit
+// where its AVX2 kernels do the same additions: q·k and V·P in the lane order of dot_f16_order,
+// softmax as ops::softmax, probabilities rounded to f16.
 // With a split (decoding), every row's scores go to one buffer first, each row is softmax'ed over
 // its whole context, then the items weight V and the splits' sums are added in split order.
 // Called by every thread of a team; prepare_shared set up the plan and the shared buffers.
@@ -250,6 +287,12 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
     float* const part = sh.split_out.data();
     float* const s = th.scores.data();
     float* const vt = th.v.data();
+    // The lane buffers of one item's rows, zeroed; lane_buf(r) is row r's.
+    auto lane_bufs = [&](int64_t rows) {
+        float* const lanes = th.lanes.data();
+        std::fill(lanes, lanes + rows * kLanes * hd, 0.f);
+        return [lanes, hd](int64_t r) { return lanes + r * kLanes * hd; };
+    };
     convert_queries(P, q);
     if (P.n_split == 1) {
 #pragma omp for schedule(dynamic, 1)
@@ -259,9 +302,9 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
             auto srow = [&](int64_t r) { return s + r * span; };
             P.scores(w, 0, span, srow);
             for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
-            auto orow = [&](int64_t r) { return out + P.row_of(w, r) * hd; };
-            for (int64_t r = 0; r < rows; ++r) std::fill(orow(r), orow(r) + hd, 0.f);
-            P.accumulate_v(w, 0, span, srow, orow, vt);
+            auto lane_buf = lane_bufs(rows);
+            P.accumulate_v<true>(w, 0, span, srow, lane_buf, vt);
+            for (int64_t r = 0; r < rows; ++r) reduce_lanes(lane_buf(r), hd, out + P.row_of(w, r) * hd);
         }
         return;
     }
@@ -279,9 +322,10 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
         const Item& w = P.items[it];
         const int64_t j0 = P.j_begin(w);
         float* base = part + static_cast<size_t>(w.sp * rows_all) * uhd;
-        P.accumulate_v(
-            w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; },
-            [&](int64_t r) { return base + P.row_of(w, r) * hd; }, vt);
+        auto lane_buf = lane_bufs(w.nt * P.group);
+        P.accumulate_v<true>(
+            w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; }, lane_buf, vt);
+        for (int64_t r = 0; r < w.nt * P.group; ++r) reduce_lanes(lane_buf(r), hd, base + P.row_of(w, r) * hd);
     }
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < rows_all; ++row) {
@@ -319,7 +363,7 @@ void flash_item(const Plan& P, const Item& w, float* s, float* o, RowAcc* acc, f
                 a.l += sr[j];
             }
         }
-        P.accumulate_v(w, j0, j1, srow, orow, vt);
+        P.accumulate_v<false>(w, j0, j1, srow, orow, vt);
     }
 }
 

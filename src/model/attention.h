@@ -9,7 +9,9 @@
 //
 // - Exact (the default): llama.cpp's CPU numerics without flash attention — each row's scores are
 //   kept for its whole visible context, softmax'ed at once, and with an f16 cache the
-//   probabilities are rounded to f16 before they weight V. The golden logits are computed this way.
+//   probabilities are rounded to f16 before they weight V; the dot products and the softmax sum
+//   add their terms in the order of llama.cpp's x86 kernels for a prompt batch. The golden
+//   logits are computed this way.
 // - Flash (`--flash-attn`): an online softmax over tiles of 64 positions — running max, running
 //   normaliser, rescaled output — so scratch memory is O(tile) whatever the context length. Same
 //   function, different rounding (probabilities stay f32).
@@ -41,6 +43,7 @@ struct AttentionLayout {
     uint64_t thread_scores = 0;   // per thread: one item's scores (floats)
     uint64_t thread_out = 0;      // per thread, flash kernel: one item's running outputs (floats)
     uint64_t thread_v = 0;        // per thread: a tile of dequantized V rows (q8_0 caches; floats)
+    uint64_t thread_lanes = 0;    // per thread, exact kernel: one item's V·P sums, 8 lanes per row (floats)
     uint64_t thread_rows = 0;     // per thread, flash kernel: one item's running (max, normaliser)
     uint64_t shared_bytes = 0;    // the team's buffers, in bytes
     uint64_t thread_bytes = 0;    // one thread's buffers, in bytes

@@ -124,7 +124,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
             }
             matmul({&L.gate, &L.up}, {gate, up}, xn, n);
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < n * F; ++i) gate[i] = ops::silu(gate[i]) * up[i];
+            for (int64_t t = 0; t < n; ++t) ops::swiglu(gate + t * F, up + t * F, F);
             matmul({&L.down}, {tmp}, gate, n);
 #pragma omp for schedule(static)
             for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];

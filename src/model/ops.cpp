@@ -1,7 +1,10 @@
 #include "src/model/ops.h"
 
+#include <algorithm>
 #include <cmath>
-#include <memory>
+#include <vector>
+
+#include "quant/kernel_set.h"
 
 namespace qlm::ops {
 
@@ -17,14 +20,34 @@ void rmsnorm(const float* x, const float* w, float* y, int64_t n, float eps) {
     }
 }
 
+float exp_ggml(float x) {
+    float y;
+    qlm::exp_ggml(&x, &y, 1);
+    return y;
+}
+
+void swiglu(float* g, const float* u, int64_t n) {
+    const int64_t whole = n / 8 * 8;
+    float e[256];
+    for (int64_t i0 = 0; i0 < whole; i0 += 256) {
+        const int64_t m = std::min<int64_t>(256, whole - i0);
+        for (int64_t i = 0; i < m; ++i) e[i] = 0.0f - g[i0 + i];
+        qlm::exp_ggml(e, e, m);
+        for (int64_t i = 0; i < m; ++i) g[i0 + i] = g[i0 + i] / (1.0f + e[i]) * u[i0 + i];
+    }
+    for (int64_t i = whole; i < n; ++i) g[i] = silu(g[i]) * u[i];
+}
+
 void softmax(float* x, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, x[i]);
+    for (int64_t i = 0; i < n; ++i) x[i] -= mx;
+    qlm::exp_ggml(x, x, n);
     double sum = 0.0;
-    for (int64_t i = 0; i < n; ++i) {
-        const float e = std::exp(x[i] - mx);
-        x[i] = e;
-        sum += static_cast<double>(e);
+    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+        float e[8] = {};
+        std::copy(x + i0, x + std::min(i0 + 8, n), e);
+        sum += static_cast<double>(sum8_avx_order(e));
     }
     const float inv = static_cast<float>(1.0 / sum);
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
@@ -48,21 +71,15 @@ void rope_apply(float* head, const float* cs, int64_t n_rot, RopeStyle style) {
         const int64_t b = style == RopeStyle::Norm ? 2 * i + 1 : i + half;
         const float c = cs[2 * i], s = cs[2 * i + 1];
         const float x0 = head[a], x1 = head[b];
-        head[a] = x0 * c - x1 * s;
-        head[b] = x0 * s + x1 * c;
+        head[a] = std::fma(x0, c, -(x1 * s));
+        head[b] = std::fma(x0, s, x1 * c);
     }
 }
 
 void rope(float* head, int64_t n_rot, int64_t pos, float freq_base, float freq_scale, RopeStyle style) {
-    float cs[2048];
-    float* buf = cs;
-    std::unique_ptr<float[]> big;
-    if (n_rot > 2048) {
-        big = std::make_unique<float[]>(static_cast<size_t>(n_rot));
-        buf = big.get();
-    }
-    rope_cache(buf, n_rot, pos, freq_base, freq_scale);
-    rope_apply(head, buf, n_rot, style);
+    std::vector<float> cs(static_cast<size_t>(std::max<int64_t>(n_rot, 2)));
+    rope_cache(cs.data(), n_rot, pos, freq_base, freq_scale);
+    rope_apply(head, cs.data(), n_rot, style);
 }
 
 }  // namespace qlm::ops

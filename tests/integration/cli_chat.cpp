@@ -35,8 +35,9 @@ TEST(CliChat, ScriptModeIsDeterministicAndMatchesSingleTurn) {
     auto r2 = run_command(args, script);
     ASSERT_EQ(r2.exit_code, 0) << r2.err;
     EXPECT_EQ(r1.out, r2.out);
-    EXPECT_EQ(count(r1.out, "\n"), count(r1.out, "\n"));
-    EXPECT_NE(r1.err.find("[context: "), std::string::npos) << r1.err;
+    // One /stats line, taken after the first exchange (the user's message and the reply).
+    EXPECT_EQ(count(r1.err, "[context: "), 1u) << r1.err;
+    EXPECT_NE(r1.err.find(", 2 messages | last reply: 24 tokens"), std::string::npos) << r1.err;
     EXPECT_NE(r1.err.find("its prompt: "), std::string::npos) << r1.err;
     // The first reply is what --single-turn answers.
     auto one = chat(flags);
@@ -45,7 +46,10 @@ TEST(CliChat, ScriptModeIsDeterministicAndMatchesSingleTurn) {
     ASSERT_EQ(s.exit_code, 0) << s.err;
     ASSERT_FALSE(s.out.empty());
     EXPECT_EQ(r1.out.rfind(s.out, 0), 0u) << "script:\n" << r1.out << "\nsingle:\n" << s.out;
-    EXPECT_GT(r1.out.size(), s.out.size());
+    // Then the second reply, also ended by a newline.
+    ASSERT_GT(r1.out.size(), s.out.size());
+    EXPECT_EQ(s.out.back(), '\n');
+    EXPECT_EQ(r1.out.back(), '\n');
 }
 
 TEST(CliChat, MultiLineInputAndCommandsInAScript) {

@@ -45,6 +45,20 @@ TEST(CliRun, GreedyTextMatchesGolden) {
     EXPECT_EQ(s.greedy_text().rfind(r32.out, 0), 0u) << r32.out;
 }
 
+// The README's kjv-8M example: the prompt of golden/t_kjv1.txt, 64 greedy tokens, token for token
+// llama.cpp's continuation (golden/kjv-8M-F32.kjv1.json).
+TEST(CliRun, KjvReadmeExampleMatchesGolden) {
+    const auto golden = test::read_json(test::shared_file("golden/kjv-8M-F32.kjv1.json"));
+    ASSERT_EQ(golden["greedy"].size(), 64u);
+    const std::string prompt = test::read_text(test::shared_file("golden/t_kjv1.txt"));
+    ASSERT_EQ(prompt, "In the beginning God created");
+    auto r = run_command({qlm_bin().string(), "run", "-m", test::shared_file("models/kjv-8M-F32.gguf").string(), "-p",
+                          prompt, "-n", "64", "--temp", "0"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, prompt + golden["greedy_text"].get<std::string>());
+    EXPECT_NE(r.err.find("generation: 64 tokens"), std::string::npos) << r.err;
+}
+
 // QLM_ISA picks the kernel set (named in the load summary): each one the CPU has gives
 // llama.cpp's greedy text; an unknown name warns and runs the best set.
 TEST(CliRun, IsaOverrideNamedAndGreedyTextKept) {

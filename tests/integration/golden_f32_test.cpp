@@ -23,6 +23,13 @@ TEST(GoldenF32, Stories260KStory2) {
 TEST(GoldenF32, Stories260KStory3) {
     check_f32("stories260K-F32.story3.json", shared_file("models/stories260K-F32.gguf"));
 }
+// kjv-8M: the trained GQA model (top-20 reference logits, 64 greedy ids).
+TEST(GoldenF32, Kjv8MKjv1) { check_f32("kjv-8M-F32.kjv1.json", shared_file("models/kjv-8M-F32.gguf")); }
+TEST(GoldenF32, Kjv8MKjv2) { check_f32("kjv-8M-F32.kjv2.json", shared_file("models/kjv-8M-F32.gguf")); }
+// The 290-token prompt in one batch: every attention length up to 290 and RoPE at large positions.
+TEST(GoldenF32, Stories260KStoryLong) {
+    check_f32("stories260K-F32.story_long.json", shared_file("models/stories260K-F32.gguf"));
+}
 TEST(GoldenF32, MiniF32) { check_f32("mini-f32.json", synth_model("mini-f32.gguf")); }
 TEST(GoldenF32, QwenMiniBpe1) { check_f32("qwen-mini-f32.bpe1.json", synth_model("qwen-mini-f32.gguf")); }
 TEST(GoldenF32, QwenMiniBpe2) { check_f32("qwen-mini-f32.bpe2.json", synth_model("qwen-mini-f32.gguf")); }

@@ -1,6 +1,7 @@
 // `qlm perplexity` against llama.cpp: the kjv-8M F32 perplexity on kjv-test.txt (-c 256 -b 256)
 // must match llama-perplexity's (../shared/golden/kjv-8M-ppl-llamacpp.json) to 0.01%; KL
-// divergence of a model against its own base is 0, of stories260K Q8_0 against its F32 base small;
+// divergence of a model against its own base is 0, of stories260K Q8_0 against its F32 base within
+// what llama.cpp's Q8_0 logit error implies;
 // bad input gives one-line errors.
 #include <gtest/gtest.h>
 
@@ -10,6 +11,7 @@
 #include <vector>
 
 #include "common/test_support.h"
+#include "golden_compare.h"
 
 namespace qlm {
 namespace {
@@ -102,7 +104,14 @@ TEST(Perplexity, KlDivergenceOfQ8AgainstF32IsSmall) {
     ASSERT_EQ(r.exit_code, 0) << r.err;
     const double kld = number_after(r.out, "Mean    KLD:");
     EXPECT_GT(kld, 0.0) << r.out;
-    EXPECT_LT(kld, 0.05);
+    // To second order KL(p‖q) = ½·Var_p(Δlogit). llama.cpp's own Q8_0 logits of this file differ
+    // from its F32 ones by rms(REF_Q − REF_F32) over the 290-token golden prompt; ½ of its square
+    // (0.0035) bounds the divergence of a Q8_0 model computed as llama.cpp computes it (measured:
+    // 0.0017 on kjv-test.txt).
+    const test::Golden q = test::load_golden("stories260K-Q8_0-ffnF16.story_long.json");
+    const test::Golden f = test::load_golden("stories260K-F32.story_long.json");
+    const double ref_err = test::rms_vs(f, [&](size_t pos, size_t k) { return q.positions[pos].values[k]; });
+    EXPECT_LT(kld, 0.5 * ref_err * ref_err) << "rms(REF_Q - REF_F32) = " << ref_err;
     EXPECT_GT(number_after(r.out, "Same top p:"), 90.0);
     // One table row per chunk.
     EXPECT_NE(r.out.find("\n  10 "), std::string::npos) << r.out;

@@ -1,6 +1,7 @@
 // The forward pass's numeric building blocks on hand-made inputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -83,6 +84,58 @@ TEST(Softmax, HandComputedAndStable) {
     float one[1] = {-5.f};
     ops::softmax(one, 1);
     EXPECT_EQ(one[0], 1.f);
+}
+
+// exp_ggml is within 2 ulp of exp (its documented bound: 1.45 ulp plus the final rounding) over the range softmax and silu use,
+// exact at 0, and saturates to 0 and inf where ggml's does.
+TEST(ExpGgml, WithinTwoUlpAndSaturates) {
+    double worst = 0;
+    for (float x = -87.f; x < 88.f; x += 0.01173f) {
+        const double want = std::exp(static_cast<double>(x));
+        const double ulp = std::ldexp(1.0, std::ilogb(want) - 23);
+        worst = std::max(worst, std::fabs(ops::exp_ggml(x) - want) / ulp);
+    }
+    EXPECT_LE(worst, 2.0);
+    EXPECT_GT(worst, 0.0);  // an approximation, not expf
+    EXPECT_EQ(ops::exp_ggml(0.f), 1.f);
+    EXPECT_EQ(ops::exp_ggml(-INFINITY), 0.f);  // masked scores
+    EXPECT_EQ(ops::exp_ggml(-110.f), 0.f);
+    EXPECT_GT(ops::exp_ggml(-100.f), 0.f);     // subnormal, not flushed
+    EXPECT_NEAR(ops::exp_ggml(-90.f) / std::exp(-90.0), 1.0, 1e-4);  // 2^n in two factors
+    EXPECT_EQ(ops::exp_ggml(89.f), INFINITY);
+}
+
+// softmax sums each group of 8 exps as one AVX register is reduced (f32), the groups in double.
+TEST(Softmax, GroupsOfEightSummedInRegisterOrder) {
+    float x[11], e[16] = {};
+    for (int i = 0; i < 11; ++i) x[i] = 0.37f * static_cast<float>(i * i % 7) - 1.f;
+    float mx = x[0];
+    for (float v : x) mx = std::max(mx, v);
+    for (int i = 0; i < 11; ++i) e[i] = ops::exp_ggml(x[i] - mx);
+    const double sum = static_cast<double>(ops::sum8_avx_order(e)) + ops::sum8_avx_order(e + 8);
+    const float inv = static_cast<float>(1.0 / sum);
+    ops::softmax(x, 11);
+    for (int i = 0; i < 11; ++i) EXPECT_EQ(x[i], e[i] * inv) << i;
+    const float v[8] = {1, 2, 3, 4, 5, 6, 7, 8};
+    EXPECT_EQ(ops::sum8_avx_order(v), ((1.f + 5.f) + (3.f + 7.f)) + ((2.f + 6.f) + (4.f + 8.f)));
+}
+
+// swiglu: the groups of 8 with exp_ggml, the tail with expf; both within a few ulp of silu·u.
+TEST(Swiglu, GroupsUseExpGgmlTailUsesExpf) {
+    float g[11], u[11], want[11];
+    for (int i = 0; i < 11; ++i) {
+        g[i] = 0.9f * static_cast<float>(i) - 4.f;
+        u[i] = 1.f + 0.1f * static_cast<float>(i);
+        want[i] = ops::silu(g[i]) * u[i];
+    }
+    float h[11];
+    std::copy(g, g + 11, h);
+    ops::swiglu(h, u, 11);
+    for (int i = 0; i < 8; ++i) {
+        EXPECT_EQ(h[i], g[i] / (1.0f + ops::exp_ggml(-g[i])) * u[i]) << i;
+        EXPECT_NEAR(h[i], want[i], 4e-7 * std::fabs(want[i]) + 1e-30) << i;
+    }
+    for (int i = 8; i < 11; ++i) EXPECT_EQ(h[i], want[i]) << i;
 }
 
 TEST(Silu, HandComputed) {

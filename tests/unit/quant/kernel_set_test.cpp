@@ -18,6 +18,8 @@ TEST(KernelSet, ResolvedSetsAreComplete) {
         const KernelSet& set = kernel_set(isa);
         EXPECT_EQ(set.isa, isa);
         EXPECT_NE(set.axpy_f16, nullptr) << isa_name(isa);
+        EXPECT_NE(set.dot_f16_batch, nullptr) << isa_name(isa);
+        EXPECT_NE(set.exp_ggml, nullptr) << isa_name(isa);
         for (const FormatOps& f : all_formats()) {
             SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(type_name(f.type)));
             EXPECT_NE(set[f.type].vec_dot, nullptr);
@@ -34,6 +36,10 @@ TEST(KernelSet, ScalarSetIsTheReference) {
         EXPECT_EQ(set[f.type].gemm_tile, nullptr) << type_name(f.type);
     }
     EXPECT_EQ(unresolved_kernel_set(Isa::Scalar)->fallback, nullptr);
+    // Prompt batches of F32/F16 weights add in the tile's order (kernels_order_test checks the sums).
+    EXPECT_NE(set[GgmlType::F32].batch_dot, nullptr);
+    EXPECT_NE(set[GgmlType::F16].batch_dot, nullptr);
+    EXPECT_EQ(set[GgmlType::Q8_0].batch_dot, nullptr);
 }
 
 // Each field of a resolved set is the first one its chain has, else the reference.
@@ -67,6 +73,8 @@ TEST(KernelSet, Avx2SetHasItsKernels) {
     EXPECT_EQ(set[GgmlType::Q2_K].gemm_tile, nullptr);  // no Q2_K tile: single dots
     EXPECT_NE(set[GgmlType::Q8_K].quantize_activation, format_ops(GgmlType::Q8_K).quantize_activation);
     EXPECT_EQ(unresolved_kernel_set(Isa::Avx2)->fallback, unresolved_kernel_set(Isa::Scalar));
+    EXPECT_NE(set.dot_f16_batch, kernel_set(Isa::Scalar).dot_f16_batch);
+    EXPECT_NE(set.exp_ggml, kernel_set(Isa::Scalar).exp_ggml);
 }
 
 // An ISA the CPU lacks is never handed out: its request gets the active ISA's best set.
