@@ -26,19 +26,21 @@ std::vector<T> sized(int64_t a, int64_t b = 1) {
     return std::vector<T>(static_cast<size_t>(a) * static_cast<size_t>(b));
 }
 
-// y = in · Wᵀ for weights sharing one input (matmul_team), with the observer told first.
+// y = in · Wᵀ for weights sharing one input (matmul_team), with the observer told first; the
+// experts' products add in the order of llama.cpp's ggml_mul_mat_id, the router's in ggml_mul_mat's.
 void product(std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys, const float* in,
-             int64_t n, const MoeStep& s) {
+             int64_t n, const MoeStep& s, MatmulOrder order = MatmulOrder::MulMatId) {
     if (s.observer) {
 #pragma omp single
         for (const WeightView* w : ws) s.observer->on_matmul(*w, in, n);
     }
-    matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, n, s.act, s.isa);
+    matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, n, s.act, s.isa, order);
 }
 
-void swiglu_team(float* gate, const float* up, int64_t n) {
+// gate = silu(gate) ⊙ up over `rows` rows of width F, row by row as ggml's swiglu.
+void swiglu_team(float* gate, const float* up, int64_t rows, int64_t F) {
 #pragma omp for schedule(static)
-    for (int64_t i = 0; i < n; ++i) gate[i] = ops::silu(gate[i]) * up[i];
+    for (int64_t r = 0; r < rows; ++r) ops::swiglu(gate + r * F, up + r * F, F);
 }
 
 // Assignments (t·n_used + slot) grouped by expert, tokens in order within each expert.
@@ -75,7 +77,7 @@ void experts_grouped(const Hparams& hp, const MoeWeights& w, int64_t n, const Mo
         }
         const WeightView gate = w.gate.expert(e), up = w.up.expert(e), down = w.down.expert(e);
         product({&gate, &up}, {s.gate, s.up}, in, m, s);
-        swiglu_team(s.gate, s.up, m * F);
+        swiglu_team(s.gate, s.up, m, F);
         product({&down}, {s.tmp}, s.gate, m, s);
 #pragma omp for schedule(static)
         for (int64_t r = 0; r < m; ++r) std::copy_n(s.tmp + r * E, E, b.out.data() + static_cast<int64_t>(rows[r]) * E);
@@ -104,9 +106,9 @@ void experts_one_token(const Hparams& hp, const MoeWeights& w, const MoeStep& s,
             for (int64_t i = 0; i < 2 * ns; ++i) s.observer->on_matmul(*ws[i], s.xn, 1);
         }
         matmul_team(std::span(ws, static_cast<size_t>(2 * ns)), std::span(ys, static_cast<size_t>(2 * ns)), s.xn, 1,
-                    s.act, s.isa);
+                    s.act, s.isa, MatmulOrder::MulMatId);
     }
-    swiglu_team(s.gate, s.up, k * F);
+    swiglu_team(s.gate, s.up, k, F);
     for (int64_t slot = 0; slot < k; ++slot) {
         const WeightView down = w.down.expert(b.chosen[static_cast<size_t>(slot)]);
         product({&down}, {b.out.data() + slot * E}, s.gate + slot * F, 1, s);
@@ -172,7 +174,7 @@ void moe_route(const Hparams& hp, float* logits, int32_t* chosen, float* weights
 
 void moe_ffn_team(const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& s, MoeBuffers& b) {
     const int64_t E = hp.n_embd, ne = hp.n_expert, k = hp.n_expert_used;
-    product({&w.router}, {b.probs.data()}, s.xn, n, s);
+    product({&w.router}, {b.probs.data()}, s.xn, n, s, MatmulOrder::MulMat);
 #pragma omp for schedule(static)
     for (int64_t t = 0; t < n; ++t)
         moe_route(hp, b.probs.data() + t * ne, b.chosen.data() + t * k, b.weights.data() + t * k);
