@@ -5,6 +5,8 @@
 #include "quant/format_bf16.h"
 #include "quant/format_f16.h"
 #include "quant/format_f32.h"
+#include "quant/format_iq4_nl.h"
+#include "quant/format_iq4_xs.h"
 #include "quant/format_q2_k.h"
 #include "quant/format_q3_k.h"
 #include "quant/format_q4_0.h"
@@ -66,11 +68,12 @@ constexpr FormatOps make_ops() {
                      quantize_activation_fn<F>(), vec_dot_fn<F>};
 }
 
-constexpr std::array<FormatOps, 15> kFormats = {
-    make_ops<FormatF32>(),  make_ops<FormatF16>(),  make_ops<FormatBF16>(), make_ops<FormatQ8_0>(),
-    make_ops<FormatQ8_1>(), make_ops<FormatQ4_0>(), make_ops<FormatQ4_1>(), make_ops<FormatQ5_0>(),
-    make_ops<FormatQ5_1>(), make_ops<FormatQ8_K>(), make_ops<FormatQ2_K>(), make_ops<FormatQ3_K>(),
-    make_ops<FormatQ4_K>(), make_ops<FormatQ5_K>(), make_ops<FormatQ6_K>(),
+constexpr std::array<FormatOps, 17> kFormats = {
+    make_ops<FormatF32>(),  make_ops<FormatF16>(),    make_ops<FormatBF16>(),   make_ops<FormatQ8_0>(),
+    make_ops<FormatQ8_1>(), make_ops<FormatQ4_0>(),   make_ops<FormatQ4_1>(),   make_ops<FormatQ5_0>(),
+    make_ops<FormatQ5_1>(), make_ops<FormatQ8_K>(),   make_ops<FormatQ2_K>(),   make_ops<FormatQ3_K>(),
+    make_ops<FormatQ4_K>(), make_ops<FormatQ5_K>(),   make_ops<FormatQ6_K>(),   make_ops<FormatIQ4_NL>(),
+    make_ops<FormatIQ4_XS>(),
 };
 
 }  // namespace

@@ -27,6 +27,7 @@
 #include "quant/format_q6_k.h"
 #include "quant/formats.h"
 #include "quant/fp16.h"
+#include "quant/quantize_iq4.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -519,6 +520,8 @@ BlockSearchFn block_search(GgmlType t) {
         case GgmlType::Q4_K: return block_q4_k;
         case GgmlType::Q5_K: return block_q5_k;
         case GgmlType::Q6_K: return block_q6_k;
+        case GgmlType::IQ4_NL: return iq4_nl_block_searched;  // quant/quantize_iq4_searched.cpp
+        case GgmlType::IQ4_XS: return iq4_xs_block_searched;
         default: return nullptr;
     }
 }

@@ -13,8 +13,8 @@
 
 namespace qlm {
 
-// True for the formats with a searched quantizer (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K). Q8_0 keeps
-// its reference rule (its bytes are part of llama.cpp compatibility checks).
+// True for the formats with a searched quantizer (Q4_0, Q4_1, Q5_0, Q5_1, Q2_K..Q6_K, IQ4_NL,
+// IQ4_XS). Q8_0 keeps its reference rule (its bytes are part of llama.cpp compatibility checks).
 bool has_searched_quantizer(GgmlType t);
 
 // Quantizes n floats (a multiple of t's block size) into t's blocks at dst. importance: nullptr

@@ -5,8 +5,10 @@
 #   QLM_MODEL_MIRROR=DIR   copy from this folder when it has the file (tests and CI: ../shared/models)
 #   QLM_MODELS_DIR=DIR     put models here instead of models/
 #   --no-verify            allow catalog entries that have no sha256 (downloaded unverified)
-# Idempotent: a file already in models/ with the right sha256 is kept. A download whose sha256
-# does not match is deleted. Downloads resume (curl -C -) and fail on HTTP errors.
+# Sources, in order: the copy shipped in the repository's models/ (stories260K), the mirror, the
+# catalog's URL. Models with no URL are mirror-only: without a mirror that holds them, get-model
+# says so and fails. Idempotent: a file already in place with the right sha256 is kept. A download
+# whose sha256 does not match is deleted. Downloads resume (curl -C -) and fail on HTTP errors.
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 catalog="$root/models/catalog.tsv"
@@ -14,6 +16,12 @@ dest_dir="${QLM_MODELS_DIR:-$root/models}"  # where models go (tests use a tempo
 
 die() { echo "get-model: error: $*" >&2; exit 1; }
 say() { echo "get-model: $*" >&2; }
+# Where a model comes from without a mirror: shipped (in the repository), download, mirror-only.
+source_kind() {
+  if [ -f "$root/models/$1" ] && git -C "$root" ls-files --error-unmatch "models/$1" >/dev/null 2>&1; then echo shipped
+  elif [ "$2" = "-" ]; then echo mirror-only
+  else echo download; fi
+}
 
 [ -f "$catalog" ] || die "catalog not found: $catalog"
 
@@ -23,12 +31,12 @@ for arg in "$@"; do
   case "$arg" in
     --no-verify) verify=0 ;;
     --list)
-      printf '%-30s %-38s %12s  %s\n' NAME FILE BYTES SHA256
-      grep -v '^#' "$catalog" | while IFS=$'\t' read -r name file _mirror sha size _lic _url; do
-        [ -n "$name" ] && printf '%-30s %-38s %12s  %s\n' "$name" "$file" "$size" "$sha"
+      printf '%-30s %-38s %12s  %-11s %s\n' NAME FILE BYTES SOURCE SHA256
+      grep -v '^#' "$catalog" | while IFS=$'\t' read -r name file _mirror sha size _lic url; do
+        [ -n "$name" ] && printf '%-30s %-38s %12s  %-11s %s\n' "$name" "$file" "$size" "$(source_kind "$file" "$url")" "$sha"
       done
       exit 0 ;;
-    -h|--help) sed -n '2,9p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+    -h|--help) sed -n '2,11p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
     -*) die "unknown option '$arg' (see scripts/get-model.sh --help)" ;;
     *) names+=("$arg") ;;
   esac
@@ -64,7 +72,11 @@ fetch_one() {
 
   local part="$dest.part"
   local source=""
-  if [ -n "${QLM_MODEL_MIRROR:-}" ]; then
+  local shipped="$root/models/$file"
+  if [ "$shipped" -ef "$dest" ]; then shipped=""; fi
+  if [ -n "$shipped" ] && [ -f "$shipped" ] && { [ "$sha" = "-" ] || [ "$(sha256_of "$shipped")" = "$sha" ]; }; then
+    source="$shipped"
+  elif [ -n "${QLM_MODEL_MIRROR:-}" ]; then
     local m
     for m in "$mirror" "$file"; do
       if [ "$m" != "-" ] && [ -f "$QLM_MODEL_MIRROR/$m" ]; then
@@ -74,13 +86,19 @@ fetch_one() {
     done
   fi
   if [ -n "$source" ]; then
-    say "$name: copying $source"
+    if [ "$url" = "-" ]; then say "$name: copying $source (mirror-only: there is no public download)"
+    else say "$name: copying $source"; fi
     rm -f "$part"
     cp "$source" "$part"
     chmod u+w "$part"
   else
     if [ "$url" = "-" ]; then
-      die "$name has no public download; set QLM_MODEL_MIRROR to a folder holding ${mirror/#-/$file}"
+      local want_file="$file"
+      [ "$mirror" != "-" ] && want_file="$mirror"
+      if [ -n "${QLM_MODEL_MIRROR:-}" ]; then
+        die "$name is mirror-only (no public download), and QLM_MODEL_MIRROR=$QLM_MODEL_MIRROR has no $want_file: point QLM_MODEL_MIRROR at a folder that holds it"
+      fi
+      die "$name is mirror-only (no public download): set QLM_MODEL_MIRROR to a folder that holds $want_file"
     fi
     command -v curl >/dev/null || die "curl is not installed (apt-get install curl), or set QLM_MODEL_MIRROR"
     say "$name: downloading $url${size:+ ($size bytes)}"

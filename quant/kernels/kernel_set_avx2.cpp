@@ -1,8 +1,10 @@
 // The AVX2 kernel set (AVX2 + FMA + F16C): float dots and tiles and the row kernels (dot_avx2.cpp),
-// the int8 dots and tiles (dot_quant_avx2.cpp, gemm_quant_avx2.cpp), the activation quantizers
-// (quantize_avx2.cpp). The rest falls back to the scalar set.
+// the int8 dots and tiles (dot_quant_avx2.cpp, gemm_quant_avx2.cpp; IQ4_NL/IQ4_XS in
+// dot_iq4_avx2.cpp), the activation quantizers (quantize_avx2.cpp). The rest falls back to the
+// scalar set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
+#include "quant/kernels/kernels_iq4.h"
 
 namespace qlm::kernels {
 
@@ -25,6 +27,8 @@ constinit const KernelSet avx2_set = make_kernel_set(
         {GgmlType::Q4_K, {avx2::dot_q4_k, avx2::gemm4x3_q4_k}},
         {GgmlType::Q5_K, {avx2::dot_q5_k, avx2::gemm4x3_q5_k}},
         {GgmlType::Q6_K, {avx2::dot_q6_k, avx2::gemm4x3_q6_k}},
+        {GgmlType::IQ4_NL, {avx2::dot_iq4_nl, avx2::gemm4x3_iq4_nl}},
+        {GgmlType::IQ4_XS, {avx2::dot_iq4_xs, avx2::gemm4x3_iq4_xs}},
     });
 
 }  // namespace qlm::kernels

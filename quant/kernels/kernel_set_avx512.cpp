@@ -3,6 +3,7 @@
 // the row kernels fall back to the AVX2 set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
+#include "quant/kernels/kernels_iq4.h"
 
 namespace qlm::kernels {
 
@@ -19,6 +20,8 @@ constinit const KernelSet avx512_set = make_kernel_set(
         {GgmlType::Q4_K, {avx512::dot_q4_k, avx512::gemm4x3_q4_k}},
         {GgmlType::Q5_K, {avx512::dot_q5_k, avx512::gemm4x3_q5_k}},
         {GgmlType::Q6_K, {avx512::dot_q6_k, avx512::gemm4x3_q6_k}},
+        {GgmlType::IQ4_NL, {avx512::dot_iq4_nl, avx512::gemm4x3_iq4_nl}},
+        {GgmlType::IQ4_XS, {avx512::dot_iq4_xs, avx512::gemm4x3_iq4_xs}},
     });
 
 }  // namespace qlm::kernels

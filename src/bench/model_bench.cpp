@@ -136,7 +136,9 @@ uint64_t weight_bytes_per_token(const Model& model) {
     return b;
 }
 
-uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_layout(hp, pos + 1, kv).bytes; }
+// A decode step reads every cached position a layer keeps for one query: the whole context, or
+// the window of a sliding-window layer (a layout for one-token chunks).
+uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_layout(hp, pos + 1, kv, 1).bytes; }
 
 int64_t fit_default_tokens(int64_t wanted, int64_t depth, int64_t n_ctx_train) {
     if (depth >= n_ctx_train)

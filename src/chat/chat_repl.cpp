@@ -10,6 +10,7 @@
 #include "src/util/utf8.h"
 #include "src/util/error.h"
 #include "src/util/interrupt.h"
+#include "src/util/plural.h"
 
 namespace qlm::chat {
 namespace {
@@ -31,7 +32,7 @@ const char* const kHelp =
     "  /clear                forget the conversation (the system prompt stays)\n"
     "  /undo                 drop the last exchange (your message and the reply)\n"
     "  /regen                generate the last reply again\n"
-    "  /set NAME VALUE       sampling: temp, top_p, top_k, min_p, repeat_penalty, seed\n"
+    "  /set NAME VALUE       temp, top_p, top_k, min_p, repeat_penalty, seed, n_predict\n"
     "  /params               show the sampling and generation settings\n"
     "  /stats                tokens in the context, speed of the last reply\n"
     "  /save FILE            write the conversation as JSON\n"
@@ -39,6 +40,8 @@ const char* const kHelp =
     "  /quit                 leave (also Ctrl-D, or Ctrl-C twice at an empty prompt)\n"
     "Input: end a line with \\ to continue it; \"\"\" starts and ends a multi-line block.\n"
     "Ctrl-C during a reply stops it (the partial reply stays in the conversation).\n";
+
+const char* const kSettings = "temp, top_p, top_k, min_p, repeat_penalty, seed, n_predict";
 
 }  // namespace
 
@@ -164,7 +167,9 @@ bool ChatRepl::handle(const std::string& input) {
     try {
         return command(cmd, arg);
     } catch (const Error& e) {
-        report(e.what());
+        // A command that fails is reported and the chat goes on; unlike a message that could not be
+        // answered, it does not make a scripted chat fail.
+        out_.note(std::string("qlm: error: ") + e.what());
         return true;
     }
 }
@@ -179,6 +184,7 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
             out_.note(conv.system.empty() ? "[no system prompt]" : "[system prompt: " + conv.system + "]");
         } else {
             conv.system = arg;
+            session_.sync_cache();
             out_.note("[system prompt set]");
         }
     } else if (cmd == "/clear") {
@@ -191,29 +197,31 @@ bool ChatRepl::command(const std::string& cmd, const std::string& arg) {
     } else if (cmd == "/set") {
         set(arg);
     } else if (cmd == "/params") {
-        out_.note(fmt::format("[temp {:.2f} | top_k {} | top_p {:.2f} | min_p {:.2f} | repeat_penalty {:.2f} | seed {} | "
+        out_.note(fmt::format("[temp {:.2f}{} | top_k {} | top_p {:.2f} | min_p {:.2f} | repeat_penalty {:.2f} | seed {} | "
                          "n_predict {} | context {} tokens | template {}]",
-                         sp_.temperature, sp_.top_k, sp_.top_p, sp_.min_p, sp_.repeat_penalty, sampler_->seed(),
+                         sp_.temperature, is_greedy(sp_) ? " (greedy)" : "", sp_.top_k, sp_.top_p, sp_.min_p, sp_.repeat_penalty, sampler_->seed(),
                          base_.n_predict, session_.n_ctx(), session_.chat_template().name()));
     } else if (cmd == "/stats") {
-        std::string s = fmt::format("[context: {} / {} tokens, {} messages", session_.tokens_in_context(),
-                                    session_.n_ctx(), conv.messages().size());
+        std::string s = fmt::format("[context: {} / {} tokens, {}", session_.tokens_in_context(), session_.n_ctx(),
+                                    counted(static_cast<int64_t>(conv.messages().size()), "message"));
         if (have_last_) {
             const auto& t = last_.gen.timings;
-            s += fmt::format(" | last reply: {} tokens in {:.2f} s ({:.1f} tokens/s) | its prompt: {} tokens, {} reused "
+            s += fmt::format(" | last reply: {} in {:.2f} s ({:.1f} tokens/s) | its prompt: {}, {} reused "
                              "from the cache, {} evaluated",
-                             t.generated_tokens, t.generation_seconds, t.generation_tokens_per_second(),
-                             last_.prompt_tokens, last_.reused_tokens, last_.prompt_tokens - last_.reused_tokens);
+                             counted(t.generated_tokens, "token"), t.generation_seconds, t.generation_tokens_per_second(),
+                             counted(last_.prompt_tokens, "token"), last_.reused_tokens,
+                             last_.prompt_tokens - last_.reused_tokens);
         }
         out_.note(s + "]");
     } else if (cmd == "/save") {
         if (arg.empty()) throw_error("/save needs a file name: /save FILE");
         save_conversation(arg, conv);
-        out_.note(fmt::format("[saved {} message{} to {}]", conv.messages().size(), conv.messages().size() == 1 ? "" : "s", arg));
+        out_.note(fmt::format("[saved {} to {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
     } else if (cmd == "/load") {
         if (arg.empty()) throw_error("/load needs a file name: /load FILE");
         conv = load_conversation(arg);
-        out_.note(fmt::format("[loaded {} message{} from {}]", conv.messages().size(), conv.messages().size() == 1 ? "" : "s", arg));
+        session_.sync_cache();
+        out_.note(fmt::format("[loaded {} from {}]", counted(static_cast<int64_t>(conv.messages().size()), "message"), arg));
     } else {
         throw_error("unknown command {}: type /help for the list (start a message with // to send a '/')", cmd);
     }
@@ -225,7 +233,7 @@ void ChatRepl::set(const std::string& arg) {
     std::string name, value, extra;
     in >> name >> value >> extra;
     if (name.empty() || value.empty() || !extra.empty())
-        throw_error("usage: /set NAME VALUE with NAME one of temp, top_p, top_k, min_p, repeat_penalty, seed");
+        throw_error("usage: /set NAME VALUE with NAME one of {}", kSettings);
     for (char& c : name)
         if (c == '-') c = '_';
     auto num = [&]() {
@@ -242,6 +250,14 @@ void ChatRepl::set(const std::string& arg) {
             throw_error("/set {}: '{}' is not an integer", name, value);
         return v;
     };
+    if (name == "n_predict") {
+        const long long v = integer();
+        if (v < -1 || v > INT32_MAX)
+            throw_error("/set n_predict: {} is out of range: use 0..{} tokens per reply, or -1 for no cap", v, INT32_MAX);
+        base_.n_predict = static_cast<int32_t>(v);
+        out_.note(fmt::format("[n_predict = {}]", v));
+        return;
+    }
     SamplingParams next = sp_;
     if (name == "temp" || name == "temperature") next.temperature = static_cast<float>(num());
     else if (name == "top_p") next.top_p = static_cast<float>(num());
@@ -257,16 +273,17 @@ void ChatRepl::set(const std::string& arg) {
             throw_error("/set seed: the seed must be -1 (random) or 0..{}", UINT32_MAX);
         next.seed = v == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(v);
     } else {
-        throw_error("/set: unknown setting '{}' (temp, top_p, top_k, min_p, repeat_penalty, seed)", name);
+        throw_error("/set: unknown setting '{}' ({})", name, kSettings);
     }
     try {
         validate(next);
     } catch (const Error& e) {
         throw_error("/set {}: {}", name, e.what());
     }
+    const bool became_greedy = (name == "temp" || name == "temperature") && is_greedy(next);
     sp_ = next;
     sampler_ = std::make_unique<Sampler>(sp_);
-    out_.note(fmt::format("[{} = {}]", name, value));
+    out_.note(fmt::format("[{} = {}{}]", name, value, became_greedy ? " (greedy)" : ""));
 }
 
 }  // namespace qlm::chat

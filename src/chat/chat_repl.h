@@ -50,7 +50,8 @@ public:
     // Sends one message and prints the reply; errors are reported and the chat goes on.
     bool send(const std::string& text);
     // Reads and handles lines until /quit, end of input, or Ctrl-C twice at an empty prompt.
-    // Returns 1 when a non-interactive chat reported an error, else 0.
+    // Returns 1 when a non-interactive chat could not answer a message (or got invalid UTF-8),
+    // else 0: a slash command that fails is reported and the chat goes on, as llama.cpp does.
     int loop();
 
 private:

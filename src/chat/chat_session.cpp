@@ -3,14 +3,17 @@
 #include <algorithm>
 
 #include "src/util/error.h"
+#include "src/util/plural.h"
 
 namespace qlm::chat {
 
 ChatSession::ChatSession(KvSource& source, const Tokenizer& tok, ChatTemplate tmpl)
     : source_(source), tok_(tok), tmpl_(std::move(tmpl)), decoder_(tok) {}
 
-std::string ChatSession::render_prompt() const {
-    std::string text = tmpl_.render(conv_.messages(), /*add_generation_prompt=*/true);
+std::string ChatSession::render_prompt() const { return render(/*add_generation_prompt=*/true); }
+
+std::string ChatSession::render(bool add_generation_prompt) const {
+    std::string text = tmpl_.render(conv_.messages(), add_generation_prompt);
     // The template's own BOS text is dropped when the tokenizer adds BOS anyway (no double BOS).
     if (tok_.add_bos() && !tmpl_.bos().empty() && text.rfind(tmpl_.bos(), 0) == 0) text.erase(0, tmpl_.bos().size());
     return text;
@@ -51,7 +54,29 @@ bool ChatSession::undo() {
     if (conv_.turns.empty()) return false;
     if (conv_.turns.back().role == "assistant") conv_.turns.pop_back();
     if (!conv_.turns.empty() && conv_.turns.back().role == "user") conv_.turns.pop_back();
+    sync_cache();
     return true;
+}
+
+void ChatSession::clear() {
+    conv_.turns.clear();
+    sync_cache();
+}
+
+void ChatSession::sync_cache() {
+    std::vector<int32_t> ids;
+    if (!conv_.messages().empty()) {
+        try {
+            ids = tokenize_prompt(render(/*add_generation_prompt=*/false));
+        } catch (const Error&) {
+            ids.clear();  // a template that cannot render this conversation keeps nothing
+        }
+    }
+    size_t keep = 0;
+    const size_t limit = std::min<size_t>(cached_.size(), static_cast<size_t>(source_.n_past()));
+    while (keep < limit && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;
+    source_.truncate(static_cast<int64_t>(keep));
+    cached_.resize(keep);
 }
 
 TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& opts) {
@@ -72,13 +97,19 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
             continue;
         }
         if (n < n_ctx) break;  // fits, with less room for the reply
-        throw_error("the conversation needs {} tokens ({}the message) but the context holds {}: use a larger -c "
-                    "or a shorter message", n, conv_.system.empty() ? "" : "the system prompt and ", n_ctx);
+        const char* what = conv_.system.empty() ? "" : "the system prompt and ";
+        if (n_ctx_max > 0 && n >= n_ctx_max)
+            throw_error("the conversation needs {} tokens ({}the message) but this model's context holds at most {}: "
+                        "use a shorter message{}", n, what, n_ctx_max, conv_.system.empty() ? "" : " or system prompt");
+        throw_error("the conversation needs {} tokens ({}the message) but the context holds {}: use a larger -c{} "
+                    "or a shorter message", n, what, n_ctx,
+                    n_ctx_max > 0 ? fmt::format(" (the model allows up to {})", n_ctx_max) : std::string());
     }
     if (ids.empty()) throw_error("the rendered prompt has no tokens");
     if (tr.dropped_exchanges > 0 && on_notice)
-        on_notice(fmt::format("[context full: dropped the oldest {} exchange{} to make room{}]", tr.dropped_exchanges,
-                              tr.dropped_exchanges == 1 ? "" : "s",
+        on_notice(fmt::format("[context full: dropped the oldest {} to make room{}]",
+                              tr.dropped_exchanges == 1 ? std::string("exchange")
+                                                        : counted(tr.dropped_exchanges, "exchange"),
                               conv_.system.empty() ? "" : "; the system prompt is kept"));
     if (on_prompt) on_prompt(text, ids);
 
@@ -88,6 +119,8 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
     while (keep < limit && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;
     if (keep == ids.size()) --keep;
     source_.truncate(static_cast<int64_t>(keep));
+    // A cache with sliding-window layers may have to forget more than asked (context.h).
+    keep = std::min(keep, static_cast<size_t>(source_.n_past()));
     cached_.resize(keep);
     tr.prompt_tokens = static_cast<int64_t>(ids.size());
     tr.reused_tokens = static_cast<int64_t>(keep);

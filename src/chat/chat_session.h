@@ -65,7 +65,12 @@ public:
     TurnResult regenerate(Sampler& sampler, const GenerateOptions& opts);
     // Drops the last exchange (user message + reply); false when there is none.
     bool undo();
-    void clear() { conv_.turns.clear(); }
+    // Forgets the turns (the system prompt stays).
+    void clear();
+    // Cuts the KV cache back to the tokens the conversation as it stands still shares with it, so
+    // that tokens_in_context() counts the conversation, not what was dropped. clear() and undo()
+    // call it; call it after changing conversation() directly (loading a file, a new system prompt).
+    void sync_cache();
 
     // The prompt text and ids for the conversation as it stands (with the generation prompt).
     std::string render_prompt() const;
@@ -74,11 +79,16 @@ public:
     int64_t tokens_in_context() const { return source_.n_past(); }
     int64_t n_ctx() const { return source_.n_ctx(); }
 
+    // The largest context the model allows (its trained context; 0: unknown), so that an error for
+    // a message too large for the context suggests a larger -c only when there is one.
+    int64_t n_ctx_max = 0;
+
     std::function<void(const std::string&)> on_notice;  // "[dropped the oldest ...]"
     std::function<void(const std::string& text, const std::vector<int32_t>& ids)> on_prompt;  // --verbose-prompt
 
 private:
     TurnResult generate_reply(Sampler& sampler, const GenerateOptions& opts);
+    std::string render(bool add_generation_prompt) const;
 
     KvSource& source_;
     const Tokenizer& tok_;

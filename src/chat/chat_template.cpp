@@ -299,12 +299,26 @@ std::string ChatTemplate::render(const std::vector<Message>& messages, bool add_
 }
 
 std::vector<std::string> ChatTemplate::stop_strings() const {
+    std::vector<std::string> eos;
+    if (!eos_.empty()) eos.push_back(eos_);
+    auto with_eos = [&](std::vector<std::string> v) {
+        v.insert(v.end(), eos.begin(), eos.end());
+        return v;
+    };
     switch (family_) {
+        case Family::ChatML: return {"<|im_end|>"};
+        case Family::Llama3: return {"<|eot_id|>"};
+        case Family::Phi3: return {"<|end|>"};
+        case Family::Gemma: return {"<end_of_turn>"};
+        case Family::Llama2:
+        case Family::Mistral:
+        case Family::Zephyr: return eos;
         case Family::Alpaca: return {"### Instruction:"};
-        case Family::Vicuna: return {"\nUSER:"};
-        case Family::DeepSeek: return {"\n\nUser:"};
-        default: return {};
+        case Family::Vicuna: return {"</s>", "\nUSER:"};
+        case Family::DeepSeek: return with_eos({"\n\nUser:"});
+        case Family::Jinja: break;
     }
+    return {};
 }
 
 }  // namespace qlm::chat

@@ -28,6 +28,9 @@ struct Message {
 
 enum class Family { ChatML, Llama2, Llama3, Mistral, Zephyr, Phi3, Gemma, DeepSeek, Vicuna, Alpaca, Jinja };
 
+// The template a model without one of its own is chatted with (llama.cpp falls back to ChatML too).
+constexpr Family kFallbackFamily = Family::ChatML;
+
 const char* family_name(Family f);  // "chatml", "llama2", ..., "jinja"
 // The built-in names --chat-template accepts, comma-separated (for help and errors).
 std::string builtin_names();
@@ -54,8 +57,11 @@ public:
 
     // Throws qlm::Error for a template error (Jinja) or a message with an unknown role (native).
     std::string render(const std::vector<Message>& messages, bool add_generation_prompt) const;
-    // Text that marks the start of the next turn for formats without an end-of-turn token
-    // ("### Instruction:" for Alpaca...), used as extra stop strings. Often empty.
+    // Text that ends the assistant's turn, used as extra stop strings: the family's end-of-turn
+    // marker (<|im_end|> for ChatML, <|eot_id|> for Llama 3...) for a model that writes it as plain
+    // text (a model without the marker as a token, chatting through the fallback template), the
+    // EOS text where the template closes a reply with it, and for formats without an end-of-turn
+    // marker the start of the next turn ("### Instruction:" for Alpaca...). Empty for Jinja.
     std::vector<std::string> stop_strings() const;
 
 private:

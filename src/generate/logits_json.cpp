@@ -155,10 +155,11 @@ std::string logits_dump_to_json_text(const LogitsDump& d) {
     append_ids(out, d.prompt_ids);
     out += ",\n\"prompt_logits\":";
     append_entries(out, d.prompt_logits);
-    out += ",\n\"greedy\":";
+    const std::string key = d.sampled ? "generated" : "greedy";
+    out += ",\n\"" + key + "\":";
     append_ids(out, d.greedy);
-    if (utf8::is_valid(d.greedy_bytes)) out += ",\n\"greedy_text\":" + nlohmann::json(d.greedy_bytes).dump();
-    out += ",\n\"greedy_text_hex\":\"" + to_hex(d.greedy_bytes) + "\"";
+    if (utf8::is_valid(d.greedy_bytes)) out += ",\n\"" + key + "_text\":" + nlohmann::json(d.greedy_bytes).dump();
+    out += ",\n\"" + key + "_text_hex\":\"" + to_hex(d.greedy_bytes) + "\"";
     out += ",\n\"generated_logits\":";
     append_entries(out, d.generated_logits);
     out += "}\n";
@@ -185,14 +186,17 @@ LogitsDump logits_dump_from_json(const nlohmann::json& j, const std::string& wha
     d.n_vocab = nv.get<int64_t>();
     d.prompt_ids = ids_field(j, "prompt_ids", what);
     d.prompt_logits = entries_field(j, "prompt_logits", what);
-    d.greedy = ids_field(j, "greedy", what);
-    const nlohmann::json& hex = field(j, "greedy_text_hex", what);
+    d.sampled = !j.contains("greedy") && j.contains("generated");
+    const std::string key = d.sampled ? "generated" : "greedy";
+    d.greedy = ids_field(j, key.c_str(), what);
+    const std::string hex_key = key + "_text_hex";
+    const nlohmann::json& hex = field(j, hex_key.c_str(), what);
     if (!hex.is_string() || hex.get<std::string>().size() % 2 != 0)
-        throw_error("{}: 'greedy_text_hex' must be a string of hex digit pairs", what);
+        throw_error("{}: '{}' must be a string of hex digit pairs", what, hex_key);
     const std::string h = hex.get<std::string>();
     for (size_t i = 0; i < h.size(); i += 2) {
         int hi = hex_digit(h[i]), lo = hex_digit(h[i + 1]);
-        if (hi < 0 || lo < 0) throw_error("{}: 'greedy_text_hex' has a non-hex character", what);
+        if (hi < 0 || lo < 0) throw_error("{}: '{}' has a non-hex character", what, hex_key);
         d.greedy_bytes.push_back(static_cast<char>(hi * 16 + lo));
     }
     if (j.contains("generated_logits")) d.generated_logits = entries_field(j, "generated_logits", what);

@@ -6,6 +6,10 @@
 //    "greedy": [...generated ids...], "greedy_text": "..." (only when valid UTF-8), "greedy_text_hex": "...",
 //    "generated_logits": [...]}  // same entries, the logits after each generated token was fed back
 //
+// The ids are "greedy" (with "greedy_text", "greedy_text_hex") when they were decoded greedily, as
+// in the golden files, and "generated" ("generated_text", "generated_text_hex") when they were
+// sampled at a temperature above 0: the name says what the ids are.
+//
 // "full" when n_vocab <= 600, else "top": the 20 largest logits, sorted by logit descending (ties:
 // lower id first). Logits are written with 9 significant digits (exact float round trip).
 #pragma once
@@ -39,8 +43,9 @@ struct LogitsDump {
     int64_t n_vocab = 0;
     std::vector<int32_t> prompt_ids;
     std::vector<LogitsEntry> prompt_logits;
-    std::vector<int32_t> greedy;  // generated ids (whatever the sampler; greedy for golden comparisons)
+    std::vector<int32_t> greedy;  // generated ids: greedy ones, or sampled ones when `sampled`
     std::string greedy_bytes;     // the generated text's raw bytes (Tokenizer::decode)
+    bool sampled = false;         // the ids were sampled: written under "generated", not "greedy"
     std::vector<LogitsEntry> generated_logits;
 };
 

@@ -74,15 +74,16 @@ int64_t perplexity_chunks(int64_t n_tokens, const PerplexityParams& p) {
     validate(p);
     if (n_tokens < 2 * p.n_ctx)
         throw_error("the text is {} tokens but perplexity with a context of {} needs at least {} tokens (2 x -c): "
-                    "give a longer text or a smaller -c",
-                    n_tokens, p.n_ctx, 2 * p.n_ctx);
+                    "give a longer text{}",
+                    n_tokens, p.n_ctx, 2 * p.n_ctx, p.n_ctx > 8 ? " or a smaller -c" : "");
     return whole_chunks(n_tokens, p);
 }
 
 int64_t whole_chunks(int64_t n_tokens, const PerplexityParams& p) {
     validate(p);
     if (n_tokens < p.n_ctx)
-        throw_error("{} tokens do not fill one chunk of {} (-c): give more tokens or a smaller -c", n_tokens, p.n_ctx);
+        throw_error("{} tokens do not fill one chunk of {} (-c): give more tokens{}", n_tokens, p.n_ctx,
+                    p.n_ctx > 8 ? " or a smaller -c" : "");
     const int64_t n = n_tokens / p.n_ctx;
     return p.max_chunks < 0 ? n : std::min(n, p.max_chunks);
 }

@@ -433,6 +433,21 @@ GgufFile::~GgufFile() {
 }
 
 std::unique_ptr<GgufFile> GgufFile::open(const std::string& path) {
+    std::unique_ptr<GgufFile> f = open_one(path);
+    if (f->split_.count > 1) {
+        if (f->split_.no != 0) {
+            const auto prefix = split_prefix(path, f->split_.no, f->split_.count);
+            throw_error("{}: this is part {} of {} of a split model: pass the first part, {}", path, f->split_.no + 1,
+                        f->split_.count,
+                        prefix ? "'" + split_path(*prefix, 0, f->split_.count) + "'"
+                               : fmt::format("the one named ...-00001-of-{:05}.gguf", f->split_.count));
+        }
+        f->open_parts();
+    }
+    return f;
+}
+
+std::unique_ptr<GgufFile> GgufFile::open_one(const std::string& path) {
     int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
     if (fd < 0) throw_error("cannot open '{}': {}", path, std::strerror(errno));
     struct stat st {};
@@ -488,6 +503,7 @@ void GgufFile::parse_all() {
         kvs_.push_back(std::move(kv));
     }
     alignment_ = read_alignment(find("general.alignment"), path_);
+    split_ = read_split_info(*this);
 
     tensors_.reserve(std::min(h.n_tensors, kMaxReserve));
     for (uint64_t k = 0; k < h.n_tensors; ++k) {
@@ -510,6 +526,18 @@ void GgufFile::parse_all() {
     data_offset_ = *ds;
     place_tensor_data(tensors_, bytes_, data_offset_, path_);
     check_no_overlap(tensors_, path_);
+}
+
+uint64_t GgufFile::file_size() const {
+    uint64_t n = bytes_.size();
+    for (const auto& p : parts_) n += p->file_size();
+    return n;
+}
+
+std::vector<std::string> GgufFile::part_paths() const {
+    std::vector<std::string> paths{path_};
+    for (const auto& p : parts_) paths.push_back(p->path_);
+    return paths;
 }
 
 const Value* GgufFile::find(std::string_view key) const {

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "quant/ggml_type.h"
+#include "src/gguf/gguf_split.h"
 
 namespace qlm::gguf {
 
@@ -59,7 +60,7 @@ struct TensorInfo {
     uint32_t n_dims = 0;
     std::array<uint64_t, 4> ne{1, 1, 1, 1};  // ne[0] is the contiguous (input) dimension
     GgmlType type = GgmlType::F32;
-    uint64_t offset = 0;       // relative to the data section
+    uint64_t offset = 0;       // relative to the data section of the file (the part) holding it
     uint64_t n_elements = 0;
     uint64_t n_bytes = 0;
     const uint8_t* data = nullptr;  // into the mapping; n_bytes long
@@ -86,11 +87,17 @@ struct KeyValue {
 
 class GgufFile {
 public:
-    // Opens, maps and validates a file. Throws qlm::Error: "PATH: problem (fix)".
+    // Opens, maps and validates a file. Throws qlm::Error: "PATH: problem (fix)". The first part
+    // of a split model (gguf_split.h) opens every part: tensors() then holds the tensors of all
+    // of them, metadata() the first part's; any other part is refused with the first one's name.
     static std::unique_ptr<GgufFile> open(const std::string& path);
     // Parses and validates bytes already in memory (fuzzing, tests). `bytes` must outlive the
-    // returned object; `name` is used in error messages.
+    // returned object; `name` is used in error messages. A part of a split model is parsed alone.
     static std::unique_ptr<GgufFile> parse(std::span<const uint8_t> bytes, const std::string& name);
+    // The parts of a split model in memory, the first first, joined and checked as open() does
+    // (part k is called NAME-0000k-of-0000M.gguf in errors). The bytes must outlive the result.
+    static std::unique_ptr<GgufFile> parse_split(std::span<const std::span<const uint8_t>> parts,
+                                                 const std::string& name);
 
     ~GgufFile();
     GgufFile(const GgufFile&) = delete;
@@ -100,7 +107,12 @@ public:
     uint32_t version() const { return version_; }
     uint64_t alignment() const { return alignment_; }
     uint64_t data_offset() const { return data_offset_; }  // start of the data section in the file
-    uint64_t file_size() const { return bytes_.size(); }
+    // Bytes of the file; of all its parts together for a split model.
+    uint64_t file_size() const;
+    // The split keys (split.count is 1 for a file that is not split).
+    const SplitInfo& split() const { return split_; }
+    // Every part's path, this file first (just this file's when it is not split).
+    std::vector<std::string> part_paths() const;
 
     // Metadata in file order.
     const std::vector<KeyValue>& metadata() const { return kvs_; }
@@ -122,12 +134,16 @@ public:
     const std::vector<TensorInfo>& tensors() const { return tensors_; }
     const TensorInfo* find_tensor(std::string_view name) const;
 
-    // Raw bytes of the whole file (the mapping).
+    // Raw bytes of the whole file (the mapping; the first part's for a split model).
     std::span<const uint8_t> bytes() const { return bytes_; }
 
 private:
     GgufFile() = default;
+    static std::unique_ptr<GgufFile> open_one(const std::string& path);
     void parse_all();
+    // gguf_split.cpp: the other parts of a split model whose first part this is.
+    void open_parts();
+    void attach_parts(std::vector<std::unique_ptr<GgufFile>> parts);
 
     std::string path_;
     std::span<const uint8_t> bytes_;
@@ -140,6 +156,8 @@ private:
     std::unordered_map<std::string, size_t> kv_index_;
     std::vector<TensorInfo> tensors_;
     std::unordered_map<std::string, size_t> tensor_index_;
+    SplitInfo split_;
+    std::vector<std::unique_ptr<GgufFile>> parts_;  // parts 2.. of a split model (their mappings)
 };
 
 }  // namespace qlm::gguf

@@ -73,6 +73,7 @@ int64_t split_size(int64_t n, int64_t p0) { return n < kTileTokens && p0 + n > k
 struct Plan {
     const KvCache& kv;
     int64_t layer, n, p0, hd, n_head, group;
+    int64_t window;             // a sliding-window layer's n_swa; 0: the whole causal context
     float scale;
     const FormatOps& kf;
     VecDotFn dot;
@@ -87,7 +88,7 @@ struct Plan {
     Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_, uint8_t* qc_,
          std::vector<Item>& items_)
         : kv(kv_), layer(layer_), n(n_), p0(p0_), hd(hp.head_dim), n_head(hp.n_head),
-          group(hp.n_head / hp.n_head_kv), scale(1.0f / std::sqrt(static_cast<float>(hp.head_dim))),
+          group(hp.n_head / hp.n_head_kv), window(hp.is_swa(layer_) ? hp.n_swa : 0), scale(hp.scale_q ? 1.0f : hp.kq_scale()),
           kf(kv_.format()), dot(vec_dot_for(kf, active_isa())),
           to_q(quantize_activation_for(format_ops(kf.vec_dot_type), active_isa())),
           q_bytes(static_cast<size_t>(format_row_bytes(format_ops(kf.vec_dot_type), hd))),
@@ -101,18 +102,28 @@ struct Plan {
             for (int64_t g = 0; g < hp.n_head_kv; ++g)
                 for (int64_t sp = 0; sp < n_split; ++sp) {
                     const int64_t t0 = qt * kTileTokens, nt = std::min(kTileTokens, n - t0);
-                    if (sp * split <= p0 + t0 + nt - 1)  // else the split is in every row's future
+                    // Skip a split in every row's future, or wholly before every row's window.
+                    if (sp * split <= p0 + t0 + nt - 1 && (sp + 1) * split > first_visible_of_token(t0))
                         items.push_back({g, t0, nt, sp});
                 }
     }
     int64_t rows_all() const { return n * n_head; }
     int64_t row_of(const Item& w, int64_t r) const { return (w.t0 + r / group) * n_head + w.g * group + r % group; }
     int64_t visible(int64_t row) const { return p0 + row / n_head + 1; }  // positions row may attend to
-    int64_t j_begin(const Item& w) const { return w.sp * split; }
+    int64_t first_visible_of_token(int64_t t) const { return window > 0 ? std::max<int64_t>(0, p0 + t + 1 - window) : 0; }
+    int64_t first_visible(int64_t row) const { return first_visible_of_token(row / n_head); }
+    // llama.cpp's softmax adds a row's exps in groups of 8 positions from position 0; positions
+    // before a window are -inf there and add 0. A row's softmax starts at its window's group.
+    int64_t softmax_begin(int64_t row) const { return first_visible(row) / kLanes * kLanes; }
+    // The item's first position: the group where its first token's window starts (the lowest).
+    int64_t j_begin(const Item& w) const {
+        return std::max(w.sp * split, first_visible_of_token(w.t0) / kLanes * kLanes);
+    }
     int64_t j_end(const Item& w) const { return std::min((w.sp + 1) * split, p0 + w.t0 + w.nt); }
     const uint8_t* q_row(int64_t row) const { return qc + static_cast<size_t>(row) * q_bytes; }
 
-    // Scores of the item's rows for positions [j0, j1): dst(r)[j - j0]; future positions get -inf.
+    // Scores of the item's rows for positions [j0, j1): dst(r)[j - j0]; positions a row does not
+    // see (future ones, those before its window) get -inf.
     // Each K row is read once for all rows of the item.
     template <class Dst>
     void scores(const Item& w, int64_t j0, int64_t j1, Dst dst) const {
@@ -121,7 +132,7 @@ struct Plan {
             const void* kr = kv.k_head(layer, j, w.g);
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t row = row_of(w, r);
-                if (!(j < visible(row))) {
+                if (!(j < visible(row)) || j < first_visible(row)) {
                     dst(r)[j - j0] = kNegInf;
                     continue;
                 }
@@ -146,8 +157,9 @@ struct Plan {
             for (int64_t r = 0; r < rows; ++r) {
                 const float* pr = p(r);
                 float* orow = o(r);
+                const int64_t begin = std::max(t0, first_visible(row_of(w, r)));
                 const int64_t end = std::min(t1, visible(row_of(w, r)));
-                for (int64_t j = t0; j < end; ++j) {
+                for (int64_t j = begin; j < end; ++j) {
                     const float pj = pr[j - j0];
                     float* dst = Lanes ? orow + (j % kLanes) * hd : orow;
                     if (v_f16)
@@ -161,12 +173,15 @@ struct Plan {
         }
     }
 
-    // llama.cpp's softmax of one row's visible scores; with an f16 V the probabilities are
-    // rounded to f16, as its V·P product converts them.
-    void softmax_row(float* s, int64_t count) const {
-        ops::softmax(s, count);
+    // llama.cpp's softmax of one row's visible scores (s: the row's scores from position j0, at
+    // most softmax_begin(row)); with an f16 V the probabilities are rounded to f16, as its V·P
+    // product converts them.
+    void softmax_row(float* s, int64_t j0, int64_t row) const {
+        float* seen = s + (softmax_begin(row) - j0);
+        const int64_t count = visible(row) - softmax_begin(row);
+        ops::softmax(seen, count);
         if (v_f16)
-            for (int64_t j = 0; j < count; ++j) s[j] = fp16_to_fp32(fp32_to_fp16(s[j]));
+            for (int64_t j = 0; j < count; ++j) seen[j] = fp16_to_fp32(fp32_to_fp16(seen[j]));
     }
 };
 
@@ -298,12 +313,12 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
 #pragma omp for schedule(dynamic, 1)
         for (size_t it = 0; it < P.items.size(); ++it) {
             const Item& w = P.items[it];
-            const int64_t span = P.j_end(w), rows = w.nt * P.group;
+            const int64_t j0 = P.j_begin(w), span = P.j_end(w) - j0, rows = w.nt * P.group;
             auto srow = [&](int64_t r) { return s + r * span; };
-            P.scores(w, 0, span, srow);
-            for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
+            P.scores(w, j0, j0 + span, srow);
+            for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), j0, P.row_of(w, r));
             auto lane_buf = lane_bufs(rows);
-            P.accumulate_v<true>(w, 0, span, srow, lane_buf, vt);
+            P.accumulate_v<true>(w, j0, j0 + span, srow, lane_buf, vt);
             for (int64_t r = 0; r < rows; ++r) reduce_lanes(lane_buf(r), hd, out + P.row_of(w, r) * hd);
         }
         return;
@@ -316,7 +331,7 @@ void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl
         P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
     }
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), P.visible(row));
+    for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), 0, row);
 #pragma omp for schedule(dynamic, 1)
     for (size_t it = 0; it < P.items.size(); ++it) {
         const Item& w = P.items[it];
@@ -474,19 +489,20 @@ void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, co
             const int64_t g = ops::kv_head_for(h, n_head, hp.n_head_kv);
             const float* qh = q + (t * n_head + h) * hd;
             const int64_t n_kv = p0 + t + 1;
-            scores.assign(static_cast<size_t>(n_kv), 0.0);
+            const int64_t first = hp.is_swa(layer) ? std::max<int64_t>(0, n_kv - hp.n_swa) : 0;  // the window
+            scores.assign(static_cast<size_t>(n_kv), -std::numeric_limits<double>::infinity());
             double mx = -std::numeric_limits<double>::infinity();
-            for (int64_t j = 0; j < n_kv; ++j) {
+            for (int64_t j = first; j < n_kv; ++j) {
                 kf.dequantize_row(kv.k_head(layer, j, g), kj.data(), hd);
                 double d = 0;
                 for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qh[i]) * kj[static_cast<size_t>(i)];
-                scores[static_cast<size_t>(j)] = d / std::sqrt(static_cast<double>(hd));
+                scores[static_cast<size_t>(j)] = d * (hp.scale_q ? 1.0 : static_cast<double>(hp.kq_scale()));
                 mx = std::max(mx, scores[static_cast<size_t>(j)]);
             }
             double sum = 0;
             for (double& sc : scores) sum += (sc = std::exp(sc - mx));
             std::vector<double> acc(static_cast<size_t>(hd), 0.0);
-            for (int64_t j = 0; j < n_kv; ++j) {
+            for (int64_t j = first; j < n_kv; ++j) {
                 kf.dequantize_row(kv.v_head(layer, j, g), vj.data(), hd);
                 for (int64_t i = 0; i < hd; ++i) acc[static_cast<size_t>(i)] += scores[static_cast<size_t>(j)] * vj[static_cast<size_t>(i)];
             }

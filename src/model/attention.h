@@ -70,8 +70,9 @@ private:
 };
 
 // For the n tokens of a chunk at positions p0..p0+n-1 (whose K and V rows are already stored in
-// `kv`): out[t·n_head + h] (head_dim floats) = Σ_j softmax_j(q_th · k_j / √head_dim) · v_j over
-// positions j = 0..p0+t, with k_j, v_j the rows of query head h's kv head. q and out hold n rows
+// `kv`): out[t·n_head + h] (head_dim floats) = Σ_j softmax_j(q_th · k_j · s) · v_j over
+// positions j = 0..p0+t, with k_j, v_j the rows of query head h's kv head, and s = hp.kq_scale(),
+// or 1 when the forward pass scaled q already (hp.scale_q). q and out hold n rows
 // of n_head·head_dim floats. Queries are converted to the cache's dot type first (f16 for an f16
 // cache, as llama.cpp does; q8_0 for a q8_0 cache). The kernel is the scratch layout's.
 // Inside a parallel region of at most the layout's n_threads: every thread of the team calls it

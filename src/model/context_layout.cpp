@@ -40,16 +40,17 @@ ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmu
     l.n_outputs = std::min(o.n_outputs, std::max<int64_t>(l.n_ctx, 1));
     l.n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
     l.flash_attn = o.flash_attn;
-    l.kv = kv_layout(hp, l.n_ctx, o.kv_type);
+    l.kv = kv_layout(hp, l.n_ctx, o.kv_type, l.n_batch);
 
     l.n_embd = hp.n_embd;
     l.q_dim = hp.n_head * hp.head_dim;
     l.kv_dim = hp.n_head_kv * hp.head_dim;
     l.n_ff = hp.ffn_width();
     l.n_rot = hp.n_rot;
+    l.n_rope_tables = hp.has_swa() ? 2 : 1;
     l.ffn_rows = moe_ffn_rows(hp, l.n_batch);
-    const uint64_t row_floats =
-        add({mul({3, u(l.n_embd)}), mul({2, u(l.q_dim)}), mul({2, u(l.kv_dim)}), u(l.n_rot)});
+    const uint64_t row_floats = add({mul({3, u(l.n_embd)}), mul({2, u(l.q_dim)}), mul({2, u(l.kv_dim)}),
+                                     mul({u(l.n_rot), u(l.n_rope_tables)})});
     l.activation_bytes =
         mul({sizeof(float), add({mul({u(l.n_batch), row_floats}), mul({2, u(l.ffn_rows), u(l.n_ff)})})});
     l.moe = moe_layout(hp, l.n_batch);

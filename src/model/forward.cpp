@@ -1,6 +1,8 @@
 // The forward pass, top to bottom (llama2.c's run.c, batched):
-//   embed -> per layer: rmsnorm -> q,k,v (+bias) -> rope -> KV append -> causal GQA attention
-//   -> o-proj -> residual -> rmsnorm -> SwiGLU FFN -> residual;  final rmsnorm -> logits.
+//   embed (× embd_scale) -> per layer: rmsnorm -> q,k,v (+bias) -> [q/k norm] -> rope [-> q scale]
+//   -> KV append -> causal GQA attention [sliding window] -> o-proj [-> post-norm] -> residual
+//   -> rmsnorm -> SwiGLU or GeGLU FFN [-> post-norm] -> residual;  final rmsnorm -> logits
+//   [-> soft-cap]. The bracketed steps are architecture options of Hparams (qwen3, phi3, gemma3).
 // A prompt chunk of up to n_batch tokens goes through each layer at once, so every projection
 // is one matrix x matrix product; a decode step is the same code with one token.
 // Attention (attention.h) is tiled over the KV cache: by default with llama.cpp's numerics (each
@@ -29,6 +31,52 @@ void add_bias(float* y, const float* b, int64_t n_tokens, int64_t dim) {
     for (int64_t t = 0; t < n_tokens; ++t)
         for (int64_t i = 0; i < dim; ++i) y[t * dim + i] += b[i];
 }
+
+// One token's q, k and v as attention takes them: biases, the per-head q/k norms, RoPE with the
+// position's cos/sin table cs, and q times the attention scale where the architecture scales q
+// (in llama.cpp's order).
+void prepare_qkv(const Hparams& hp, const LayerWeights& L, const float* cs, float* q, float* k, float* v) {
+    const int64_t hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd;
+    add_bias(q, L.bq, 1, QD);
+    add_bias(k, L.bk, 1, KVD);
+    add_bias(v, L.bv, 1, KVD);
+    for (int64_t h = 0; h < hp.n_head; ++h) {
+        if (L.q_norm) ops::rmsnorm(q + h * hd, L.q_norm, q + h * hd, hd, hp.rms_eps);
+        ops::rope_apply(q + h * hd, cs, hp.n_rot, hp.rope_style);
+    }
+    for (int64_t h = 0; h < hp.n_head_kv; ++h) {
+        if (L.k_norm) ops::rmsnorm(k + h * hd, L.k_norm, k + h * hd, hd, hp.rms_eps);
+        ops::rope_apply(k + h * hd, cs, hp.n_rot, hp.rope_style);
+    }
+    if (hp.scale_q)
+        for (int64_t i = 0; i < QD; ++i) q[i] *= hp.attn_scale;
+}
+
+// The RoPE cos/sin of positions p0 .. p0+n-1: cs for the global layers, cs_swa for the
+// sliding-window layers' own base and scale.
+void rope_tables(const Hparams& hp, const float* freq_factors, int64_t p0, int64_t n, float* cs, float* cs_swa) {
+    for (int64_t t = 0; t < n; ++t) {
+        ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale, freq_factors);
+        if (hp.has_swa())
+            ops::rope_cache(cs_swa + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base_swa, hp.rope_freq_scale_swa,
+                            freq_factors);
+    }
+}
+
+// One token's gated FFN activation: gate = act(gate) · up over n_ff values.
+void gated_activation(const Hparams& hp, float* gate, const float* up) {
+    if (hp.ffn_activation == FfnActivation::GeluTanh)
+        ops::geglu(gate, up, hp.n_ff);
+    else
+        ops::swiglu(gate, up, hp.n_ff);
+}
+
+// One token's embedding row, scaled where the architecture scales it (Gemma).
+void embed(const Hparams& hp, const WeightView& token_embd, int32_t token, float* x) {
+    dequantize_row(token_embd, token, x);
+    if (hp.embd_scale != 1.f)
+        for (int64_t i = 0; i < hp.n_embd; ++i) x[i] *= hp.embd_scale;
+}
 }  // namespace
 
 ForwardBuffers::ForwardBuffers(const ContextLayout& l)
@@ -41,7 +89,7 @@ ForwardBuffers::ForwardBuffers(const ContextLayout& l)
       v(floats(l.n_batch, l.kv_dim)),
       gate(floats(l.ffn_rows, l.n_ff)),
       up(floats(l.ffn_rows, l.n_ff)),
-      rope_cs(floats(l.n_batch, l.n_rot)),
+      rope_cs(floats(l.n_batch, l.n_rot * l.n_rope_tables)),
       act(static_cast<size_t>(l.matmul_input_bytes)),
       attention(l.attention),
       moe(l.moe) {}
@@ -63,10 +111,11 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     const int64_t p0 = kv.n_past();
     const Hparams& hp = model.hparams();
     const ModelWeights& w = model.weights();
-    const int64_t E = hp.n_embd, hd = hp.head_dim, QD = hp.n_head * hd, KVD = hp.n_head_kv * hd, F = hp.n_ff;
+    const int64_t E = hp.n_embd, QD = hp.n_head * hp.head_dim, KVD = hp.n_head_kv * hp.head_dim, F = hp.n_ff;
     float *x = s.x.data(), *xn = s.xn.data(), *q = s.q.data(), *k = s.k.data(), *v = s.v.data();
     float *attn = s.attn.data(), *tmp = s.tmp.data(), *gate = s.gate.data(), *up = s.up.data();
     float* cs = s.rope_cs.data();
+    float* cs_swa = hp.has_swa() ? cs + n * hp.n_rot : cs;  // the sliding-window layers' RoPE
     uint8_t* act = s.act.data();
     const Isa isa = active_isa();
     MatmulObserver* obs = settings.observer;
@@ -82,31 +131,21 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     const int64_t first = all_logits ? 0 : n - 1;  // the rows whose logits are wanted
 
     // Token embeddings and the RoPE cos/sin of each position of this chunk.
-    for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);
-    for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale);
+    for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, tokens[t], x + t * E);
+    rope_tables(hp, w.rope_freqs, p0, n, cs, cs_swa);
 
 #pragma omp parallel num_threads(settings.n_threads) if (n > 1 || hp.n_embd >= 256)
     {
         for (int64_t l = 0; l < hp.n_layer; ++l) {
             const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+            const float* layer_cs = hp.is_swa(l) ? cs_swa : cs;
             // Attention block.
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
             matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
 #pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                add_bias(q + t * QD, L.bq, 1, QD);
-                add_bias(k + t * KVD, L.bk, 1, KVD);
-                add_bias(v + t * KVD, L.bv, 1, KVD);
-                if (hp.qk_norm) {  // per-head RMS norm of q and k, before RoPE
-                    for (int64_t h = 0; h < hp.n_head; ++h)
-                        ops::rmsnorm(q + t * QD + h * hd, L.q_norm, q + t * QD + h * hd, hd, hp.rms_eps);
-                    for (int64_t h = 0; h < hp.n_head_kv; ++h)
-                        ops::rmsnorm(k + t * KVD + h * hd, L.k_norm, k + t * KVD + h * hd, hd, hp.rms_eps);
-                }
-                for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-                for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-            }
+            for (int64_t t = 0; t < n; ++t)
+                prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
 #pragma omp single
             kv.store(l, p0, n, k, v);
             attention_team(hp, kv, l, q, n, p0, attn, s.attention);
@@ -114,8 +153,9 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
 #pragma omp for schedule(static)
             for (int64_t t = 0; t < n; ++t) {
                 add_bias(tmp + t * E, L.bo, 1, E);
+                if (L.post_attn_norm) ops::rmsnorm(tmp + t * E, L.post_attn_norm, tmp + t * E, E, hp.rms_eps);
                 for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
-                // Feed-forward block (SwiGLU): its norm right away, on the same token.
+                // Feed-forward block: its norm right away, on the same token.
                 ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
             }
             if (hp.is_moe()) {
@@ -124,16 +164,24 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
             }
             matmul({&L.gate, &L.up}, {gate, up}, xn, n);
 #pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) ops::swiglu(gate + t * F, up + t * F, F);
+            for (int64_t t = 0; t < n; ++t) gated_activation(hp, gate + t * F, up + t * F);
             matmul({&L.down}, {tmp}, gate, n);
 #pragma omp for schedule(static)
-            for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
+            for (int64_t t = 0; t < n; ++t) {
+                if (L.post_ffn_norm) ops::rmsnorm(tmp + t * E, L.post_ffn_norm, tmp + t * E, E, hp.rms_eps);
+                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+            }
         }
 
         if (logits_out) {
 #pragma omp for schedule(static)
             for (int64_t t = first; t < n; ++t) ops::rmsnorm(x + t * E, w.output_norm, xn + (t - first) * E, E, hp.rms_eps);
             matmul({&w.output}, {logits_out}, xn, n - first);
+            if (hp.final_logit_softcap > 0.f) {
+#pragma omp for schedule(static)
+                for (int64_t t = 0; t < n - first; ++t)
+                    ops::softcap(logits_out + t * hp.n_vocab, hp.n_vocab, hp.final_logit_softcap);
+            }
         }
     }
 }

@@ -131,7 +131,48 @@ void read_norm_and_rope(const Reader& r, Hparams& hp) {
             throw_error("{}: rope scaling factor {} must be a positive number", file.path(), factor);
         hp.rope_freq_scale = static_cast<float>(1.0 / factor);
     }
-    hp.rope_style = hp.arch == "qwen2" || hp.arch == "qwen3moe" ? RopeStyle::Neox : RopeStyle::Norm;
+    hp.rope_style = hp.arch == "llama" ? RopeStyle::Norm : RopeStyle::Neox;
+}
+
+// What the architecture does beyond llama's forward pass, as llama.cpp's loader and graph for it
+// set it (llama-model.cpp, src/models/ARCH.cpp).
+void read_architecture_options(const Reader& r, Hparams& hp) {
+    const gguf::GgufFile& file = r.f;
+    if (hp.arch == "qwen3" || hp.arch == "qwen3moe") hp.qk_norm = true;
+    if (hp.arch == "phi3") {
+        // Phi-3 scales q by 1/√head_dim before the dots. Its sliding_window key is ignored: llama.cpp
+        // runs Phi-3 with full attention.
+        hp.attn_scale = 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+        hp.scale_q = true;
+    }
+    if (hp.arch == "gemma3") {
+        hp.qk_norm = true;
+        hp.post_norms = true;
+        hp.ffn_activation = FfnActivation::GeluTanh;
+        hp.embd_scale = std::sqrt(static_cast<float>(hp.n_embd));
+        // Gemma 3 27B (62 layers) scales by query_pre_attn_scalar = n_embd / n_head, the others by
+        // the head size; llama.cpp tells them apart by the layer count.
+        hp.attn_scale = hp.n_layer == 62 ? 1.0f / std::sqrt(static_cast<float>(hp.n_embd / hp.n_head))
+                                         : 1.0f / std::sqrt(static_cast<float>(hp.head_dim));
+        hp.scale_q = true;
+        if (auto w = r.integer(r.key("attention.sliding_window")); w && *w > 0) {
+            r.check_range(r.key("attention.sliding_window"), *w, 1, kMaxCtx);
+            hp.n_swa = *w;
+            hp.swa_period = 6;  // five local layers, then a global one
+            const std::string base_key = r.key("rope.freq_base_swa");
+            hp.rope_freq_base_swa = static_cast<float>(file.get_f64(base_key).value_or(10000.0));
+            if (!(std::isfinite(hp.rope_freq_base_swa) && hp.rope_freq_base_swa > 0.f))
+                throw_error("{}: metadata key {} = {} must be a positive number", file.path(), base_key,
+                            hp.rope_freq_base_swa);
+            hp.rope_freq_scale_swa = 1.f;  // the local layers are not rescaled
+        }
+        if (auto cap = file.get_f64(r.key("final_logit_softcapping")); cap && *cap != 0.0) {
+            if (!(std::isfinite(*cap) && *cap > 0.0))
+                throw_error("{}: metadata key {} = {} must be a positive number", file.path(),
+                            r.key("final_logit_softcapping"), *cap);
+            hp.final_logit_softcap = static_cast<float>(*cap);
+        }
+    }
 }
 
 // The experts of a mixture-of-experts feed-forward: qwen3moe always has them, llama when
@@ -139,6 +180,7 @@ void read_norm_and_rope(const Reader& r, Hparams& hp) {
 // n_ff / expert_used_count); llama's are feed_forward_length wide, as llama.cpp reads them.
 void read_experts(const Reader& r, Hparams& hp) {
     const bool qwen3moe = hp.arch == "qwen3moe";
+    if (hp.arch != "llama" && !qwen3moe) return;  // the other architectures' layers are dense
     hp.n_expert = r.integer(r.key("expert_count")).value_or(0);
     if (hp.n_expert == 0 && !qwen3moe) return;
     r.check_range(r.key("expert_count"), hp.n_expert, 1, kMaxExperts);
@@ -179,15 +221,20 @@ int64_t read_vocab_size(const Reader& r) {
 
 }  // namespace
 
+float Hparams::kq_scale() const {
+    return attn_scale > 0.f ? attn_scale : 1.0f / std::sqrt(static_cast<float>(head_dim));
+}
+
 std::string model_architecture(const gguf::GgufFile& file) {
     auto arch = file.get_string("general.architecture");
     if (!arch)
         throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
                     "incomplete GGUF?)",
                     file.path());
-    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3moe")
-        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama, Mistral, Mixtral, TinyLlama, "
-                    "SmolLM), 'qwen2' and 'qwen3moe' models",
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "qwen3moe" && *arch != "phi3" &&
+        *arch != "gemma3")
+        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama 1-3, Mistral, Mixtral, "
+                    "TinyLlama, SmolLM), 'qwen2', 'qwen3', 'qwen3moe', 'phi3' and 'gemma3' models",
                     file.path(), *arch);
     return *arch;
 }
@@ -200,11 +247,11 @@ Hparams read_hparams(const gguf::GgufFile& file) {
     read_sizes(r, hp);
     read_head_size(r, hp);
     read_norm_and_rope(r, hp);
+    read_architecture_options(r, hp);
     read_experts(r, hp);
     hp.n_vocab = read_vocab_size(r);
     hp.qkv_bias = hp.arch == "qwen2" || file.find_tensor("blk.0.attn_q.bias") != nullptr;
     hp.tied_output = file.find_tensor("output.weight") == nullptr;
-    hp.qk_norm = hp.arch == "qwen3moe";
     return hp;
 }
 

@@ -1,13 +1,16 @@
 // The KV cache: per layer, K and V rows of n_head_kv heads × head_dim values for each position,
 // stored in the cache's element type (F32, F16 — llama.cpp's default — or Q8_0). Each head's
 // head_dim values are one row of that weight format, so attention dots them with the format's
-// own kernels. Positions 0..n_past-1 are filled.
+// own kernels. Positions 0..n_past-1 are filled. A sliding-window layer (hp.is_swa) keeps only
+// the positions its queries can still see, in a ring of n_swa − 1 + n_batch cells (position p in
+// cell p mod cells): its memory is bounded by the window and the batch, not the context.
 #pragma once
 
 #include <cstdint>
 #include <memory>
 #include <optional>
 #include <string_view>
+#include <vector>
 
 #include "quant/formats.h"
 #include "src/model/hparams.h"
@@ -26,18 +29,24 @@ const FormatOps& kv_format(KvType t);
 // Bytes that 32 cached values take: 128 (f32), 64 (f16), 34 (q8_0).
 uint32_t kv_bytes_per_32(KvType t);
 
-// Where a cache's bytes go: for each layer, K then V, each n_ctx positions of n_head_kv head rows
-// of head_dim values in the cache's format.
+// Where a cache's bytes go: for each layer, K then V, each cells(l) positions of n_head_kv
+// head rows of head_dim values in the cache's format.
 struct KvLayout {
     KvType type = KvType::F16;
     int64_t n_layer = 0, n_ctx = 0, n_head_kv = 0, head_dim = 0;
+    int64_t n_swa = 0, swa_period = 0;  // the model's sliding window (Hparams::is_swa); n_swa 0: none
+    int64_t swa_cells = 0;    // a sliding-window layer's cells: min(n_ctx, n_swa − 1 + n_batch)
     uint64_t head_bytes = 0;  // one head row
-    uint64_t bytes = 0;       // 2 × n_layer × n_ctx × n_head_kv × head_bytes
+    uint64_t bytes = 0;       // 2 × Σ cells(l) × n_head_kv × head_bytes
+
+    // Positions layer l keeps: n_ctx, or swa_cells for a sliding-window layer.
+    int64_t cells(int64_t layer) const;
 };
 
-// Throws qlm::Error when the type cannot hold this model's heads (q8_0 and a head size that is
-// not a multiple of 32) or the size overflows 64 bits.
-KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type);
+// n_batch: the most positions one forward chunk stores (0: n_ctx). Throws qlm::Error when the type
+// cannot hold this model's heads (q8_0 and a head size that is not a multiple of 32) or the size
+// overflows 64 bits.
+KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type, int64_t n_batch = 0);
 
 class KvCache {
 public:
@@ -51,14 +60,19 @@ public:
     int64_t row_size() const { return row_; }             // values per position (n_head_kv·head_dim)
     uint64_t head_bytes() const { return head_bytes_; }   // bytes of one head's head_dim values
 
+    int64_t cells(int64_t layer) const { return cells_[static_cast<size_t>(layer)]; }  // positions it holds
+
     // Stores rows for positions pos .. pos+n-1 of layer `layer` (k and v: n rows of row_size()).
+    // A sliding-window layer overwrites the cells of positions its queries no longer see.
     void store(int64_t layer, int64_t pos, int64_t n, const float* k, const float* v);
     // Layer's K (or V) values of kv head `head` at position pos, in format().
     const void* k_head(int64_t layer, int64_t pos, int64_t head) const { return at(layer, false, pos) + head * head_bytes_; }
     const void* v_head(int64_t layer, int64_t pos, int64_t head) const { return at(layer, true, pos) + head * head_bytes_; }
 
     void set_n_past(int64_t n) { n_past_ = n; }  // after a forward pass has stored its rows
-    void truncate(int64_t n_past);                // forget positions >= n_past
+    // Forget positions >= n_past. When a sliding-window layer has already overwritten a position
+    // that the next query at n_past would see, everything is forgotten (n_past() is 0 then).
+    void truncate(int64_t n_past);
 
     uint64_t bytes() const { return bytes_; }     // what it holds
 
@@ -67,9 +81,12 @@ private:
 
     KvType type_;
     const FormatOps* format_;
-    int64_t n_layer_, n_ctx_, row_;
+    int64_t n_layer_, n_ctx_, row_, n_swa_;
     uint64_t head_bytes_, pos_bytes_, bytes_;
+    std::vector<int64_t> cells_;
+    std::vector<uint64_t> offset_;  // each layer's K rows; its V rows follow them
     int64_t n_past_ = 0;
+    int64_t swa_kept_from_ = 0;     // the lowest position every sliding-window ring still holds
     std::unique_ptr<uint8_t[]> data_;
 };
 

@@ -4,6 +4,7 @@
 #include <cmath>
 #include <vector>
 
+#include "quant/fp16.h"
 #include "quant/kernel_set.h"
 
 namespace qlm::ops {
@@ -38,6 +39,25 @@ void swiglu(float* g, const float* u, int64_t n) {
     for (int64_t i = whole; i < n; ++i) g[i] = silu(g[i]) * u[i];
 }
 
+float gelu_tanh(float x) {
+    constexpr float kSqrt2OverPi = 0.79788456080286535587989211986876f;
+    constexpr float kCoefA = 0.044715f;
+    if (x <= -10.0f) return 0.0f;
+    if (x >= 10.0f) return x;
+    const float h = fp16_to_fp32(fp32_to_fp16(x));
+    const float y = 0.5f * h * (1.0f + std::tanh(kSqrt2OverPi * h * (1.0f + kCoefA * h * h)));
+    return fp16_to_fp32(fp32_to_fp16(y));
+}
+
+void geglu(float* g, const float* u, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) g[i] = gelu_tanh(g[i]) * u[i];
+}
+
+void softcap(float* x, int64_t n, float c) {
+    const float inv = 1.0f / c;
+    for (int64_t i = 0; i < n; ++i) x[i] = std::tanh(x[i] * inv) * c;
+}
+
 void softmax(float* x, int64_t n) {
     float mx = -INFINITY;
     for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, x[i]);
@@ -53,11 +73,11 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] *= inv;
 }
 
-void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale) {
+void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale, const float* freq_factors) {
     const float theta_scale = std::pow(freq_base, -2.0f / static_cast<float>(n_rot));
     float theta = static_cast<float>(pos);
     for (int64_t i = 0; i < n_rot / 2; ++i) {
-        const float t = theta * freq_scale;
+        const float t = (freq_factors ? theta / freq_factors[i] : theta) * freq_scale;
         cs[2 * i] = std::cos(t);
         cs[2 * i + 1] = std::sin(t);
         theta *= theta_scale;

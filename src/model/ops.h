@@ -35,14 +35,26 @@ inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
 // with exp_ggml, the rest with expf.
 void swiglu(float* g, const float* u, int64_t n);
 
+// GELU (tanh approximation) as ggml's CPU backend computes it: x is rounded to f16 and the result
+// looked up in a table of f16 values (0 at or below −10, x at or above 10).
+float gelu_tanh(float x);
+// g[i] = gelu_tanh(g[i]) · u[i] for i < n (ggml's geglu).
+void geglu(float* g, const float* u, int64_t n);
+
+// x = c · tanh(x / c) for n values (logit soft-capping).
+void softcap(float* x, int64_t n, float c);
+
 // Rotates one head of head_dim values at position pos (x0·cos − x1·sin and x0·sin + x1·cos each
 // with the first product fused, as ggml's compiled rope rounds them): pairs (2i, 2i+1) for Norm, (i, i+n_rot/2)
 // for Neox, for i < n_rot/2; dimensions >= n_rot are untouched.
 // theta_i = pos·freq_scale·freq_base^(−2i/n_rot), computed as ggml does (repeated products).
 void rope(float* head, int64_t n_rot, int64_t pos, float freq_base, float freq_scale, RopeStyle style);
 
-// cos/sin table for one position: cs[2i] = cos θ_i, cs[2i+1] = sin θ_i, i < n_rot/2.
-void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale);
+// cos/sin table for one position: cs[2i] = cos θ_i, cs[2i+1] = sin θ_i, i < n_rot/2. With
+// freq_factors (n_rot/2 values, Llama 3.1's rope_freqs) θ_i is divided by freq_factors[i] before
+// the scaling, as ggml's rope does.
+void rope_cache(float* cs, int64_t n_rot, int64_t pos, float freq_base, float freq_scale,
+                const float* freq_factors = nullptr);
 void rope_apply(float* head, const float* cs, int64_t n_rot, RopeStyle style);
 
 // The KV head a query head reads under grouped-query attention.

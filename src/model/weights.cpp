@@ -15,6 +15,14 @@ std::string shape_str(const gguf::TensorInfo& t) {
     for (uint32_t i = 0; i < std::max<uint32_t>(t.n_dims, 1); ++i) s += (i ? ", " : "") + std::to_string(t.ne[i]);
     return s + "]";
 }
+
+// Rows [first, first + count) of w, as a view of the same data.
+WeightView row_range(const WeightView& w, int64_t first, int64_t count) {
+    WeightView r = w;
+    r.rows = count;
+    if (w.data) r.data = static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(first) * w.row_stride;
+    return r;
+}
 }  // namespace
 
 std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, const WeightView& output) {
@@ -60,61 +68,95 @@ std::vector<MatmulGroup> matmul_groups(const Hparams& hp, GgmlType type) {
     return matmul_groups(std::vector<LayerWeights>{L}, view(hp.n_embd, hp.n_vocab));
 }
 
-ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file_(file) {
-    const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
+ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file_(file), arch_(hp.arch) {
     token_embd = matrix("token_embd.weight", hp.n_embd, hp.n_vocab);
     output_norm = vector("output_norm.weight", hp.n_embd, true);
     output = hp.tied_output ? token_embd : matrix("output.weight", hp.n_embd, hp.n_vocab);
-    const bool bias_required = hp.arch == "qwen2";
+    if (hp.arch == "llama") rope_freqs = vector("rope_freqs.weight", hp.n_rot / 2, false);
     layers.resize(static_cast<size_t>(hp.n_layer));
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         LayerWeights& L = layers[static_cast<size_t>(l)];
         L.attn_norm = vector(p + "attn_norm.weight", hp.n_embd, true);
+        bind_attention(hp, p, L);
+        L.ffn_norm = vector(p + "ffn_norm.weight", hp.n_embd, true);
+        bind_ffn(hp, p, L);
+        if (hp.post_norms) {
+            L.post_attn_norm = vector(p + "post_attention_norm.weight", hp.n_embd, true);
+            L.post_ffn_norm = vector(p + "post_ffw_norm.weight", hp.n_embd, true);
+        }
+    }
+    check_all_used();
+}
+
+// q, k, v (separate, or views of a fused attn_qkv), the output projection, biases, q/k norms.
+void ModelWeights::bind_attention(const Hparams& hp, const std::string& p, LayerWeights& L) {
+    const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
+    if (file_.find_tensor(p + "attn_qkv.weight")) {
+        const WeightView qkv = matrix(p + "attn_qkv.weight", hp.n_embd, q_dim + 2 * kv_dim);
+        L.wq = row_range(qkv, 0, q_dim);
+        L.wk = row_range(qkv, q_dim, kv_dim);
+        L.wv = row_range(qkv, q_dim + kv_dim, kv_dim);
+    } else {
         L.wq = matrix(p + "attn_q.weight", hp.n_embd, q_dim);
         L.wk = matrix(p + "attn_k.weight", hp.n_embd, kv_dim);
         L.wv = matrix(p + "attn_v.weight", hp.n_embd, kv_dim);
-        L.wo = matrix(p + "attn_output.weight", q_dim, hp.n_embd);
-        L.bq = vector(p + "attn_q.bias", q_dim, bias_required);
-        L.bk = vector(p + "attn_k.bias", kv_dim, bias_required);
-        L.bv = vector(p + "attn_v.bias", kv_dim, bias_required);
-        L.bo = vector(p + "attn_output.bias", hp.n_embd, false);
-        if (hp.qk_norm) {
-            L.q_norm = vector(p + "attn_q_norm.weight", hd, true);
-            L.k_norm = vector(p + "attn_k_norm.weight", hd, true);
-        }
-        L.ffn_norm = vector(p + "ffn_norm.weight", hp.n_embd, true);
-        bind_ffn(hp, p, L);
     }
-    if (file.find_tensor("rope_freqs.weight"))
-        throw_error("{}: tensor 'rope_freqs.weight' (Llama-3.1 rope scaling) is not supported by qlm yet", file.path());
+    L.wo = matrix(p + "attn_output.weight", q_dim, hp.n_embd);
+    const bool bias_required = hp.arch == "qwen2";
+    L.bq = vector(p + "attn_q.bias", q_dim, bias_required);
+    L.bk = vector(p + "attn_k.bias", kv_dim, bias_required);
+    L.bv = vector(p + "attn_v.bias", kv_dim, bias_required);
+    L.bo = vector(p + "attn_output.bias", hp.n_embd, false);
+    if (hp.qk_norm) {
+        L.q_norm = vector(p + "attn_q_norm.weight", hd, true);
+        L.k_norm = vector(p + "attn_k_norm.weight", hd, true);
+    }
 }
 
-const gguf::TensorInfo& ModelWeights::find(const std::string& name, bool required) const {
+// gate, up and down (Phi-3's ffn_up holds the gate's rows, then the up rows), or a MoE layer's
+// router and experts.
+void ModelWeights::bind_ffn(const Hparams& hp, const std::string& p, LayerWeights& L) {
+    if (hp.is_moe()) {
+        L.moe.router = matrix(p + "ffn_gate_inp.weight", hp.n_embd, hp.n_expert);
+        L.moe.gate = experts(p + "ffn_gate_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
+        L.moe.up = experts(p + "ffn_up_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
+        L.moe.down = experts(p + "ffn_down_exps.weight", hp.n_ff_exp, hp.n_embd, hp.n_expert);
+        return;
+    }
+    if (hp.arch == "phi3") {
+        const WeightView gate_up = matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
+        L.gate = row_range(gate_up, 0, hp.n_ff);
+        L.up = row_range(gate_up, hp.n_ff, hp.n_ff);
+    } else {
+        L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
+        L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
+    }
+    L.down = matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
+}
+
+// A tensor nothing above bound (Phi-3's long-context rope factors, norm biases, ...) belongs to a
+// variant of the architecture qlm does not compute: refuse it rather than run without it.
+void ModelWeights::check_all_used() const {
+    for (const gguf::TensorInfo& t : file_.tensors())
+        if (!used_.contains(t.name))
+            throw_error("{}: tensor '{}' is not used by qlm's '{}' forward pass (a variant of the architecture qlm "
+                        "does not support)",
+                        file_.path(), t.name, arch_);
+}
+
+const gguf::TensorInfo& ModelWeights::find(const std::string& name, bool required) {
     static const gguf::TensorInfo kNone{};
     const gguf::TensorInfo* t = file_.find_tensor(name);
     if (!t) {
         if (required)
             throw_error("{}: tensor '{}' is missing (the metadata promises it; the file is incomplete or not a "
-                        "model of its architecture)",
-                        file_.path(), name);
+                        "'{}' model)",
+                        file_.path(), name, arch_);
         return kNone;
     }
+    used_.insert(name);
     return *t;
-}
-
-// gate, up and down, or a MoE layer's router and experts.
-void ModelWeights::bind_ffn(const Hparams& hp, const std::string& p, LayerWeights& L) {
-    if (!hp.is_moe()) {
-        L.gate = matrix(p + "ffn_gate.weight", hp.n_embd, hp.n_ff);
-        L.up = matrix(p + "ffn_up.weight", hp.n_embd, hp.n_ff);
-        L.down = matrix(p + "ffn_down.weight", hp.n_ff, hp.n_embd);
-        return;
-    }
-    L.moe.router = matrix(p + "ffn_gate_inp.weight", hp.n_embd, hp.n_expert);
-    L.moe.gate = experts(p + "ffn_gate_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
-    L.moe.up = experts(p + "ffn_up_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
-    L.moe.down = experts(p + "ffn_down_exps.weight", hp.n_ff_exp, hp.n_embd, hp.n_expert);
 }
 
 WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t rows) {

@@ -1,11 +1,14 @@
-// Every tensor of a llama/qwen2 model bound by its llama.cpp name, with shape and type checked.
-// Matrices are views into the mmap, except tensors whose rows are not whole blocks (the legacy
-// stories260K-Q8_0 ffn_down, ne0 = 172) and vectors that are not F32, which are dequantized once
-// into buffers owned here.
+// Every tensor of a model bound by its llama.cpp name, with shape and type checked; a tensor the
+// architecture does not use is an error (it would change what the model computes). Matrices are
+// views into the mmap, except tensors whose rows are not whole blocks (the legacy stories260K-Q8_0
+// ffn_down, ne0 = 172) and vectors that are not F32, which are dequantized once into buffers owned
+// here. Fused tensors (attn_qkv; Phi-3's ffn_up, gate rows then up rows) are bound as views of
+// their row ranges, so the forward pass sees q, k, v, gate and up as separate matrices.
 #pragma once
 
 #include <memory>
 #include <string>
+#include <unordered_set>
 #include <vector>
 
 #include "quant/matmul.h"
@@ -24,8 +27,10 @@ struct LayerWeights {
     const float* q_norm = nullptr;  // [head_dim], with hp.qk_norm
     const float* k_norm = nullptr;
     const float* ffn_norm = nullptr;  // [n_embd]
-    WeightView gate, up, down;        // dense feed-forward (empty in a MoE model)
-    MoeWeights moe;                   // the router and experts of a MoE model
+    WeightView gate, up, down;              // dense feed-forward (empty in a MoE model)
+    MoeWeights moe;                         // the router and experts of a MoE model
+    const float* post_attn_norm = nullptr;  // [n_embd], with hp.post_norms
+    const float* post_ffn_norm = nullptr;
 };
 
 // Weights that multiply the same input (their activation conversions share one buffer).
@@ -47,20 +52,27 @@ public:
     WeightView token_embd;            // n_vocab rows of n_embd
     const float* output_norm = nullptr;
     WeightView output;                // token_embd when tied
+    // Llama 3.1+ (rope_freqs.weight, n_rot/2 values): rotary frequency i is divided by
+    // rope_freqs[i]; nullptr: none.
+    const float* rope_freqs = nullptr;
     std::vector<LayerWeights> layers;
 
     std::vector<MatmulGroup> matmul_groups() const { return qlm::matmul_groups(layers, output); }
 
 private:
-    const gguf::TensorInfo& find(const std::string& name, bool required) const;
+    void bind_attention(const Hparams& hp, const std::string& prefix, LayerWeights& L);
+    void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
+    void check_all_used() const;
+    const gguf::TensorInfo& find(const std::string& name, bool required);
     WeightView matrix(const std::string& name, int64_t cols, int64_t rows);
     // A 3-D tensor [cols, rows, n_mat] (the experts of a MoE layer).
     ExpertMatrix experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_mat);
     WeightView bind(const gguf::TensorInfo& t, int64_t cols, int64_t rows);
-    void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     const float* vector(const std::string& name, int64_t n, bool required);
 
     const gguf::GgufFile& file_;
+    std::string arch_;
+    std::unordered_set<std::string> used_;  // names bound so far
     std::vector<std::unique_ptr<float[]>> owned_;  // dequantized copies
 };
 

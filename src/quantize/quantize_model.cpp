@@ -179,7 +179,9 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     if (std::filesystem::exists(o.output) && std::filesystem::equivalent(o.input, o.output))
         throw_error("{}: the output would overwrite the input (choose another output path)", o.output);
     QuantizeReport rep;
-    rep.tensors = plan(*f, o.preset, o.policy);
+    PolicyOptions policy = o.policy;
+    policy.has_imatrix = policy.has_imatrix || !o.importance.empty();
+    rep.tensors = plan(*f, o.preset, policy);
     rep.file_bytes_in = f->file_size();
     if (o.reference_rounding && !o.importance.empty())
         throw_error("an importance matrix needs the searched quantizer (drop --reference-rounding)");
@@ -210,6 +212,8 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
 
     gguf::GgufWriter w;
     w.copy_metadata_from(*f);
+    // A split input becomes one file (as llama-quantize does).
+    for (std::string_view key : {gguf::kSplitNoKey, gguf::kSplitCountKey, gguf::kSplitTensorsCountKey}) w.remove(key);
     w.set_u32("general.quantization_version", 2);
     w.set_u32("general.file_type", preset_info(o.preset).file_type);
     uint64_t needed = f->data_offset() + 4096;

@@ -27,18 +27,21 @@ bool quantizable(const PolicyTensor& t) {
 struct State {
     QuantPreset preset;
     const PolicyModel& model;
+    bool has_imatrix = false;
     bool has_output = false;
     int n_attention_wv = 0, i_attention_wv = 0;
     int n_ffn_down = 0, i_ffn_down = 0;
 };
 
-// llama_tensor_get_type for the presets qlm offers (no IQ types; of the Falcon and MoE special
-// cases those that change a Llama/Qwen2/Qwen3-MoE/Mixtral model: with 8 experts, attn_k and attn_v
-// at Q8_0 and attn_output at Q5_K for the 2- to 4-bit K presets, as llama.cpp does).
+// llama_tensor_get_type for the presets qlm offers (of the IQ types IQ4_NL and IQ4_XS; of the
+// Falcon and MoE special cases those that change a Llama/Qwen2/Qwen3-MoE/Mixtral model: with 8
+// experts, attn_k and attn_v at Q8_0 and attn_output at Q5_K for the 2- to 4-bit presets, as
+// llama.cpp does).
 GgmlType preset_type(State& s, GgmlType new_type, const PolicyTensor& t) {
     const std::string& name = t.name;
     const QuantPreset p = s.preset;
     const bool falcon = s.model.arch == "falcon";
+    const bool iq4 = p == QuantPreset::IQ4_NL || p == QuantPreset::IQ4_XS;
     const uint32_t n_gqa = s.model.n_head_kv ? s.model.n_head / s.model.n_head_kv : 1;
     const bool eight_experts = s.model.n_expert == 8;
     if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) {
@@ -53,6 +56,8 @@ GgmlType preset_type(State& s, GgmlType new_type, const PolicyTensor& t) {
             new_type = n_gqa >= 4 ? GgmlType::Q4_K : GgmlType::Q3_K;
         else if (p == QuantPreset::Q3_K_M)
             new_type = i < 2 ? GgmlType::Q5_K : GgmlType::Q4_K;
+        else if (iq4 && n_gqa >= 4)
+            new_type = GgmlType::Q5_K;
         else if ((p == QuantPreset::Q4_K_M || p == QuantPreset::Q5_K_M) && use_more_bits(i, s.n_attention_wv))
             new_type = GgmlType::Q6_K;
         else if (p == QuantPreset::Q4_K_S && i < 4)
@@ -74,16 +79,21 @@ GgmlType preset_type(State& s, GgmlType new_type, const PolicyTensor& t) {
                 new_type = i < n / 16 ? GgmlType::Q6_K : use_more_bits(i, n) ? GgmlType::Q5_K : GgmlType::Q4_K;
             else if (use_more_bits(i, n))
                 new_type = GgmlType::Q6_K;
-        } else if (p == QuantPreset::Q5_K_M && use_more_bits(i, n))
+        } else if (iq4 && i < n / 8 && !s.has_imatrix)
+            new_type = GgmlType::Q5_K;
+        else if (p == QuantPreset::Q5_K_M && use_more_bits(i, n))
             new_type = GgmlType::Q6_K;
         else if (p == QuantPreset::Q4_K_S && !falcon && i < n / 8)
             new_type = GgmlType::Q5_K;
+        else if ((p == QuantPreset::Q4_0 || p == QuantPreset::Q5_0) && s.has_imatrix && i < n / 8)
+            // llama.cpp guards the first ffn_down layers of Q4_0/Q5_0 this way only with an imatrix.
+            new_type = p == QuantPreset::Q4_0 ? GgmlType::Q4_1 : GgmlType::Q5_1;
         return new_type;
     }
     if (contains(name, "attn_output.weight")) {
         if (!falcon && eight_experts) {
             if (p == QuantPreset::Q2_K || p == QuantPreset::Q3_K_S || p == QuantPreset::Q3_K_M ||
-                p == QuantPreset::Q4_K_S || p == QuantPreset::Q4_K_M)
+                p == QuantPreset::Q4_K_S || p == QuantPreset::Q4_K_M || iq4)
                 new_type = GgmlType::Q5_K;
         } else if (!falcon) {
             if (p == QuantPreset::Q2_K) new_type = GgmlType::Q3_K;
@@ -103,7 +113,8 @@ const std::vector<PresetInfo>& quant_presets() {
         {QuantPreset::Q3_K_S, "Q3_K_S", GgmlType::Q3_K, 11}, {QuantPreset::Q3_K_M, "Q3_K_M", GgmlType::Q3_K, 12},
         {QuantPreset::Q4_K_S, "Q4_K_S", GgmlType::Q4_K, 14}, {QuantPreset::Q4_K_M, "Q4_K_M", GgmlType::Q4_K, 15},
         {QuantPreset::Q5_K_S, "Q5_K_S", GgmlType::Q5_K, 16}, {QuantPreset::Q5_K_M, "Q5_K_M", GgmlType::Q5_K, 17},
-        {QuantPreset::Q6_K, "Q6_K", GgmlType::Q6_K, 18},     {QuantPreset::F16, "F16", GgmlType::F16, 1},
+        {QuantPreset::Q6_K, "Q6_K", GgmlType::Q6_K, 18},     {QuantPreset::IQ4_NL, "IQ4_NL", GgmlType::IQ4_NL, 25},
+        {QuantPreset::IQ4_XS, "IQ4_XS", GgmlType::IQ4_XS, 30}, {QuantPreset::F16, "F16", GgmlType::F16, 1},
         {QuantPreset::BF16, "BF16", GgmlType::BF16, 32},     {QuantPreset::F32, "F32", GgmlType::F32, 0},
     };
     return presets;
@@ -146,6 +157,7 @@ GgmlType fallback_type(GgmlType t) {
         case GgmlType::Q4_K: return GgmlType::Q5_0;
         case GgmlType::Q5_K: return GgmlType::Q5_1;
         case GgmlType::Q6_K: return GgmlType::Q8_0;
+        case GgmlType::IQ4_XS: return GgmlType::IQ4_NL;
         default: return GgmlType::F16;
     }
 }
@@ -163,7 +175,7 @@ std::vector<TypeChoice> choose_types(QuantPreset preset, const PolicyOptions& op
             throw_error("--tensor-type '{}': not a valid regular expression ({})", pattern, e.what());
         }
     }
-    State s{preset, model};
+    State s{preset, model, opts.has_imatrix};
     for (const auto& t : tensors) {
         if (t.name == "output.weight") s.has_output = true;
         if (contains(t.name, "attn_v.weight") || contains(t.name, "attn_qkv.weight")) ++s.n_attention_wv;

@@ -16,7 +16,10 @@
 
 namespace qlm {
 
-enum class QuantPreset { F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K };
+enum class QuantPreset {
+    F32, F16, BF16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K_S, Q3_K_M, Q4_K_S, Q4_K_M, Q5_K_S, Q5_K_M, Q6_K,
+    IQ4_NL, IQ4_XS,
+};
 
 struct PresetInfo {
     QuantPreset preset;
@@ -37,6 +40,7 @@ struct PolicyOptions {
     std::vector<std::pair<std::string, GgmlType>> tensor_types;   // REGEX=TYPE, first match wins
     std::optional<GgmlType> output_tensor_type;
     std::optional<GgmlType> token_embedding_type;
+    bool has_imatrix = false;  // an importance matrix is given (llama.cpp's mixes differ with one)
 };
 
 struct PolicyTensor {
@@ -63,8 +67,8 @@ struct TypeChoice {
 // llama.cpp's use_more_bits: the layers the _M presets give more bits.
 bool use_more_bits(int i_layer, int n_layers);
 
-// The legacy 32-block type a type falls back to when ne0 is not a multiple of its block size
-// (Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, 32-block types -> F16).
+// The 32-block type a type falls back to when ne0 is not a multiple of its block size
+// (Q2_K/Q3_K -> Q4_0, Q4_K -> Q5_0, Q5_K -> Q5_1, Q6_K -> Q8_0, IQ4_XS -> IQ4_NL, 32-block types -> F16).
 GgmlType fallback_type(GgmlType t);
 
 // Chooses the type of every tensor, in file order (the counters of the layer rules run in that

@@ -8,7 +8,7 @@ namespace qlm {
 
 void validate(const SamplingParams& p) {
     if (!std::isfinite(p.temperature))
-        throw_error("--temp {} is not a finite number: use a value >= 0 (0 = greedy)", p.temperature);
+        throw_error("--temp {} is not a finite number: use a number (0 or less = greedy)", p.temperature);
     if (!(p.top_p > 0.0f && p.top_p <= 1.0f))
         throw_error("--top-p {} is out of range: use a value in (0, 1] (1 turns top-p off)", p.top_p);
     if (!(p.min_p >= 0.0f && p.min_p <= 1.0f))
@@ -48,7 +48,7 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     apply_penalties(work_, penalty_window(history, params_.repeat_last_n), params_.repeat_penalty,
                     params_.frequency_penalty, params_.presence_penalty);
     if (params_.no_repeat_ngram > 0) ban_repeated_ngrams(work_, history, params_.no_repeat_ngram);
-    if (params_.temperature <= 0.0f) return argmax(work_);
+    if (is_greedy(params_)) return argmax(work_);
     keep_top_k(work_, params_.top_k);
     keep_top_p(work_, params_.top_p);
     keep_min_p(work_, params_.min_p);

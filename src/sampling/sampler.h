@@ -41,6 +41,9 @@ struct SamplingParams {
 // --frequency-penalty, --presence-penalty, --no-repeat-ngram.
 void validate(const SamplingParams& params);
 
+// Greedy decoding: a temperature of 0 or less (llama.cpp reads --temp -1 as 0, greedy).
+inline bool is_greedy(const SamplingParams& p) { return p.temperature <= 0.0f; }
+
 class Sampler {
 public:
     // Validates params (throws qlm::Error); seed == kRandomSeed draws one from std::random_device.

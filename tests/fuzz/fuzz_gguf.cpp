@@ -1,10 +1,13 @@
 // libFuzzer target: arbitrary bytes as a GGUF file, through everything `qlm info` / `qlm run` do
 // with a file before generating: the validating reader, every typed accessor, the architecture's
 // hyperparameters, tensor binding, the memory plan, the vocabulary, and a short encode/decode and
-// one forward step on whatever loads. Every failure must be a qlm::Error; anything else (a crash,
-// a sanitizer report, another exception type, a leak) is a finding.
+// one forward step on whatever loads. An input whose first file says it is part 1 of a split model
+// (split.count 2..8) is cut at each later "GGUF" magic into its parts, which are joined and checked
+// (GgufFile::parse_split) and then exercised the same way. Every failure must be a qlm::Error;
+// anything else (a crash, a sanitizer report, another exception type, a leak) is a finding.
 #include <cstddef>
 #include <cstdint>
+#include <cstring>
 #include <memory>
 #include <span>
 #include <string>
@@ -76,6 +79,30 @@ void exercise_model(const std::shared_ptr<const gguf::GgufFile>& file) {
     (void)ctx.logits(0);
 }
 
+// The input cut before every "GGUF" magic after the first byte (at most `max_parts` pieces).
+std::vector<std::span<const uint8_t>> cut_at_magic(const uint8_t* data, size_t size, size_t max_parts) {
+    std::vector<size_t> starts{0};
+    for (size_t i = 1; i + 4 <= size && starts.size() < max_parts; ++i)
+        if (std::memcmp(data + i, "GGUF", 4) == 0) starts.push_back(i);
+    std::vector<std::span<const uint8_t>> parts;
+    for (size_t k = 0; k < starts.size(); ++k)
+        parts.emplace_back(data + starts[k], (k + 1 < starts.size() ? starts[k + 1] : size) - starts[k]);
+    return parts;
+}
+
+void exercise_split(const uint8_t* data, size_t size, uint32_t count) {
+    std::shared_ptr<const gguf::GgufFile> joined;
+    try {
+        joined = gguf::GgufFile::parse_split(cut_at_magic(data, size, count), "fuzz");
+    } catch (const Error&) {
+        return;
+    }
+    try {
+        exercise_model(joined);
+    } catch (const Error&) {
+    }
+}
+
 }  // namespace
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
@@ -86,6 +113,8 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         return 0;
     }
     touch_metadata(*file);
+    if (file->split().count >= 2 && file->split().count <= 8 && file->split().no == 0)
+        exercise_split(data, size, file->split().count);
     try {
         exercise_model(file);
     } catch (const Error&) {

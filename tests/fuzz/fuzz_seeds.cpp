@@ -12,6 +12,7 @@
 #include "src/tokenizer/byte_map.h"
 #include "src/chat/chat_template.h"
 #include "src/util/error.h"
+#include "tests/common/split_gguf.h"
 #include "tests/common/tiny_gguf.h"
 
 namespace fs = std::filesystem;
@@ -38,6 +39,17 @@ int main(int argc, char** argv) {
         qlm::test::TinyModel moe;
         moe.n_expert = 4;
         put(out / "gguf" / "tiny-mixtral-4experts.gguf", moe.writer().to_bytes());
+        // A model split into three parts, concatenated (fuzz_gguf cuts them apart at the magic).
+        put(out / "gguf" / "tiny-split-3parts.gguf", [&] {
+            const std::vector<uint8_t> whole = qlm::test::TinyModel{}.writer().to_bytes();
+            const auto src = qlm::gguf::GgufFile::parse(whole, "tiny.gguf");
+            std::vector<uint8_t> joined;
+            for (const auto& part : qlm::test::split_writers(*src, 3)) {
+                const auto b = part.to_bytes();
+                joined.insert(joined.end(), b.begin(), b.end());
+            }
+            return joined;
+        }());
         put(out / "gguf" / "tiny-alignment-64.gguf", [&] {
             qlm::gguf::GgufWriter a = qlm::test::TinyModel{}.writer();
             a.set_u32("general.alignment", 64);

@@ -58,7 +58,7 @@ TEST(CliChat, MultiLineInputAndCommandsInAScript) {
     const std::string script = "\"\"\"\nfirst line\nsecond line\n\"\"\"\nthird \\\nfourth\n/undo\n/system Be brief.\n/save " +
                                conv + "\n/bogus\n";
     auto r = run_command(chat({"--chat-template", "chatml", "-n", "8", "--verbose-prompt"}), script);
-    EXPECT_EQ(r.exit_code, 1) << r.err;  // the unknown command is an error in a script
+    EXPECT_EQ(r.exit_code, 0) << r.err;  // the unknown command is reported and the script goes on
     EXPECT_NE(r.err.find("[prompt] <|im_start|>user\\nfirst line\\nsecond line<|im_end|>"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("third \\nfourth<|im_end|>"), std::string::npos) << r.err;
     EXPECT_NE(r.err.find("[ids] 1 "), std::string::npos) << r.err;
@@ -96,21 +96,20 @@ TEST(CliChat, JinjaTemplateFromAFile) {
 
 TEST(CliChat, ErrorsAreOneLine) {
     auto dir = test::temp_dir("cli-chat-errors");
-    auto expect_error = [](const test::CommandResult& r, const std::string& text) {
-        EXPECT_EQ(r.exit_code, 1) << r.err;
+    auto expect_error = [](const test::CommandResult& r, const std::string& text, int code = 1) {
+        EXPECT_EQ(r.exit_code, code) << r.err;
         EXPECT_NE(r.err.find(text), std::string::npos) << r.err;
         EXPECT_EQ(r.err.find("qlm: error:"), r.err.rfind("qlm: error:")) << r.err;
     };
-    expect_error(run_command(chat({"--single-turn", "-p", "hi"})), "has no chat template");
     expect_error(run_command(chat({"--chat-template", "nosuch"})), "neither a built-in template");
-    expect_error(run_command(chat({"--chat-template", "chatml", "--single-turn"})), "--single-turn needs");
+    expect_error(run_command(chat({"--chat-template", "chatml", "--single-turn"})), "--single-turn needs", 2);
     std::ofstream(dir / "bad.jinja") << "{% for m in messages %}{{ m.content }";
     expect_error(run_command(chat({"--chat-template", (dir / "bad.jinja").string(), "--single-turn", "-p", "x"})),
                  "chat template line 1");
     std::ofstream(dir / "raise.jinja") << "{{ raise_exception('no system here') }}";
     expect_error(run_command(chat({"--chat-template", (dir / "raise.jinja").string(), "--single-turn", "-p", "x"})),
                  "no system here");
-    expect_error(run_command(chat({"--chat-template", "chatml", "--top-p", "2", "--single-turn", "-p", "x"})), "--top-p");
+    expect_error(run_command(chat({"--chat-template", "chatml", "--top-p", "2", "--single-turn", "-p", "x"})), "--top-p", 2);
     // A message larger than the context: an error for that message, the chat goes on.
     std::string big;
     for (int i = 0; i < 200; ++i) big += "story ";

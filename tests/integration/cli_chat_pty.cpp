@@ -133,6 +133,50 @@ TEST(ChatPty, SaveAndLoadRoundTrip) {
     EXPECT_EQ(ja["messages"][2]["role"], "assistant");
 }
 
+// /clear then /stats: the context holds only the system prompt; /set n_predict caps the next
+// reply; a failing command leaves the chat running.
+TEST(ChatPty, ClearStatsAndSetNPredict) {
+    auto dir = test::temp_dir("chat-pty-clear");
+    ChatPty c(dir, {"-n", "20", "--ignore-eos", "--system", "Be kind."});
+    ASSERT_TRUE(c.prompt()) << c.p->output();
+    c.p->type("/stats\r");
+    ASSERT_TRUE(c.p->wait_for("[context: 0 / 2048 tokens, 1 message]")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("Once upon a time\r");
+    ASSERT_TRUE(c.p->wait_for("Once upon a time\r\n")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("/stats\r");
+    ASSERT_TRUE(c.p->wait_for("[context: ")) << c.p->output();
+    const long long before = std::stoll(c.p->since_last_match());
+    ASSERT_TRUE(c.p->wait_for(", 3 messages | last reply: 20 tokens")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("/clear\r");
+    ASSERT_TRUE(c.p->wait_for("[conversation cleared]")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("/stats\r");
+    ASSERT_TRUE(c.p->wait_for("[context: ")) << c.p->output();
+    const std::string stats = c.p->since_last_match();
+    const long long n = std::stoll(stats);
+    EXPECT_GT(n, 0) << stats;                 // the system prompt, kept
+    EXPECT_LT(n, before - 20 - 4) << stats;   // without the exchange: 20 tokens of reply, the message
+    ASSERT_TRUE(c.p->wait_for(" / 2048 tokens, 1 message | last reply")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("/set n_predict 5\r");
+    ASSERT_TRUE(c.p->wait_for("[n_predict = 5]")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("/bogus\r");
+    ASSERT_TRUE(c.p->wait_for("qlm: error: unknown command /bogus")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("Tom had a dog\r");
+    ASSERT_TRUE(c.p->wait_for("Tom had a dog\r\n")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type("/stats\r");
+    ASSERT_TRUE(c.p->wait_for(", 3 messages | last reply: 5 tokens")) << c.p->output();
+    ASSERT_TRUE(c.prompt());
+    c.p->type(kCtrlD);
+    EXPECT_EQ(c.p->wait_exit(), 0) << c.p->output();
+}
+
 TEST(ChatPty, FullContextDropsOldTurnsWithANotice) {
     auto dir = test::temp_dir("chat-pty-overflow");
     ChatPty c(dir, {"-n", "32", "-c", "160", "--ignore-eos", "--system", "Be kind."});

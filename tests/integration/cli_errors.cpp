@@ -114,20 +114,20 @@ TEST(CliErrors, InvalidUtf8Prompt) {
 }
 
 TEST(CliErrors, EmptyPrompt) {
-    expect_one_line_error({"run", "-m", stories(), "-p", ""}, 1, {"empty"});
+    expect_one_line_error({"run", "-m", stories(), "-p", ""}, 2, {"empty"});  // a flag's value
     expect_one_line_error({"run", "-m", stories()}, 1, {"empty"});  // stdin closed, no text
 }
 
 TEST(CliErrors, BadSamplingValues) {
     expect_one_line_error({"run", "-m", stories(), "-p", "hi", "--temp", "abc"}, 2, {"--temp"});
-    expect_one_line_error({"run", "-m", stories(), "-p", "hi", "--top-p", "1.5"}, 1, {"--top-p"});
+    expect_one_line_error({"run", "-m", stories(), "-p", "hi", "--top-p", "1.5"}, 2, {"--top-p"});
     expect_one_line_error({"run", "-m", stories(), "-p", "hi", "--kv-type", "q4"}, 2, {"--kv-type"});
-    expect_one_line_error({"run", "-m", stories(), "-p", "hi", "-n", "-5"}, 1, {"-n"});
+    expect_one_line_error({"run", "-m", stories(), "-p", "hi", "-n", "-5"}, 2, {"-n"});
 }
 
 TEST(CliErrors, TokenIdOutsideTheVocabulary) {
     expect_one_line_error({"run", "-m", stories(), "--ids", "1 403 512"}, 1, {"512", "vocabulary"});
-    expect_one_line_error({"run", "-m", stories(), "--ids", "1 x"}, 1, {"'x'"});
+    expect_one_line_error({"run", "-m", stories(), "--ids", "1 x"}, 2, {"'x'"});
 }
 
 TEST(CliErrors, HfConfigProblems) {

@@ -1,5 +1,5 @@
 // `qlm info`: parameter counts from tensor shapes and from a Hugging Face config.json, and the
-// KV-cache line of the memory plan, against hand-computed numbers.
+// KV-cache line of the memory plan (sliding-window layers included), against hand-computed numbers.
 #include <gtest/gtest.h>
 
 #include <string>
@@ -24,6 +24,21 @@ TEST(CliInfo, Stories260KParameterCountAndKvFormula) {
     EXPECT_NE(r.out.find("163,840 bytes"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("= 2 x 5 layers x 256 ctx x 4 kv heads x 8 head_dim x 2 bytes"), std::string::npos) << r.out;
     EXPECT_NE(r.out.find("vocab 512, bos 1, eos 2"), std::string::npos) << r.out;
+}
+
+// gemma3-mini: five sliding-window layers (window 16) keep rings of 16 − 1 + n_batch cells.
+TEST(CliInfo, SlidingWindowLayersInTheKvFormula) {
+    auto model = test::synth_model("gemma3-mini-f32.gguf").string();
+    auto r = run_command({qlm_bin().string(), "info", model, "-c", "4096", "-b", "64"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("sliding window 16 on 5 of 6 layers (rope freq_base 10000, freq_scale 1)"), std::string::npos)
+        << r.out;
+    // 2 × (4096 + 5 × 79) × 1 × 128 × 2 bytes = 2,299,392
+    EXPECT_NE(r.out.find("2,299,392 bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("= 2 x (1 layers x 4096 ctx + 5 sliding-window layers x 79 cells) x 1 kv heads x 128 "
+                         "head_dim x 2 bytes"),
+              std::string::npos)
+        << r.out;
 }
 
 TEST(CliInfo, Q8_0FileHasTheSameParameterCount) {

@@ -34,6 +34,19 @@ TEST(GoldenF32, MiniF32) { check_f32("mini-f32.json", synth_model("mini-f32.gguf
 TEST(GoldenF32, QwenMiniBpe1) { check_f32("qwen-mini-f32.bpe1.json", synth_model("qwen-mini-f32.gguf")); }
 TEST(GoldenF32, QwenMiniBpe2) { check_f32("qwen-mini-f32.bpe2.json", synth_model("qwen-mini-f32.gguf")); }
 
+// The architecture presets (../shared/tools/README.md): greedy ids may differ only at near-ties.
+void check_arch(const std::string& golden, const std::string& model) {
+    const Golden g = load_golden(golden);
+    const ModelRun r = run_model(synth_model(model).string(), g);
+    report(golden, "worst_maxabs_over_tolerance", compare_prompt(golden, g, r, Tolerance::MaxAbs1e3));
+    compare_greedy_except_ties(golden, g, r);
+}
+
+TEST(GoldenF32, Llama3MiniRopeFreqs) { check_arch("llama3-mini-f32.bpe1.json", "llama3-mini-f32.gguf"); }
+TEST(GoldenF32, Qwen3Mini) { check_arch("qwen3-mini-f32.bpe1.json", "qwen3-mini-f32.gguf"); }
+TEST(GoldenF32, Phi3Mini) { check_arch("phi3-mini-f32.story2.json", "phi3-mini-f32.gguf"); }
+TEST(GoldenF32, Gemma3MiniSlidingWindow) { check_arch("gemma3-mini-f32.long1.json", "gemma3-mini-f32.gguf"); }
+
 // Mixtures of experts (random weights: greedy ids identical except where our own top two are a
 // near-tie). qwen3moe: 8 experts, 2 used, q/k norms; Mixtral (llama + experts): 4 experts, 2 used.
 void check_f32_moe(const std::string& golden, const std::filesystem::path& model, int64_t n_batch = 512) {

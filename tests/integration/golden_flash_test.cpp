@@ -20,6 +20,10 @@ TEST(GoldenFlash, Stories260KStory2) { check_flash("stories260K-F32.story2.json"
 TEST(GoldenFlash, MiniF32) { check_flash("mini-f32.json", synth_model("mini-f32.gguf"), false); }
 TEST(GoldenFlash, QwenMiniBpe1) { check_flash("qwen-mini-f32.bpe1.json", synth_model("qwen-mini-f32.gguf"), false); }
 TEST(GoldenFlash, SmolBpe1) { check_flash("smol-f16.bpe1.json", synth_model("smol-f16.gguf"), false); }
+// Sliding-window layers through the online softmax (positions before a row's window skipped).
+TEST(GoldenFlash, Gemma3MiniSlidingWindow) {
+    check_flash("gemma3-mini-f32.long1.json", synth_model("gemma3-mini-f32.gguf"), false);
+}
 
 }  // namespace
 }  // namespace qlm::test

@@ -101,7 +101,7 @@ TEST_P(GoldenMiniQuant, MatchesLlamaCpp) {
 
 INSTANTIATE_TEST_SUITE_P(Presets, GoldenMiniQuant,
                          ::testing::Values("Q8_0", "Q4_0", "Q4_1", "Q5_0", "Q5_1", "Q4_K_M", "Q5_K_S",
-                                           "Q6_K", "Q3_K_S", "Q2_K"),
+                                           "Q6_K", "Q3_K_S", "Q2_K", "IQ4_NL", "IQ4_XS"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
 // llama-quantize's outputs of the qwen3moe preset (3-D expert tensors quantized) against the F32

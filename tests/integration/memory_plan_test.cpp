@@ -1,9 +1,9 @@
 // The memory plan is what an inference context allocates: for every model the golden gates load,
 // and for options that reach every buffer (both attention kernels, every KV type the model's
-// heads allow, one and several threads, all-logits evals, batches of one token for MoE models,
-// decode steps past the 512-position split), the bytes an InferenceContext holds (counted from its
-// buffers) equal plan_memory's, the plan `qlm info` prints, right after it is made and after it
-// has run. Nothing grows while it runs.
+// heads allow, one and several threads, all-logits evals, decode steps past the 512-position
+// split, sliding-window rings smaller than the context, batches of one token for MoE models), the
+// bytes an InferenceContext holds (counted from its buffers) equal plan_memory's, the plan
+// `qlm info` prints, right after it is made and after it has run. Nothing grows while it runs.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -35,6 +35,8 @@ const GoldenModel kModels[] = {
     {"synth/mini-Q6_K.gguf", false},         {"synth/mini-Q3_K_S.gguf", false},
     {"synth/mini-Q2_K.gguf", false},         {"mini-f32.gguf", true},
     {"qwen-mini-f32.gguf", true},            {"smol-f16.gguf", true},
+    {"llama3-mini-f32.gguf", true},          {"qwen3-mini-f32.gguf", true},
+    {"phi3-mini-f32.gguf", true},            {"gemma3-mini-f32.gguf", true},
     {"moe-mini-f32.gguf", true},             {"mixtral-mini-f32.gguf", true},
     {"synth/moe-mini-Q4_K_M.gguf", false},
 };

@@ -36,9 +36,10 @@ std::string kjv_model() { return shared_file("models/kjv-8M-F32.gguf").string();
 std::string kjv_text() { return shared_file("models/kjv-test.txt").string(); }
 std::string stories(const std::string& name) { return shared_file("models/" + name).string(); }
 
-void expect_one_line_error(const test::CommandResult& r, const std::vector<std::string>& needles) {
+// code: 2 for a bad command line, 1 for the rest.
+void expect_one_line_error(const test::CommandResult& r, const std::vector<std::string>& needles, int code = 1) {
     SCOPED_TRACE("stderr: " + r.err);
-    EXPECT_EQ(r.exit_code, 1);
+    EXPECT_EQ(r.exit_code, code);
     EXPECT_EQ(r.err.rfind("qlm: error: ", 0), 0u);
     EXPECT_EQ(r.err.find('\n'), r.err.size() - 1);  // exactly one line
     for (const auto& n : needles) EXPECT_NE(r.err.find(n), std::string::npos) << "missing '" << n << "'";
@@ -140,10 +141,10 @@ TEST(Perplexity, BadInputIsOneLineError) {
                           {"needs at least 128 tokens"});
     expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "-f", kjv_text(), "-c", "512"}),
                           {"-c 512", "context length 256"});
-    expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "-f", kjv_text(), "-c", "101"}), {"-c 101", "even"});
-    expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "-f", kjv_text(), "-c", "6"}), {"-c 6", "at least 8"});
-    expect_one_line_error(qlm({"perplexity", "-m", kjv_model()}), {"-f"});
-    expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "--kl-divergence"}), {"--kl-divergence-base"});
+    expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "-f", kjv_text(), "-c", "101"}), {"-c 101", "even"}, 2);
+    expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "-f", kjv_text(), "-c", "6"}), {"-c 6", "at least 8"}, 2);
+    expect_one_line_error(qlm({"perplexity", "-m", kjv_model()}), {"-f"}, 2);
+    expect_one_line_error(qlm({"perplexity", "-m", kjv_model(), "--kl-divergence"}), {"--kl-divergence-base"}, 2);
 
     // A base from another model family, a text that does not match the base, a corrupt base.
     const auto base = (dir / "stories.kld").string();

@@ -54,7 +54,7 @@ TEST(QuantizeQuality, MiniLogitsAtLeastAsCloseToF32AsLlamaCpp) {
     const fs::path dir = test::temp_dir("quality-mini");
     const test::Golden f = test::load_golden("mini-f32.json");
     double sum_ours = 0, sum_ref = 0;
-    for (const char* name : {"Q4_0", "Q4_K_M", "Q6_K"}) {
+    for (const char* name : {"Q4_0", "Q4_K_M", "Q6_K", "IQ4_NL", "IQ4_XS"}) {
         QuantizeOptions o;
         o.input = test::synth_model("mini-f32.gguf").string();
         o.preset = *preset_from_name(name);

@@ -149,17 +149,13 @@ TEST(Quantize, EveryPresetLoadsRunsAndKeepsLogits) {
 }
 
 // The whole mini model through `qlm quantize PRESET` against llama-quantize's file: every tensor
-// with a type qlm can write has llama.cpp's bytes under --reference-rounding.
+// has llama.cpp's bytes under --reference-rounding.
 TEST(Quantize, MiniPresetsMatchLlamaQuantizeBytes) {
     fs::path dir = test::temp_dir("quantize-synth");
-    for (const char* name : {"Q2_K", "Q3_K_S", "Q4_0", "Q4_1", "Q4_K_M", "Q5_0", "Q5_1", "Q5_K_S", "Q6_K", "Q8_0"}) {
+    for (const char* name :
+         {"Q2_K", "Q3_K_S", "Q4_0", "Q4_1", "Q4_K_M", "Q5_0", "Q5_1", "Q5_K_S", "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS"}) {
         auto preset = preset_from_name(name);
         ASSERT_TRUE(preset);
-        auto plan = plan_quantization(mini(), *preset, {});
-        bool writable = true;
-        for (const auto& q : plan)
-            if (q.to != q.from && !writable_type(q.to)) writable = false;
-        if (!writable) continue;
         const std::string out = (dir / (std::string(name) + ".gguf")).string();
         QuantizeOptions o;
         o.input = mini();

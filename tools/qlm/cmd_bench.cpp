@@ -22,6 +22,7 @@
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -62,7 +63,7 @@ std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t 
             used = 0;
         }
         if (used != item.size() || v < min_value)
-            throw_error("{} {}: '{}' is not a whole number >= {} (use a comma-separated list such as 1,2)", flag, s,
+            throw_usage("{} {}: '{}' is not a whole number >= {} (use a comma-separated list such as 1,2)", flag, s,
                         item, min_value);
         out.push_back(v);
     }
@@ -84,13 +85,13 @@ int run_kernels(const BenchCliOptions& o) {
 int run_bench(const BenchCliOptions& o) {
     if (o.kernels) return run_kernels(o);
     const std::vector<std::string> models = split_commas(o.models);
-    if (models.empty()) throw_error("bench: no model given (use -m MODEL[,MODEL...])");
+    if (models.empty()) throw_usage("bench: no model given (use -m MODEL[,MODEL...])");
     const auto n_prompt = parse_list(o.n_prompt, "-p", 0), n_gen = parse_list(o.n_gen, "-n", 0);
     const auto depths = parse_list(o.depths, "-d", 0);
     std::vector<int64_t> threads = o.threads.empty() ? std::vector<int64_t>{physical_cores()}
                                                       : parse_list(o.threads, "-t", 1);
-    if (o.repetitions < 1) throw_error("-r {}: at least one repetition is needed", o.repetitions);
-    if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
+    if (o.repetitions < 1) throw_usage("-r {}: at least one repetition is needed", o.repetitions);
+    if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
     bench::BenchOptions opts;
     opts.repetitions = o.repetitions;
     opts.n_batch = o.n_batch;
@@ -121,7 +122,7 @@ int run_bench(const BenchCliOptions& o) {
                 }
             }
     }
-    if (samples.empty()) throw_error("bench: nothing to run (-p and -n are both 0)");
+    if (samples.empty()) throw_usage("bench: nothing to run (-p and -n are both 0)");
     fmt::print(stderr, "qlm bench: kernel set {}, CPU {}\n", samples.front().kernel_set, samples.front().cpu_info);
     if (o.output == "json")
         fmt::print("{}", bench::bench_json(samples));
@@ -143,11 +144,11 @@ Action setup_bench(CLI::App& app) {
                    "generated tokens per tg test, comma-separated (0 = no tg test; the default shrinks to the model's context)")
         ->capture_default_str()
         ->each([o](const std::string&) { o->n_gen_given = true; });
-    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)");
+    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: one per physical core)");
     app.add_option("-d,--depth", o->depths, "KV positions filled before each test, comma-separated")
         ->capture_default_str();
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512, as qlm run)")->capture_default_str();
     app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json", "csv"}))->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs SIMD vs tile) instead");

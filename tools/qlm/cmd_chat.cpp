@@ -1,5 +1,7 @@
 // qlm chat -m MODEL: an interactive chat. The conversation is rendered with the model's chat
-// template (or --chat-template) and the KV cache is reused across turns (src/chat/chat_session.h);
+// template (or --chat-template; ChatML, with a notice, for a model that has none) and the KV cache
+// is reused across turns (src/chat/chat_session.h). A reply ends at the template's end of turn or
+// after kDefaultReplyTokens (-n);
 // the loop and its slash commands are src/chat/chat_repl.h. On a terminal: GNU readline with
 // persistent history; otherwise stdin is read line by line (a script), and --single-turn -p TEXT
 // answers once.
@@ -25,14 +27,19 @@
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
 
+// A reply's cap when -n is not given: a model that never ends its turn (a story model on the
+// fallback template) stops after this many tokens instead of filling the context.
+constexpr int64_t kDefaultReplyTokens = 512;
+
 struct ChatOptions {
     LoadOptions load;
     SamplingFlags sampling;
-    int64_t n_predict = -1;
+    int64_t n_predict = kDefaultReplyTokens;
     std::vector<std::string> stops;
     bool ignore_eos = false;
     std::string system;
@@ -78,9 +85,12 @@ chat::ChatTemplate resolve_template(const std::string& flag, const gguf::GgufFil
         }
     }
     auto src = file.get_string("tokenizer.chat_template");
-    if (!src)
-        throw_error("the model has no chat template (tokenizer.chat_template): choose one with --chat-template NAME "
-                    "({}) or --chat-template FILE", chat::builtin_names());
+    if (!src) {
+        note(fmt::format("qlm chat: the model has no chat template (tokenizer.chat_template): using {}; choose another "
+                         "with --chat-template NAME or FILE",
+                         chat::family_name(chat::kFallbackFamily)));
+        return chat::ChatTemplate::builtin(chat::kFallbackFamily, bos, eos);
+    }
     try {
         return chat::ChatTemplate::from_source(*src, bos, eos);
     } catch (const Error& e) {
@@ -90,17 +100,17 @@ chat::ChatTemplate resolve_template(const std::string& flag, const gguf::GgufFil
 
 
 int run_chat(const ChatOptions& o) {
-    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
-    if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
+    if (o.n_predict < -1) throw_usage("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
+    if (o.n_predict > INT32_MAX) throw_usage("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
     check_load_flags(o.load);
     const SamplingParams sp = resolve_sampling(o.sampling);
     GenerateOptions go;
     go.n_predict = static_cast<int32_t>(o.n_predict);
     go.stop = o.stops;
     go.ignore_eos = o.ignore_eos;
-    validate(go);
-    if (o.single_turn && !o.has_prompt) throw_error("--single-turn needs the message: -p \"...\"");
-    if (o.has_prompt && o.prompt.empty()) throw_error("-p: the message is empty");
+    as_usage([&] { validate(go); });
+    if (o.single_turn && !o.has_prompt) throw_usage("--single-turn needs the message: -p \"...\"");
+    if (o.has_prompt && o.prompt.empty()) throw_usage("-p: the message is empty");
     if (auto bad = utf8::find_invalid(o.prompt)) throw_error("-p: invalid UTF-8 at byte {}", *bad);
     if (auto bad = utf8::find_invalid(o.system)) throw_error("--system: invalid UTF-8 at byte {}", *bad);
 
@@ -119,6 +129,7 @@ int run_chat(const ChatOptions& o) {
     chat::ContextKvSource source(ctx);
     chat::ChatSession session(source, *lm.loaded.tokenizer, std::move(tmpl));
     session.conversation().system = o.system;
+    session.n_ctx_max = lm.loaded.model->hparams().n_ctx_train;
     session.on_notice = [](const std::string& n) { note(n); };
     if (o.verbose_prompt)
         session.on_prompt = [](const std::string& text, const std::vector<int32_t>& ids) {
@@ -152,15 +163,18 @@ Action setup_chat(CLI::App& app) {
     app.add_option("--system", o->system, "system prompt");
     app.add_option("--chat-template", o->chat_template,
                    "chat template: a built-in name (" + chat::builtin_names() + ") or a Jinja template file "
-                   "(default: the model's tokenizer.chat_template)");
+                   "(default: the model's tokenizer.chat_template, else chatml)");
     app.add_flag("--verbose-prompt", o->verbose_prompt, "print each rendered prompt and its token ids to stderr");
     app.add_option("-p,--prompt", o->prompt, "the first message (with --single-turn: the only one)");
     app.add_flag("--single-turn", o->single_turn, "answer -p once and exit");
     app.add_option("--history-file", o->history_file, "readline history file (default: $XDG_STATE_HOME/qlm/history)");
     app.add_flag("--no-history", o->no_history, "do not read or write the history file");
-    app.add_option("-n,--n-predict", o->n_predict, "tokens per reply (-1 = until end of turn or context full)")->capture_default_str();
+    app.add_option("-n,--n-predict", o->n_predict,
+                   "most tokens per reply; a reply also ends at the template's end of turn (-1 = no cap: until end of "
+                   "turn or a full context)")
+        ->capture_default_str();
     app.add_option("-c,--ctx-size", o->load.n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->load.n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-b,--batch-size", o->load.n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
     app.add_option("-t,--threads", o->load.n_threads, "threads (0 = one per physical core)")->capture_default_str();
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop a reply before this text (repeatable)")->allow_extra_args(false);

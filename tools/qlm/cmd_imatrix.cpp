@@ -20,9 +20,12 @@
 #include "src/model/model_loader.h"
 #include "src/quantize/imatrix.h"
 #include "src/tokenizer/tokenizer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -30,7 +33,7 @@ namespace {
 struct ImatrixOptions {
     std::string model, file, output;
     int64_t n_ctx = 512;
-    int64_t n_batch = 512;
+    int64_t n_batch = 2048;
     int64_t chunks = -1;
     int n_threads = 0;
     bool ctx_given = false;
@@ -38,8 +41,11 @@ struct ImatrixOptions {
 
 int run_imatrix(const ImatrixOptions& o) {
     using Clock = std::chrono::steady_clock;
+    if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
     PromptSource src;
     src.file = o.file;
+    src.noun = "calibration text";
     const std::string text = read_prompt(src, /*allow_empty=*/false);
     const LoadedModel loaded = load_model(o.model);
     const Model& model = *loaded.model;
@@ -50,15 +56,16 @@ int run_imatrix(const ImatrixOptions& o) {
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
     p.bos_id = tok.add_bos() ? tok.bos_id() : -1;
-    validate(p);
+    as_usage([&] { validate(p); });
     (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t> tokens = tok.encode(text, {.add_bos = tok.add_bos()});
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
-    const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
+    const int threads = o.n_threads > 0 ? o.n_threads : physical_cores();
     ImatrixCollector collector(model);
     InferenceContext ctx(model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                   .matmul_observer = &collector});
-    fmt::print(stderr, "qlm: {} tokens, {} chunks of {} tokens, {} threads\n", tokens.size(), n_chunk, p.n_ctx, threads);
+    fmt::print(stderr, "qlm: {}, {} of {} tokens, {}\n", counted(static_cast<int64_t>(tokens.size()), "token"),
+               counted(n_chunk, "chunk"), p.n_ctx, counted(threads, "thread"));
     ContextLogitsSource source(ctx);
     const auto t0 = Clock::now();
     PerplexityResult r = compute_perplexity(source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
@@ -72,8 +79,9 @@ int run_imatrix(const ImatrixOptions& o) {
     write_imatrix(o.output, m);
     const double secs = std::chrono::duration<double>(Clock::now() - t0).count();
     fmt::print("\nFinal estimate: PPL = {:.4f} +/- {:.5f}\n", r.stats.ppl(), r.stats.ppl_error());
-    fmt::print("saved {} tensors' importances over {} chunks ({} tokens) to {} in {:.2f} s\n", m.entries.size(),
-               m.last_chunk, static_cast<int64_t>(m.last_chunk) * p.n_ctx, o.output, secs);
+    fmt::print("saved the importances of {} over {} ({}) to {} in {:.2f} s\n",
+               counted(static_cast<int64_t>(m.entries.size()), "tensor"), counted(m.last_chunk, "chunk"),
+               counted(static_cast<int64_t>(m.last_chunk) * p.n_ctx, "token"), o.output, secs);
     return 0;
 }
 
@@ -84,9 +92,9 @@ Action setup_imatrix(CLI::App& app) {
     app.add_option("-o,--output", o->output, "importance matrix to write (llama.cpp's legacy .dat format)")->required();
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->each([o](const std::string&) { o->ctx_given = true; });
-    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch (capped at -c)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
     app.add_option("--chunks", o->chunks, "process at most this many chunks (-1 = all)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     return [o]() -> int { return run_imatrix(*o); };
 }
 

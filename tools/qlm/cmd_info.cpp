@@ -15,6 +15,7 @@
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -36,8 +37,8 @@ std::string yes_no(bool b) { return b ? "yes" : "no"; }
 // allocates from (memory_plan.h), line by line.
 void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, uint64_t weight_bytes,
                        const InfoOptions& o, const char* weights_note) {
-    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
-    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
+    if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
     const MemoryPlan p = plan_memory(hp, groups, weight_bytes,
                                      {.n_ctx = o.n_ctx, .n_batch = o.n_batch,
                                       .n_threads = o.n_threads > 0 ? o.n_threads : physical_cores(),
@@ -50,12 +51,18 @@ void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, u
     fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}, threads {}{}):\n", c.n_ctx, o.n_ctx == 0 ? " = model's" : "",
                c.n_batch, o.kv_type, c.n_threads, c.flash_attn ? ", flash attention" : "");
     line(fmt::format("weights ({})", weights_note), p.weight_bytes, "");
+    int64_t n_sliding = 0;  // layers whose cache is a window-sized ring
+    for (int64_t l = 0; l < hp.n_layer; ++l) n_sliding += c.kv.cells(l) != c.n_ctx;
+    const std::string positions =
+        n_sliding == 0 ? fmt::format("{} layers x {} ctx", hp.n_layer, c.n_ctx)
+                       : fmt::format("({} layers x {} ctx + {} sliding-window layers x {} cells)", hp.n_layer - n_sliding,
+                                     c.n_ctx, n_sliding, c.kv.swa_cells);
     line("KV cache", c.kv.bytes,
-         fmt::format("2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes", hp.n_layer, c.n_ctx, hp.n_head_kv,
-                     hp.head_dim, kv_elem_bytes_text(c.kv.type)));
+         fmt::format("2 x {} x {} kv heads x {} head_dim x {} bytes", positions, hp.n_head_kv, hp.head_dim,
+                     kv_elem_bytes_text(c.kv.type)));
     line("activations", c.activation_bytes,
-         fmt::format("4 x ({} x (3x{} + 2x{} + 2x{} + {}) + 2 x {} x {})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim,
-                     c.n_rot, c.ffn_rows, c.n_ff));
+         fmt::format("4 x ({} x (3x{} + 2x{} + 2x{} + {}{}) + 2 x {} x {})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim,
+                     c.n_rope_tables > 1 ? fmt::format("{}x", c.n_rope_tables) : "", c.n_rot, c.ffn_rows, c.n_ff));
     if (!c.moe.empty())
         line("expert routing", c.moe.bytes,
              fmt::format("4 x ({} x ({} + 3x{} + {} + {}x{}) + {} + 1)", c.n_batch, c.moe.n_expert, c.moe.n_used,
@@ -132,11 +139,20 @@ int info_gguf(const InfoOptions& o) {
     fmt::print("file:          {} ({} bytes, {}), GGUF v{}, {} tensors, {} metadata keys\n", file->path(),
                with_commas(file->file_size()), format_bytes(file->file_size()), file->version(),
                file->tensors().size(), file->metadata().size());
+    if (file->split().count > 1)
+        fmt::print("split:         {} parts, {} .. {}\n", file->split().count, file->part_paths().front(),
+                   file->part_paths().back());
     fmt::print("architecture:  {}\n", hp.arch);
     fmt::print("name:          {}\n", hp.name.empty() ? "(none)" : hp.name);
     print_shape(s);
     fmt::print("  n_rot {}, rope {} (freq_base {}, freq_scale {}), rms_eps {}\n", hp.n_rot,
                hp.rope_style == RopeStyle::Neox ? "neox" : "norm", hp.rope_freq_base, hp.rope_freq_scale, hp.rms_eps);
+    if (hp.has_swa()) {
+        int64_t n_sliding = 0;
+        for (int64_t l = 0; l < hp.n_layer; ++l) n_sliding += hp.is_swa(l);
+        fmt::print("  sliding window {} on {} of {} layers (rope freq_base {}, freq_scale {})\n", hp.n_swa, n_sliding,
+                   hp.n_layer, hp.rope_freq_base_swa, hp.rope_freq_scale_swa);
+    }
 
     const gguf::ArrayValue* tokens = file->get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING);
     std::string add_bos = "-";
@@ -176,18 +192,21 @@ Action setup_info(CLI::App& app) {
     app.add_option("-m,--model", o->model_flag, "GGUF model file (same as the positional argument)");
     app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3, Qwen3-MoE, Mixtral, Phi-3, Gemma 3) instead of a GGUF file");
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan (512, as qlm run)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")
         ->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     return [o]() -> int {
         if (!o->hf_config.empty()) {
             if (!o->model.empty() || !o->model_flag.empty())
-                throw_error("give either a GGUF model or --hf-config, not both");
+                throw_usage("give either a GGUF model or --hf-config, not both");
             return info_hf(*o);
         }
+        if (!o->model.empty() && !o->model_flag.empty() && o->model != o->model_flag)
+            throw_usage("two models given ({} with -m, {} as an argument): give one, as qlm info FILE or qlm info -m FILE",
+                        o->model_flag, o->model);
         if (o->model.empty() && o->model_flag.empty())
-            throw_error("no model given: qlm info MODEL.gguf (or --hf-config config.json)");
+            throw_usage("no model given: qlm info MODEL.gguf (or --hf-config config.json)");
         return info_gguf(*o);
     };
 }

@@ -25,9 +25,11 @@
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -66,9 +68,10 @@ int threads_of(const PerplexityOptions& o) {
 }
 
 int run_perplexity(const PerplexityOptions& o) {
-    if (o.file.empty()) throw_error("give the text to score with -f FILE");
+    if (o.file.empty()) throw_usage("give the text to score with -f FILE");
     PromptSource src;
     src.file = o.file;
+    src.noun = "text";
     const std::string text = read_prompt(src, /*allow_empty=*/false);
     auto t_load = Clock::now();
     LoadedModel l = load(o);
@@ -78,15 +81,16 @@ int run_perplexity(const PerplexityOptions& o) {
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
     p.bos_id = l.tokenizer->add_bos() ? l.tokenizer->bos_id() : -1;
-    validate(p);
+    as_usage([&] { validate(p); });
     (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t> tokens = l.tokenizer->encode(text, {.add_bos = l.tokenizer->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
-    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {} tokens, {} chunks of n_ctx {}, n_batch {}, threads {}, kv {}\n",
-               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), tokens.size(), n_chunk, p.n_ctx, p.n_batch,
+    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {}, {} of n_ctx {}, n_batch {}, threads {}, kv {}\n",
+               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), counted(static_cast<int64_t>(tokens.size()), "token"),
+               counted(n_chunk, "chunk"), p.n_ctx, p.n_batch,
                threads, o.kv_type);
 
     std::unique_ptr<KlBaseWriter> base;
@@ -117,8 +121,9 @@ int run_perplexity(const PerplexityOptions& o) {
     }
     const double secs = seconds_since(t_run);
     out(fmt::format("Final estimate: PPL = {:.4f} +/- {:.5f}\n", r.stats.ppl(), r.stats.ppl_error()));
-    fmt::print(stderr, "qlm: {} chunks x {} tokens in {:.2f} s ({:.1f} tokens/s), {} scored tokens\n", n_chunk, p.n_ctx,
-               secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9), r.stats.count);
+    fmt::print(stderr, "qlm: {} x {} in {:.2f} s ({:.1f} tokens/s), {} scored\n", counted(n_chunk, "chunk"),
+               counted(p.n_ctx, "token"), secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9),
+               counted(r.stats.count, "token"));
     return 0;
 }
 
@@ -156,7 +161,7 @@ void print_kld_summary(const KldStats& k) {
 
 int run_kl_divergence(const PerplexityOptions& o) {
     if (o.kl_base.empty())
-        throw_error("--kl-divergence needs --kl-divergence-base FILE (written by a first run with --kl-divergence-base and "
+        throw_usage("--kl-divergence needs --kl-divergence-base FILE (written by a first run with --kl-divergence-base and "
                     "without --kl-divergence)");
     KlBaseReader base(o.kl_base);
     const KlBaseHeader& h = base.header();
@@ -176,7 +181,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     if (p.bos_id != h.bos_id)
         throw_error("{}: the base replaced each chunk's first token with {} but {} uses {}: the models' vocabularies differ",
                     o.kl_base, h.bos_id, o.model, p.bos_id);
-    validate(p);
+    as_usage([&] { validate(p); });
     (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t>& tokens = base.tokens();
     if (!o.file.empty()) {
@@ -194,8 +199,9 @@ int run_kl_divergence(const PerplexityOptions& o) {
     const int threads = threads_of(o);
     InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
-    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} chunks of n_ctx {}, n_batch {}, threads {}\n",
-               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, n_chunk, p.n_ctx, p.n_batch, threads);
+    fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} of n_ctx {}, n_batch {}, threads {}\n",
+               hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, counted(n_chunk, "chunk"), p.n_ctx,
+               p.n_batch, threads);
     out("chunk             PPL               ln(PPL(Q)/PPL(base))          KL Divergence              Δp RMS            Same top p\n");
     KldStats k;
     ContextLogitsSource source(ctx);
@@ -213,8 +219,9 @@ int run_kl_divergence(const PerplexityOptions& o) {
         });
     const double secs = seconds_since(t_run);
     print_kld_summary(k);
-    fmt::print(stderr, "qlm: {} chunks x {} tokens in {:.2f} s ({:.1f} tokens/s), {} scored tokens\n", n_chunk, p.n_ctx,
-               secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9), k.count);
+    fmt::print(stderr, "qlm: {} x {} in {:.2f} s ({:.1f} tokens/s), {} scored\n", counted(n_chunk, "chunk"),
+               counted(p.n_ctx, "token"), secs, static_cast<double>(n_chunk * p.n_ctx) / std::max(secs, 1e-9),
+               counted(k.count, "token"));
     return 0;
 }
 
@@ -224,7 +231,7 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("-f,--file", o->file, "text file to score (not needed with --kl-divergence)");
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch (capped at -c)")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")->capture_default_str();
     app.add_option("--kl-divergence-base", o->kl_base,
@@ -233,10 +240,10 @@ Action setup_perplexity(CLI::App& app) {
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     return [o, &app]() -> int {
         o->ctx_given = app.count("--ctx-size") > 0;
-        if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = all cores)", o->n_threads);
-        if (o->n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o->n_batch);
+        if (o->n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o->n_threads);
+        if (o->n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o->n_batch);
         if (o->ctx_given && (o->n_ctx < 8 || o->n_ctx % 2 != 0))
-            throw_error("-c {}: perplexity needs an even context size of at least 8 (e.g. -c 256 or -c 512)", o->n_ctx);
+            throw_usage("-c {}: perplexity needs an even context size of at least 8 (e.g. -c 256 or -c 512)", o->n_ctx);
         return o->kl_divergence ? run_kl_divergence(*o) : run_perplexity(*o);
     };
 }

@@ -21,8 +21,10 @@
 #include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
 #include "src/util/interrupt.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -38,7 +40,7 @@ struct QuantizeCliOptions {
 GgmlType parse_type(const std::string& flag, const std::string& s) {
     auto t = type_from_name(s);
     if (!t || !writable_type(*t))
-        throw_error("{} {}: not a type qlm can write (valid: {})", flag, s, writable_type_names());
+        throw_usage("{} {}: not a type qlm can write (valid: {})", flag, s, writable_type_names());
     return *t;
 }
 
@@ -65,7 +67,7 @@ void print_summary(const QuantizeReport& r, const std::string& preset) {
         out += t.bytes_out;
         n_el += t.n_elements;
     }
-    fmt::print("quantized to {}: {} tensors\n", preset, r.tensors.size());
+    fmt::print("quantized to {}: {}\n", preset, counted(static_cast<int64_t>(r.tensors.size()), "tensor"));
     for (const auto& [name, e] : per_type)
         fmt::print("  {:<6} {:>5} tensors {:>16} params\n", name, e.first, with_commas(e.second));
     // Fallbacks grouped by (wanted -> written), with the first tensor as an example.
@@ -82,7 +84,7 @@ void print_summary(const QuantizeReport& r, const std::string& preset) {
     const double bpw_in = n_el ? 8.0 * static_cast<double>(in) / static_cast<double>(n_el) : 0;
     const double bpw_out = n_el ? 8.0 * static_cast<double>(out) / static_cast<double>(n_el) : 0;
     if (searched)
-        fmt::print("rounding:    error-minimizing search for {} tensors{}\n", searched,
+        fmt::print("rounding:    error-minimizing search for {}{}\n", counted(searched, "tensor"),
                    weighted ? fmt::format(", {} weighted by the importance matrix", weighted) : std::string());
     else
         fmt::print("rounding:    llama.cpp reference rules\n");
@@ -112,11 +114,11 @@ Action setup_quantize(CLI::App& app) {
     app.add_option("--imatrix", o->imatrix,
                    "importance matrix (qlm imatrix / llama-imatrix .dat): weights each tensor's error by its column "
                    "importances");
-    app.add_option("-t,--threads", o->n_threads, "threads (default: all cores)");
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per logical core: quantizing has no per-token barrier, so hyperthreads help)");
     return [o]() -> int {
         auto preset = preset_from_name(o->type);
-        if (!preset) throw_error("unknown quantization type '{}' (valid: {})", o->type, preset_names());
-        if (o->n_threads < 0) throw_error("-t {}: the thread count cannot be negative", o->n_threads);
+        if (!preset) throw_usage("unknown quantization type '{}' (valid: {})", o->type, preset_names());
+        if (o->n_threads < 0) throw_usage("-t {}: the thread count cannot be negative", o->n_threads);
         QuantizeOptions q;
         q.input = o->input;
         q.output = o->output;
@@ -125,7 +127,7 @@ Action setup_quantize(CLI::App& app) {
         q.reference_rounding = o->reference_rounding;
         if (!o->imatrix.empty()) {
             if (o->reference_rounding)
-                throw_error("--imatrix needs the searched quantizer: drop --reference-rounding");
+                throw_usage("--imatrix needs the searched quantizer: drop --reference-rounding");
             const Imatrix m = read_imatrix(o->imatrix);
             auto model = gguf::GgufFile::open(o->input);
             q.importance = imatrix_importances(m, *model, o->imatrix);
@@ -135,7 +137,7 @@ Action setup_quantize(CLI::App& app) {
         for (const auto& tt : o->tensor_types) {
             const size_t eq = tt.rfind('=');
             if (eq == std::string::npos || eq == 0)
-                throw_error("--tensor-type {}: expected REGEX=TYPE, e.g. attn_v=q8_0", tt);
+                throw_usage("--tensor-type {}: expected REGEX=TYPE, e.g. attn_v=q8_0", tt);
             q.policy.tensor_types.emplace_back(tt.substr(0, eq), parse_type("--tensor-type", tt.substr(eq + 1)));
         }
         if (!o->output_tensor_type.empty())

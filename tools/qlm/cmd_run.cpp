@@ -1,5 +1,7 @@
 // qlm run -m MODEL -p PROMPT: load a model, feed the prompt, stream generated text to stdout.
 // Flags follow llama.cpp's llama-cli / llama-completion. stderr gets a load summary and timings.
+// Ctrl-C stops the generation: the text's line is ended, the timings printed, and qlm exits 130
+// (128 + SIGINT, what a shell expects of a program Ctrl-C ended).
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -24,14 +26,19 @@
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
+#include "src/util/interrupt.h"
+#include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
+
+constexpr int kExitInterrupted = 128 + SIGINT;
 
 struct RunOptions {
     std::string model;
@@ -68,12 +75,12 @@ std::vector<int32_t> parse_ids(const std::string& text, int64_t n_vocab) {
         } catch (const std::exception&) {
             used = 0;
         }
-        if (used != word.size()) throw_error("--ids: '{}' is not a token id (give integers, e.g. --ids \"1 403 407\")", word);
+        if (used != word.size()) throw_usage("--ids: '{}' is not a token id (give integers, e.g. --ids \"1 403 407\")", word);
         if (v < 0 || v >= n_vocab)
             throw_error("--ids: token id {} is outside the vocabulary (0..{})", v, n_vocab - 1);
         ids.push_back(static_cast<int32_t>(v));
     }
-    if (ids.empty()) throw_error("--ids: no token ids given (e.g. --ids \"1 403 407\")");
+    if (ids.empty()) throw_usage("--ids: no token ids given (e.g. --ids \"1 403 407\")");
     return ids;
 }
 
@@ -85,13 +92,13 @@ void emit(std::string_view s) {
 
 // The generation flags, checked before the model is loaded (-n >= -1 already is).
 GenerateOptions generate_options(const RunOptions& o) {
-    if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
+    if (o.n_predict > INT32_MAX) throw_usage("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
     GenerateOptions go;
     go.n_predict = static_cast<int32_t>(o.n_predict);
     go.ignore_eos = o.ignore_eos;
     go.stop = o.stops;
     go.on_text = [](std::string_view t) { emit(t); };
-    validate(go);
+    as_usage([&] { validate(go); });
     return go;
 }
 
@@ -108,9 +115,13 @@ std::vector<int32_t> prompt_tokens(const RunOptions& o, const std::string& text,
         ids = tok.encode(text, eo);
         if (ids.empty()) throw_error("the prompt encodes to no tokens: give some text");
     }
-    if (static_cast<int64_t>(ids.size()) >= n_ctx)
-        throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt", ids.size(),
-                    n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(ids.size()) + 256));
+    const auto n = static_cast<int64_t>(ids.size());
+    if (n >= hp.n_ctx_train)  // no -c can hold it and leave room to generate
+        throw_error("the prompt is {} tokens but this model's context holds at most {}: use a shorter prompt, or a "
+                    "model with a larger context", n, hp.n_ctx_train);
+    if (n >= n_ctx)
+        throw_error("the prompt is {} tokens but the context holds {}: use -c {} (the model allows up to {}) or a "
+                    "shorter prompt", n, n_ctx, std::min<int64_t>(hp.n_ctx_train, n + 256), hp.n_ctx_train);
     return ids;
 }
 
@@ -128,22 +139,24 @@ void end_text_line(const GenerateResult& r) {
 void print_timings(const GenerateResult& r) {
     const GenerateTimings& t = r.timings;
     fmt::print(stderr,
-               "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} "
-               "tokens/s) | stopped by {}\n",
-               t.prompt_tokens, t.prompt_seconds, t.prompt_tokens_per_second(), t.generated_tokens,
-               t.generation_seconds, t.generation_tokens_per_second(), to_string(r.stop_reason));
+               "qlm: prompt: {} in {:.2f} s ({:.1f} tokens/s) | generation: {} in {:.2f} s ({:.1f} tokens/s) | "
+               "stopped by {}\n",
+               counted(t.prompt_tokens, "token"), t.prompt_seconds, t.prompt_tokens_per_second(),
+               counted(t.generated_tokens, "token"), t.generation_seconds, t.generation_tokens_per_second(),
+               to_string(r.stop_reason));
 }
 
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
     const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
-    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
+    if (o.n_predict < -1) throw_usage("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
     check_load_flags(lo);
     const SamplingParams sp = resolve_sampling(o.sampling);
     GenerateOptions go = generate_options(o);
     std::string text;
     if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
-    else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
+    else if (o.prompt.has_text || !o.prompt.file.empty()) throw_usage("give either a text prompt or --ids, not both");
+    else (void)parse_ids(o.ids, INT64_MAX);  // the syntax before loading; the vocabulary after
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
@@ -168,6 +181,8 @@ int run(const RunOptions& o) {
     }
     ContextLogitsSource source(ctx);
     TokenizerDecoder decoder(tok);
+    InterruptScope ctrl_c({SIGINT});
+    go.cancel = &interrupt_flag();
     const GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
     end_text_line(r);
 
@@ -176,28 +191,31 @@ int run(const RunOptions& o) {
         dump.n_vocab = hp.n_vocab;
         dump.prompt_ids = prompt_ids;
         dump.greedy = r.tokens;
+        dump.sampled = !is_greedy(sp);
         for (int32_t id : r.tokens) dump.greedy_bytes += tok.token_to_piece(id);
         write_logits_json(o.logits_out, dump);
     }
     print_timings(r);
-    return 0;
+    return r.stop_reason == StopReason::Cancelled ? kExitInterrupted : 0;
 }
 
 Action setup_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     app.add_option("-m,--model", o->model, "GGUF model file")->required();
-    app.add_option("-p,--prompt", o->prompt.text, "prompt text");
-    app.add_option("-f,--file", o->prompt.file, "read the prompt from a file");
+    app.add_option("-p,--prompt", o->prompt.text, "prompt text (without -p or -f: read from stdin)");
+    app.add_option("-f,--file", o->prompt.file, "read the prompt from a file (one trailing newline is dropped, as from stdin)");
     app.add_option("--ids", o->ids, "feed these token ids instead of text, e.g. \"1 403 407\"");
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch")->capture_default_str();
+    app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     add_cache_flags(app, o->kv_type, &o->flash_attn);
-    app.add_option("--logits-out", o->logits_out, "write prompt logits and generated ids as JSON (golden-file layout)");
+    app.add_option("--logits-out", o->logits_out,
+                   "write prompt logits and generated ids as JSON (golden-file layout; the ids are \"greedy\" at "
+                   "--temp 0, \"generated\" when sampled)");
     app.add_flag("--no-bos", o->no_bos, "do not add BOS even if the model asks for it");
     app.add_flag("--special", o->special, "parse special-token text such as <s> or <|im_start|> in the prompt");
     app.add_flag("--no-display-prompt", o->no_display_prompt, "print only the generated text, not the prompt");

@@ -1,6 +1,8 @@
 // qlm: one binary, one subcommand per file (see command.h). Errors become one line on stderr:
-//   qlm::Error / std::exception      -> "qlm: error: <message>", exit 1
-//   command-line errors (CLI11)      -> "qlm: error: <message> (run 'qlm <cmd> --help')", exit 2
+//   a bad command line (CLI11's errors, reworded by parse_errors.h; llama.cpp flags qlm lacks,
+//   llama_flags.h; a UsageError from a subcommand)  -> "qlm: error: <message>", exit 2
+//   qlm::Error / std::exception                      -> "qlm: error: <message>", exit 1
+// `qlm` alone and `qlm help [COMMAND]` print the help (exit 0).
 #include <algorithm>
 #include <cstdio>
 #include <exception>
@@ -13,6 +15,9 @@
 
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/llama_flags.h"
+#include "tools/qlm/parse_errors.h"
+#include "tools/qlm/usage_error.h"
 
 #ifndef QLM_VERSION
 #define QLM_VERSION "0.1.0"
@@ -36,6 +41,8 @@ const std::vector<CommandSpec>& registered_commands() { return registry(); }
 
 namespace {
 
+using qlm::cli::kExitUsage;
+
 std::string one_line(std::string s) {
     while (!s.empty() && (s.back() == '\n' || s.back() == '\r' || s.back() == ' ')) s.pop_back();
     for (char& c : s)
@@ -46,6 +53,33 @@ std::string one_line(std::string s) {
 void print_error(const std::string& message) {
     std::fflush(stdout);
     std::fprintf(stderr, "qlm: error: %s\n", one_line(message).c_str());
+}
+
+std::string help_hint(const CLI::App* sub) {
+    return sub ? fmt::format("run 'qlm {} --help'", sub->get_name()) : "run 'qlm --help'";
+}
+
+std::string command_names(const std::vector<qlm::cli::CommandSpec>& specs) {
+    std::string names;
+    for (const auto& spec : specs) names += (names.empty() ? "" : ", ") + spec.name;
+    return names;
+}
+
+// `qlm help [COMMAND]`.
+int print_help(CLI::App& app, const std::vector<std::string>& args, const std::vector<qlm::cli::CommandSpec>& specs) {
+    if (args.size() <= 1) {
+        std::fputs(app.help().c_str(), stdout);
+        return 0;
+    }
+    CLI::App* sub = nullptr;
+    for (const auto& spec : specs)
+        if (spec.name == args[1]) sub = app.get_subcommand(args[1]);
+    if (!sub || args.size() > 2) {
+        print_error(fmt::format("qlm help takes one command name: {} (run 'qlm help')", command_names(specs)));
+        return kExitUsage;
+    }
+    std::fputs(sub->help("qlm").c_str(), stdout);
+    return 0;
 }
 
 }  // namespace
@@ -60,7 +94,6 @@ int main(int argc, char** argv) {
     std::stable_sort(specs.begin(), specs.end(),
                      [](const auto& a, const auto& b) { return a.order < b.order; });
     std::map<std::string, qlm::cli::Action> actions;
-    std::string parsing = "";  // the subcommand whose flags failed to parse, for the hint
     try {
         for (const auto& spec : specs) {
             CLI::App* sub = app.add_subcommand(spec.name, spec.description);
@@ -70,44 +103,51 @@ int main(int argc, char** argv) {
         print_error(std::string("internal: ") + e.what());
         return 1;
     }
+    app.footer("Run 'qlm COMMAND --help' (or 'qlm help COMMAND') for a command's flags.");  // not inherited
 
-    // llama.cpp's multi-letter short flags, which CLI11 cannot declare: "-fa" is --flash-attn.
     std::vector<std::string> args(argv + 1, argv + argc);
-    for (std::string& a : args)
-        if (a == "-fa") a = "--flash-attn";
+    if (args.empty() || args[0] == "help") return print_help(app, args, specs);
+    if (args[0][0] == '-' && args[0] != "-h" && args[0] != "--help" && args[0] != "--version") {
+        print_error(fmt::format("unknown flag {}: give the command first, 'qlm COMMAND [flags]' (commands: {})", args[0],
+                                command_names(specs)));
+        return kExitUsage;
+    }
+    if (args[0][0] != '-' && !actions.count(args[0])) {
+        print_error(fmt::format("unknown command '{}': qlm's commands are {} (run 'qlm --help')", args[0],
+                                command_names(specs)));
+        return kExitUsage;
+    }
+    CLI::App* sub = actions.count(args[0]) ? app.get_subcommand(args[0]) : nullptr;
+    try {
+        if (sub) {
+            std::vector<std::string> rest = qlm::cli::translate_llama_flags({args.begin() + 1, args.end()}, *sub);
+            rest.insert(rest.begin(), args[0]);
+            args = std::move(rest);
+        }
+    } catch (const qlm::cli::UsageError& e) {
+        print_error(fmt::format("{} ({})", e.what(), help_hint(sub)));
+        return kExitUsage;
+    }
     std::reverse(args.begin(), args.end());  // CLI11 takes the arguments last-first
 
     try {
         app.parse(args);
     } catch (const CLI::ParseError& e) {
         if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
-        std::string cmd;
-        for (const CLI::App* sub : app.get_subcommands()) cmd = sub->get_name();
-        if (cmd.empty()) {
-            // The subcommand may be named on the command line even if parsing stopped early.
-            for (int i = 1; i < argc && cmd.empty(); ++i)
-                if (actions.count(argv[i])) cmd = argv[i];
-        }
-        if (cmd.empty() && argc > 1 && argv[1][0] != '-') {
-            std::string names;
-            for (const auto& spec : specs) names += (names.empty() ? "" : ", ") + spec.name;
-            print_error(fmt::format("unknown command '{}': qlm's commands are {} (run 'qlm --help')", argv[1], names));
-            return 2;
-        }
-        std::string hint = cmd.empty() ? "run 'qlm --help'" : fmt::format("run 'qlm {} --help'", cmd);
-        std::string msg = e.what();
-        if (msg.empty()) msg = "invalid command line";
-        print_error(fmt::format("{} ({})", msg, hint));
-        return 2;
+        print_error(fmt::format("{} ({})", qlm::cli::describe_parse_error(e, sub ? *sub : app), help_hint(sub)));
+        return kExitUsage;
     }
 
     try {
-        for (const CLI::App* sub : app.get_subcommands()) {
-            auto it = actions.find(sub->get_name());
+        for (const CLI::App* parsed : app.get_subcommands()) {
+            auto it = actions.find(parsed->get_name());
             if (it != actions.end()) return it->second();
         }
-        print_error("no subcommand given (run 'qlm --help')");
-        return 2;
+        print_error("no command given (run 'qlm --help')");
+        return kExitUsage;
+    } catch (const qlm::cli::UsageError& e) {
+        print_error(e.what());
+        return kExitUsage;
     } catch (const qlm::Error& e) {
         print_error(e.what());
     } catch (const std::bad_alloc&) {

@@ -7,6 +7,7 @@
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 namespace {
@@ -29,9 +30,9 @@ void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn) {
 }
 
 void check_load_flags(const LoadOptions& o) {
-    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
-    if (o.n_batch < 1) throw_error("-b {}: the batch size must be at least 1", o.n_batch);
-    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
+    if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
+    if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
 }
 
 ModelForGeneration load_for_generation(const LoadOptions& o) {
@@ -58,12 +59,12 @@ std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, cons
     const ContextLayout& c = m.plan.context;
     return fmt::format(
         "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
-        "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
+        "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}{}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
         "{:.2f}, seed {}\n",
         hp.name.empty() ? o.model : hp.name, hp.arch, format_count(m.stats.n_params), type_summary(m.stats),
         format_bytes(m.loaded.file->file_size()), m.loaded.load_seconds, c.n_ctx, hp.n_ctx_train, c.n_batch,
         c.n_threads, isa_name(active_isa()), o.kv_type, format_bytes(c.kv.bytes), c.flash_attn ? ", flash attention" : "",
-        sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
+        sp.temperature, is_greedy(sp) ? " (greedy)" : "", sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
 }
 
 }  // namespace qlm::cli

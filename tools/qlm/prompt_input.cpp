@@ -10,8 +10,11 @@
 #include <iterator>
 #include <sstream>
 
+#include <fmt/format.h>
+
 #include "src/util/error.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 
@@ -19,30 +22,34 @@ std::string read_prompt(const PromptSource& src, bool allow_empty) {
     std::string text;
     std::string where;
     if (src.has_text) {
-        if (!src.file.empty()) throw_error("give the prompt either with -p or with -f, not both");
+        if (!src.file.empty()) throw_usage("give the prompt either with -p or with -f, not both");
         text = src.text;
         where = "the prompt (-p)";
     } else if (!src.file.empty()) {
         std::error_code ec;
         if (std::filesystem::is_directory(src.file, ec))
-            throw_error("{}: is a directory; -f takes a text file", src.file);
+            throw_error("{}: is a directory; -f takes a text file ({})", src.file, src.noun);
         std::ifstream f(src.file, std::ios::binary);
-        if (!f) throw_error("{}: cannot read the prompt file: {}", src.file, std::strerror(errno));
+        if (!f) throw_error("{}: cannot read the {} file: {}", src.file, src.noun, std::strerror(errno));
         std::ostringstream ss;
         ss << f.rdbuf();
         text = ss.str();
         where = src.file;
+        if (!text.empty() && text.back() == '\n') text.pop_back();
     } else if (!isatty(STDIN_FILENO)) {
         text.assign(std::istreambuf_iterator<char>(std::cin), std::istreambuf_iterator<char>());
-        where = "the prompt (stdin)";
+        where = fmt::format("the {} (stdin)", src.noun);
+        if (!text.empty() && text.back() == '\n') text.pop_back();
     } else {
-        throw_error("no prompt: give one with -p TEXT or -f FILE, or pipe text on stdin");
+        throw_usage("no prompt: give one with -p TEXT or -f FILE, or pipe text on stdin");
     }
     if (auto bad = utf8::find_invalid(text))
         throw_error("{} is not valid UTF-8 (byte 0x{:02x} at offset {}): pass UTF-8 text", where,
                     static_cast<unsigned char>(text[*bad]), *bad);
-    if (text.empty() && !allow_empty)
+    if (text.empty() && !allow_empty) {
+        if (src.has_text) throw_usage("{} is empty: give some text (or token ids with --ids)", where);
         throw_error("{} is empty: give some text (or token ids with --ids)", where);
+    }
     return text;
 }
 

@@ -1,13 +1,14 @@
 #include "tools/qlm/sampling_flags.h"
 
 #include "src/util/error.h"
+#include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
 
 void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
     SamplingParams& s = f.params;
     app.add_option("-s,--seed", f.seed, "RNG seed (-1 = random)")->capture_default_str();
-    app.add_option("--temp", s.temperature, "temperature (0 = greedy)")->capture_default_str();
+    app.add_option("--temp", s.temperature, "temperature (0 or less = greedy, as in llama.cpp)")->capture_default_str();
     app.add_option("--top-k", s.top_k, "top-k sampling (0 = off)")->capture_default_str();
     app.add_option("--top-p", s.top_p, "top-p sampling (1.0 = off)")->capture_default_str();
     app.add_option("--min-p", s.min_p, "min-p sampling (0.0 = off)")->capture_default_str();
@@ -20,10 +21,10 @@ void add_sampling_flags(CLI::App& app, SamplingFlags& f) {
 
 SamplingParams resolve_sampling(const SamplingFlags& f) {
     if (f.seed < -1 || f.seed > static_cast<int64_t>(UINT32_MAX))
-        throw_error("-s {}: the seed must be -1 (random) or 0..{}", f.seed, UINT32_MAX);
+        throw_usage("-s {}: the seed must be -1 (random) or 0..{}", f.seed, UINT32_MAX);
     SamplingParams sp = f.params;
     sp.seed = f.seed == -1 ? SamplingParams::kRandomSeed : static_cast<uint64_t>(f.seed);
-    validate(sp);
+    as_usage([&] { validate(sp); });
     return sp;
 }
 

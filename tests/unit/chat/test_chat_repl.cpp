@@ -6,6 +6,8 @@
 #include <string>
 #include <vector>
 
+#include <fmt/format.h>
+
 #include "common/test_support.h"
 #include "src/chat/chat_repl.h"
 
@@ -69,13 +71,80 @@ TEST(ChatRepl, MultiLineMessagesAndCommands) {
 TEST(ChatRepl, ErrorsAreReportedAndTheScriptFails) {
     Chat c;
     const int rc = c.run({"/nope", "/set temp hot", std::string("bad \xff byte"), "//slash message"});
-    EXPECT_EQ(rc, 1);
+    EXPECT_EQ(rc, 1);  // the input that was not UTF-8
     EXPECT_TRUE(has(c.notes, "qlm: error: unknown command /nope")) << c.notes;
     EXPECT_TRUE(has(c.notes, "qlm: error: /set temp: 'hot' is not a number")) << c.notes;
     EXPECT_TRUE(has(c.notes, "not valid UTF-8 (byte 4)")) << c.notes;
     const std::vector<Message> m = c.session.conversation().messages();
     ASSERT_EQ(m.size(), 2u);  // only the // message was sent, without its escape
     EXPECT_EQ(m[0].content, "/slash message");
+}
+
+// A failing command is reported and the script goes on, with exit status 0 (as llama.cpp
+// reports and continues); the message after it is answered.
+TEST(ChatRepl, AFailingCommandDoesNotFailTheScript) {
+    Chat c;
+    const int rc = c.run({"/nope", "/set temp hot", "/regen", "/load /nonexistent/c.json", "Once upon a time"});
+    EXPECT_EQ(rc, 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, "qlm: error: unknown command /nope")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "qlm: error: there is no reply to regenerate")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "qlm: error: '/nonexistent/c.json' is not a file")) << c.notes;
+    EXPECT_EQ(c.session.conversation().turns.size(), 2u);
+}
+
+// A temperature of 0 or less is greedy, and /set and /params say so.
+TEST(ChatRepl, SetTempBelowZeroSaysGreedy) {
+    Chat c;
+    ASSERT_EQ(c.run({"/set temp -1", "/params", "Once upon a time"}), 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, "[temp = -1 (greedy)]")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "[temp -1.00 (greedy) | top_k 40")) << c.notes;
+    Chat g;  // the same reply as temperature 0 (the fixture's default)
+    ASSERT_EQ(g.run({"Once upon a time"}), 0) << g.notes;
+    EXPECT_EQ(c.text, g.text);
+    ASSERT_EQ(c.run({"/set temp 0.7"}), 0);
+    EXPECT_TRUE(has(c.notes, "[temp = 0.7]\n")) << c.notes;
+}
+
+TEST(ChatRepl, SetNPredictCapsTheNextReply) {
+    Chat c;
+    const int rc = c.run({"/set n_predict 3", "/params", "Once upon a time", "/stats", "/set n_predict -2",
+                          "/set n-predict x"});
+    EXPECT_EQ(rc, 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, "[n_predict = 3]")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "| n_predict 3 |")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "| last reply: 3 tokens in ")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "qlm: error: /set n_predict: -2 is out of range")) << c.notes;
+    EXPECT_TRUE(has(c.notes, "qlm: error: /set n_predict: 'x' is not an integer")) << c.notes;
+}
+
+// /clear, /undo and /load leave the cache holding what the conversation still shares with it, so
+// /stats counts the conversation as it stands.
+TEST(ChatRepl, StatsAfterClearAndUndoCountTheConversationAsItStands) {
+    Chat c;
+    c.session.conversation().system = "Be kind.";
+    ASSERT_EQ(c.run({"Once upon a time", "/stats"}), 0) << c.notes;
+    const int64_t first = c.session.tokens_in_context();
+    const int64_t system_only =
+        static_cast<int64_t>(c.session.tokenize_prompt("<|im_start|>system\nBe kind.<|im_end|>\n").size());
+    EXPECT_GT(first, system_only);
+    c.notes.clear();
+    ASSERT_EQ(c.run({"/clear", "/stats"}), 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, fmt::format("[context: {} / 256 tokens, 1 message]", system_only))) << c.notes;
+    EXPECT_EQ(c.session.tokens_in_context(), system_only);
+
+    c.notes.clear();
+    ASSERT_EQ(c.run({"Once upon a time", "Tom had a dog"}), 0) << c.notes;
+    const int64_t second = c.session.tokens_in_context();
+    ASSERT_EQ(c.run({"/undo", "/stats"}), 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, ", 3 messages]")) << c.notes;
+    // The first exchange stays cached (with its closing <|im_end|>), the second one is gone.
+    EXPECT_GE(c.session.tokens_in_context(), first);
+    EXPECT_LT(c.session.tokens_in_context(), second);
+
+    c.session.conversation().system.clear();
+    c.notes.clear();
+    ASSERT_EQ(c.run({"/clear", "/stats"}), 0) << c.notes;
+    EXPECT_TRUE(has(c.notes, "[context: 0 / 256 tokens, 0 messages]")) << c.notes;
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <regex>
 
 #include "common/test_support.h"
 #include "src/chat/chat_session.h"
@@ -25,6 +26,13 @@ struct CountingSource : KvSource {
     void truncate(int64_t n) override { inner.truncate(n); }
     ContextKvSource inner;
     int64_t evaluated = 0;
+};
+
+// A cache that forgets everything when cut back (as one with sliding-window layers does when the
+// window of the new end was overwritten).
+struct ForgetfulSource : CountingSource {
+    using CountingSource::CountingSource;
+    void truncate(int64_t n) override { CountingSource::truncate(n < n_past() ? 0 : n); }
 };
 
 struct Stories {
@@ -114,10 +122,50 @@ TEST(ChatSession, FullContextDropsOldestExchangesKeepingTheSystemPrompt) {
     }
     ASSERT_FALSE(notices.empty());
     EXPECT_NE(notices[0].find("dropped the oldest"), std::string::npos) << notices[0];
+    // One exchange is "the oldest exchange", more are "the oldest N exchanges" (never "1 exchange").
+    for (const std::string& n : notices)
+        EXPECT_TRUE(std::regex_search(n, std::regex("dropped the oldest (exchange|([2-9]|[1-9][0-9]+) exchanges) to make room")))
+            << n;
     EXPECT_EQ(chat.conversation().system, "Be kind.");
     EXPECT_LT(chat.conversation().turns.size(), 16u);
     EXPECT_EQ(chat.conversation().turns.back().role, "assistant");
     EXPECT_EQ(chat.conversation().turns[chat.conversation().turns.size() - 2].content, "The cat sat on the mat 7");
+}
+
+// A model that writes the end-of-turn marker as plain text (stories260K has no <|im_end|> token,
+// so the ChatML fallback's marker arrives as pieces): the reply ends before it.
+struct ScriptedSource : KvSource {
+    ScriptedSource(std::vector<int32_t> next, int64_t n_vocab) : next_(std::move(next)), n_vocab_(n_vocab) {}
+    void eval(std::span<const int32_t> t, bool) override {
+        n_past_ += static_cast<int64_t>(t.size());
+        ++calls_;
+    }
+    int64_t n_outputs() const override { return 1; }
+    std::span<const float> logits(int64_t) const override {
+        row_.assign(static_cast<size_t>(n_vocab_), 0.0f);
+        const size_t step = std::min(static_cast<size_t>(calls_ - 1), next_.size() - 1);
+        row_[static_cast<size_t>(next_[step])] = 10.0f;
+        return row_;
+    }
+    int64_t n_past() const override { return n_past_; }
+    int64_t n_ctx() const override { return 512; }
+    void truncate(int64_t n) override { n_past_ = n; }
+    std::vector<int32_t> next_;
+    int64_t n_vocab_, n_past_ = 0, calls_ = 0;
+    mutable std::vector<float> row_;
+};
+
+TEST(ChatSession, ATextEndOfTurnMarkerEndsTheReply) {
+    Stories s;
+    ASSERT_GT(s.tok->encode("<|im_end|>", {.add_bos = false, .parse_special = true}).size(), 1u);  // not one token
+    ScriptedSource src(s.tok->encode("Hi there.<|im_end|>\n<|im_start|>user\nmore", {.add_bos = false}),
+                       s.model->hparams().n_vocab);
+    ChatSession chat(src, *s.tok, ChatTemplate::builtin(kFallbackFamily, "<s>", "</s>"));
+    Sampler sampler(greedy_params());
+    TurnResult r = chat.reply("Hello", sampler, greedy(64));
+    EXPECT_EQ(r.gen.text, " Hi there.");  // SentencePiece's space prefix, then nothing of the marker
+    EXPECT_EQ(r.gen.stop_reason, StopReason::StopString);
+    EXPECT_EQ(chat.conversation().turns.back().content, " Hi there.");
 }
 
 TEST(ChatSession, AMessageLargerThanTheContextIsAnError) {
@@ -161,6 +209,31 @@ TEST(Conversation, JsonRoundTripAndBadFiles) {
     bad(R"({"messages": [{"role": "user", "content": "x"}, {"role": "system", "content": "y"}]})");
     EXPECT_THROW(load_conversation((dir / "missing.json").string()), Error);
     EXPECT_THROW(save_conversation((dir / "no" / "such" / "dir.json").string(), c), Error);
+}
+
+// When truncating forgets more than the shared prefix (here: regenerating cuts the cache back to
+// the prompt), the turn evaluates from what the cache still holds: the same reply as with a cache
+// that keeps the prefix.
+TEST(ChatSession, ACacheThatForgetsOnTruncateIsRefilled) {
+    Stories s;
+    std::string replies[2];
+    int64_t reused[2] = {};
+    for (int forgetful = 0; forgetful < 2; ++forgetful) {
+        auto ctx = s.context(512);
+        CountingSource keeping(*ctx);
+        ForgetfulSource forgetting(*ctx);
+        KvSource& src = forgetful ? static_cast<KvSource&>(forgetting) : keeping;
+        ChatSession chat(src, *s.tok, s.chatml());
+        Sampler sampler(greedy_params());
+        chat.reply("Once upon a time", sampler, greedy(12));
+        const TurnResult t2 = chat.regenerate(sampler, greedy(12));
+        replies[forgetful] = t2.gen.text;
+        reused[forgetful] = t2.reused_tokens;
+        EXPECT_EQ(chat.tokens_in_context(), src.n_past());
+    }
+    EXPECT_GT(reused[0], 0);
+    EXPECT_EQ(reused[1], 0);
+    EXPECT_EQ(replies[1], replies[0]);
 }
 
 }  // namespace

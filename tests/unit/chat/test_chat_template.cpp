@@ -174,9 +174,14 @@ TEST(ChatTemplate, NativeRejectsUnknownRoles) {
     EXPECT_THROW(t.render({{"tool", "x"}}, true), Error);
 }
 
-TEST(ChatTemplate, StopStringsForTextMarkedTurns) {
-    EXPECT_EQ(ChatTemplate::builtin(Family::Alpaca, "", "").stop_strings(), std::vector<std::string>{"### Instruction:"});
-    EXPECT_TRUE(ChatTemplate::builtin(Family::ChatML, "", "").stop_strings().empty());
+TEST(ChatTemplate, StopStringsEndTheTurn) {
+    using V = std::vector<std::string>;
+    EXPECT_EQ(ChatTemplate::builtin(Family::Alpaca, "", "").stop_strings(), V{"### Instruction:"});
+    EXPECT_EQ(ChatTemplate::builtin(Family::ChatML, "<s>", "</s>").stop_strings(), V{"<|im_end|>"});
+    EXPECT_EQ(ChatTemplate::builtin(Family::Llama3, "", "").stop_strings(), V{"<|eot_id|>"});
+    EXPECT_EQ(ChatTemplate::builtin(Family::Llama2, "<s>", "</s>").stop_strings(), V{"</s>"});
+    EXPECT_TRUE(ChatTemplate::builtin(Family::Mistral, "", "").stop_strings().empty());  // no EOS text known
+    EXPECT_EQ(kFallbackFamily, Family::ChatML);
 }
 
 }  // namespace

@@ -96,6 +96,23 @@ TEST(LogitsJson, InvalidUtf8TextHasOnlyHex) {
     EXPECT_EQ(logits_dump_from_json(j, "x").greedy_bytes, "a\xE2\x82");
 }
 
+// Sampled ids are named "generated" (never "greedy"), and read back as sampled.
+TEST(LogitsJson, SampledIdsAreNamedGenerated) {
+    LogitsDump d = sample_dump(16, "ab");
+    d.sampled = true;
+    nlohmann::json j = nlohmann::json::parse(logits_dump_to_json_text(d));
+    EXPECT_FALSE(j.contains("greedy"));
+    EXPECT_FALSE(j.contains("greedy_text"));
+    EXPECT_FALSE(j.contains("greedy_text_hex"));
+    EXPECT_EQ(j.at("generated"), nlohmann::json::array({4, 2}));
+    EXPECT_EQ(j.at("generated_text"), "ab");
+    EXPECT_EQ(j.at("generated_text_hex"), "6162");
+    const LogitsDump back = logits_dump_from_json(j, "x");
+    EXPECT_TRUE(back.sampled);
+    expect_same(back, d);
+    EXPECT_FALSE(logits_dump_from_json(nlohmann::json::parse(logits_dump_to_json_text(sample_dump(16, "ab"))), "x").sampled);
+}
+
 TEST(LogitsJson, MalformedDumpsAreErrors) {
     EXPECT_THROW(logits_dump_from_json(nlohmann::json::parse("[]"), "x"), Error);
     nlohmann::json j = nlohmann::json::parse(logits_dump_to_json_text(sample_dump(16, "ab")));

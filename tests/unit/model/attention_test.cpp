@@ -2,10 +2,12 @@
 // scores, softmax, weighted sum in double), for every KV cache type, GQA ratios, chunk shapes and
 // context lengths that cross the tile (64) and decode-split (512) boundaries. The kernels run as
 // the forward pass runs them: attention_team in a parallel region, on a scratch sized by
-// attention_layout for the call.
+// attention_layout for the call. Sliding-window cases keep their K and V in a ring of
+// window − 1 + n cells, filled chunk by chunk as a forward pass fills it.
 #include <gtest/gtest.h>
 #include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <tuple>
@@ -21,6 +23,7 @@ namespace {
 
 struct Case {
     int64_t n_head, n_head_kv, head_dim, p0, n;
+    int64_t window = 0;  // sliding window of every layer (0: none)
 };
 
 Hparams shape(const Case& c) {
@@ -29,6 +32,8 @@ Hparams shape(const Case& c) {
     hp.n_head = c.n_head;
     hp.n_head_kv = c.n_head_kv;
     hp.head_dim = c.head_dim;
+    hp.n_swa = c.window;
+    hp.swa_period = 0;  // every layer slides
     return hp;
 }
 
@@ -39,11 +44,16 @@ std::vector<float> randn(size_t n, std::mt19937& rng, float sd) {
     return v;
 }
 
-// A cache of `total` positions whose layer `layer` holds k and v.
+// A cache of `total` positions for chunks of up to n_batch tokens (0: all at once) whose layer
+// `layer` holds k and v, stored a chunk at a time.
 KvCache filled_cache(const Hparams& hp, int64_t total, KvType type, int64_t layer, const std::vector<float>& k,
-                     const std::vector<float>& v) {
-    KvCache kv(kv_layout(hp, total, type));
-    kv.store(layer, 0, total, k.data(), v.data());
+                     const std::vector<float>& v, int64_t n_batch = 0) {
+    KvCache kv(kv_layout(hp, total, type, n_batch));
+    const int64_t row = hp.n_head_kv * hp.head_dim, chunk = n_batch > 0 ? n_batch : total;
+    for (int64_t p = 0; p < total; p += chunk) {
+        const int64_t m = std::min(chunk, total - p);
+        kv.store(layer, p, m, k.data() + p * row, v.data() + p * row);
+    }
     return kv;
 }
 
@@ -70,7 +80,10 @@ double relative_error(const Case& c, KvType type, uint32_t seed, AttentionKernel
     // Scores of a few units, so softmax is neither flat nor one-hot.
     const auto k = randn(static_cast<size_t>(total * kvd), rng, 1.0f);
     const auto v = randn(static_cast<size_t>(total * kvd), rng, 1.0f);
-    const KvCache kv = filled_cache(hp, total, type, 1, k, v);
+    const KvCache kv = filled_cache(hp, total, type, 1, k, v, c.window > 0 ? c.n : 0);
+    if (c.window > 0) {
+        EXPECT_EQ(kv.cells(1), std::min(total, c.window - 1 + c.n));
+    }
     const auto q = randn(static_cast<size_t>(c.n * qd), rng, 2.0f);
     std::vector<float> got(q.size()), want(q.size());
     attention(hp, kv, 1, q.data(), c.n, c.p0, got.data(), kernel);
@@ -103,6 +116,11 @@ const Case kCases[] = {
     {2, 1, 32, 1024, 8},   // eight tokens: no split, long context
     {8, 4, 8, 0, 5},       // stories260K's shape: head size 8
     {8, 4, 8, 5, 1},
+    {1, 1, 32, 9, 1, 1},       // window 1: a token sees itself only
+    {6, 1, 32, 3, 17, 5},      // window shorter than a query tile
+    {8, 2, 64, 70, 9, 16},     // GQA, prompt chunk crossing the window's start
+    {4, 1, 32, 600, 1, 100},   // decode: the first split wholly before the window
+    {2, 2, 64, 1100, 3, 600},  // decode, three splits, the window over the last two
 };
 
 // The exact kernel rounds softmax probabilities to f16 with an f16 cache (llama.cpp's numerics):
@@ -119,7 +137,8 @@ TEST_P(AttentionKernels, MatchReference) {
     for (const Case& c : kCases) {
         if (type == KvType::Q8_0 && c.head_dim % 32 != 0) continue;
         EXPECT_LT(relative_error(c, type, seed++, kernel), tolerance(type, kernel))
-            << "heads " << c.n_head << "/" << c.n_head_kv << " head_dim " << c.head_dim << " p0 " << c.p0 << " n " << c.n;
+            << "heads " << c.n_head << "/" << c.n_head_kv << " head_dim " << c.head_dim << " p0 " << c.p0 << " n " << c.n
+            << " window " << c.window;
     }
 }
 

@@ -2,6 +2,7 @@
 // tensor at fault; a valid tiny model runs, and the KV cache truncates.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <memory>
@@ -16,6 +17,7 @@
 #include "src/gguf/gguf_writer.h"
 #include "src/model/kv_cache.h"
 #include "src/model/context.h"
+#include "src/model/weights.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -29,6 +31,10 @@ struct Tiny {
     GgmlType ffn_type = GgmlType::F32;
     std::function<void(gguf::GgufWriter&)> edit_meta;
     std::vector<uint64_t> q_shape;  // override blk.0.attn_q.weight's shape
+    bool fused_qkv = false;      // attn_qkv: the q, k and v rows the file would have had, in one tensor
+    bool fused_gate_up = false;  // ffn_up: the gate rows, then the up rows (Phi-3)
+    // More tensors (name, shape), F32.
+    std::vector<std::pair<std::string, std::vector<uint64_t>>> extra;
 };
 
 struct Loaded {
@@ -82,9 +88,16 @@ std::unique_ptr<Loaded> build(const Tiny& t) {
     for (int64_t l = 0; l < layers; ++l) {
         const std::string p = "blk." + std::to_string(l) + ".";
         add(p + "attn_norm.weight", {E});
-        add(p + "attn_q.weight", l == 0 && !t.q_shape.empty() ? t.q_shape : std::vector<uint64_t>{E, E});
-        add(p + "attn_k.weight", {E, kv});
-        add(p + "attn_v.weight", {E, kv});
+        if (t.fused_qkv) {
+            std::vector<uint8_t> qkv = f32_bytes(E * E, rng), k = f32_bytes(E * kv, rng), v = f32_bytes(E * kv, rng);
+            qkv.insert(qkv.end(), k.begin(), k.end());
+            qkv.insert(qkv.end(), v.begin(), v.end());
+            w.add_tensor(p + "attn_qkv.weight", {E, E + 2 * kv}, GgmlType::F32, qkv);
+        } else {
+            add(p + "attn_q.weight", l == 0 && !t.q_shape.empty() ? t.q_shape : std::vector<uint64_t>{E, E});
+            add(p + "attn_k.weight", {E, kv});
+            add(p + "attn_v.weight", {E, kv});
+        }
         if (t.qkv_bias) {
             add(p + "attn_q.bias", {E});
             add(p + "attn_k.bias", {kv});
@@ -92,10 +105,15 @@ std::unique_ptr<Loaded> build(const Tiny& t) {
         }
         add(p + "attn_output.weight", {E, E});
         add(p + "ffn_norm.weight", {E});
-        add(p + "ffn_gate.weight", {E, F}, t.ffn_type);
-        add(p + "ffn_up.weight", {E, F}, t.ffn_type);
+        if (t.fused_gate_up) {
+            add(p + "ffn_up.weight", {E, 2 * F}, t.ffn_type);
+        } else {
+            add(p + "ffn_gate.weight", {E, F}, t.ffn_type);
+            add(p + "ffn_up.weight", {E, F}, t.ffn_type);
+        }
         add(p + "ffn_down.weight", {F, E}, t.ffn_type);
     }
+    for (const auto& [name, shape] : t.extra) add(name, shape);
     auto out = std::make_unique<Loaded>();
     out->bytes = w.to_bytes();
     out->file = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::parse(out->bytes, "tiny.gguf"));
@@ -144,6 +162,68 @@ TEST(Hparams, Qwen2UsesNeoxAndBiases) {
     EXPECT_NO_THROW(Model::load(l->file));
     t.qkv_bias = false;
     EXPECT_NE(load_error(t).find("blk.0.attn_q.bias"), std::string::npos) << load_error(t);
+}
+
+TEST(Hparams, Qwen3NormsQAndKPerHead) {
+    Tiny t;
+    t.arch = "qwen3";
+    for (int l = 0; l < 2; ++l)
+        for (const char* n : {"attn_q_norm", "attn_k_norm"}) t.extra.push_back({fmt::format("blk.{}.{}.weight", l, n), {4}});
+    auto l = build(t);
+    const Hparams hp = read_hparams(*l->file);
+    EXPECT_EQ(hp.rope_style, RopeStyle::Neox);
+    EXPECT_TRUE(hp.qk_norm);
+    auto m = Model::load(l->file);
+    EXPECT_NE(m->weights().layers[1].k_norm, nullptr);
+    t.extra.pop_back();
+    EXPECT_NE(load_error(t).find("tensor 'blk.1.attn_k_norm.weight' is missing"), std::string::npos) << load_error(t);
+}
+
+TEST(Hparams, Gemma3SlidingWindowNormsAndScales) {
+    Tiny t;
+    t.arch = "gemma3";
+    t.edit_meta = [](gguf::GgufWriter& w) {
+        w.set_u32("gemma3.attention.sliding_window", 4);
+        w.set_f32("gemma3.final_logit_softcapping", 30.f);
+    };
+    for (int l = 0; l < 2; ++l) {
+        for (const char* n : {"attn_q_norm", "attn_k_norm"}) t.extra.push_back({fmt::format("blk.{}.{}.weight", l, n), {4}});
+        for (const char* n : {"post_attention_norm", "post_ffw_norm"})
+            t.extra.push_back({fmt::format("blk.{}.{}.weight", l, n), {8}});
+    }
+    auto l = build(t);
+    const Hparams hp = read_hparams(*l->file);
+    EXPECT_EQ(hp.rope_style, RopeStyle::Neox);
+    EXPECT_TRUE(hp.qk_norm && hp.post_norms && hp.scale_q);
+    EXPECT_EQ(hp.ffn_activation, FfnActivation::GeluTanh);
+    EXPECT_FLOAT_EQ(hp.embd_scale, std::sqrt(8.f));
+    EXPECT_FLOAT_EQ(hp.kq_scale(), 0.5f);  // 1/√head_dim
+    EXPECT_FLOAT_EQ(hp.final_logit_softcap, 30.f);
+    EXPECT_EQ(hp.n_swa, 4);
+    EXPECT_FLOAT_EQ(hp.rope_freq_base_swa, 10000.f);
+    for (int64_t layer = 0; layer < 12; ++layer) EXPECT_EQ(hp.is_swa(layer), layer % 6 != 5) << layer;
+    auto m = Model::load(l->file);
+    InferenceContext ctx(*m, {.n_ctx = 16, .n_batch = 2, .n_threads = 1});
+    EXPECT_EQ(ctx.layout().kv.cells(0), 4 - 1 + 2);
+    const std::vector<int32_t> toks = {1, 2, 3, 4, 5, 6, 7};
+    ctx.eval(toks, false);
+    for (float x : ctx.logits(0)) EXPECT_LE(std::fabs(x), 30.f);
+    t.extra.pop_back();
+    EXPECT_NE(load_error(t).find("tensor 'blk.1.post_ffw_norm.weight' is missing"), std::string::npos) << load_error(t);
+    // Gemma 3 27B (62 layers) scales q by 1/√(n_embd / n_head) (query_pre_attn_scalar), the others
+    // by 1/√head_dim.
+    for (const int layers : {26, 62}) {
+        Tiny shape;
+        shape.arch = "gemma3";
+        shape.n_layer = layers;
+        shape.tensor_layers = 0;
+        shape.edit_meta = [](gguf::GgufWriter& w) {
+            w.set_u32("gemma3.attention.key_length", 16);
+            w.set_u32("gemma3.attention.value_length", 16);
+        };
+        auto f = build(shape);
+        EXPECT_FLOAT_EQ(read_hparams(*f->file).kq_scale(), layers == 62 ? 0.5f : 0.25f) << layers;
+    }
 }
 
 TEST(Hparams, LinearRopeScaling) {
@@ -225,6 +305,64 @@ TEST(Weights, UncomputableTypeIsNamed) {
     const std::string err = load_error(t);
     EXPECT_NE(err.find("tensor 'blk.0.ffn_gate.weight' has type iq2_xxs, which qlm cannot compute yet"), std::string::npos)
         << err;
+}
+
+TEST(Weights, RopeFreqsAreBoundForLlama) {
+    Tiny t;
+    t.extra = {{"rope_freqs.weight", {2}}};  // head size 4: two rotary frequencies
+    auto l = build(t);
+    auto m = Model::load(l->file);
+    ASSERT_NE(m->weights().rope_freqs, nullptr);
+    EXPECT_EQ(m->weights().rope_freqs, reinterpret_cast<const float*>(l->file->find_tensor("rope_freqs.weight")->data));
+    t.extra = {{"rope_freqs.weight", {3}}};
+    EXPECT_NE(load_error(t).find("tensor 'rope_freqs.weight' has shape [3], expected [2]"), std::string::npos)
+        << load_error(t);
+}
+
+TEST(Weights, TensorTheArchitectureDoesNotUseIsAnError) {
+    Tiny t;
+    t.extra = {{"blk.1.attn_norm.bias", {8}}};
+    EXPECT_NE(load_error(t).find("tensor 'blk.1.attn_norm.bias' is not used by qlm's 'llama' forward pass"),
+              std::string::npos)
+        << load_error(t);
+}
+
+// A fused attn_qkv is bound as views of its row ranges: the same logits as separate q, k, v.
+TEST(Weights, FusedQkvComputesWhatSeparateTensorsDo) {
+    auto logits = [](bool fused) {
+        Tiny t;
+        t.fused_qkv = fused;
+        auto l = build(t);
+        auto m = Model::load(l->file);
+        InferenceContext ctx(*m, {.n_ctx = 8, .n_threads = 1});
+        const std::vector<int32_t> toks = {1, 4, 2};
+        ctx.eval(toks, false);
+        return std::vector<float>(ctx.logits(0).begin(), ctx.logits(0).end());
+    };
+    EXPECT_EQ(logits(true), logits(false));
+}
+
+// Phi-3's ffn_up holds the gate rows, then the up rows; its q is scaled before the dots.
+TEST(Weights, Phi3SplitsTheFusedFfnUp) {
+    Tiny t;
+    t.arch = "phi3";
+    t.fused_gate_up = true;
+    auto l = build(t);
+    const Hparams hp = read_hparams(*l->file);
+    EXPECT_EQ(hp.rope_style, RopeStyle::Neox);
+    EXPECT_TRUE(hp.scale_q);
+    EXPECT_FLOAT_EQ(hp.kq_scale(), 0.5f);  // head size 4
+    auto m = Model::load(l->file);
+    const auto* up = static_cast<const uint8_t*>(l->file->find_tensor("blk.0.ffn_up.weight")->data);
+    const LayerWeights& L = m->weights().layers[0];
+    EXPECT_EQ(L.gate.data, up);
+    EXPECT_EQ(L.up.data, up + 16 * 8 * sizeof(float));  // n_ff rows of n_embd floats further
+    EXPECT_EQ(L.gate.rows, 16);
+    EXPECT_EQ(L.up.rows, 16);
+    t.fused_gate_up = false;  // separate gate and up: ffn_up has n_ff rows, not 2·n_ff
+    EXPECT_NE(load_error(t).find("tensor 'blk.0.ffn_up.weight' has shape [8, 16], expected [8, 32]"),
+              std::string::npos)
+        << load_error(t);
 }
 
 TEST(Context, RejectsBadOptionsAndTokens) {
@@ -320,6 +458,40 @@ TEST(KvCache, StoreViewTruncate) {
     EXPECT_EQ(c.n_past(), 1);
     EXPECT_THROW(c.store(0, 3, 2, k, v), Error);
     EXPECT_THROW(c.store(2, 0, 1, k, v), Error);
+}
+
+// A sliding-window layer keeps window − 1 + n_batch positions in a ring, the others the whole
+// context; truncating behind what a ring still holds forgets everything.
+TEST(KvCache, SlidingWindowLayerKeepsOnlyItsWindow) {
+    Hparams hp;
+    hp.n_layer = 2;
+    hp.n_head_kv = 1;
+    hp.head_dim = 4;
+    hp.n_swa = 4;
+    hp.swa_period = 2;  // layer 0 slides, layer 1 sees everything
+    const KvLayout l = kv_layout(hp, 100, KvType::F32, 3);
+    EXPECT_EQ(l.cells(0), 6);  // 4 − 1 + 3
+    EXPECT_EQ(l.cells(1), 100);
+    EXPECT_EQ(l.bytes, 2u * (6 + 100) * 4 * sizeof(float));
+    EXPECT_EQ(kv_layout(hp, 5, KvType::F32, 3).cells(0), 5);  // never above n_ctx
+    KvCache c(l);
+    EXPECT_EQ(c.cells(0), 6);
+    EXPECT_EQ(c.bytes(), l.bytes);
+    std::vector<float> rows(12);
+    for (int64_t p0 = 0; p0 < 10; p0 += 3) {  // positions 0..9 in chunks of 3 (the last of 1)
+        const int64_t n = std::min<int64_t>(3, 10 - p0);
+        for (int64_t i = 0; i < n * 4; ++i) rows[static_cast<size_t>(i)] = static_cast<float>(p0 + i / 4);
+        for (int64_t layer : {0, 1}) c.store(layer, p0, n, rows.data(), rows.data());
+        c.set_n_past(p0 + n);
+    }
+    for (int64_t p = 4; p < 10; ++p)  // the ring holds positions 4..9 (cell p mod 6)
+        EXPECT_EQ(static_cast<const float*>(c.k_head(0, p, 0))[3], static_cast<float>(p)) << p;
+    for (int64_t p = 0; p < 10; ++p) EXPECT_EQ(static_cast<const float*>(c.v_head(1, p, 0))[0], static_cast<float>(p));
+    EXPECT_THROW(c.store(0, 10, 4, rows.data(), rows.data()), Error);  // more than the ring's 6 − 3 free cells
+    c.truncate(9);  // the next query (position 9) sees 6..9: still held
+    EXPECT_EQ(c.n_past(), 9);
+    c.truncate(6);  // it would see 3..6, and 3 is gone
+    EXPECT_EQ(c.n_past(), 0);
 }
 
 }  // namespace

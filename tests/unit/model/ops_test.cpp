@@ -5,6 +5,7 @@
 #include <cmath>
 #include <vector>
 
+#include "quant/fp16.h"
 #include "src/model/ops.h"
 
 namespace qlm {
@@ -52,6 +53,50 @@ TEST(Rope, BaseAndDimensionSetFrequencies) {
     const double th = 2.0 * std::pow(100.0, -0.75);
     EXPECT_NEAR(v[6], std::cos(th), 1e-6);
     EXPECT_NEAR(v[7], std::sin(th), 1e-6);
+}
+
+TEST(Rope, FreqFactorsDivideEachFrequency) {
+    // Llama 3.1's rope_freqs: θ_i = pos·base^(−2i/n_rot) / f_i, then × freq_scale.
+    const float factors[4] = {1.f, 4.f, 8.f, 0.5f};
+    float cs[8];
+    ops::rope_cache(cs, 8, 3, 500000.f, 0.5f, factors);
+    for (int i = 0; i < 4; ++i) {
+        const double th = 3.0 * std::pow(500000.0, -2.0 * i / 8) / factors[i] * 0.5;
+        EXPECT_NEAR(cs[2 * i], std::cos(th), 1e-6) << i;
+        EXPECT_NEAR(cs[2 * i + 1], std::sin(th), 1e-6) << i;
+    }
+    float plain[8];
+    ops::rope_cache(plain, 8, 3, 500000.f, 0.5f);
+    EXPECT_EQ(plain[0], cs[0]);  // factor 1 leaves θ_0 as it is
+    EXPECT_NE(plain[2], cs[2]);
+}
+
+TEST(GeluTanh, GgmlF16TableSemantics) {
+    auto reference = [](float x) {  // the tanh formula on x rounded to f16, the result rounded to f16
+        const float h = fp16_to_fp32(fp32_to_fp16(x));
+        const float y = 0.5f * h * (1.0f + std::tanh(0.7978845608f * h * (1.0f + 0.044715f * h * h)));
+        return fp16_to_fp32(fp32_to_fp16(y));
+    };
+    EXPECT_NEAR(ops::gelu_tanh(1.0f), 0.8411920f, 1e-3f);  // GELU(1) ≈ 0.84119
+    EXPECT_EQ(ops::gelu_tanh(1.0f), reference(1.0f));
+    EXPECT_EQ(ops::gelu_tanh(0.1234567f), reference(0.1234567f));
+    EXPECT_EQ(ops::gelu_tanh(0.1234567f), ops::gelu_tanh(fp16_to_fp32(fp32_to_fp16(0.1234567f))));
+    EXPECT_EQ(ops::gelu_tanh(-10.0f), 0.0f);
+    EXPECT_EQ(ops::gelu_tanh(12.5f), 12.5f);  // not rounded above 10
+    float g[3] = {1.0f, -20.0f, 11.0f};
+    const float u[3] = {2.0f, 3.0f, 0.5f};
+    ops::geglu(g, u, 3);
+    EXPECT_EQ(g[0], reference(1.0f) * 2.0f);
+    EXPECT_EQ(g[1], 0.0f);
+    EXPECT_EQ(g[2], 5.5f);
+}
+
+TEST(Softcap, TanhScaled) {
+    float x[3] = {60.f, -3.f, 0.f};
+    ops::softcap(x, 3, 30.f);
+    EXPECT_NEAR(x[0], 30.0 * std::tanh(2.0), 1e-5);
+    EXPECT_NEAR(x[1], 30.0 * std::tanh(-0.1), 1e-5);
+    EXPECT_EQ(x[2], 0.f);
 }
 
 TEST(RmsNorm, HandComputed) {

@@ -191,7 +191,7 @@ TEST(FormatTable, GeometryMatchesGgmlTypes) {
 // quantizers included, with no registration step), its activation format in the table, and the
 // geometry ggml gives its type id; weight_format is false exactly for the activation formats.
 TEST(FormatTable, EveryEntryComplete) {
-    ASSERT_EQ(all_formats().size(), 15u);
+    ASSERT_EQ(all_formats().size(), 17u);
     for (const FormatOps& f : all_formats()) {
         SCOPED_TRACE(std::string(type_name(f.type)));
         EXPECT_EQ(find_format(f.type), &f);

@@ -1,4 +1,4 @@
-// The SIMD kernels of the quantized weight formats (Q4_0 … Q6_K), on every ISA this CPU has (AVX2,
+// The SIMD kernels of the quantized weight formats (Q4_0 … Q6_K, IQ4_NL, IQ4_XS), on every ISA this CPU has (AVX2,
 // AVX-512 VNNI), against their scalar reference dots: random blocks (every bit pattern of codes and scale codes is valid), all-max and all-zero
 // code bytes, activations at ±127, several block counts (1, odd, many) and unaligned rows. The
 // integer sums are identical by construction, so the only allowed difference is float summation
@@ -28,7 +28,7 @@ const std::vector<F16Fields>& quant_formats() {
     static const std::vector<F16Fields> v = {
         {GgmlType::Q4_0, {0}},     {GgmlType::Q4_1, {0}, 2},   {GgmlType::Q5_0, {0}}, {GgmlType::Q5_1, {0}, 2},
         {GgmlType::Q8_0, {0}},     {GgmlType::Q2_K, {80}, 82}, {GgmlType::Q3_K, {108}}, {GgmlType::Q4_K, {0}, 2},
-        {GgmlType::Q5_K, {0}, 2},  {GgmlType::Q6_K, {208}},
+        {GgmlType::Q5_K, {0}, 2},  {GgmlType::Q6_K, {208}},    {GgmlType::IQ4_NL, {0}}, {GgmlType::IQ4_XS, {0}},
     };
     return v;
 }
@@ -111,7 +111,8 @@ TEST_P(QuantKernels, MatchScalarReference) {
         const FormatOps& f = format_ops(ff.type);
         const FormatOps& af = format_ops(f.vec_dot_type);
         const VecDotFn dot = vec_dot_for(f, isa);
-        if (isa != Isa::Neon) {  // NEON has Q8_0 and Q4_0 kernels only
+        // NEON has Q8_0, Q4_0 and IQ4_NL kernels only.
+        if (isa != Isa::Neon || ff.type == GgmlType::Q4_0 || ff.type == GgmlType::IQ4_NL) {
             ASSERT_NE(dot, f.vec_dot_scalar) << type_name(ff.type);
         }
         for (int64_t nb : {1, 2, 3, 5, 8, 17}) {
@@ -211,7 +212,7 @@ TEST_P(QuantKernels, GemmTilesMatchScalarDots) {
             }
         }
     }
-    EXPECT_GE(tiles, 8);  // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K
+    EXPECT_GE(tiles, 10);  // Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS
 }
 
 // The AVX2 activation quantizers write the same bytes as the scalar rules: random rows, exact

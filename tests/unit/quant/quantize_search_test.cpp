@@ -124,7 +124,7 @@ TEST_P(SearchedQuantizer, AllZeroImportanceBlocksFallBackToUnitWeights) {
 INSTANTIATE_TEST_SUITE_P(Formats, SearchedQuantizer,
                          ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
                                            GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                                           GgmlType::Q6_K),
+                                           GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(SearchedQuantizer, Q8_0HasNoSearch) {

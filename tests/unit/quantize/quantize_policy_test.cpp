@@ -37,7 +37,7 @@ TEST_P(PolicyOracle, MiniTypesEqualLlamaQuantize) {
 
 INSTANTIATE_TEST_SUITE_P(Synth, PolicyOracle,
                          ::testing::Values("Q2_K", "Q3_K_S", "Q4_0", "Q4_1", "Q4_K_M", "Q5_0", "Q5_1", "Q5_K_S",
-                                           "Q6_K", "Q8_0"));
+                                           "Q6_K", "Q8_0", "IQ4_NL", "IQ4_XS"));
 
 // llama.cpp: i < n/8 || i >= 7n/8 || (i - n/8) % 3 == 2.
 TEST(QuantPolicy, UseMoreBitsByHand) {
@@ -57,6 +57,8 @@ TEST(QuantPolicy, FallbackTable) {
     EXPECT_EQ(fallback_type(GgmlType::Q5_K), GgmlType::Q5_1);
     EXPECT_EQ(fallback_type(GgmlType::Q6_K), GgmlType::Q8_0);
     EXPECT_EQ(fallback_type(GgmlType::Q8_0), GgmlType::F16);
+    EXPECT_EQ(fallback_type(GgmlType::IQ4_XS), GgmlType::IQ4_NL);
+    EXPECT_EQ(fallback_type(GgmlType::IQ4_NL), GgmlType::F16);
 }
 
 PolicyTensor mat(const std::string& name, uint64_t ne0, uint64_t ne1) {
@@ -135,6 +137,44 @@ TEST(QuantPolicy, Q3KMAndQ4KS) {
     EXPECT_EQ(type_of(c, ch, "blk.1.ffn_down.weight"), GgmlType::Q4_K);
 }
 
+// llama.cpp's IQ4_NL/IQ4_XS mix: attn_v at Q5_K when 4+ query heads share a KV head, ffn_down of
+// the first n/8 layers at Q5_K unless an importance matrix is given (which instead moves the first
+// ffn_down layers of Q4_0/Q5_0 to Q4_1/Q5_1).
+TEST(QuantPolicy, IQ4MixAndImatrixRules) {
+    Case c = eight_layer_model(512, 1536);
+    for (QuantPreset p : {QuantPreset::IQ4_NL, QuantPreset::IQ4_XS}) {
+        const GgmlType t = preset_info(p).default_type;
+        auto ch = choose_types(p, {}, PolicyModel{"llama", 8, 8, 2}, c.tensors, c.src);
+        EXPECT_EQ(type_of(c, ch, "blk.5.attn_v.weight"), GgmlType::Q5_K);
+        EXPECT_EQ(type_of(c, ch, "blk.0.ffn_down.weight"), GgmlType::Q5_K);
+        EXPECT_EQ(type_of(c, ch, "blk.1.ffn_down.weight"), t);
+        EXPECT_EQ(type_of(c, ch, "blk.1.attn_q.weight"), t);
+        EXPECT_EQ(type_of(c, ch, "token_embd.weight"), t);
+        EXPECT_EQ(type_of(c, ch, "output.weight"), GgmlType::Q6_K);
+        PolicyOptions imatrix;
+        imatrix.has_imatrix = true;
+        ch = choose_types(p, imatrix, PolicyModel{"llama", 8, 8, 4}, c.tensors, c.src);
+        EXPECT_EQ(type_of(c, ch, "blk.5.attn_v.weight"), t);  // n_gqa 2
+        EXPECT_EQ(type_of(c, ch, "blk.0.ffn_down.weight"), t);
+    }
+    PolicyOptions imatrix;
+    imatrix.has_imatrix = true;
+    const PolicyModel m{"llama", 8, 8, 8};
+    EXPECT_EQ(type_of(c, choose_types(QuantPreset::Q4_0, imatrix, m, c.tensors, c.src), "blk.0.ffn_down.weight"),
+              GgmlType::Q4_1);
+    EXPECT_EQ(type_of(c, choose_types(QuantPreset::Q5_0, imatrix, m, c.tensors, c.src), "blk.0.ffn_down.weight"),
+              GgmlType::Q5_1);
+    EXPECT_EQ(type_of(c, choose_types(QuantPreset::Q4_0, imatrix, m, c.tensors, c.src), "blk.1.ffn_down.weight"),
+              GgmlType::Q4_0);
+    EXPECT_EQ(type_of(c, choose_types(QuantPreset::Q4_0, {}, m, c.tensors, c.src), "blk.0.ffn_down.weight"),
+              GgmlType::Q4_0);
+    // Rows of 64 do not fit IQ4_XS's 256-element blocks: IQ4_NL instead, as llama-quantize.
+    Case small = eight_layer_model(64, 172);
+    auto ch = choose_types(QuantPreset::IQ4_XS, {}, m, small.tensors, small.src);
+    EXPECT_EQ(type_of(small, ch, "blk.1.attn_q.weight"), GgmlType::IQ4_NL);
+    EXPECT_EQ(type_of(small, ch, "blk.1.ffn_down.weight"), GgmlType::F16);  // 172: not even 32
+}
+
 TEST(QuantPolicy, OverridesAndPure) {
     Case c = eight_layer_model(512, 1536);
     PolicyModel m{"llama", 8, 8, 8};
@@ -178,6 +218,9 @@ TEST(QuantPolicy, PresetNames) {
     EXPECT_EQ(preset_info(QuantPreset::Q4_K_M).file_type, 15u);
     EXPECT_EQ(preset_info(QuantPreset::Q8_0).file_type, 7u);
     EXPECT_NE(preset_names().find("Q5_K_M"), std::string::npos);
+    EXPECT_EQ(preset_from_name("iq4_xs"), QuantPreset::IQ4_XS);
+    EXPECT_EQ(preset_info(QuantPreset::IQ4_NL).file_type, 25u);
+    EXPECT_EQ(preset_info(QuantPreset::IQ4_XS).file_type, 30u);
 }
 
 }  // namespace
