@@ -95,11 +95,11 @@ uint64_t matmul_scratch_bytes(std::span<const WeightView* const> ws, int64_t n_t
 }
 
 void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x, int64_t n_tokens,
-                 uint8_t* scratch, Isa isa) {
+                 uint8_t* scratch, Isa isa, MatmulOrder order) {
     if (ws.empty() || n_tokens <= 0) return;
     if (ws.size() > kMaxGroup) {
-        matmul_team(ws.first(kMaxGroup), ys.first(kMaxGroup), x, n_tokens, scratch, isa);
-        matmul_team(ws.subspan(kMaxGroup), ys.subspan(kMaxGroup), x, n_tokens, scratch, isa);
+        matmul_team(ws.first(kMaxGroup), ys.first(kMaxGroup), x, n_tokens, scratch, isa, order);
+        matmul_team(ws.subspan(kMaxGroup), ys.subspan(kMaxGroup), x, n_tokens, scratch, isa, order);
         return;
     }
     const int64_t cols = ws[0]->cols;
@@ -143,8 +143,10 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
             // tinyBLAS when the rows are whole groups of 4 and the columns of 8, else (and for one
             // token) with ggml's vec_dot; the two add in different orders, and so do our tile and
             // dot kernels. Every output is computed the way llama.cpp computes it: by the tile, or
-            // on a set without one by its batch_dot (the same order as the tile's).
-            const bool tiled = n_tokens >= 2 && w.rows % kGemmTileRows == 0 && w.cols % 8 == 0;
+            // on a set without one by its batch_dot (the same order as the tile's). The experts'
+            // product (ggml_mul_mat_id) never goes to tinyBLAS.
+            const bool tiled = order == MatmulOrder::MulMat && n_tokens >= 2 && w.rows % kGemmTileRows == 0 &&
+                               w.cols % 8 == 0;
             r.tile = tiled ? fk.gemm_tile : nullptr;
             r.tile_all = r.tile != nullptr;
             if (tiled && !r.tile && fk.batch_dot) r.dot = fk.batch_dot;

@@ -28,6 +28,11 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 // The same on an explicit ISA (tests compare the SIMD kernels with the scalar reference).
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa);
 
+// Which of llama.cpp's products a matmul stands for, so that it adds in the same order: ggml_mul_mat
+// (f32/f16 weights times 2 or more tokens by llamafile's tinyBLAS, whose order our tiles follow)
+// or ggml_mul_mat_id, the experts' product of a mixture of experts (ggml's vec_dot for every output).
+enum class MatmulOrder { MulMat, MulMatId };
+
 // Inside a parallel region: every thread of the team calls this with the same arguments
 // (orphaned worksharing; outside a region it runs on the calling thread alone). Computes
 // ys[k] = x · ws[k]ᵀ for weights that share the input x (all with the same cols): x is
@@ -35,7 +40,7 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
 // bytes, shared by the team), then one static loop covers the work of all weights. Ends with a
 // barrier. Shapes must have passed check_matmul_shape (nothing here throws).
 void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x, int64_t n_tokens,
-                 uint8_t* scratch, Isa isa);
+                 uint8_t* scratch, Isa isa, MatmulOrder order = MatmulOrder::MulMat);
 uint64_t matmul_scratch_bytes(std::span<const WeightView* const> ws, int64_t n_tokens);
 // Throws qlm::Error when w's columns are not whole blocks of its format and activation format.
 void check_matmul_shape(const WeightView& w);

@@ -21,10 +21,12 @@ declare -A sha=(
   [qwen3-mini-f32]=2d1d7f8ed6f7a89cb2a78b81a6e7e789764538bfbb504ad85281c714a81e004f
   [phi3-mini-f32]=f3b4c20a873c432fd90fdbf5008159ec802e7fbc799fe827477729fdb45ace58
   [gemma3-mini-f32]=a01aef5edfff154a4440edfe49d7f78489ec3422b187a16651cce7d9e62d9e5e
+  [moe-mini-f32]=efe4400c3e360b672ad25cbf7545b50f36817a75b1232d62548697e69a13c19c
+  [mixtral-mini-f32]=67247995b244ab06ad6c71e52a9bc9dd7612db1ad5a64a71195013481363bddd
 )
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(mini-f32 smol-f16 qwen-mini-f32 tinyllama-f16 llama3-mini-f32 qwen3-mini-f32 phi3-mini-f32
-                              gemma3-mini-f32)
+                              gemma3-mini-f32 moe-mini-f32 mixtral-mini-f32)
 
 exec 9>"$dir/.lock"
 flock 9

@@ -100,8 +100,12 @@ std::string weight_types(const Model& model) {
     std::map<std::string, uint64_t> bytes;
     auto add = [&](const WeightView& w) { bytes[std::string(type_name(w.type))] += matrix_bytes(w); };
     const ModelWeights& mw = model.weights();
-    for (const auto& l : mw.layers)
+    for (const auto& l : mw.layers) {
         for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) add(*w);
+        add(l.moe.router);
+        for (const ExpertMatrix* m : {&l.moe.gate, &l.moe.up, &l.moe.down})
+            bytes[std::string(type_name(m->first.type))] += m->expert_bytes() * static_cast<uint64_t>(m->n_expert);
+    }
     add(mw.output);
     std::vector<std::pair<uint64_t, std::string>> v;
     for (auto& [k, b] : bytes) v.emplace_back(b, k);
@@ -120,9 +124,15 @@ std::string test_name(const BenchTest& t) {
 
 uint64_t weight_bytes_per_token(const Model& model) {
     const ModelWeights& mw = model.weights();
+    // A MoE layer reads its router and the expert_used_count experts the router picks: each token
+    // picks that many distinct experts, so the count is exact, whichever they are.
+    const auto used = static_cast<uint64_t>(model.hparams().n_expert_used);
     uint64_t b = matrix_bytes(mw.output);
-    for (const auto& l : mw.layers)
+    for (const auto& l : mw.layers) {
         for (const WeightView* w : {&l.wq, &l.wk, &l.wv, &l.wo, &l.gate, &l.up, &l.down}) b += matrix_bytes(*w);
+        b += matrix_bytes(l.moe.router);
+        for (const ExpertMatrix* m : {&l.moe.gate, &l.moe.up, &l.moe.down}) b += used * m->expert_bytes();
+    }
     return b;
 }
 

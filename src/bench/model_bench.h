@@ -71,7 +71,8 @@ int64_t fit_default_tokens(int64_t wanted, int64_t depth, int64_t n_ctx_train);
 BenchSample run_bench_test(const Model& model, const std::string& path, const BenchTest& test,
                            const BenchOptions& opts);
 
-// Bytes of matmul weights one token reads (every projection, the FFN and the output matrix).
+// Bytes of matmul weights one token reads (every projection, the FFN and the output matrix; of a
+// MoE layer the router and the experts one token uses, not all of them).
 uint64_t weight_bytes_per_token(const Model& model);
 // Bytes of K and V one decode step at position `pos` (attending over pos + 1 positions) reads.
 uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv);

@@ -45,19 +45,22 @@ ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmu
     l.n_embd = hp.n_embd;
     l.q_dim = hp.n_head * hp.head_dim;
     l.kv_dim = hp.n_head_kv * hp.head_dim;
-    l.n_ff = hp.n_ff;
+    l.n_ff = hp.ffn_width();
     l.n_rot = hp.n_rot;
     l.n_rope_tables = hp.has_swa() ? 2 : 1;
+    l.ffn_rows = moe_ffn_rows(hp, l.n_batch);
     const uint64_t row_floats = add({mul({3, u(l.n_embd)}), mul({2, u(l.q_dim)}), mul({2, u(l.kv_dim)}),
-                                     mul({2, u(l.n_ff)}), mul({u(l.n_rot), u(l.n_rope_tables)})});
-    l.activation_bytes = mul({sizeof(float), u(l.n_batch), row_floats});
+                                     mul({u(l.n_rot), u(l.n_rope_tables)})});
+    l.activation_bytes =
+        mul({sizeof(float), add({mul({u(l.n_batch), row_floats}), mul({2, u(l.ffn_rows), u(l.n_ff)})})});
+    l.moe = moe_layout(hp, l.n_batch);
     l.matmul_input_row_bytes = matmul_input_row_bytes(matmul_groups);
     l.matmul_input_bytes = mul({l.matmul_input_row_bytes, u(l.n_batch)});
     l.attention = attention_layout(hp, o.kv_type, l.n_ctx, l.n_batch,
                                    o.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact, l.n_threads);
     l.n_vocab = hp.n_vocab;
     l.logits_bytes = mul({sizeof(float), u(l.n_outputs), u(l.n_vocab)});
-    l.scratch_bytes = add({l.activation_bytes, l.matmul_input_bytes, l.attention.bytes, l.logits_bytes});
+    l.scratch_bytes = add({l.activation_bytes, l.matmul_input_bytes, l.moe.bytes, l.attention.bytes, l.logits_bytes});
     l.total_bytes = add({l.kv.bytes, l.scratch_bytes});
     return l;
 }

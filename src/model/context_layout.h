@@ -14,6 +14,7 @@
 #include "src/model/attention.h"
 #include "src/model/hparams.h"
 #include "src/model/kv_cache.h"
+#include "src/model/moe_ffn.h"
 #include "src/model/weights.h"
 
 namespace qlm {
@@ -41,10 +42,12 @@ struct ContextLayout {
     bool flash_attn = false;
     KvLayout kv;
     // The forward pass's activations: n_batch rows of f32 each, of these widths
-    // (x, xn, tmp: n_embd; q, attn: q_dim; k, v: kv_dim; gate, up: n_ff; the rope cos/sin: n_rot
-    // per table, a second table for the sliding-window layers' RoPE).
-    int64_t n_embd = 0, q_dim = 0, kv_dim = 0, n_ff = 0, n_rot = 0, n_rope_tables = 1;
+    // (x, xn, tmp: n_embd; q, attn: q_dim; k, v: kv_dim; the rope cos/sin: n_rot per table, a
+    // second table for the sliding-window layers' RoPE), and gate, up: ffn_rows rows of n_ff (one
+    // expert's width in a MoE model; ffn_rows = moe_ffn_rows).
+    int64_t n_embd = 0, q_dim = 0, kv_dim = 0, n_ff = 0, n_rot = 0, n_rope_tables = 1, ffn_rows = 0;
     uint64_t activation_bytes = 0;
+    MoeLayout moe;                        // the routing buffers of a MoE model (moe_ffn.h)
     uint64_t matmul_input_row_bytes = 0;  // one token's activations converted for the largest group
     uint64_t matmul_input_bytes = 0;      // n_batch × matmul_input_row_bytes
     AttentionLayout attention;

@@ -87,14 +87,15 @@ ForwardBuffers::ForwardBuffers(const ContextLayout& l)
       attn(floats(l.n_batch, l.q_dim)),
       k(floats(l.n_batch, l.kv_dim)),
       v(floats(l.n_batch, l.kv_dim)),
-      gate(floats(l.n_batch, l.n_ff)),
-      up(floats(l.n_batch, l.n_ff)),
+      gate(floats(l.ffn_rows, l.n_ff)),
+      up(floats(l.ffn_rows, l.n_ff)),
       rope_cs(floats(l.n_batch, l.n_rot * l.n_rope_tables)),
       act(static_cast<size_t>(l.matmul_input_bytes)),
-      attention(l.attention) {}
+      attention(l.attention),
+      moe(l.moe) {}
 
 uint64_t ForwardBuffers::bytes() const {
-    uint64_t b = act.capacity() + attention.bytes();
+    uint64_t b = act.capacity() + attention.bytes() + moe.bytes();
     for (const std::vector<float>* f : {&x, &xn, &tmp, &q, &attn, &k, &v, &gate, &up, &rope_cs})
         b += f->capacity() * sizeof(float);
     return b;
@@ -156,6 +157,10 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
                 for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
                 // Feed-forward block: its norm right away, on the same token.
                 ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+            }
+            if (hp.is_moe()) {
+                moe_ffn_team(hp, L.moe, n, {xn, x, gate, up, tmp, act, isa, obs}, s.moe);
+                continue;
             }
             matmul({&L.gate, &L.up}, {gate, up}, xn, n);
 #pragma omp for schedule(static)

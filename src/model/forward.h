@@ -10,6 +10,7 @@
 #include "src/model/kv_cache.h"
 #include "src/model/matmul_observer.h"
 #include "src/model/model.h"
+#include "src/model/moe_ffn.h"
 
 namespace qlm {
 
@@ -22,10 +23,11 @@ struct ForwardBuffers {
     std::vector<float> x, xn, tmp;  // n_batch × n_embd
     std::vector<float> q, attn;     // n_batch × q_dim
     std::vector<float> k, v;        // n_batch × kv_dim
-    std::vector<float> gate, up;    // n_batch × n_ff
+    std::vector<float> gate, up;    // ffn_rows × n_ff
     std::vector<float> rope_cs;     // n_batch × n_rot
     std::vector<uint8_t> act;       // activations converted for the matmuls (matmul_scratch_bytes)
     AttentionScratch attention;
+    MoeBuffers moe;                 // routing buffers (empty for a dense model)
 };
 
 struct ForwardSettings {

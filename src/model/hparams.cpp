@@ -20,6 +20,7 @@ constexpr int64_t kMaxHeadDim = 1024;
 constexpr int64_t kMaxFf = 1 << 20;
 constexpr int64_t kMaxVocab = 1 << 22;
 constexpr int64_t kMaxCtx = int64_t{1} << 24;
+constexpr int64_t kMaxExperts = 512;  // llama.cpp's LLAMA_MAX_EXPERTS
 
 struct Reader {
     const gguf::GgufFile& f;
@@ -137,7 +138,7 @@ void read_norm_and_rope(const Reader& r, Hparams& hp) {
 // set it (llama-model.cpp, src/models/ARCH.cpp).
 void read_architecture_options(const Reader& r, Hparams& hp) {
     const gguf::GgufFile& file = r.f;
-    if (hp.arch == "qwen3") hp.qk_norm = true;
+    if (hp.arch == "qwen3" || hp.arch == "qwen3moe") hp.qk_norm = true;
     if (hp.arch == "phi3") {
         // Phi-3 scales q by 1/√head_dim before the dots. Its sliding_window key is ignored: llama.cpp
         // runs Phi-3 with full attention.
@@ -174,6 +175,29 @@ void read_architecture_options(const Reader& r, Hparams& hp) {
     }
 }
 
+// The experts of a mixture-of-experts feed-forward: qwen3moe always has them, llama when
+// expert_count > 0 (Mixtral). qwen3moe's experts are expert_feed_forward_length wide (else
+// n_ff / expert_used_count); llama's are feed_forward_length wide, as llama.cpp reads them.
+void read_experts(const Reader& r, Hparams& hp) {
+    const bool qwen3moe = hp.arch == "qwen3moe";
+    if (hp.arch != "llama" && !qwen3moe) return;  // the other architectures' layers are dense
+    hp.n_expert = r.integer(r.key("expert_count")).value_or(0);
+    if (hp.n_expert == 0 && !qwen3moe) return;
+    r.check_range(r.key("expert_count"), hp.n_expert, 1, kMaxExperts);
+    hp.n_expert_used = r.required("expert_used_count");
+    r.check_range(r.key("expert_used_count"), hp.n_expert_used, 1, hp.n_expert);
+    hp.n_ff_exp = hp.n_ff;
+    if (qwen3moe) {
+        hp.n_ff_exp = r.integer(r.key("expert_feed_forward_length")).value_or(hp.n_ff / hp.n_expert_used);
+        r.check_range(r.key("expert_feed_forward_length"), hp.n_ff_exp, 1, kMaxFf);
+    }
+    const std::string scale_key = r.key("expert_weights_scale");
+    const double scale = r.f.get_f64(scale_key).value_or(0.0);
+    if (!(std::isfinite(scale) && scale >= 0.0 && scale < 1e6))
+        throw_error("{}: metadata key {} = {} must be a non-negative number", r.f.path(), scale_key, scale);
+    hp.expert_weights_scale = static_cast<float>(scale);
+}
+
 // Vocabulary size: explicit key, else the tokenizer's token list, else token_embd's rows.
 int64_t read_vocab_size(const Reader& r) {
     const gguf::GgufFile& file = r.f;
@@ -207,9 +231,10 @@ std::string model_architecture(const gguf::GgufFile& file) {
         throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
                     "incomplete GGUF?)",
                     file.path());
-    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "phi3" && *arch != "gemma3")
-        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama 1-3, Mistral, TinyLlama, "
-                    "SmolLM), 'qwen2', 'qwen3', 'phi3' and 'gemma3' models",
+    if (*arch != "llama" && *arch != "qwen2" && *arch != "qwen3" && *arch != "qwen3moe" && *arch != "phi3" &&
+        *arch != "gemma3")
+        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama 1-3, Mistral, Mixtral, "
+                    "TinyLlama, SmolLM), 'qwen2', 'qwen3', 'qwen3moe', 'phi3' and 'gemma3' models",
                     file.path(), *arch);
     return *arch;
 }
@@ -223,6 +248,7 @@ Hparams read_hparams(const gguf::GgufFile& file) {
     read_head_size(r, hp);
     read_norm_and_rope(r, hp);
     read_architecture_options(r, hp);
+    read_experts(r, hp);
     hp.n_vocab = read_vocab_size(r);
     hp.qkv_bias = hp.arch == "qwen2" || file.find_tensor("blk.0.attn_q.bias") != nullptr;
     hp.tied_output = file.find_tensor("output.weight") == nullptr;

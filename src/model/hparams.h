@@ -18,7 +18,7 @@ enum class FfnActivation { Silu, GeluTanh };
 // Every field is set from the file's metadata by read_hparams, as llama.cpp's loader sets it for
 // the architecture; the architecture options default to what llama and qwen2 do.
 struct Hparams {
-    std::string arch;           // "llama" | "qwen2" | "qwen3" | "phi3" | "gemma3"
+    std::string arch;           // "llama" | "qwen2" | "qwen3" | "qwen3moe" | "phi3" | "gemma3"
     std::string name;           // general.name
     int64_t n_vocab = 0;
     int64_t n_ctx_train = 0;
@@ -59,9 +59,21 @@ struct Hparams {
     }
     bool has_swa() const { return n_swa > 0 && swa_period != 1; }  // some layer slides
     float kq_scale() const;     // attn_scale, or 1/√head_dim
+
+    // Mixture of experts (qwen3moe; llama with expert_count, i.e. Mixtral): each layer's
+    // feed-forward is n_expert SwiGLU experts of n_ff_exp rows, of which a router picks
+    // n_expert_used per token. n_expert == 0: a dense feed-forward of n_ff rows.
+    int64_t n_expert = 0;
+    int64_t n_expert_used = 0;
+    int64_t n_ff_exp = 0;
+    float expert_weights_scale = 0.f;  // 0 or 1: the routing weights are not scaled
+
+    bool is_moe() const { return n_expert > 0; }
+    // The width of the feed-forward activations one token produces in one expert or dense FFN.
+    int64_t ffn_width() const { return is_moe() ? n_ff_exp : n_ff; }
 };
 
-// general.architecture when it is one qlm runs (llama, qwen2, qwen3, phi3, gemma3); else
+// general.architecture when it is one qlm runs (llama, qwen2, qwen3, qwen3moe, phi3, gemma3); else
 // qlm::Error saying what the file is not.
 std::string model_architecture(const gguf::GgufFile& file);
 

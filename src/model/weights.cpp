@@ -30,8 +30,14 @@ std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, 
     for (const LayerWeights& L : layers) {
         g.push_back({L.wq, L.wk, L.wv});
         g.push_back({L.wo});
-        g.push_back({L.gate, L.up});
-        g.push_back({L.down});
+        if (L.moe.router.rows > 0) {
+            g.push_back({L.moe.router});
+            g.push_back({L.moe.gate.first, L.moe.up.first});
+            g.push_back({L.moe.down.first});
+        } else {
+            g.push_back({L.gate, L.up});
+            g.push_back({L.down});
+        }
     }
     g.push_back({output});
     return g;
@@ -49,9 +55,16 @@ std::vector<MatmulGroup> matmul_groups(const Hparams& hp, GgmlType type) {
     L.wk = view(hp.n_embd, kv_dim);
     L.wv = view(hp.n_embd, kv_dim);
     L.wo = view(q_dim, hp.n_embd);
-    L.gate = view(hp.n_embd, hp.n_ff);
-    L.up = view(hp.n_embd, hp.n_ff);
-    L.down = view(hp.n_ff, hp.n_embd);
+    if (hp.is_moe()) {
+        L.moe.router = view(hp.n_embd, hp.n_expert);
+        L.moe.gate.first = view(hp.n_embd, hp.n_ff_exp);
+        L.moe.up.first = view(hp.n_embd, hp.n_ff_exp);
+        L.moe.down.first = view(hp.n_ff_exp, hp.n_embd);
+    } else {
+        L.gate = view(hp.n_embd, hp.n_ff);
+        L.up = view(hp.n_embd, hp.n_ff);
+        L.down = view(hp.n_ff, hp.n_embd);
+    }
     return matmul_groups(std::vector<LayerWeights>{L}, view(hp.n_embd, hp.n_vocab));
 }
 
@@ -101,8 +114,16 @@ void ModelWeights::bind_attention(const Hparams& hp, const std::string& p, Layer
     }
 }
 
-// gate, up and down; Phi-3's ffn_up holds the gate's rows, then the up rows.
+// gate, up and down (Phi-3's ffn_up holds the gate's rows, then the up rows), or a MoE layer's
+// router and experts.
 void ModelWeights::bind_ffn(const Hparams& hp, const std::string& p, LayerWeights& L) {
+    if (hp.is_moe()) {
+        L.moe.router = matrix(p + "ffn_gate_inp.weight", hp.n_embd, hp.n_expert);
+        L.moe.gate = experts(p + "ffn_gate_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
+        L.moe.up = experts(p + "ffn_up_exps.weight", hp.n_embd, hp.n_ff_exp, hp.n_expert);
+        L.moe.down = experts(p + "ffn_down_exps.weight", hp.n_ff_exp, hp.n_embd, hp.n_expert);
+        return;
+    }
     if (hp.arch == "phi3") {
         const WeightView gate_up = matrix(p + "ffn_up.weight", hp.n_embd, 2 * hp.n_ff);
         L.gate = row_range(gate_up, 0, hp.n_ff);
@@ -143,6 +164,28 @@ WeightView ModelWeights::matrix(const std::string& name, int64_t cols, int64_t r
     if (t.ne[0] != static_cast<uint64_t>(cols) || t.ne[1] != static_cast<uint64_t>(rows) || t.ne[2] != 1 ||
         t.ne[3] != 1)
         throw_error("{}: tensor '{}' has shape {}, expected [{}, {}]", file_.path(), name, shape_str(t), cols, rows);
+    return bind(t, cols, rows);
+}
+
+ExpertMatrix ModelWeights::experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_mat) {
+    const gguf::TensorInfo& t = find(name, true);
+    if (t.ne[0] != static_cast<uint64_t>(cols) || t.ne[1] != static_cast<uint64_t>(rows) ||
+        t.ne[2] != static_cast<uint64_t>(n_mat) || t.ne[3] != 1)
+        throw_error("{}: tensor '{}' has shape {}, expected [{}, {}, {}] ({} experts)", file_.path(), name,
+                    shape_str(t), cols, rows, n_mat, n_mat);
+    // The experts are consecutive matrices: one view of all their rows, cut per expert.
+    WeightView all = bind(t, cols, rows * n_mat);
+    ExpertMatrix m;
+    m.first = all;
+    m.first.rows = rows;
+    m.expert_stride = all.row_stride * static_cast<uint64_t>(rows);
+    m.n_expert = n_mat;
+    return m;
+}
+
+// Tensor t as a matrix of `rows` rows of `cols` (its shape already checked).
+WeightView ModelWeights::bind(const gguf::TensorInfo& t, int64_t cols, int64_t rows) {
+    const std::string& name = t.name;
     const FormatOps* f = find_format(t.type);
     if (!f) throw_error("{}: tensor '{}' has type {}, which qlm cannot compute yet", file_.path(), name, type_name(t.type));
     WeightView w;

@@ -13,6 +13,7 @@
 
 #include "quant/matmul.h"
 #include "src/model/hparams.h"
+#include "src/model/moe_ffn.h"
 
 namespace qlm {
 
@@ -23,10 +24,11 @@ struct LayerWeights {
     const float* bk = nullptr;
     const float* bv = nullptr;
     const float* bo = nullptr;
-    const float* ffn_norm = nullptr;  // [n_embd]
-    WeightView gate, up, down;
-    const float* q_norm = nullptr;          // [head_dim], with hp.qk_norm
+    const float* q_norm = nullptr;  // [head_dim], with hp.qk_norm
     const float* k_norm = nullptr;
+    const float* ffn_norm = nullptr;  // [n_embd]
+    WeightView gate, up, down;              // dense feed-forward (empty in a MoE model)
+    MoeWeights moe;                         // the router and experts of a MoE model
     const float* post_attn_norm = nullptr;  // [n_embd], with hp.post_norms
     const float* post_ffn_norm = nullptr;
 };
@@ -35,7 +37,8 @@ struct LayerWeights {
 using MatmulGroup = std::vector<WeightView>;
 
 // The matrix products of a forward pass grouped by shared input, in the order forward_chunk runs
-// them: per layer {q, k, v}, {o}, {gate, up}, {down}; then {output}.
+// them: per layer {q, k, v}, {o}, {gate, up}, {down} (MoE: {router}, and expert 0's {gate, up},
+// {down} standing for every expert); then {output}.
 std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, const WeightView& output);
 // The same shapes for a model that is not loaded (a config.json): every matrix of `type`, one
 // layer standing for all (they have the same shapes); the views have no data.
@@ -62,6 +65,9 @@ private:
     void check_all_used() const;
     const gguf::TensorInfo& find(const std::string& name, bool required);
     WeightView matrix(const std::string& name, int64_t cols, int64_t rows);
+    // A 3-D tensor [cols, rows, n_mat] (the experts of a MoE layer).
+    ExpertMatrix experts(const std::string& name, int64_t cols, int64_t rows, int64_t n_mat);
+    WeightView bind(const gguf::TensorInfo& t, int64_t cols, int64_t rows);
     const float* vector(const std::string& name, int64_t n, bool required);
 
     const gguf::GgufFile& file_;

@@ -36,6 +36,7 @@ PolicyModel policy_model(const gguf::GgufFile& f) {
     m.n_head = u32(m.arch + ".attention.head_count");
     m.n_head_kv = u32(m.arch + ".attention.head_count_kv");
     if (m.n_head_kv == 0) m.n_head_kv = m.n_head;
+    m.n_expert = u32(m.arch + ".expert_count");
     return m;
 }
 

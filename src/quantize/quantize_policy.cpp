@@ -33,14 +33,17 @@ struct State {
     int n_ffn_down = 0, i_ffn_down = 0;
 };
 
-// llama_tensor_get_type for the presets qlm offers (of the IQ types IQ4_NL and IQ4_XS; no MoE or
-// Falcon special cases beyond what changes a dense Llama/Qwen2 model).
+// llama_tensor_get_type for the presets qlm offers (of the IQ types IQ4_NL and IQ4_XS; of the
+// Falcon and MoE special cases those that change a Llama/Qwen2/Qwen3-MoE/Mixtral model: with 8
+// experts, attn_k and attn_v at Q8_0 and attn_output at Q5_K for the 2- to 4-bit presets, as
+// llama.cpp does).
 GgmlType preset_type(State& s, GgmlType new_type, const PolicyTensor& t) {
     const std::string& name = t.name;
     const QuantPreset p = s.preset;
     const bool falcon = s.model.arch == "falcon";
     const bool iq4 = p == QuantPreset::IQ4_NL || p == QuantPreset::IQ4_XS;
     const uint32_t n_gqa = s.model.n_head_kv ? s.model.n_head / s.model.n_head_kv : 1;
+    const bool eight_experts = s.model.n_expert == 8;
     if (name == "output.weight" || (!s.has_output && name == "token_embd.weight")) {
         if (falcon || t.ne[0] % 256 != 0) return GgmlType::Q8_0;
         if (new_type != GgmlType::Q8_0) return GgmlType::Q6_K;
@@ -59,8 +62,10 @@ GgmlType preset_type(State& s, GgmlType new_type, const PolicyTensor& t) {
             new_type = GgmlType::Q6_K;
         else if (p == QuantPreset::Q4_K_S && i < 4)
             new_type = GgmlType::Q5_K;
+        if (eight_experts) new_type = GgmlType::Q8_0;
         return new_type;
     }
+    if (contains(name, "attn_k.weight") && eight_experts) return GgmlType::Q8_0;
     if (contains(name, "ffn_down")) {
         const int i = s.i_ffn_down++, n = s.n_ffn_down;
         if (p == QuantPreset::Q2_K)
@@ -86,7 +91,11 @@ GgmlType preset_type(State& s, GgmlType new_type, const PolicyTensor& t) {
         return new_type;
     }
     if (contains(name, "attn_output.weight")) {
-        if (!falcon) {
+        if (!falcon && eight_experts) {
+            if (p == QuantPreset::Q2_K || p == QuantPreset::Q3_K_S || p == QuantPreset::Q3_K_M ||
+                p == QuantPreset::Q4_K_S || p == QuantPreset::Q4_K_M || iq4)
+                new_type = GgmlType::Q5_K;
+        } else if (!falcon) {
             if (p == QuantPreset::Q2_K) new_type = GgmlType::Q3_K;
             else if (p == QuantPreset::Q3_K_M) new_type = GgmlType::Q4_K;
         }

@@ -54,6 +54,7 @@ struct PolicyModel {
     uint32_t n_layer = 0;
     uint32_t n_head = 0;
     uint32_t n_head_kv = 0;
+    uint32_t n_expert = 0;  // ARCH.expert_count (0: dense)
 };
 
 struct TypeChoice {

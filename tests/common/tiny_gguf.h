@@ -25,6 +25,9 @@ struct TinyModel {
     int64_t n_embd = 8, n_head = 2, n_head_kv = 1, n_ff = 16, n_layer = 1, n_ctx = 16;
     bool with_vocab = true;
     GgmlType matrix_type = GgmlType::F32;  // F32 or Q8_0 (then n_embd and n_ff must be multiples of 32)
+    // n_expert > 0: a Mixtral-style mixture of experts (llama with expert_count): a router and
+    // 3-D expert tensors of n_ff rows in place of the dense feed-forward.
+    int64_t n_expert = 0, n_expert_used = 2;
     // Called with each tensor's name and F32 bytes before it is added (to plant NaNs, say).
     std::function<void(const std::string&, std::vector<uint8_t>&)> edit_tensor;
 
@@ -61,6 +64,10 @@ struct TinyModel {
         w.set_u32("llama.attention.head_count", static_cast<uint32_t>(n_head));
         w.set_u32("llama.attention.head_count_kv", static_cast<uint32_t>(n_head_kv));
         w.set_f32("llama.attention.layer_norm_rms_epsilon", 1e-5f);
+        if (n_expert > 0) {
+            w.set_u32("llama.expert_count", static_cast<uint32_t>(n_expert));
+            w.set_u32("llama.expert_used_count", static_cast<uint32_t>(n_expert_used));
+        }
         const auto toks = tokens();
         const uint64_t V = toks.size(), E = static_cast<uint64_t>(n_embd);
         if (with_vocab) {
@@ -85,17 +92,21 @@ struct TinyModel {
             if (edit_tensor) edit_tensor(name, bytes);
             w.add_tensor(name, shape, GgmlType::F32, bytes);
         };
-        auto mat = [&](const std::string& name, uint64_t cols, uint64_t rows) {
-            std::vector<uint8_t> b = f32_bytes(cols * rows, seed++);
+        // A matrix, or `mats` of them as one 3-D tensor.
+        auto mat = [&](const std::string& name, uint64_t cols, uint64_t rows, uint64_t mats = 1) {
+            std::vector<uint8_t> b = f32_bytes(cols * rows * mats, seed++);
             if (edit_tensor) edit_tensor(name, b);
+            std::vector<uint64_t> shape = {cols, rows};
+            if (mats > 1) shape.push_back(mats);
             if (matrix_type == GgmlType::F32) {
-                w.add_tensor(name, {cols, rows}, GgmlType::F32, b);
+                w.add_tensor(name, shape, GgmlType::F32, b);
                 return;
             }
             const FormatOps& f = format_ops(matrix_type);
-            std::vector<uint8_t> q(format_row_bytes(f, static_cast<int64_t>(cols)) * rows);
-            f.quantize_row(reinterpret_cast<const float*>(b.data()), q.data(), static_cast<int64_t>(cols * rows));
-            w.add_tensor(name, {cols, rows}, matrix_type, q);
+            std::vector<uint8_t> q(format_row_bytes(f, static_cast<int64_t>(cols)) * rows * mats);
+            f.quantize_row(reinterpret_cast<const float*>(b.data()), q.data(),
+                           static_cast<int64_t>(cols * rows * mats));
+            w.add_tensor(name, shape, matrix_type, q);
         };
         auto norm = [&](const std::string& name) { add(name, {E}, f32_bytes(E, seed++, 1.0f)); };
         mat("token_embd.weight", E, V);
@@ -109,6 +120,14 @@ struct TinyModel {
             mat(p + "attn_v.weight", E, kv);
             mat(p + "attn_output.weight", E, E);
             norm(p + "ffn_norm.weight");
+            if (n_expert > 0) {
+                const auto X = static_cast<uint64_t>(n_expert);
+                add(p + "ffn_gate_inp.weight", {E, X}, f32_bytes(E * X, seed++));
+                mat(p + "ffn_gate_exps.weight", E, F, X);
+                mat(p + "ffn_up_exps.weight", E, F, X);
+                mat(p + "ffn_down_exps.weight", F, E, X);
+                continue;
+            }
             mat(p + "ffn_gate.weight", E, F);
             mat(p + "ffn_up.weight", E, F);
             mat(p + "ffn_down.weight", F, E);

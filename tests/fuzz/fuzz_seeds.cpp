@@ -36,6 +36,9 @@ int main(int argc, char** argv) {
         m.n_layer = 2;
         m.n_head_kv = 2;
         put(out / "gguf" / "tiny-2layer-mha.gguf", m.writer().to_bytes());
+        qlm::test::TinyModel moe;
+        moe.n_expert = 4;
+        put(out / "gguf" / "tiny-mixtral-4experts.gguf", moe.writer().to_bytes());
         // A model split into three parts, concatenated (fuzz_gguf cuts them apart at the magic).
         put(out / "gguf" / "tiny-split-3parts.gguf", [&] {
             const std::vector<uint8_t> whole = qlm::test::TinyModel{}.writer().to_bytes();

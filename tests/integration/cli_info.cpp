@@ -67,5 +67,22 @@ TEST(CliInfo, HfConfigQwen2_7B) {
     EXPECT_NE(r.out.find("234,881,024 bytes"), std::string::npos) << r.out;
 }
 
+// A mixture of experts: total and active parameters, and the routing buffers in the plan.
+TEST(CliInfo, HfConfigMixtral8x7B) {
+    auto dir = test::temp_dir("cli-info-hf-mixtral");
+    auto p = dir / "config.json";
+    std::string cfg = R"({"model_type":"mixtral","hidden_size":4096,"intermediate_size":14336,
+      "max_position_embeddings":32768,"num_attention_heads":32,"num_experts_per_tok":2,"num_hidden_layers":32,
+      "num_key_value_heads":8,"num_local_experts":8,"torch_dtype":"bfloat16","vocab_size":32000})";
+    test::write_bytes(p, std::vector<uint8_t>(cfg.begin(), cfg.end()));
+    auto r = run_command({qlm_bin().string(), "info", "--hf-config", p.string(), "-c", "4096"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("parameters:    46,702,792,704"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("active:        12,879,925,248"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("experts 8 (2 used per token)"), std::string::npos) << r.out;
+    // 4 × (512 × (8 + 3×2 + 4096 + 2×4096) + 8 + 1)
+    EXPECT_NE(r.out.find("expert routing            25,194,532 bytes"), std::string::npos) << r.out;
+}
+
 }  // namespace
 }  // namespace qlm

@@ -104,6 +104,17 @@ INSTANTIATE_TEST_SUITE_P(Presets, GoldenMiniQuant,
                                            "Q6_K", "Q3_K_S", "Q2_K", "IQ4_NL", "IQ4_XS"),
                          [](const ::testing::TestParamInfo<const char*>& i) { return std::string(i.param); });
 
+// llama-quantize's outputs of the qwen3moe preset (3-D expert tensors quantized) against the F32
+// model's logits.
+TEST(GoldenQuant, MoeMiniQ8_0) {
+    check_quant("moe-mini-Q8_0.story2.json", "moe-mini-f32.story2.json",
+                shared_file("models/synth/moe-mini-Q8_0.gguf"), false);
+}
+TEST(GoldenQuant, MoeMiniQ4_K_M) {
+    check_quant("moe-mini-Q4_K_M.story2.json", "moe-mini-f32.story2.json",
+                shared_file("models/synth/moe-mini-Q4_K_M.gguf"), false);
+}
+
 // The legacy v2 file (Q8_0 ffn_down with 172-wide rows, blocks crossing rows) loads, and its
 // greedy continuation from BOS follows the F32 model's (the reference text first differs at
 // character 295, so the first 40 tokens must agree).

@@ -1,9 +1,9 @@
 // The memory plan is what an inference context allocates: for every model the golden gates load,
 // and for options that reach every buffer (both attention kernels, every KV type the model's
 // heads allow, one and several threads, all-logits evals, decode steps past the 512-position
-// split, sliding-window rings smaller than the context), the bytes an InferenceContext holds (counted from its buffers) equal plan_memory's, the
-// plan `qlm info` prints, right after it is made and after it has run. Nothing grows while it
-// runs.
+// split, sliding-window rings smaller than the context, batches of one token for MoE models), the
+// bytes an InferenceContext holds (counted from its buffers) equal plan_memory's, the plan
+// `qlm info` prints, right after it is made and after it has run. Nothing grows while it runs.
 #include <gtest/gtest.h>
 
 #include <cctype>
@@ -37,6 +37,8 @@ const GoldenModel kModels[] = {
     {"qwen-mini-f32.gguf", true},            {"smol-f16.gguf", true},
     {"llama3-mini-f32.gguf", true},          {"qwen3-mini-f32.gguf", true},
     {"phi3-mini-f32.gguf", true},            {"gemma3-mini-f32.gguf", true},
+    {"moe-mini-f32.gguf", true},             {"mixtral-mini-f32.gguf", true},
+    {"synth/moe-mini-Q4_K_M.gguf", false},
 };
 
 std::string path_of(const GoldenModel& m) {
@@ -96,6 +98,10 @@ TEST_P(PlannedIsAllocated, ForEveryKernelKvTypeAndThreadCount) {
                                             {.n_ctx = 48, .n_batch = 16, .n_outputs = 16, .n_threads = 1,
                                              .kv_type = KvType::Q8_0},
                                             40, 3);
+        // Batches of one token: a MoE layer's gate/up buffers still hold all its experts' rows.
+        if (hp.is_moe())
+            expect_planned_equals_allocated(gm.name + " f16 batch 1, 2 threads", m,
+                                            {.n_ctx = 32, .n_batch = 1, .n_threads = 2}, 20, 3);
     }
 }
 

@@ -75,5 +75,28 @@ TEST(QuantizeQuality, MiniLogitsAtLeastAsCloseToF32AsLlamaCpp) {
     EXPECT_LT(sum_ours, sum_ref);
 }
 
+// The same for the qwen3moe preset, whose expert tensors are 3-D: our quantized moe-mini against
+// llama-quantize's (golden/moe-mini-<preset>.story2.json).
+TEST(QuantizeQuality, MoeMiniLogitsAtLeastAsCloseToF32AsLlamaCpp) {
+    const fs::path dir = test::temp_dir("quality-moe-mini");
+    const test::Golden f = test::load_golden("moe-mini-f32.story2.json");
+    for (const char* name : {"Q8_0", "Q4_K_M"}) {
+        QuantizeOptions o;
+        o.input = test::synth_model("moe-mini-f32.gguf").string();
+        o.preset = *preset_from_name(name);
+        o.n_threads = 2;
+        o.output = (dir / (std::string(name) + ".gguf")).string();
+        quantize_model(o);
+        const test::Golden q = test::load_golden("moe-mini-" + std::string(name) + ".story2.json");
+        const test::ModelRun r = test::run_model(o.output, f);
+        const double ref_err = test::rms_vs(f, [&](size_t p, size_t k) { return q.positions[p].values[k]; });
+        const double ours_err = test::rms_vs(
+            f, [&](size_t p, size_t k) { return r.prompt_logits[p][static_cast<size_t>(f.positions[p].ids[k])]; });
+        std::printf("moe-mini %s: logit rms vs F32 %.4f (llama.cpp's file %.4f, ratio %.3f)\n", name, ours_err,
+                    ref_err, ours_err / ref_err);
+        EXPECT_LE(ours_err, 1.05 * ref_err) << name;
+    }
+}
+
 }  // namespace
 }  // namespace qlm

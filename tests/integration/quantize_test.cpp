@@ -176,6 +176,35 @@ TEST(Quantize, MiniPresetsMatchLlamaQuantizeBytes) {
     }
 }
 
+// The qwen3moe preset (3-D expert tensors [n_embd, n_ff_exp, 8], 8 experts): the same types as
+// llama-quantize chooses for a model of 8 experts (attn_k, attn_v at Q8_0, attn_output at Q5_K in
+// Q4_K_M) and, under --reference-rounding, the same bytes.
+TEST(Quantize, MoeMiniPresetsMatchLlamaQuantizeBytes) {
+    fs::path dir = test::temp_dir("quantize-moe");
+    for (const char* name : {"Q8_0", "Q4_K_M"}) {
+        QuantizeOptions o;
+        o.input = test::synth_model("moe-mini-f32.gguf").string();
+        o.output = (dir / (std::string(name) + ".gguf")).string();
+        o.preset = *preset_from_name(name);
+        o.reference_rounding = true;
+        quantize_model(o);
+        auto ours = gguf::GgufFile::open(o.output);
+        auto ref = gguf::GgufFile::open(test::shared_file("models/synth/moe-mini-" + std::string(name) + ".gguf").string());
+        ASSERT_EQ(ours->tensors().size(), ref->tensors().size());
+        int experts = 0;
+        for (const auto& t : ours->tensors()) {
+            const gguf::TensorInfo* r = ref->find_tensor(t.name);
+            ASSERT_NE(r, nullptr) << t.name;
+            EXPECT_EQ(t.ne, r->ne) << t.name;
+            ASSERT_EQ(type_name(t.type), type_name(r->type)) << name << " " << t.name;
+            ASSERT_EQ(t.n_bytes, r->n_bytes) << name << " " << t.name;
+            EXPECT_EQ(std::memcmp(t.data, r->data, t.n_bytes), 0) << name << " " << t.name;
+            experts += t.name.find("_exps") != std::string::npos;
+        }
+        EXPECT_EQ(experts, 6);
+    }
+}
+
 // A cancelled run (what Ctrl-C sets) stops, throws and leaves no file or temp file.
 TEST(Quantize, CancelLeavesNothing) {
     fs::path dir = test::temp_dir("quantize-cancel");

@@ -61,8 +61,12 @@ void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, u
          fmt::format("2 x {} x {} kv heads x {} head_dim x {} bytes", positions, hp.n_head_kv, hp.head_dim,
                      kv_elem_bytes_text(c.kv.type)));
     line("activations", c.activation_bytes,
-         fmt::format("4 x {} x (3x{} + 2x{} + 2x{} + 2x{} + {}{})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim, c.n_ff,
-                     c.n_rope_tables > 1 ? fmt::format("{}x", c.n_rope_tables) : "", c.n_rot));
+         fmt::format("4 x ({} x (3x{} + 2x{} + 2x{} + {}{}) + 2 x {} x {})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim,
+                     c.n_rope_tables > 1 ? fmt::format("{}x", c.n_rope_tables) : "", c.n_rot, c.ffn_rows, c.n_ff));
+    if (!c.moe.empty())
+        line("expert routing", c.moe.bytes,
+             fmt::format("4 x ({} x ({} + 3x{} + {} + {}x{}) + {} + 1)", c.n_batch, c.moe.n_expert, c.moe.n_used,
+                         c.n_embd, c.moe.n_used, c.n_embd, c.moe.n_expert));
     line("matmul inputs", c.matmul_input_bytes, fmt::format("{} x {} bytes", c.n_batch, c.matmul_input_row_bytes));
     line("attention scratch", c.attention.bytes,
          fmt::format("{} + {} threads x {} bytes", with_commas(c.attention.shared_bytes), c.n_threads,
@@ -77,20 +81,33 @@ void print_shape(const ModelShape& s) {
     fmt::print("hyperparameters:\n");
     fmt::print("  n_vocab {}, n_ctx_train {}, n_embd {}, n_layer {}, n_ff {}\n", s.n_vocab, s.n_ctx_train, s.n_embd,
                s.n_layer, s.n_ff);
-    fmt::print("  n_head {}, n_head_kv {}, head_dim {}, qkv_bias {}, tied_output {}\n", s.n_head, s.n_head_kv,
-               s.head_dim, yes_no(s.qkv_bias), yes_no(s.tied_output));
+    fmt::print("  n_head {}, n_head_kv {}, head_dim {}, qkv_bias {}, tied_output {}{}\n", s.n_head, s.n_head_kv,
+               s.head_dim, yes_no(s.qkv_bias), yes_no(s.tied_output), s.qk_norm ? ", q/k norms" : "");
+    if (s.n_moe_layers > 0)
+        fmt::print("  experts {} ({} used per token) of n_ff {}, in {} of {} layers\n", s.n_expert, s.n_expert_used,
+                   s.n_ff_exp, s.n_moe_layers, s.n_layer);
 }
 
 int info_hf(const InfoOptions& o) {
     ModelShape s = load_hf_config(o.hf_config);
     ParamBreakdown b = param_breakdown(s);
     fmt::print("config:        {}\n", o.hf_config);
-    fmt::print("architecture:  {}\n", s.arch);
+    fmt::print("architecture:  {}{}\n", s.arch,
+               s.multimodal ? " (its language model: the vision tower is not counted)" : "");
     print_shape(s);
     fmt::print("parameters:    {} ({})\n", with_commas(b.total), format_count(b.total));
-    fmt::print("  = embeddings {} + output {}{} + {} layers x (attention {} + ffn {} + norms {}) + final norm {}\n",
-               with_commas(b.embedding), with_commas(b.output), s.tied_output ? " (tied)" : "", s.n_layer,
-               with_commas(b.attention), with_commas(b.ffn), with_commas(b.norms), with_commas(b.final_norm));
+    const int64_t dense = s.n_layer - s.n_moe_layers;
+    fmt::print("  = embeddings {} + output {}{} + {} layers x (attention {} + norms {})", with_commas(b.embedding),
+               with_commas(b.output), s.tied_output ? " (tied)" : "", s.n_layer, with_commas(b.attention),
+               with_commas(b.norms));
+    if (dense > 0) fmt::print(" + {} layers x ffn {}", dense, with_commas(b.ffn));
+    if (s.n_moe_layers > 0)
+        fmt::print(" + {} layers x (router {} + {} experts x {})", s.n_moe_layers, with_commas(b.router), s.n_expert,
+                   with_commas(b.expert));
+    fmt::print(" + final norm {}\n", with_commas(b.final_norm));
+    if (s.n_moe_layers > 0)
+        fmt::print("active:        {} ({}) per token: {} of {} experts in each MoE layer\n", with_commas(b.active),
+                   format_count(b.active), s.n_expert_used, s.n_expert);
     uint64_t weight_bytes = b.total * s.weight_bytes;
     fmt::print("weights:       {} x {} bytes ({}) = {} bytes ({})\n", with_commas(b.total), s.weight_bytes, s.dtype,
                with_commas(weight_bytes), format_bytes(weight_bytes));
@@ -155,7 +172,11 @@ int info_gguf(const InfoOptions& o) {
                    with_commas(c.elements), with_commas(c.bytes), format_bytes(c.bytes));
     fmt::print("parameters:    {} ({}) (sum of tensor element counts)\n", with_commas(ts.n_params),
                format_count(ts.n_params));
-    uint64_t formula = param_count(s);
+    const ParamBreakdown b = param_breakdown(s);
+    if (s.n_moe_layers > 0)
+        fmt::print("active:        {} ({}) per token (the shape formula's): {} of {} experts in each layer\n",
+                   with_commas(b.active), format_count(b.active), s.n_expert_used, s.n_expert);
+    const uint64_t formula = b.total;
     if (formula != ts.n_params) {
         // e.g. a tied model whose file still stores output.weight
         fmt::print("  (the {} shape formula gives {}: the file stores tensors beyond that layout)\n", hp.arch,
@@ -169,7 +190,7 @@ Action setup_info(CLI::App& app) {
     auto o = std::make_shared<InfoOptions>();
     app.add_option("model", o->model, "GGUF model file");
     app.add_option("-m,--model", o->model_flag, "GGUF model file (same as the positional argument)");
-    app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2) instead of a GGUF file");
+    app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2, Qwen3, Qwen3-MoE, Mixtral, Phi-3, Gemma 3) instead of a GGUF file");
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan (512, as qlm run)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")

@@ -54,6 +54,28 @@ TEST(HostileWeights, NanAndInfWeightsRunWithoutUndefinedBehaviour) {
     }
 }
 
+// A mixture of experts whose router or experts hold NaN or infinity: the routing still picks
+// valid experts (NaN probabilities compare false), nothing reads out of bounds.
+TEST(HostileWeights, NanRouterAndExpertsRunWithoutUndefinedBehaviour) {
+    const float nan = std::numeric_limits<float>::quiet_NaN(), inf = std::numeric_limits<float>::infinity();
+    for (const auto& [tensor, value] : std::vector<std::pair<std::string, float>>{
+             {"blk.0.ffn_gate_inp.weight", nan}, {"blk.0.ffn_gate_inp.weight", inf},
+             {"blk.0.ffn_up_exps.weight", nan}, {"blk.0.ffn_down_exps.weight", -inf}}) {
+        test::TinyModel m = with_value_in(tensor, value);
+        m.n_expert = 4;
+        const std::vector<uint8_t> bytes = m.writer().to_bytes();
+        std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(bytes, "hostile-moe.gguf");
+        auto model = Model::load(file);
+        InferenceContext ctx(*model, {.n_ctx = 8, .n_batch = 4, .n_outputs = 3, .n_threads = 2});
+        const std::vector<int32_t> prompt = {1, 260, 263};
+        ctx.eval(prompt, true);
+        ASSERT_EQ(ctx.n_outputs(), 3) << tensor;
+        const int32_t next = 5;
+        ctx.eval(std::span<const int32_t>(&next, 1), false);
+        EXPECT_EQ(ctx.logits(0).size(), static_cast<size_t>(model->hparams().n_vocab)) << tensor;
+    }
+}
+
 TEST(HostileWeights, QuantizeRefusesNonFiniteInputWithTheTensorName) {
     const auto dir = test::temp_dir("hostile_quantize");
     const auto in = dir / "nan.gguf";
