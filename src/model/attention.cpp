@@ -150,11 +150,13 @@ struct Plan {
     template <bool Lanes, class P, class O>
     void accumulate_v(const Item& w, int64_t j0, int64_t j1, P p, O o, float* vt) const {
         const int64_t rows = w.nt * group;
+        const void* vrow[kTileKv];  // the tile's V rows, looked up in the block table once for all rows
         for (int64_t t0 = j0; t0 < j1; t0 += kTileKv) {
             const int64_t t1 = std::min(t0 + kTileKv, j1);
+            for (int64_t j = t0; j < t1; ++j) vrow[j - t0] = kv.v_head(j, w.g);
             if (!v_f16 && !v_f32)
                 for (int64_t j = t0; j < t1; ++j)
-                    if (const void* vr = kv.v_head(j, w.g)) kf.dequantize_row(vr, vt + (j - t0) * hd, hd);
+                    if (vrow[j - t0]) kf.dequantize_row(vrow[j - t0], vt + (j - t0) * hd, hd);
             for (int64_t r = 0; r < rows; ++r) {
                 const float* pr = p(r);
                 float* orow = o(r);
@@ -164,9 +166,9 @@ struct Plan {
                     const float pj = pr[j - j0];
                     float* dst = Lanes ? orow + (j % kLanes) * hd : orow;
                     if (v_f16)
-                        axpy_f16(hd, pj, static_cast<const uint16_t*>(kv.v_head(j, w.g)), dst);
+                        axpy_f16(hd, pj, static_cast<const uint16_t*>(vrow[j - t0]), dst);
                     else if (v_f32)
-                        axpy_f32(hd, pj, static_cast<const float*>(kv.v_head(j, w.g)), dst);
+                        axpy_f32(hd, pj, static_cast<const float*>(vrow[j - t0]), dst);
                     else
                         axpy_f32(hd, pj, vt + (j - t0) * hd, dst);
                 }

@@ -31,7 +31,7 @@ struct ContextOptions {
     int n_threads = 0;        // 0: OpenMP's default (omp_get_max_threads())
     KvType kv_type = KvType::F16;
     int64_t n_seq_max = 1;    // sequences the context decodes (ids 0 .. n_seq_max-1); they share its n_ctx positions
-    int64_t kv_block_size = kKvBlockSize;  // positions per KV cache block (a multiple of 8)
+    int64_t kv_block_size = kKvBlockSize;  // positions per KV cache block (a power of two, at least 8)
     bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
     MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
 };
@@ -60,7 +60,7 @@ struct ContextLayout {
 };
 
 // Throws qlm::Error for a negative n_ctx or n_threads, n_batch, n_outputs or n_seq_max below 1,
-// a KV type that cannot hold the model's heads, a block size that is not a positive multiple of 8,
+// a KV type that cannot hold the model's heads, a block size that is not a power of two of at least 8,
 // or a size that overflows 64 bits. It does not compare n_ctx
 // with the model's training context (see resolve_context_size).
 ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmul_groups, const ContextOptions& opts);

@@ -1,6 +1,7 @@
 #include "src/model/kv_cache.h"
 
 #include <algorithm>
+#include <bit>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -60,8 +61,8 @@ KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type, int64_t n_batc
         throw_error("a {} KV cache needs a head size that is a multiple of {}, but this model's is {} (use --kv-type "
                     "f16)",
                     kv_type_name(type), f.block_size, hp.head_dim);
-    if (block_size <= 0 || block_size % 8 != 0)
-        throw_error("KV cache block size {} must be a positive multiple of 8", block_size);
+    if (block_size < 8 || (block_size & (block_size - 1)) != 0 || block_size > (int64_t{1} << 20))
+        throw_error("KV cache block size {} must be a power of two from 8 to 2^20", block_size);
     if (n_seq_max < 1) throw_error("the number of sequences ({}) must be at least 1", n_seq_max);
     KvLayout l;
     l.type = type;
@@ -268,7 +269,7 @@ KvSeqView KvCache::view(int32_t seq, int64_t layer) const {
             .k = block_data(layer, false, 0),
             .v = block_data(layer, true, 0),
             .table = sliding ? s.swa_table.data() : s.table.data(),
-            .block_size = layout_.block_size,
+            .block_shift = std::countr_zero(static_cast<uint64_t>(layout_.block_size)),
             .pos_bytes = pos_bytes_,
             .head_bytes = layout_.head_bytes};
 }

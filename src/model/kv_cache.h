@@ -71,7 +71,8 @@ struct KvLayout {
 
 // n_batch: the most positions one forward chunk stores per sequence (0: n_ctx). Throws qlm::Error
 // when the type cannot hold this model's heads (q8_0 and a head size that is not a multiple of 32),
-// for a block size that is not a positive multiple of 8, n_seq_max below 1, or a size that
+// for a block size that is not a power of two of at least 8 (attention reads groups of 8
+// positions, and finds a position's block with a shift), n_seq_max below 1, or a size that
 // overflows 64 bits.
 KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type, int64_t n_batch = 0, int64_t n_seq_max = 1,
                    int64_t block_size = kKvBlockSize);
@@ -82,7 +83,7 @@ struct KvSeqView {
     const uint8_t* k = nullptr;      // the layer's K blocks
     const uint8_t* v = nullptr;      // the layer's V blocks
     const int32_t* table = nullptr;  // block of positions [i·block_size, (i+1)·block_size); -1: not held
-    int64_t block_size = 0;
+    int block_shift = 0;             // log2(block_size)
     uint64_t pos_bytes = 0, head_bytes = 0;
 
     // Head `head`'s K (or V) row at position pos in format(); nullptr for a position not held
@@ -90,10 +91,10 @@ struct KvSeqView {
     const void* k_head(int64_t pos, int64_t head) const { return at(k, pos, head); }
     const void* v_head(int64_t pos, int64_t head) const { return at(v, pos, head); }
     const uint8_t* at(const uint8_t* base, int64_t pos, int64_t head) const {
-        const int32_t b = table[pos / block_size];
+        const int32_t b = table[pos >> block_shift];
         if (b < 0) return nullptr;
-        return base + (static_cast<uint64_t>(b) * static_cast<uint64_t>(block_size) +
-                       static_cast<uint64_t>(pos % block_size)) * pos_bytes + static_cast<uint64_t>(head) * head_bytes;
+        const auto slot = (static_cast<uint64_t>(b) << block_shift) | static_cast<uint64_t>(pos & ((int64_t{1} << block_shift) - 1));
+        return base + slot * pos_bytes + static_cast<uint64_t>(head) * head_bytes;
     }
 };
 

@@ -403,7 +403,8 @@ TEST(Context, KvCacheBytesFormula) {
     EXPECT_EQ(kv_layout(hp, 100, KvType::F16).bytes, 2u * 3 * 112 * 2 * 8 * 2);
     EXPECT_EQ(kv_layout(hp, 100, KvType::F32).bytes, 2u * 3 * 112 * 2 * 8 * 4);
     EXPECT_EQ(kv_layout(hp, 100, KvType::F32, 0, 1, 8).bytes, 2u * 3 * 104 * 2 * 8 * 4);  // 13 blocks of 8
-    EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 1, 12), Error);  // not a multiple of 8
+    EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 1, 24), Error);  // not a power of two
+    EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 1, 4), Error);   // below 8
     EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 0), Error);      // no sequence
     EXPECT_THROW(kv_layout(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
     hp.head_dim = 64;
