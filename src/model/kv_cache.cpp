@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cstdint>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -63,7 +64,8 @@ KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type, int64_t n_batc
                     kv_type_name(type), f.block_size, hp.head_dim);
     if (block_size < 8 || (block_size & (block_size - 1)) != 0 || block_size > (int64_t{1} << 20))
         throw_error("KV cache block size {} must be a power of two from 8 to 2^20", block_size);
-    if (n_seq_max < 1) throw_error("the number of sequences ({}) must be at least 1", n_seq_max);
+    if (n_seq_max < 1 || n_seq_max > INT32_MAX)
+        throw_error("the number of sequences ({}) must be from 1 to {}", n_seq_max, INT32_MAX);
     KvLayout l;
     l.type = type;
     l.n_layer = hp.n_layer;

@@ -72,8 +72,8 @@ struct KvLayout {
 // n_batch: the most positions one forward chunk stores per sequence (0: n_ctx). Throws qlm::Error
 // when the type cannot hold this model's heads (q8_0 and a head size that is not a multiple of 32),
 // for a block size that is not a power of two of at least 8 (attention reads groups of 8
-// positions, and finds a position's block with a shift), n_seq_max below 1, or a size that
-// overflows 64 bits.
+// positions, and finds a position's block with a shift), n_seq_max outside 1..INT32_MAX, or a
+// size that overflows 64 bits.
 KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type, int64_t n_batch = 0, int64_t n_seq_max = 1,
                    int64_t block_size = kKvBlockSize);
 
@@ -125,9 +125,11 @@ public:
 
     // Appends n positions to sequence seq and returns the first, n_pos(seq) before the call: makes
     // its blocks writable (copies a shared last block), allocates the new ones, and in the sliding
-    // layers drops the sequence's oldest blocks that its new queries no longer see. n must be at
-    // most the layout's n_batch. Throws qlm::Error, changing nothing, for a sequence id out of
-    // range, when the sequence would exceed n_ctx positions, or the pool has too few free blocks.
+    // layers drops the sequence's oldest blocks that its new queries no longer see. Throws
+    // qlm::Error, changing nothing, for a sequence id out of range, when the sequence would exceed
+    // n_ctx positions, the pool has too few free blocks, or the sliding layers' window of the n
+    // new positions does not fit in a sequence's share of their blocks (n at most the layout's
+    // n_batch always fits).
     int64_t reserve(int32_t seq, int64_t n);
     // Stores rows for positions pos .. pos+n-1 of sequence seq in layer `layer` (k and v: n rows of
     // row_size()), positions that reserve handed out. Does not allocate or throw.
