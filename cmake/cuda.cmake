@@ -28,7 +28,8 @@ if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
   set(CMAKE_CUDA_ARCHITECTURES "90-real;75-virtual")
 endif()
 enable_language(CUDA)
-# C++20 as the rest of the tree (the kernels' tests include the block formats' headers). CMake
-# before 3.26 has no CUDA20 dialect for nvcc, so the flag is given directly.
-add_compile_options($<$<COMPILE_LANGUAGE:CUDA>:--std=c++20>)
+# The .cu files are C++17 (CMake before 3.26 knows no CUDA20 dialect for nvcc); the headers they
+# share with the host code (the block formats) compile as both.
+set(CMAKE_CUDA_STANDARD 17)
+set(CMAKE_CUDA_STANDARD_REQUIRED ON)
 find_package(CUDAToolkit REQUIRED)
