@@ -24,6 +24,7 @@
 #include "src/util/interrupt.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/line_reader.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
@@ -180,6 +181,7 @@ Action setup_chat(CLI::App& app) {
     app.add_option("--stop", o->stops, "stop a reply before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens (a reply then ends at -n or a full context)");
     add_cache_flags(app, o->load.kv_type, &o->load.flash_attn);
+    add_gpu_layers_flag(app, o->load.gpu_layers);
     return [o, &app]() -> int {
         o->has_prompt = app.count("--prompt") > 0;
         return run_chat(*o);

@@ -29,6 +29,7 @@
 #include "src/util/interrupt.h"
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
@@ -53,6 +54,7 @@ struct RunOptions {
     bool ignore_eos = false;
     std::string kv_type = "f16";
     bool flash_attn = false;
+    std::string gpu_layers;
     std::string logits_out;
     bool no_bos = false;
     bool special = false;
@@ -148,7 +150,7 @@ void print_timings(const GenerateResult& r) {
 
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
-    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
+    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn, .gpu_layers = o.gpu_layers};
     if (o.n_predict < -1) throw_usage("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
     check_load_flags(lo);
     const SamplingParams sp = resolve_sampling(o.sampling);
@@ -213,6 +215,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     add_cache_flags(app, o->kv_type, &o->flash_attn);
+    add_gpu_layers_flag(app, o->gpu_layers);
     app.add_option("--logits-out", o->logits_out,
                    "write prompt logits and generated ids as JSON (golden-file layout; the ids are \"greedy\" at "
                    "--temp 0, \"generated\" when sampled)");
