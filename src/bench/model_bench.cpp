@@ -18,6 +18,7 @@
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
+#include "src/model/context.h"
 #include "src/model/memory_plan.h"
 #include "src/model/weights.h"
 #include "src/util/cpu_info.h"
@@ -125,7 +126,7 @@ uint64_t weight_bytes_per_token(const Model& model) {
     return b;
 }
 
-uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_cache_bytes(hp, pos + 1, kv); }
+uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_layout(hp, pos + 1, kv).bytes; }
 
 int64_t fit_default_tokens(int64_t wanted, int64_t depth, int64_t n_ctx_train) {
     if (depth >= n_ctx_train)

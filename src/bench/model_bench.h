@@ -10,6 +10,7 @@
 #include <string>
 #include <vector>
 
+#include "src/model/kv_cache.h"
 #include "src/model/model.h"
 
 namespace qlm::bench {

@@ -17,7 +17,7 @@
 #include "src/chat/conversation.h"
 #include "src/generate/generate.h"
 #include "src/generate/model_adapters.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/tokenizer/tokenizer.h"
 
 namespace qlm::chat {

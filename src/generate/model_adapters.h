@@ -2,7 +2,7 @@
 #pragma once
 
 #include "src/generate/generate.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/tokenizer/tokenizer.h"
 
 namespace qlm {

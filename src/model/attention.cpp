@@ -1,7 +1,11 @@
 #include "src/model/attention.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <limits>
 #include <memory>
 #include <optional>
@@ -10,8 +14,9 @@
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "src/model/kv_cache.h"
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 #include "src/model/ops.h"
+#include "src/model/plan_math.h"
 
 namespace qlm {
 
@@ -39,6 +44,10 @@ struct Item {
     int64_t sp;   // KV split index
 };
 
+// KV positions per partial result of a call of n tokens at p0: decoding a context longer than
+// kSplitKv is split so that every thread has work; otherwise one split covers everything.
+int64_t split_size(int64_t n, int64_t p0) { return n < kTileTokens && p0 + n > kSplitKv ? kSplitKv : p0 + n; }
+
 // What every item of one call shares: shapes, kernels, the converted queries and the work split.
 struct Plan {
     const KvCache& kv;
@@ -50,18 +59,20 @@ struct Plan {
     size_t q_bytes;
     bool v_f16, v_f32;
     int64_t n_kv_end, split, n_split;
-    std::vector<uint8_t> qc;  // queries in K's dot type, one row per (t, h)
-    std::vector<Item> items;
+    uint8_t* qc;                // queries in K's dot type, one row per (t, h)
+    std::vector<Item>& items;   // the scratch's, cleared and refilled within its capacity
 
-    Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_)
+    Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_, uint8_t* qc_,
+         std::vector<Item>& items_)
         : kv(kv_), layer(layer_), n(n_), p0(p0_), hd(hp.head_dim), n_head(hp.n_head),
           group(hp.n_head / hp.n_head_kv), scale(1.0f / std::sqrt(static_cast<float>(hp.head_dim))),
           kf(kv_.format()), dot(vec_dot_for(kf, active_isa())),
           to_q(quantize_activation_for(format_ops(kf.vec_dot_type), active_isa())),
           q_bytes(static_cast<size_t>(format_row_bytes(format_ops(kf.vec_dot_type), hd))),
           v_f16(kf.type == GgmlType::F16), v_f32(kf.type == GgmlType::F32), n_kv_end(p0_ + n_),
-          split(n_ < kTileTokens && p0_ + n_ > kSplitKv ? kSplitKv : p0_ + n_),
-          n_split((n_kv_end + split - 1) / split), qc(static_cast<size_t>(n_ * n_head) * q_bytes) {
+          split(split_size(n_, p0_)),
+          n_split((n_kv_end + split - 1) / split), qc(qc_), items(items_) {
+        items.clear();
         const int64_t n_qt = (n + kTileTokens - 1) / kTileTokens;
         // Later query tiles see more of the causal context: schedule them first.
         for (int64_t qt = n_qt - 1; qt >= 0; --qt)
@@ -77,7 +88,7 @@ struct Plan {
     int64_t visible(int64_t row) const { return p0 + row / n_head + 1; }  // positions row may attend to
     int64_t j_begin(const Item& w) const { return w.sp * split; }
     int64_t j_end(const Item& w) const { return std::min((w.sp + 1) * split, p0 + w.t0 + w.nt); }
-    const uint8_t* q_row(int64_t row) const { return qc.data() + static_cast<size_t>(row) * q_bytes; }
+    const uint8_t* q_row(int64_t row) const { return qc + static_cast<size_t>(row) * q_bytes; }
 
     // Scores of the item's rows for positions [j0, j1): dst(r)[j - j0]; future positions get -inf.
     // Each K row is read once for all rows of the item.
@@ -128,198 +139,284 @@ struct Plan {
     }
 };
 
+// A buffer of n values, uninitialised until written (its pages are not touched at allocation).
+template <class T>
+struct Buffer {
+    std::unique_ptr<T[]> p;
+    uint64_t n = 0;
+    void allocate(uint64_t count) {
+        p.reset(count ? new T[count] : nullptr);
+        n = count;
+    }
+    T* data() const { return p.get(); }
+    uint64_t bytes() const { return n * sizeof(T); }
+};
 }  // namespace
 
-// What the threads of a team share across attention_team calls: the plan and the split buffers.
+// What the threads of a team share across attention_team calls: the plan of the current call,
+// the team's buffers and one set of buffers per thread, all allocated from the layout.
 struct AttentionScratch::Impl {
+    struct PerThread {
+        Buffer<float> scores, out, v;
+        Buffer<RowAcc> rows;
+    };
+    AttentionLayout layout;
     std::optional<Plan> plan;
-    std::vector<float> all_scores, part, part_o, part_m, part_l;
+    Buffer<uint8_t> queries;
+    std::vector<Item> items;
+    Buffer<float> row_scores, split_out, split_max, split_sum;
+    std::vector<PerThread> threads;
 };
+
+AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ctx, int64_t n_batch,
+                                 AttentionKernel kernel, int n_threads) {
+    using plan_math::add, plan_math::mul, plan_math::u;
+    AttentionLayout l;
+    l.kernel = kernel;
+    l.n_threads = std::max(n_threads, 1);
+    const FormatOps& kf = kv_format(kv_type);
+    const uint64_t hd = u(hp.head_dim), n_head = u(hp.n_head), group = u(hp.n_head / std::max<int64_t>(hp.n_head_kv, 1));
+    const uint64_t tile_rows = group * u(std::min(kTileTokens, n_batch));  // rows of one item
+    // Decoding (fewer than kTileTokens query tokens) splits a context longer than kSplitKv.
+    const bool can_split = n_ctx > kSplitKv;
+    const uint64_t n_split = can_split ? u((n_ctx + kSplitKv - 1) / kSplitKv) : 1;
+    const uint64_t split_rows = can_split ? n_head * u(std::min(kTileTokens - 1, n_batch)) : 0;
+    l.query_bytes = mul({u(n_batch), n_head, format_row_bytes(format_ops(kf.vec_dot_type), hp.head_dim)});
+    l.max_items = u(hp.n_head_kv) * std::max(u((n_batch + kTileTokens - 1) / kTileTokens), n_split);
+    l.split_out = mul({n_split, split_rows, hd});
+    if (kernel == AttentionKernel::Exact) {
+        l.row_scores = mul({split_rows, u(n_ctx)});
+        // An item without a split scores its rows over the positions they see: up to n_ctx for a
+        // prompt tile, up to kSplitKv for a decode step that is not split.
+        l.thread_scores = mul({tile_rows, u(n_batch >= kTileTokens ? n_ctx : std::min(n_ctx, kSplitKv))});
+    } else {
+        l.split_stats = mul({n_split, split_rows});
+        l.thread_scores = mul({tile_rows, u(kTileKv)});
+        l.thread_out = mul({tile_rows, hd});
+        l.thread_rows = tile_rows;
+    }
+    if (kf.type != GgmlType::F16 && kf.type != GgmlType::F32) l.thread_v = mul({u(kTileKv), hd});
+    l.shared_bytes = add({l.query_bytes, mul({l.max_items, sizeof(Item)}),
+                          mul({sizeof(float), add({l.row_scores, l.split_out, l.split_stats, l.split_stats})})});
+    l.thread_bytes = add({mul({sizeof(float), add({l.thread_scores, l.thread_out, l.thread_v})}),
+                          mul({l.thread_rows, sizeof(RowAcc)})});
+    l.bytes = add({l.shared_bytes, mul({l.thread_bytes, u(l.n_threads)})});
+    return l;
+}
+
+AttentionScratch::AttentionScratch(const AttentionLayout& layout) : impl_(std::make_unique<Impl>()) {
+    Impl& m = *impl_;
+    m.layout = layout;
+    m.queries.allocate(layout.query_bytes);
+    m.items.reserve(layout.max_items);
+    m.row_scores.allocate(layout.row_scores);
+    m.split_out.allocate(layout.split_out);
+    m.split_max.allocate(layout.split_stats);
+    m.split_sum.allocate(layout.split_stats);
+    m.threads.resize(static_cast<size_t>(layout.n_threads));
+    for (Impl::PerThread& t : m.threads) {
+        t.scores.allocate(layout.thread_scores);
+        t.out.allocate(layout.thread_out);
+        t.v.allocate(layout.thread_v);
+        t.rows.allocate(layout.thread_rows);
+    }
+}
+
+AttentionScratch::~AttentionScratch() = default;
+
+uint64_t AttentionScratch::bytes() const {
+    const Impl& m = *impl_;
+    uint64_t b = m.queries.bytes() + m.items.capacity() * sizeof(Item) + m.row_scores.bytes() + m.split_out.bytes() +
+                 m.split_max.bytes() + m.split_sum.bytes();
+    for (const Impl::PerThread& t : m.threads) b += t.scores.bytes() + t.out.bytes() + t.v.bytes() + t.rows.bytes();
+    return b;
+}
 
 namespace {
 // Converts every query row to K's dot type (inside a parallel region).
 void convert_queries(Plan& P, const float* q) {
 #pragma omp for schedule(static)
-    for (int64_t row = 0; row < P.rows_all(); ++row) P.to_q(q + row * P.hd, P.qc.data() + static_cast<size_t>(row) * P.q_bytes, P.hd);
+    for (int64_t row = 0; row < P.rows_all(); ++row) P.to_q(q + row * P.hd, P.qc + static_cast<size_t>(row) * P.q_bytes, P.hd);
 }
 
 // Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V.
 // With a split (decoding), every row's scores go to one buffer first, each row is softmax'ed over
 // its whole context, then the items weight V and the splits' sums are added in split order.
-// Called by every thread of a team; the buffers were sized by prepare_shared.
-void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
+// Called by every thread of a team; prepare_shared set up the plan and the shared buffers.
+void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh, AttentionScratch::Impl::PerThread& th) {
     const int64_t hd = P.hd, rows_all = P.rows_all(), ld = P.n_kv_end;
     const auto uhd = static_cast<size_t>(hd);
-    const bool split = P.n_split > 1;
-    std::vector<float>& all_scores = sh.all_scores;
-    std::vector<float>& part = sh.part;
-    {
-        std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd));
-        convert_queries(P, q);
-        if (!split) {
+    float* const all_scores = sh.row_scores.data();
+    float* const part = sh.split_out.data();
+    float* const s = th.scores.data();
+    float* const vt = th.v.data();
+    convert_queries(P, q);
+    if (P.n_split == 1) {
 #pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < P.items.size(); ++it) {
-                const Item& w = P.items[it];
-                const int64_t span = P.j_end(w), rows = w.nt * P.group;
-                s.resize(static_cast<size_t>(rows * span));
-                auto srow = [&](int64_t r) { return s.data() + r * span; };
-                P.scores(w, 0, span, srow);
-                for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
-                auto orow = [&](int64_t r) { return out + P.row_of(w, r) * hd; };
-                for (int64_t r = 0; r < rows; ++r) std::fill(orow(r), orow(r) + hd, 0.f);
-                P.accumulate_v(w, 0, span, srow, orow, vt.data());
-            }
-        } else {
-            auto grow = [&](int64_t row) { return all_scores.data() + row * ld; };
+        for (size_t it = 0; it < P.items.size(); ++it) {
+            const Item& w = P.items[it];
+            const int64_t span = P.j_end(w), rows = w.nt * P.group;
+            auto srow = [&](int64_t r) { return s + r * span; };
+            P.scores(w, 0, span, srow);
+            for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
+            auto orow = [&](int64_t r) { return out + P.row_of(w, r) * hd; };
+            for (int64_t r = 0; r < rows; ++r) std::fill(orow(r), orow(r) + hd, 0.f);
+            P.accumulate_v(w, 0, span, srow, orow, vt);
+        }
+        return;
+    }
+    auto grow = [&](int64_t row) { return all_scores + row * ld; };
 #pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < P.items.size(); ++it) {
-                const Item& w = P.items[it];
-                const int64_t j0 = P.j_begin(w);
-                P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
-            }
+    for (size_t it = 0; it < P.items.size(); ++it) {
+        const Item& w = P.items[it];
+        const int64_t j0 = P.j_begin(w);
+        P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
+    }
 #pragma omp for schedule(static)
-            for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), P.visible(row));
+    for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), P.visible(row));
 #pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < P.items.size(); ++it) {
-                const Item& w = P.items[it];
-                const int64_t j0 = P.j_begin(w);
-                float* base = part.data() + static_cast<size_t>(w.sp * rows_all) * uhd;
-                P.accumulate_v(
-                    w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; },
-                    [&](int64_t r) { return base + P.row_of(w, r) * hd; }, vt.data());
-            }
+    for (size_t it = 0; it < P.items.size(); ++it) {
+        const Item& w = P.items[it];
+        const int64_t j0 = P.j_begin(w);
+        float* base = part + static_cast<size_t>(w.sp * rows_all) * uhd;
+        P.accumulate_v(
+            w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; },
+            [&](int64_t r) { return base + P.row_of(w, r) * hd; }, vt);
+    }
 #pragma omp for schedule(static)
-            for (int64_t row = 0; row < rows_all; ++row) {
-                float* dst = out + row * hd;
-                std::fill(dst, dst + hd, 0.f);
-                for (int64_t sp = 0; sp < P.n_split; ++sp)
-                    axpy_f32(hd, 1.f, part.data() + static_cast<size_t>(sp * rows_all + row) * uhd, dst);
+    for (int64_t row = 0; row < rows_all; ++row) {
+        float* dst = out + row * hd;
+        std::fill(dst, dst + hd, 0.f);
+        for (int64_t sp = 0; sp < P.n_split; ++sp)
+            axpy_f32(hd, 1.f, part + static_cast<size_t>(sp * rows_all + row) * uhd, dst);
+    }
+}
+
+// Flash kernel, one item: online softmax over tiles of kTileKv positions into the thread's
+// running outputs o and (max, normaliser) acc.
+void flash_item(const Plan& P, const Item& w, float* s, float* o, RowAcc* acc, float* vt) {
+    const int64_t hd = P.hd, rows = w.nt * P.group, j_end = P.j_end(w);
+    auto srow = [&](int64_t r) { return s + r * kTileKv; };
+    auto orow = [&](int64_t r) { return o + r * hd; };
+    std::fill(o, o + rows * hd, 0.f);
+    std::fill(acc, acc + rows, RowAcc{});
+    for (int64_t j0 = P.j_begin(w); j0 < j_end; j0 += kTileKv) {
+        const int64_t j1 = std::min(j0 + kTileKv, j_end);
+        P.scores(w, j0, j1, srow);
+        // Rescale each row to the tile's new max and turn its scores into weights.
+        for (int64_t r = 0; r < rows; ++r) {
+            float* sr = srow(r);
+            RowAcc& a = acc[r];
+            const float mt = *std::max_element(sr, sr + (j1 - j0));
+            if (mt > a.m) {
+                const float c = std::exp(a.m - mt);  // 0 for the row's first tile
+                a.l *= c;
+                for (int64_t i = 0; i < hd; ++i) orow(r)[i] *= c;
+                a.m = mt;
+            }
+            for (int64_t j = 0; j < j1 - j0; ++j) {
+                sr[j] = sr[j] == kNegInf ? 0.f : std::exp(sr[j] - a.m);
+                a.l += sr[j];
             }
         }
+        P.accumulate_v(w, j0, j1, srow, orow, vt);
     }
 }
 
 // Flash kernel: online softmax over tiles of kTileKv positions. Splits keep (max, normaliser,
 // unnormalised output) per row and are merged with the usual rescaling.
-// Called by every thread of a team; the buffers were sized by prepare_shared.
-void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
+// Called by every thread of a team; prepare_shared set up the plan and the shared buffers.
+void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh, AttentionScratch::Impl::PerThread& th) {
     const int64_t hd = P.hd, rows_all = P.rows_all();
     const auto uhd = static_cast<size_t>(hd);
-    std::vector<float>& part_o = sh.part_o;
-    std::vector<float>& part_m = sh.part_m;
-    std::vector<float>& part_l = sh.part_l;
-    const int64_t max_rows = P.group * kTileTokens;
-    {
-        std::vector<float> s(static_cast<size_t>(max_rows * kTileKv)), o(static_cast<size_t>(max_rows * hd));
-        std::vector<float> vt(static_cast<size_t>(kTileKv * hd));
-        std::vector<RowAcc> acc(static_cast<size_t>(max_rows));
-        convert_queries(P, q);
+    float* const part_o = sh.split_out.data();
+    float* const part_m = sh.split_max.data();
+    float* const part_l = sh.split_sum.data();
+    float* const o = th.out.data();
+    RowAcc* const acc = th.rows.data();
+    convert_queries(P, q);
 #pragma omp for schedule(dynamic, 1)
-        for (size_t it = 0; it < P.items.size(); ++it) {
-            const Item& w = P.items[it];
-            const int64_t rows = w.nt * P.group, j_end = P.j_end(w);
-            auto srow = [&](int64_t r) { return s.data() + r * kTileKv; };
-            auto orow = [&](int64_t r) { return o.data() + r * hd; };
-            std::fill(o.begin(), o.begin() + rows * hd, 0.f);
-            std::fill(acc.begin(), acc.begin() + rows, RowAcc{});
-            for (int64_t j0 = P.j_begin(w); j0 < j_end; j0 += kTileKv) {
-                const int64_t j1 = std::min(j0 + kTileKv, j_end);
-                P.scores(w, j0, j1, srow);
-                // Rescale each row to the tile's new max and turn its scores into weights.
-                for (int64_t r = 0; r < rows; ++r) {
-                    float* sr = srow(r);
-                    RowAcc& a = acc[static_cast<size_t>(r)];
-                    const float mt = *std::max_element(sr, sr + (j1 - j0));
-                    if (mt > a.m) {
-                        const float c = std::exp(a.m - mt);  // 0 for the row's first tile
-                        a.l *= c;
-                        for (int64_t i = 0; i < hd; ++i) orow(r)[i] *= c;
-                        a.m = mt;
-                    }
-                    for (int64_t j = 0; j < j1 - j0; ++j) {
-                        sr[j] = sr[j] == kNegInf ? 0.f : std::exp(sr[j] - a.m);
-                        a.l += sr[j];
-                    }
-                }
-                P.accumulate_v(w, j0, j1, srow, orow, vt.data());
-            }
-            for (int64_t r = 0; r < rows; ++r) {
-                const int64_t row = P.row_of(w, r);
-                const RowAcc& a = acc[static_cast<size_t>(r)];
-                if (P.n_split == 1) {
-                    const float inv = a.l > 0.f ? 1.0f / a.l : 0.f;
-                    for (int64_t i = 0; i < hd; ++i) out[row * hd + i] = orow(r)[i] * inv;
-                } else {
-                    const auto pr = static_cast<size_t>(w.sp * rows_all + row);
-                    part_m[pr] = a.m;
-                    part_l[pr] = a.l;
-                    std::copy(orow(r), orow(r) + hd, part_o.begin() + static_cast<ptrdiff_t>(pr * uhd));
-                }
-            }
-        }
-        if (P.n_split > 1) {
-#pragma omp for schedule(static)
-            for (int64_t row = 0; row < rows_all; ++row) {
-                float m = kNegInf, l = 0.f;
-                for (int64_t sp = 0; sp < P.n_split; ++sp) m = std::max(m, part_m[static_cast<size_t>(sp * rows_all + row)]);
-                float* dst = out + row * hd;
-                std::fill(dst, dst + hd, 0.f);
-                for (int64_t sp = 0; sp < P.n_split; ++sp) {
-                    const auto pr = static_cast<size_t>(sp * rows_all + row);
-                    if (part_m[pr] == kNegInf) continue;  // a split wholly in this row's future
-                    const float c = std::exp(part_m[pr] - m);
-                    l += part_l[pr] * c;
-                    axpy_f32(hd, c, part_o.data() + pr * uhd, dst);
-                }
-                const float inv = l > 0.f ? 1.0f / l : 0.f;
-                for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
+    for (size_t it = 0; it < P.items.size(); ++it) {
+        const Item& w = P.items[it];
+        flash_item(P, w, th.scores.data(), o, acc, th.v.data());
+        for (int64_t r = 0; r < w.nt * P.group; ++r) {
+            const int64_t row = P.row_of(w, r);
+            const RowAcc& a = acc[r];
+            const float* orow = o + r * hd;
+            if (P.n_split == 1) {
+                const float inv = a.l > 0.f ? 1.0f / a.l : 0.f;
+                for (int64_t i = 0; i < hd; ++i) out[row * hd + i] = orow[i] * inv;
+            } else {
+                const auto pr = static_cast<size_t>(w.sp * rows_all + row);
+                part_m[pr] = a.m;
+                part_l[pr] = a.l;
+                std::copy(orow, orow + hd, part_o + pr * uhd);
             }
         }
     }
+    if (P.n_split == 1) return;
+#pragma omp for schedule(static)
+    for (int64_t row = 0; row < rows_all; ++row) {
+        float m = kNegInf, l = 0.f;
+        for (int64_t sp = 0; sp < P.n_split; ++sp) m = std::max(m, part_m[static_cast<size_t>(sp * rows_all + row)]);
+        float* dst = out + row * hd;
+        std::fill(dst, dst + hd, 0.f);
+        for (int64_t sp = 0; sp < P.n_split; ++sp) {
+            const auto pr = static_cast<size_t>(sp * rows_all + row);
+            if (part_m[pr] == kNegInf) continue;  // a split wholly in this row's future
+            const float c = std::exp(part_m[pr] - m);
+            l += part_l[pr] * c;
+            axpy_f32(hd, c, part_o + pr * uhd, dst);
+        }
+        const float inv = l > 0.f ? 1.0f / l : 0.f;
+        for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
+    }
 }
-// One thread: the plan of this call and the shared buffers its kernel needs.
+
+// A call the layout was not sized for is a bug in the caller: stop before writing past a buffer.
+[[noreturn]] void layout_exceeded(const char* what) {
+    std::fprintf(stderr, "qlm: internal error: attention call exceeds its scratch layout (%s)\n", what);
+    std::abort();
+}
+
+// One thread: the plan of this call, and the shared buffers set to what the kernel expects.
 void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvCache& kv, int64_t layer, int64_t n,
-                    int64_t p0, AttentionKernel kernel) {
-    const Plan& P = sh.plan.emplace(hp, kv, layer, n, p0);
+                    int64_t p0) {
+    if (static_cast<uint64_t>(n) * static_cast<uint64_t>(hp.n_head) * format_row_bytes(format_ops(kv.format().vec_dot_type), hp.head_dim) >
+        sh.layout.query_bytes)
+        layout_exceeded("queries");
+    const int64_t split = split_size(n, p0);
+    if (static_cast<uint64_t>(hp.n_head_kv) * static_cast<uint64_t>((n + kTileTokens - 1) / kTileTokens) *
+            static_cast<uint64_t>((p0 + n + split - 1) / split) > sh.layout.max_items)
+        layout_exceeded("work items");
+    const Plan& P = sh.plan.emplace(hp, kv, layer, n, p0, sh.queries.data(), sh.items);
     if (P.n_split <= 1) return;
     const auto rows = static_cast<size_t>(P.n_split * P.rows_all());
     const auto uhd = static_cast<size_t>(P.hd);
-    if (kernel == AttentionKernel::Flash) {
-        sh.part_o.assign(rows * uhd, 0.f);
-        sh.part_m.assign(rows, kNegInf);
-        sh.part_l.assign(rows, 0.f);
+    if (rows * uhd > sh.split_out.n) layout_exceeded("split outputs");
+    if (sh.layout.kernel == AttentionKernel::Flash) {
+        std::fill(sh.split_out.data(), sh.split_out.data() + rows * uhd, 0.f);
+        std::fill(sh.split_max.data(), sh.split_max.data() + rows, kNegInf);
+        std::fill(sh.split_sum.data(), sh.split_sum.data() + rows, 0.f);
     } else {
-        sh.all_scores.resize(static_cast<size_t>(P.rows_all() * P.n_kv_end));
-        sh.part.assign(rows * uhd, 0.f);
+        if (static_cast<uint64_t>(P.rows_all() * P.n_kv_end) > sh.row_scores.n) layout_exceeded("row scores");
+        std::fill(sh.split_out.data(), sh.split_out.data() + rows * uhd, 0.f);
     }
-}
-
-void run_kernel(AttentionScratch::Impl& sh, const float* q, float* out, AttentionKernel kernel) {
-    if (kernel == AttentionKernel::Flash)
-        attention_flash(*sh.plan, q, out, sh);
-    else
-        attention_exact(*sh.plan, q, out, sh);
 }
 }  // namespace
 
-AttentionScratch::AttentionScratch() : impl_(std::make_unique<Impl>()) {}
-AttentionScratch::~AttentionScratch() = default;
-
-void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-               float* out, AttentionKernel kernel) {
-    if (n <= 0) return;
-    AttentionScratch::Impl sh;
-    prepare_shared(sh, hp, kv, layer, n, p0, kernel);
-#pragma omp parallel
-    run_kernel(sh, q, out, kernel);
-}
-
 void attention_team(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                    float* out, AttentionKernel kernel, AttentionScratch& scratch) {
+                    float* out, AttentionScratch& scratch) {
     if (n <= 0) return;
+    AttentionScratch::Impl& sh = *scratch.impl_;
 #pragma omp single
-    prepare_shared(*scratch.impl_, hp, kv, layer, n, p0, kernel);
-    run_kernel(*scratch.impl_, q, out, kernel);
+    prepare_shared(sh, hp, kv, layer, n, p0);
+    const auto t = static_cast<size_t>(omp_get_thread_num());
+    if (t >= sh.threads.size()) layout_exceeded("threads");
+    if (sh.layout.kernel == AttentionKernel::Flash)
+        attention_flash(*sh.plan, q, out, sh, sh.threads[t]);
+    else
+        attention_exact(*sh.plan, q, out, sh, sh.threads[t]);
 }
 
 void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,

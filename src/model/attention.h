@@ -18,38 +18,64 @@
 #include <cstdint>
 #include <memory>
 
+#include "src/model/kv_cache.h"
+
 namespace qlm {
 
 struct Hparams;
-class KvCache;
 
 enum class AttentionKernel { Exact, Flash };
+
+// The buffers attention_team needs, sized for the largest call a context makes (up to n_batch
+// query tokens, positions up to n_ctx) and a team of up to n_threads threads: the team's shared
+// buffers once, the per-thread ones n_threads times. attention_layout computes it, an
+// AttentionScratch allocates exactly that.
+struct AttentionLayout {
+    AttentionKernel kernel = AttentionKernel::Exact;
+    int n_threads = 1;
+    uint64_t query_bytes = 0;     // shared: the chunk's queries in K's dot type
+    uint64_t max_items = 0;       // shared: work items of one call
+    uint64_t row_scores = 0;      // shared, exact kernel: every row's scores when decoding is split
+    uint64_t split_out = 0;       // shared: the splits' partial outputs (floats)
+    uint64_t split_stats = 0;     // shared, flash kernel: max and normaliser per split row (floats each)
+    uint64_t thread_scores = 0;   // per thread: one item's scores (floats)
+    uint64_t thread_out = 0;      // per thread, flash kernel: one item's running outputs (floats)
+    uint64_t thread_v = 0;        // per thread: a tile of dequantized V rows (q8_0 caches; floats)
+    uint64_t thread_rows = 0;     // per thread, flash kernel: one item's running (max, normaliser)
+    uint64_t shared_bytes = 0;    // the team's buffers, in bytes
+    uint64_t thread_bytes = 0;    // one thread's buffers, in bytes
+    uint64_t bytes = 0;           // shared_bytes + n_threads × thread_bytes
+};
+
+// Throws qlm::Error when a size overflows 64 bits.
+AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ctx, int64_t n_batch,
+                                 AttentionKernel kernel, int n_threads);
+
+// What the threads of a team share across attention_team calls: the plan of the current call
+// and every buffer of an AttentionLayout, allocated once.
+class AttentionScratch {
+public:
+    explicit AttentionScratch(const AttentionLayout& layout);  // throws std::bad_alloc
+    ~AttentionScratch();
+    uint64_t bytes() const;  // what it holds
+    struct Impl;
+
+private:
+    friend void attention_team(const Hparams&, const KvCache&, int64_t, const float*, int64_t, int64_t, float*,
+                               AttentionScratch&);
+    std::unique_ptr<Impl> impl_;
+};
 
 // For the n tokens of a chunk at positions p0..p0+n-1 (whose K and V rows are already stored in
 // `kv`): out[t·n_head + h] (head_dim floats) = Σ_j softmax_j(q_th · k_j / √head_dim) · v_j over
 // positions j = 0..p0+t, with k_j, v_j the rows of query head h's kv head. q and out hold n rows
 // of n_head·head_dim floats. Queries are converted to the cache's dot type first (f16 for an f16
-// cache, as llama.cpp does; q8_0 for a q8_0 cache).
-void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-               float* out, AttentionKernel kernel = AttentionKernel::Exact);
-
-// What the threads of a team share across attention_team calls (its plan and split buffers).
-class AttentionScratch {
-public:
-    AttentionScratch();
-    ~AttentionScratch();
-    struct Impl;
-
-private:
-    friend void attention_team(const Hparams&, const KvCache&, int64_t, const float*, int64_t, int64_t, float*,
-                               AttentionKernel, AttentionScratch&);
-    std::unique_ptr<Impl> impl_;
-};
-
-// The same inside a parallel region: every thread of the team calls it with the same arguments
-// and one shared `scratch`; it ends with a barrier.
+// cache, as llama.cpp does; q8_0 for a q8_0 cache). The kernel is the scratch layout's.
+// Inside a parallel region of at most the layout's n_threads: every thread of the team calls it
+// with the same arguments and one shared `scratch`; it ends with a barrier. n and p0 + n must be
+// within the layout's n_batch and n_ctx. Nothing here allocates or throws.
 void attention_team(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                    float* out, AttentionKernel kernel, AttentionScratch& scratch);
+                    float* out, AttentionScratch& scratch);
 
 // The same function computed the direct way in double (all scores of a row, softmax, weighted sum
 // of V) from the cache's dequantized rows and q as given: the reference both kernels are tested

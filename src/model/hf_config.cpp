@@ -139,6 +139,29 @@ ModelShape shape_from_hparams(const Hparams& hp) {
     return s;
 }
 
+Hparams hparams_from_shape(const ModelShape& s) {
+    Hparams hp;
+    hp.arch = s.arch;
+    hp.n_vocab = s.n_vocab;
+    hp.n_ctx_train = s.n_ctx_train;
+    hp.n_embd = s.n_embd;
+    hp.n_layer = s.n_layer;
+    hp.n_head = s.n_head;
+    hp.n_head_kv = s.n_head_kv;
+    hp.n_ff = s.n_ff;
+    hp.head_dim = s.head_dim;
+    hp.n_rot = s.head_dim;
+    hp.qkv_bias = s.qkv_bias;
+    hp.tied_output = s.tied_output;
+    return hp;
+}
+
+GgmlType weight_type(const ModelShape& s) {
+    if (s.dtype == "float16") return GgmlType::F16;
+    if (s.dtype == "bfloat16") return GgmlType::BF16;
+    return GgmlType::F32;
+}
+
 ParamBreakdown param_breakdown(const ModelShape& s) {
     ParamBreakdown b;
     const uint64_t embd = u(s.n_embd), q_dim = mul(u(s.n_head), u(s.head_dim)),

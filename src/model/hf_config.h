@@ -9,7 +9,8 @@
 #include <string>
 #include <string_view>
 
-#include "src/model/model.h"
+#include "quant/ggml_type.h"
+#include "src/model/hparams.h"
 
 namespace qlm {
 
@@ -40,6 +41,11 @@ ModelShape load_hf_config(const std::string& path);
 // The same shape from a GGUF model's hyperparameters (weight_bytes is left at 0: a GGUF file
 // stores each tensor in its own type; use the tensor table for the byte count).
 ModelShape shape_from_hparams(const Hparams& hp);
+
+// The hyperparameters a context's memory plan needs, from a config (RoPE over the whole head).
+Hparams hparams_from_shape(const ModelShape& s);
+// The type the weights are stored in (torch_dtype): F32, F16 or BF16.
+GgmlType weight_type(const ModelShape& s);
 
 // Exact parameter count: embeddings + (untied ? output : 0)
 //   + n_layer × (q + k + v (+ biases) + o + 3 × n_embd × n_ff + 2 norms) + final norm.

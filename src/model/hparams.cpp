@@ -1,12 +1,12 @@
-// read_hparams: the architecture's hyperparameters from GGUF metadata (FORMATS.md §5.2), with
-// range checks so that nothing downstream allocates from an unchecked number.
+// read_hparams: the architecture's hyperparameters from GGUF metadata (the `ARCH.*` keys llama.cpp
+// writes), with range checks so that nothing downstream allocates from an unchecked number.
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
 #include <optional>
 #include <string>
 
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -59,18 +59,8 @@ struct Reader {
     }
 };
 
-}  // namespace
-
-Hparams read_hparams(const gguf::GgufFile& file) {
-    Hparams hp;
-    const auto arch = file.get_string("general.architecture");
-    if (!arch) throw_error("{}: missing metadata key general.architecture (is this a model file?)", file.path());
-    if (*arch != "llama" && *arch != "qwen2")
-        throw_error("{}: architecture '{}' is not supported (qlm runs llama and qwen2 models)", file.path(), *arch);
-    hp.arch = *arch;
-    hp.name = file.get_string("general.name").value_or("");
-    const Reader r{file, hp.arch};
-
+// Embedding, layers, feed-forward, heads and training context.
+void read_sizes(const Reader& r, Hparams& hp) {
     hp.n_embd = r.required("embedding_length");
     r.check_range(r.key("embedding_length"), hp.n_embd, 1, kMaxEmbd);
     hp.n_layer = r.required("block_count");
@@ -82,25 +72,33 @@ Hparams read_hparams(const gguf::GgufFile& file) {
     hp.n_head_kv = r.integer(r.key("attention.head_count_kv")).value_or(hp.n_head);
     r.check_range(r.key("attention.head_count_kv"), hp.n_head_kv, 1, hp.n_head);
     if (hp.n_head % hp.n_head_kv != 0)
-        throw_error("{}: {} = {} is not a multiple of {} = {}", file.path(), r.key("attention.head_count"), hp.n_head,
+        throw_error("{}: {} = {} is not a multiple of {} = {}", r.f.path(), r.key("attention.head_count"), hp.n_head,
                     r.key("attention.head_count_kv"), hp.n_head_kv);
     hp.n_ctx_train = r.required("context_length");
     r.check_range(r.key("context_length"), hp.n_ctx_train, 1, kMaxCtx);
+}
 
+// The key/value head size: attention.key_length (= value_length), else n_embd / n_head.
+void read_head_size(const Reader& r, Hparams& hp) {
     if (auto kl = r.integer(r.key("attention.key_length"))) {
         r.check_range(r.key("attention.key_length"), *kl, 1, kMaxHeadDim);
         hp.head_dim = *kl;
         if (auto vl = r.integer(r.key("attention.value_length")); vl && *vl != *kl)
-            throw_error("{}: {} = {} differs from {} = {}, which qlm does not support", file.path(),
+            throw_error("{}: {} = {} differs from {} = {}, which qlm does not support", r.f.path(),
                         r.key("attention.value_length"), *vl, r.key("attention.key_length"), *kl);
-    } else {
-        if (hp.n_embd % hp.n_head != 0)
-            throw_error("{}: {} = {} is not a multiple of {} = {} (and no {} is given)", file.path(),
-                        r.key("embedding_length"), hp.n_embd, r.key("attention.head_count"), hp.n_head,
-                        r.key("attention.key_length"));
-        hp.head_dim = hp.n_embd / hp.n_head;
-        r.check_range("head size", hp.head_dim, 1, kMaxHeadDim);
+        return;
     }
+    if (hp.n_embd % hp.n_head != 0)
+        throw_error("{}: {} = {} is not a multiple of {} = {} (and no {} is given)", r.f.path(),
+                    r.key("embedding_length"), hp.n_embd, r.key("attention.head_count"), hp.n_head,
+                    r.key("attention.key_length"));
+    hp.head_dim = hp.n_embd / hp.n_head;
+    r.check_range("head size", hp.head_dim, 1, kMaxHeadDim);
+}
+
+// RMS norm epsilon and RoPE: rotated dimensions, frequency base, linear scaling, style.
+void read_norm_and_rope(const Reader& r, Hparams& hp) {
+    const gguf::GgufFile& file = r.f;
     hp.n_rot = r.integer(r.key("rope.dimension_count")).value_or(hp.head_dim);
     if (hp.n_rot < 2 || hp.n_rot % 2 != 0 || hp.n_rot > hp.head_dim)
         throw_error("{}: {} = {} must be even and between 2 and the head size {}", file.path(),
@@ -133,23 +131,53 @@ Hparams read_hparams(const gguf::GgufFile& file) {
         hp.rope_freq_scale = static_cast<float>(1.0 / factor);
     }
     hp.rope_style = hp.arch == "qwen2" ? RopeStyle::Neox : RopeStyle::Norm;
+}
 
-    // Vocabulary size: explicit key, else the tokenizer's token list, else token_embd's rows.
+// Vocabulary size: explicit key, else the tokenizer's token list, else token_embd's rows.
+int64_t read_vocab_size(const Reader& r) {
+    const gguf::GgufFile& file = r.f;
+    int64_t n_vocab = 0;
     std::string vocab_from;  // names the source in a range error
     if (auto nv = r.integer(r.key("vocab_size"))) {
-        hp.n_vocab = *nv;
+        n_vocab = *nv;
         vocab_from = r.key("vocab_size");
     } else if (const auto* toks = file.get_array("tokenizer.ggml.tokens", gguf::ValueType::STRING)) {
-        hp.n_vocab = static_cast<int64_t>(std::min<uint64_t>(toks->count, INT64_MAX));
+        n_vocab = static_cast<int64_t>(std::min<uint64_t>(toks->count, INT64_MAX));
         vocab_from = "the vocabulary size (entries of tokenizer.ggml.tokens)";
     } else if (const auto* te = file.find_tensor("token_embd.weight")) {
-        hp.n_vocab = static_cast<int64_t>(std::min<uint64_t>(te->ne[1], INT64_MAX));
+        n_vocab = static_cast<int64_t>(std::min<uint64_t>(te->ne[1], INT64_MAX));
         vocab_from = "the vocabulary size (rows of token_embd.weight)";
     } else {
         r.missing(r.key("vocab_size"));
     }
-    r.check_range(vocab_from, hp.n_vocab, 1, kMaxVocab);
+    r.check_range(vocab_from, n_vocab, 1, kMaxVocab);
+    return n_vocab;
+}
 
+}  // namespace
+
+std::string model_architecture(const gguf::GgufFile& file) {
+    auto arch = file.get_string("general.architecture");
+    if (!arch)
+        throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
+                    "incomplete GGUF?)",
+                    file.path());
+    if (*arch != "llama" && *arch != "qwen2")
+        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama, Mistral, TinyLlama, "
+                    "SmolLM) and 'qwen2' models",
+                    file.path(), *arch);
+    return *arch;
+}
+
+Hparams read_hparams(const gguf::GgufFile& file) {
+    Hparams hp;
+    hp.arch = model_architecture(file);
+    hp.name = file.get_string("general.name").value_or("");
+    const Reader r{file, hp.arch};
+    read_sizes(r, hp);
+    read_head_size(r, hp);
+    read_norm_and_rope(r, hp);
+    hp.n_vocab = read_vocab_size(r);
     hp.qkv_bias = hp.arch == "qwen2" || file.find_tensor("blk.0.attn_q.bias") != nullptr;
     hp.tied_output = file.find_tensor("output.weight") == nullptr;
     return hp;

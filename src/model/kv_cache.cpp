@@ -3,8 +3,7 @@
 #include <cstring>
 #include <new>
 
-#include "src/model/memory_plan.h"
-#include "src/util/checked_math.h"
+#include "src/model/plan_math.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -35,44 +34,40 @@ std::optional<KvType> kv_type_from_name(std::string_view name) {
     return std::nullopt;
 }
 
+const FormatOps& kv_format(KvType t) { return format_ops(kv_format_type(t)); }
+
 uint32_t kv_bytes_per_32(KvType t) {
-    const FormatOps& f = format_ops(kv_format_type(t));
+    const FormatOps& f = kv_format(t);
     return static_cast<uint32_t>(32 / f.block_size * f.block_bytes);
 }
 
-uint64_t kv_cache_bytes(const Hparams& hp, int64_t n_ctx, KvType kv_type) {
-    uint64_t b = 2 * uint64_t{kv_bytes_per_32(kv_type)};
-    for (int64_t f : {hp.n_layer, n_ctx, hp.n_head_kv, hp.head_dim}) {
-        auto m = checked_mul(b, static_cast<uint64_t>(f < 0 ? 0 : f));
-        if (!m) return UINT64_MAX;
-        b = *m;
-    }
-    return (b + 31) / 32;
-}
-
-KvCache::KvCache(const Hparams& hp, int64_t n_ctx, KvType type)
-    : type_(type),
-      format_(&format_ops(kv_format_type(type))),
-      n_layer_(hp.n_layer),
-      n_ctx_(n_ctx),
-      row_(hp.n_head_kv * hp.head_dim) {
-    if (hp.head_dim <= 0 || hp.head_dim % format_->block_size != 0)
+KvLayout kv_layout(const Hparams& hp, int64_t n_ctx, KvType type) {
+    const FormatOps& f = format_ops(kv_format_type(type));
+    if (hp.head_dim <= 0 || hp.head_dim % f.block_size != 0)
         throw_error("a {} KV cache needs a head size that is a multiple of {}, but this model's is {} (use --kv-type "
                     "f16)",
-                    kv_type_name(type), format_->block_size, hp.head_dim);
-    head_bytes_ = format_row_bytes(*format_, hp.head_dim);
-    pos_bytes_ = head_bytes_ * static_cast<uint64_t>(hp.n_head_kv);
-    const uint64_t bytes = kv_cache_bytes(hp, n_ctx, type);
-    const uint64_t avail = available_memory_bytes().value_or(0);
-    if (bytes == UINT64_MAX || (avail != 0 && bytes > avail))
-        throw_error("the KV cache for a context of {} tokens needs {} bytes, but only {} bytes of memory are "
-                    "available (use a smaller context size)",
-                    n_ctx, bytes, avail);
-    data_.reset(new (std::nothrow) uint8_t[bytes]);
+                    kv_type_name(type), f.block_size, hp.head_dim);
+    KvLayout l{.type = type, .n_layer = hp.n_layer, .n_ctx = n_ctx, .n_head_kv = hp.n_head_kv, .head_dim = hp.head_dim};
+    l.head_bytes = format_row_bytes(f, hp.head_dim);
+    using plan_math::mul, plan_math::u;
+    l.bytes = mul({2, u(hp.n_layer), u(n_ctx), u(hp.n_head_kv), l.head_bytes});
+    return l;
+}
+
+KvCache::KvCache(const KvLayout& layout)
+    : type_(layout.type),
+      format_(&format_ops(kv_format_type(layout.type))),
+      n_layer_(layout.n_layer),
+      n_ctx_(layout.n_ctx),
+      row_(layout.n_head_kv * layout.head_dim),
+      head_bytes_(layout.head_bytes),
+      pos_bytes_(layout.head_bytes * static_cast<uint64_t>(layout.n_head_kv)),
+      bytes_(layout.bytes) {
+    data_.reset(new (std::nothrow) uint8_t[bytes_]);
     if (!data_)
         throw_error("the KV cache for a context of {} tokens needs {} bytes, which could not be allocated (use a "
                     "smaller context size)",
-                    n_ctx, bytes);
+                    n_ctx_, bytes_);
 }
 
 uint8_t* KvCache::at(int64_t layer, bool v, int64_t pos) const {

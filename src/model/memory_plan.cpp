@@ -8,58 +8,56 @@
 
 #include <fmt/format.h>
 
+#include "src/model/plan_math.h"
 #include "src/util/checked_math.h"
 #include "src/util/error.h"
 
 namespace qlm {
-namespace {
 
-uint64_t mul(uint64_t a, uint64_t b) {
-    auto r = checked_mul(a, b);
-    if (!r) throw_error("memory plan: size overflows 64 bits (use a smaller -c / context)");
-    return *r;
+MemoryPlan plan_memory(const Hparams& hp, std::span<const MatmulGroup> matmul_groups, uint64_t weight_bytes,
+                       const ContextOptions& opts) {
+    MemoryPlan p;
+    p.context = plan_context(hp, matmul_groups, opts);
+    p.weight_bytes = weight_bytes;
+    p.total_bytes = plan_math::add({p.weight_bytes, p.context.total_bytes});
+    return p;
 }
-uint64_t add(uint64_t a, uint64_t b) {
-    auto r = checked_add(a, b);
-    if (!r) throw_error("memory plan: size overflows 64 bits (use a smaller -c / context)");
-    return *r;
-}
-uint64_t u(int64_t v) { return v < 0 ? 0 : static_cast<uint64_t>(v); }
-
-}  // namespace
 
 std::string kv_elem_bytes_text(KvType t) {
     const uint32_t b = kv_bytes_per_32(t);
     return b % 32 == 0 ? std::to_string(b / 32) : std::to_string(b) + "/32";
 }
 
-uint64_t kv_bytes(const ModelShape& s, int64_t n_ctx, KvType kv_type) {
-    const uint64_t b32 = mul(mul(mul(mul(mul(2, u(s.n_layer)), u(n_ctx)), u(s.n_head_kv)), u(s.head_dim)),
-                             kv_bytes_per_32(kv_type));
-    return b32 / 32 + (b32 % 32 != 0);
+int64_t largest_context_that_fits(const Hparams& hp, std::span<const MatmulGroup> matmul_groups,
+                                  const ContextOptions& opts, uint64_t available) {
+    const int64_t n_ctx = plan_context(hp, matmul_groups, opts).n_ctx;
+    auto fits = [&](int64_t n) {
+        ContextOptions o = opts;
+        o.n_ctx = n;
+        return plan_context(hp, matmul_groups, o).total_bytes <= available;
+    };
+    if (fits(n_ctx)) return n_ctx;
+    int64_t lo = 0, hi = n_ctx;  // fits(lo) (or lo == 0), !fits(hi): the need grows with n_ctx
+    while (hi - lo > 1) {
+        const int64_t mid = lo + (hi - lo) / 2;
+        (fits(mid) ? lo : hi) = mid;
+    }
+    return lo;
 }
 
-uint64_t scratch_bytes(const ModelShape& s, int64_t n_ctx, int64_t n_batch) {
-    const uint64_t b = u(n_batch);
-    uint64_t per_token = add(add(mul(3, u(s.n_embd)), mul(u(s.n_head), u(s.head_dim))),
-                             add(mul(2, mul(u(s.n_head_kv), u(s.head_dim))), mul(2, u(s.n_ff))));
-    uint64_t floats = add(add(mul(b, per_token), mul(u(s.n_head), u(n_ctx))), mul(u(s.n_vocab), b));
-    return mul(4, floats);
-}
-
-MemoryPlan plan_memory(const ModelShape& s, uint64_t weight_bytes, const MemoryPlanOptions& opts) {
-    if (opts.n_ctx < 0) throw_error("context size {} is negative (use -c 0 for the model's {})", opts.n_ctx,
-                                    s.n_ctx_train);
-    if (opts.n_batch <= 0) throw_error("batch size {} must be at least 1", opts.n_batch);
-    MemoryPlan p;
-    p.n_ctx = opts.n_ctx == 0 ? s.n_ctx_train : opts.n_ctx;
-    p.n_batch = std::min(opts.n_batch, std::max<int64_t>(p.n_ctx, 1));
-    p.kv_type = opts.kv_type;
-    p.weight_bytes = weight_bytes;
-    p.kv_bytes = kv_bytes(s, p.n_ctx, opts.kv_type);
-    p.scratch_bytes = scratch_bytes(s, p.n_ctx, p.n_batch);
-    p.total_bytes = add(add(p.weight_bytes, p.kv_bytes), p.scratch_bytes);
-    return p;
+void check_context_fits(const Hparams& hp, std::span<const MatmulGroup> matmul_groups, const ContextOptions& opts,
+                        uint64_t available) {
+    const ContextLayout l = plan_context(hp, matmul_groups, opts);
+    if (l.total_bytes <= available) return;
+    const auto fit = static_cast<uint64_t>(largest_context_that_fits(hp, matmul_groups, opts, available));
+    const uint64_t suggest = fit >= 512 ? fit / 256 * 256 : fit;
+    throw_error("a context of {} tokens needs {} bytes ({}) of KV cache and scratch, but only {} bytes ({}) are "
+                "available: use a smaller context{}{}",
+                l.n_ctx, l.total_bytes, format_bytes(l.total_bytes), available, format_bytes(available),
+                suggest > 0 ? fmt::format(", e.g. -c {}", suggest) : std::string(),
+                opts.kv_type == KvType::F32                                 ? ", or --kv-type f16"
+                : opts.kv_type == KvType::F16 && hp.head_dim % 32 == 0 ? ", or --kv-type q8_0"
+                                                                        : "");
 }
 
 std::optional<uint64_t> available_memory_bytes() {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 
 namespace qlm::ops {
 

@@ -17,6 +17,36 @@ std::string shape_str(const gguf::TensorInfo& t) {
 }
 }  // namespace
 
+std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, const WeightView& output) {
+    std::vector<MatmulGroup> g;
+    for (const LayerWeights& L : layers) {
+        g.push_back({L.wq, L.wk, L.wv});
+        g.push_back({L.wo});
+        g.push_back({L.gate, L.up});
+        g.push_back({L.down});
+    }
+    g.push_back({output});
+    return g;
+}
+
+std::vector<MatmulGroup> matmul_groups(const Hparams& hp, GgmlType type) {
+    const uint64_t elem = format_row_bytes(format_ops(type), 1);
+    auto view = [&](int64_t cols, int64_t rows) {
+        return WeightView{.type = type, .data = nullptr, .cols = cols, .rows = rows,
+                          .row_stride = elem * static_cast<uint64_t>(cols)};
+    };
+    const int64_t q_dim = hp.n_head * hp.head_dim, kv_dim = hp.n_head_kv * hp.head_dim;
+    LayerWeights L;
+    L.wq = view(hp.n_embd, q_dim);
+    L.wk = view(hp.n_embd, kv_dim);
+    L.wv = view(hp.n_embd, kv_dim);
+    L.wo = view(q_dim, hp.n_embd);
+    L.gate = view(hp.n_embd, hp.n_ff);
+    L.up = view(hp.n_embd, hp.n_ff);
+    L.down = view(hp.n_ff, hp.n_embd);
+    return matmul_groups(std::vector<LayerWeights>{L}, view(hp.n_embd, hp.n_vocab));
+}
+
 ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file_(file) {
     const int64_t hd = hp.head_dim, q_dim = hp.n_head * hd, kv_dim = hp.n_head_kv * hd;
     token_embd = matrix("token_embd.weight", hp.n_embd, hp.n_vocab);

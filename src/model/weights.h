@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "quant/matmul.h"
-#include "src/model/model.h"
+#include "src/model/hparams.h"
 
 namespace qlm {
 
@@ -24,6 +24,16 @@ struct LayerWeights {
     WeightView gate, up, down;
 };
 
+// Weights that multiply the same input (their activation conversions share one buffer).
+using MatmulGroup = std::vector<WeightView>;
+
+// The matrix products of a forward pass grouped by shared input, in the order forward_chunk runs
+// them: per layer {q, k, v}, {o}, {gate, up}, {down}; then {output}.
+std::vector<MatmulGroup> matmul_groups(const std::vector<LayerWeights>& layers, const WeightView& output);
+// The same shapes for a model that is not loaded (a config.json): every matrix of `type`, one
+// layer standing for all (they have the same shapes); the views have no data.
+std::vector<MatmulGroup> matmul_groups(const Hparams& hp, GgmlType type);
+
 class ModelWeights {
 public:
     // Binds all tensors; throws qlm::Error naming the missing or malformed tensor.
@@ -33,6 +43,8 @@ public:
     const float* output_norm = nullptr;
     WeightView output;                // token_embd when tied
     std::vector<LayerWeights> layers;
+
+    std::vector<MatmulGroup> matmul_groups() const { return qlm::matmul_groups(layers, output); }
 
 private:
     const gguf::TensorInfo& find(const std::string& name, bool required) const;

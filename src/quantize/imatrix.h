@@ -15,6 +15,7 @@
 #include <vector>
 
 #include "src/gguf/gguf_file.h"
+#include "src/model/matmul_observer.h"
 #include "src/model/model.h"
 
 namespace qlm {

@@ -13,7 +13,7 @@
 #include "src/gguf/gguf_file.h"
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/model/weights.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
@@ -65,7 +65,7 @@ void exercise_model(const std::shared_ptr<const gguf::GgufFile>& file) {
     const Hparams& hp = model->hparams();
     const ModelShape shape = shape_from_hparams(hp);
     (void)param_count(shape);
-    (void)plan_memory(shape, 0, {.n_ctx = 0, .n_batch = 512, .kv_type = KvType::F16});
+    (void)plan_memory(hp, model->weights().matmul_groups(), 0, {.n_ctx = 0, .n_batch = 512, .n_threads = 1});
     // One token through the forward pass, as `qlm run -c 4` would, when the model is small.
     uint64_t bytes = 0;
     for (const auto& t : file->tensors()) bytes += t.n_bytes;

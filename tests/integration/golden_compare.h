@@ -22,7 +22,7 @@
 
 #include "common/test_support.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 
 namespace qlm::test {
 
@@ -97,8 +97,12 @@ inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType
     auto model = Model::load(file);
     const int64_t n_ctx = std::min<int64_t>(model->hparams().n_ctx_train,
                                             static_cast<int64_t>(g.prompt.size() + g.greedy.size() + 8));
-    InferenceContext ctx(*model,
-                         {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = 0, .kv_type = kv, .flash_attn = flash_attn});
+    InferenceContext ctx(*model, {.n_ctx = n_ctx,
+                                  .n_batch = n_batch,
+                                  .n_outputs = static_cast<int64_t>(g.prompt.size()),
+                                  .n_threads = 0,
+                                  .kv_type = kv,
+                                  .flash_attn = flash_attn});
     ModelRun r;
     ctx.eval(g.prompt, true);
     for (int64_t i = 0; i < ctx.n_outputs(); ++i) {

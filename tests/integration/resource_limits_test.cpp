@@ -11,9 +11,10 @@
 #include "common/test_support.h"
 #include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/hf_config.h"
-#include "src/model/memory_plan.h"
+#include "src/model/context_layout.h"
 #include "src/model/model.h"
+#include "src/model/weights.h"
+#include "src/util/cpu_info.h"
 #include "unit/gguf/gguf_test_bytes.h"
 
 namespace qlm::test {
@@ -83,11 +84,11 @@ TEST(ResourceLimits, LargeTrainedContextNeedsMemoryTheRunRefuses) {
     const std::string p = write_tiny("big-ctx", [](gguf::GgufWriter& w) { w.set_u32("llama.context_length", 1u << 24); });
     auto r = qlm_limited({"run", "-m", p, "-p", "hi", "-n", "1"}, "QLM_MEMORY_LIMIT=50000000");
     expect_refusal(r, {"a context of 16777216 tokens needs", "but only 50000000 bytes", "e.g. -c "});
-    // The number it names is the memory plan's KV cache + scratch.
-    auto file = gguf::GgufFile::open(p);
-    const ModelShape s = shape_from_hparams(read_hparams(*file));
-    const MemoryPlan plan = plan_memory(s, 0, {.n_ctx = 1 << 24, .n_batch = 512, .kv_type = KvType::F16});
-    EXPECT_NE(r.err.find(std::to_string(plan.kv_bytes + plan.scratch_bytes) + " bytes"), std::string::npos) << r.err;
+    // The number it names is the memory plan's KV cache + scratch, for run's default threads.
+    auto model = Model::load(std::shared_ptr<const gguf::GgufFile>(gguf::GgufFile::open(p)));
+    const ContextLayout plan = plan_context(model->hparams(), model->weights().matmul_groups(),
+                                            {.n_ctx = 1 << 24, .n_batch = 512, .n_threads = physical_cores()});
+    EXPECT_NE(r.err.find(std::to_string(plan.total_bytes) + " bytes"), std::string::npos) << r.err;
 }
 
 TEST(ResourceLimits, GiantTensorNotInTheFileIsRefused) {

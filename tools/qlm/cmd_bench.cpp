@@ -17,12 +17,11 @@
 #include "src/bench/bench_output.h"
 #include "src/bench/kernel_bench.h"
 #include "src/bench/model_bench.h"
-#include "src/model/model.h"
+#include "src/model/model_loader.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
-#include "tools/qlm/model_files.h"
 
 namespace qlm::cli {
 namespace {
@@ -100,14 +99,12 @@ int run_bench(const BenchCliOptions& o) {
 
     std::vector<bench::BenchSample> samples;
     for (const std::string& path : models) {
-        auto file = open_model_file(path);
-        check_architecture(*file);
-        check_tensor_types(*file);
-        auto model = Model::load(file);
+        const LoadedModel loaded = load_model(path, {.tokenizer = TokenizerNeed::None});
+        const Model& model = *loaded.model;
         for (int64_t t : threads)
             for (int64_t d : depths) {
                 auto size = [&](int64_t n, bool given) {
-                    return given ? n : bench::fit_default_tokens(n, d, model->hparams().n_ctx_train);
+                    return given ? n : bench::fit_default_tokens(n, d, model.hparams().n_ctx_train);
                 };
                 std::vector<bench::BenchTest> tests;
                 for (int64_t p : n_prompt)
@@ -117,7 +114,7 @@ int run_bench(const BenchCliOptions& o) {
                     if (g > 0)
                         tests.push_back({bench::BenchTest::Kind::Generate, size(g, o.n_gen_given), d, static_cast<int>(t)});
                 for (const auto& test : tests) {
-                    samples.push_back(bench::run_bench_test(*model, path, test, opts));
+                    samples.push_back(bench::run_bench_test(model, path, test, opts));
                     const auto& s = samples.back();
                     fmt::print(stderr, "qlm bench: {} {} t={}: {:.2f} t/s\n", s.model_name, bench::test_name(test),
                                test.threads, s.median);

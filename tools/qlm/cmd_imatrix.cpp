@@ -16,12 +16,12 @@
 
 #include "src/generate/model_adapters.h"
 #include "src/generate/perplexity.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
+#include "src/model/model_loader.h"
 #include "src/quantize/imatrix.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
-#include "tools/qlm/model_files.h"
 #include "tools/qlm/prompt_input.h"
 
 namespace qlm::cli {
@@ -41,29 +41,22 @@ int run_imatrix(const ImatrixOptions& o) {
     PromptSource src;
     src.file = o.file;
     const std::string text = read_prompt(src, /*allow_empty=*/false);
-    auto file = open_model_file(o.model);
-    check_architecture(*file);
-    check_tensor_types(*file);
-    auto model = Model::load(file);
-    auto tok = Tokenizer::from_gguf(*file);
-    const Hparams& hp = model->hparams();
-    if (tok->n_vocab() != hp.n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent", o.model,
-                    tok->n_vocab(), hp.n_vocab);
+    const LoadedModel loaded = load_model(o.model);
+    const Model& model = *loaded.model;
+    const Tokenizer& tok = *loaded.tokenizer;
+    const Hparams& hp = model.hparams();
     PerplexityParams p;
     p.n_ctx = o.ctx_given ? o.n_ctx : std::min<int64_t>(o.n_ctx, hp.n_ctx_train - hp.n_ctx_train % 2);
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
-    p.bos_id = tok->add_bos() ? tok->bos_id() : -1;
+    p.bos_id = tok.add_bos() ? tok.bos_id() : -1;
     validate(p);
-    if (p.n_ctx > hp.n_ctx_train)
-        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", p.n_ctx, hp.n_ctx_train,
-                    hp.n_ctx_train - hp.n_ctx_train % 2);
-    const std::vector<int32_t> tokens = tok->encode(text, {.add_bos = tok->add_bos()});
+    (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
+    const std::vector<int32_t> tokens = tok.encode(text, {.add_bos = tok.add_bos()});
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = o.n_threads > 0 ? o.n_threads : static_cast<int>(std::max(1u, std::thread::hardware_concurrency()));
-    ImatrixCollector collector(*model);
-    InferenceContext ctx(*model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+    ImatrixCollector collector(model);
+    InferenceContext ctx(model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                   .matmul_observer = &collector});
     fmt::print(stderr, "qlm: {} tokens, {} chunks of {} tokens, {} threads\n", tokens.size(), n_chunk, p.n_ctx, threads);
     ContextLogitsSource source(ctx);

@@ -8,12 +8,13 @@
 
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
-#include "src/model/model.h"
-#include "src/tokenizer/tokenizer.h"
+#include "src/model/model_loader.h"
+#include "src/model/weights.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
-#include "tools/qlm/model_files.h"
+#include "tools/qlm/number_format.h"
 
 namespace qlm::cli {
 namespace {
@@ -24,28 +25,44 @@ struct InfoOptions {
     std::string hf_config;
     int64_t n_ctx = 0;
     int64_t n_batch = 512;
+    int n_threads = 0;
     std::string kv_type = "f16";
+    bool flash_attn = false;
 };
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
-void print_memory_plan(const ModelShape& s, uint64_t weight_bytes, const InfoOptions& o, const char* weights_note) {
-    KvType kv = *kv_type_from_name(o.kv_type);
-    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, s.n_ctx_train);
-    MemoryPlan p = plan_memory(s, weight_bytes, {.n_ctx = o.n_ctx, .n_batch = o.n_batch, .kv_type = kv});
-    fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}):\n", p.n_ctx, o.n_ctx == 0 ? " = model's" : "", p.n_batch,
-               o.kv_type);
-    fmt::print("  {:<19} {:>16} bytes  {:>11}\n", fmt::format("weights ({})", weights_note), with_commas(p.weight_bytes),
-               format_bytes(p.weight_bytes));
-    fmt::print("  KV cache            {:>16} bytes  {:>11}   = 2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes\n",
-               with_commas(p.kv_bytes), format_bytes(p.kv_bytes), s.n_layer, p.n_ctx, s.n_head_kv, s.head_dim,
-               kv_elem_bytes_text(p.kv_type));
-    fmt::print("  scratch (estimate)  {:>16} bytes  {:>11}   = 4 x [{} x (3x{} + {}x{} + 2x{}x{} + 2x{}) + {}x{} + {}x{}]\n",
-               with_commas(p.scratch_bytes), format_bytes(p.scratch_bytes), p.n_batch, s.n_embd, s.n_head,
-               s.head_dim, s.n_head_kv, s.head_dim, s.n_ff, s.n_head, p.n_ctx, s.n_vocab, p.n_batch);
-    fmt::print("  total               {:>16} bytes  {:>11}\n", with_commas(p.total_bytes), format_bytes(p.total_bytes));
-    if (s.n_ctx_train > 0 && p.n_ctx > s.n_ctx_train)
-        fmt::print("  note: n_ctx {} is larger than the model's trained context {}\n", p.n_ctx, s.n_ctx_train);
+// What `qlm run` with these -c, -b, -t, --kv-type and -fa allocates: the plan InferenceContext
+// allocates from (memory_plan.h), line by line.
+void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, uint64_t weight_bytes,
+                       const InfoOptions& o, const char* weights_note) {
+    if (o.n_ctx < 0) throw_error("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
+    if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    const MemoryPlan p = plan_memory(hp, groups, weight_bytes,
+                                     {.n_ctx = o.n_ctx, .n_batch = o.n_batch,
+                                      .n_threads = o.n_threads > 0 ? o.n_threads : physical_cores(),
+                                      .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
+    const ContextLayout& c = p.context;
+    auto line = [](const std::string& what, uint64_t bytes, const std::string& formula) {
+        fmt::print("  {:<19} {:>16} bytes  {:>11}{}\n", what, with_commas(bytes), format_bytes(bytes),
+                   formula.empty() ? "" : "   = " + formula);
+    };
+    fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}, threads {}{}):\n", c.n_ctx, o.n_ctx == 0 ? " = model's" : "",
+               c.n_batch, o.kv_type, c.n_threads, c.flash_attn ? ", flash attention" : "");
+    line(fmt::format("weights ({})", weights_note), p.weight_bytes, "");
+    line("KV cache", c.kv.bytes,
+         fmt::format("2 x {} layers x {} ctx x {} kv heads x {} head_dim x {} bytes", hp.n_layer, c.n_ctx, hp.n_head_kv,
+                     hp.head_dim, kv_elem_bytes_text(c.kv.type)));
+    line("activations", c.activation_bytes,
+         fmt::format("4 x {} x (3x{} + 2x{} + 2x{} + 2x{} + {})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim, c.n_ff, c.n_rot));
+    line("matmul inputs", c.matmul_input_bytes, fmt::format("{} x {} bytes", c.n_batch, c.matmul_input_row_bytes));
+    line("attention scratch", c.attention.bytes,
+         fmt::format("{} + {} threads x {} bytes", with_commas(c.attention.shared_bytes), c.n_threads,
+                     with_commas(c.attention.thread_bytes)));
+    line("logits", c.logits_bytes, fmt::format("4 x {} x {}", c.n_outputs, c.n_vocab));
+    line("total", p.total_bytes, "");
+    if (hp.n_ctx_train > 0 && c.n_ctx > hp.n_ctx_train)
+        fmt::print("  note: n_ctx {} is larger than the model's trained context {}\n", c.n_ctx, hp.n_ctx_train);
 }
 
 void print_shape(const ModelShape& s) {
@@ -69,7 +86,8 @@ int info_hf(const InfoOptions& o) {
     uint64_t weight_bytes = b.total * s.weight_bytes;
     fmt::print("weights:       {} x {} bytes ({}) = {} bytes ({})\n", with_commas(b.total), s.weight_bytes, s.dtype,
                with_commas(weight_bytes), format_bytes(weight_bytes));
-    print_memory_plan(s, weight_bytes, o, s.dtype.c_str());
+    const Hparams hp = hparams_from_shape(s);
+    print_memory_plan(hp, matmul_groups(hp, weight_type(s)), weight_bytes, o, s.dtype.c_str());
     return 0;
 }
 
@@ -84,13 +102,12 @@ std::string meta_u(const gguf::GgufFile& f, const char* key) {
 
 int info_gguf(const InfoOptions& o) {
     std::string path = !o.model.empty() ? o.model : o.model_flag;
-    auto file = open_model_file(path);
-    check_architecture(*file);
-    // Validate the whole file as `qlm run` would (tensor table against the architecture, the
-    // vocabulary), so that info refuses what run refuses; weights stay mapped, not read.
-    const auto model = Model::load(file);
-    const Hparams& hp = model->hparams();
-    if (file->find("tokenizer.ggml.model")) (void)Tokenizer::from_gguf(*file);
+    // The whole file is validated as `qlm run` would (tensor table against the architecture, the
+    // vocabulary when there is one), so that info refuses what run refuses; any tensor type is
+    // described. Weights stay mapped, not read.
+    const LoadedModel loaded = load_model(path, {.check_tensor_types = false, .tokenizer = TokenizerNeed::IfPresent});
+    const gguf::GgufFile* file = loaded.file.get();
+    const Hparams& hp = loaded.model->hparams();
     ModelShape s = shape_from_hparams(hp);
     TensorStats ts = tensor_stats(*file);
 
@@ -127,7 +144,7 @@ int info_gguf(const InfoOptions& o) {
         fmt::print("  (the {} shape formula gives {}: the file stores tensors beyond that layout)\n", hp.arch,
                    with_commas(formula));
     }
-    print_memory_plan(s, ts.n_bytes, o, "mapped");
+    print_memory_plan(hp, loaded.model->weights().matmul_groups(), ts.n_bytes, o, "mapped");
     return 0;
 }
 
@@ -137,8 +154,10 @@ Action setup_info(CLI::App& app) {
     app.add_option("-m,--model", o->model_flag, "GGUF model file (same as the positional argument)");
     app.add_option("--hf-config", o->hf_config, "a Hugging Face config.json (Llama, Mistral, Qwen2) instead of a GGUF file");
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
-    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the scratch estimate")->capture_default_str();
-    add_cache_flags(app, o->kv_type, nullptr);
+    app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")
+        ->capture_default_str();
+    add_cache_flags(app, o->kv_type, &o->flash_attn);
     return [o]() -> int {
         if (!o->hf_config.empty()) {
             if (!o->model.empty() || !o->model_flag.empty())

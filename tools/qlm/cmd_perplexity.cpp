@@ -17,15 +17,16 @@
 
 #include <fmt/format.h>
 
+#include "src/generate/kld_summary.h"
 #include "src/generate/model_adapters.h"
 #include "src/generate/perplexity.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
+#include "src/model/model_loader.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
-#include "tools/qlm/model_files.h"
 #include "tools/qlm/prompt_input.h"
 
 namespace qlm::cli {
@@ -53,23 +54,9 @@ void out(const std::string& s) {
     std::fflush(stdout);
 }
 
-struct Loaded {
-    std::shared_ptr<const gguf::GgufFile> file;
-    std::unique_ptr<Model> model;
-    std::unique_ptr<Tokenizer> tok;
-};
-
-Loaded load(const PerplexityOptions& o) {
-    Loaded l;
-    l.file = open_model_file(o.model);
-    check_architecture(*l.file);
-    check_tensor_types(*l.file);
-    l.model = Model::load(l.file);
-    l.tok = Tokenizer::from_gguf(*l.file);
-    if (l.tok->n_vocab() != l.model->hparams().n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent", o.model,
-                    l.tok->n_vocab(), l.model->hparams().n_vocab);
-    if (l.tok->add_eos())
+LoadedModel load(const PerplexityOptions& o) {
+    LoadedModel l = load_model(o.model);
+    if (l.tokenizer->add_eos())
         throw_error("{}: the vocabulary adds EOS after every text; perplexity (like llama.cpp's) does not support that", o.model);
     return l;
 }
@@ -78,31 +65,25 @@ int threads_of(const PerplexityOptions& o) {
     return o.n_threads > 0 ? o.n_threads : physical_cores();
 }
 
-void check_ctx(int64_t n_ctx, const Hparams& hp) {
-    if (n_ctx > hp.n_ctx_train)
-        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", n_ctx, hp.n_ctx_train,
-                    hp.n_ctx_train % 2 == 0 ? hp.n_ctx_train : hp.n_ctx_train - 1);
-}
-
 int run_perplexity(const PerplexityOptions& o) {
     if (o.file.empty()) throw_error("give the text to score with -f FILE");
     PromptSource src;
     src.file = o.file;
     const std::string text = read_prompt(src, /*allow_empty=*/false);
     auto t_load = Clock::now();
-    Loaded l = load(o);
+    LoadedModel l = load(o);
     const Hparams& hp = l.model->hparams();
     PerplexityParams p;
     p.n_ctx = o.ctx_given ? o.n_ctx : std::min<int64_t>(o.n_ctx, hp.n_ctx_train - hp.n_ctx_train % 2);
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
-    p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
+    p.bos_id = l.tokenizer->add_bos() ? l.tokenizer->bos_id() : -1;
     validate(p);
-    check_ctx(p.n_ctx, hp);
-    const std::vector<int32_t> tokens = l.tok->encode(text, {.add_bos = l.tok->add_bos()});
+    (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
+    const std::vector<int32_t> tokens = l.tokenizer->encode(text, {.add_bos = l.tokenizer->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {} tokens, {} chunks of n_ctx {}, n_batch {}, threads {}, kv {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), tokens.size(), n_chunk, p.n_ctx, p.n_batch,
@@ -141,67 +122,35 @@ int run_perplexity(const PerplexityOptions& o) {
     return 0;
 }
 
-float percentile(const std::vector<float>& sorted, float fraction) {
-    if (fraction <= 0) return sorted.front();
-    if (fraction >= 1) return sorted.back();
-    float pos = fraction * static_cast<float>(sorted.size() - 1);
-    const size_t ip = static_cast<size_t>(pos);
-    pos -= static_cast<float>(ip);
-    return (1 - pos) * sorted[ip] + pos * sorted[std::min(ip + 1, sorted.size() - 1)];
-}
-
-float median(const std::vector<float>& v) {
-    const size_t n = v.size();
-    return n % 2 == 0 ? 0.5f * (v[n / 2] + v[n / 2 - 1]) : v[n / 2];
-}
-
-void print_kld_summary(KldStats& k) {
-    std::sort(k.kld_values.begin(), k.kld_values.end());
-    std::sort(k.p_diff_values.begin(), k.p_diff_values.end());
+// llama-perplexity's KL divergence report.
+void print_kld_summary(const KldStats& k) {
+    const KldSummary m = summarize_kld(k);
+    const KldRunning& r = m.running;
     std::string s = "\n====== Perplexity statistics ======\n";
-    const MeanUnc lq = mean_and_uncertainty(k.nll.sum, k.nll.sum2, k.count);
-    const MeanUnc lb = mean_and_uncertainty(k.nll_base.sum, k.nll_base.sum2, k.count);
-    const double ppl = std::exp(lq.mean), ppl_unc = ppl * lq.unc;
-    const double ppl_b = std::exp(lb.mean), ppl_b_unc = ppl_b * lb.unc;
-    const double cov = covariance_of_means(k.nll.sum, k.nll_base.sum, k.sum_nll_nll_base, k.count);
-    s += fmt::format("Mean PPL(Q)                   : {:10.6f} ± {:10.6f}\n", ppl, ppl_unc);
-    s += fmt::format("Mean PPL(base)                : {:10.6f} ± {:10.6f}\n", ppl_b, ppl_b_unc);
-    if (lq.unc > 0 && lb.unc > 0) s += fmt::format("Cor(ln(PPL(Q)), ln(PPL(base))): {:6.2f}%\n", 100.0 * cov / (lq.unc * lb.unc));
-    const double lr = lq.mean - lb.mean;
-    const double lr_unc = std::sqrt(std::max(0.0, lq.unc * lq.unc + lb.unc * lb.unc - 2.0 * cov));
-    s += fmt::format("Mean ln(PPL(Q)/PPL(base))     : {:10.6f} ± {:10.6f}\n", lr, lr_unc);
-    s += fmt::format("Mean PPL(Q)/PPL(base)         : {:10.6f} ± {:10.6f}\n", std::exp(lr), std::exp(lr) * lr_unc);
-    const double ppl_cov = ppl * ppl_b * cov;
-    s += fmt::format("Mean PPL(Q)-PPL(base)         : {:10.6f} ± {:10.6f}\n", ppl - ppl_b,
-                     std::sqrt(std::max(0.0, ppl_unc * ppl_unc + ppl_b_unc * ppl_b_unc - 2.0 * ppl_cov)));
+    s += fmt::format("Mean PPL(Q)                   : {:10.6f} ± {:10.6f}\n", r.ppl.value, r.ppl.unc);
+    s += fmt::format("Mean PPL(base)                : {:10.6f} ± {:10.6f}\n", m.ppl_base.value, m.ppl_base.unc);
+    if (m.ln_ppl_correlation) s += fmt::format("Cor(ln(PPL(Q)), ln(PPL(base))): {:6.2f}%\n", 100.0 * *m.ln_ppl_correlation);
+    s += fmt::format("Mean ln(PPL(Q)/PPL(base))     : {:10.6f} ± {:10.6f}\n", r.ln_ratio.value, r.ln_ratio.unc);
+    s += fmt::format("Mean PPL(Q)/PPL(base)         : {:10.6f} ± {:10.6f}\n", m.ppl_ratio.value, m.ppl_ratio.unc);
+    s += fmt::format("Mean PPL(Q)-PPL(base)         : {:10.6f} ± {:10.6f}\n", m.ppl_diff.value, m.ppl_diff.unc);
     s += "\n====== KL divergence statistics ======\n";
-    const MeanUnc kl = mean_and_uncertainty(k.sum_kld, k.sum_kld2, k.count);
-    s += fmt::format("Mean    KLD: {:10.6f} ± {:10.6f}\n", kl.mean, kl.unc);
-    const auto& kv = k.kld_values;
-    s += fmt::format("Maximum KLD: {:10.6f}\n", kv.back());
-    for (float f : {0.999f, 0.99f, 0.95f, 0.90f})
-        s += fmt::format("{:4.1f}%   KLD: {:10.6f}\n", 100.0f * f, percentile(kv, f));
-    s += fmt::format("Median  KLD: {:10.6f}\n", median(kv));
-    for (float f : {0.10f, 0.05f, 0.01f, 0.001f})
-        s += fmt::format("{:4.1f}%   KLD: {:10.6f}\n", 100.0f * f, percentile(kv, f));
-    s += fmt::format("Minimum KLD: {:10.6f}\n", kv.front());
+    s += fmt::format("Mean    KLD: {:10.6f} ± {:10.6f}\n", r.kld.value, r.kld.unc);
+    for (const auto& [f, v] : m.kld_quantiles) {
+        if (f == 1.f) s += fmt::format("Maximum KLD: {:10.6f}\n", v);
+        else if (f == 0.5f) s += fmt::format("Median  KLD: {:10.6f}\n", v);
+        else if (f == 0.f) s += fmt::format("Minimum KLD: {:10.6f}\n", v);
+        else s += fmt::format("{:4.1f}%   KLD: {:10.6f}\n", 100.0f * f, v);
+    }
     s += "\n====== Token probability statistics ======\n";
-    const MeanUnc pd = mean_and_uncertainty(k.sum_p_diff, k.sum_p_diff2, k.count);
-    s += fmt::format("Mean    Δp: {:6.3f} ± {:5.3f} %\n", 100.0 * pd.mean, 100.0 * pd.unc);
-    const auto& pv = k.p_diff_values;
-    s += fmt::format("Maximum Δp: {:6.3f}%\n", 100.0 * pv.back());
-    for (float f : {0.999f, 0.99f, 0.95f, 0.90f, 0.75f})
-        s += fmt::format("{:4.1f}%   Δp: {:6.3f}%\n", 100.0f * f, 100.0 * percentile(pv, f));
-    s += fmt::format("Median  Δp: {:6.3f}%\n", 100.0 * median(pv));
-    for (float f : {0.25f, 0.10f, 0.05f, 0.01f, 0.001f})
-        s += fmt::format("{:4.1f}%   Δp: {:6.3f}%\n", 100.0f * f, 100.0 * percentile(pv, f));
-    s += fmt::format("Minimum Δp: {:6.3f}%\n", 100.0 * pv.front());
-    const MeanUnc mse = mean_and_uncertainty(k.sum_p_diff2, k.sum_p_diff4, k.count);
-    const double rms = std::sqrt(mse.mean);
-    s += fmt::format("RMS Δp    : {:6.3f} ± {:5.3f} %\n", 100.0 * rms, rms > 0 ? 100.0 * 0.5 / rms * mse.unc : 0.0);
-    const double top = static_cast<double>(k.n_same_top) / static_cast<double>(k.count);
-    s += fmt::format("Same top p: {:6.3f} ± {:5.3f} %\n", 100.0 * top,
-                     k.count > 1 ? 100.0 * std::sqrt(top * (1.0 - top) / static_cast<double>(k.count - 1)) : 0.0);
+    s += fmt::format("Mean    Δp: {:6.3f} ± {:5.3f} %\n", 100.0 * m.p_diff.value, 100.0 * m.p_diff.unc);
+    for (const auto& [f, v] : m.p_diff_quantiles) {
+        if (f == 1.f) s += fmt::format("Maximum Δp: {:6.3f}%\n", 100.0 * v);
+        else if (f == 0.5f) s += fmt::format("Median  Δp: {:6.3f}%\n", 100.0 * v);
+        else if (f == 0.f) s += fmt::format("Minimum Δp: {:6.3f}%\n", 100.0 * v);
+        else s += fmt::format("{:4.1f}%   Δp: {:6.3f}%\n", 100.0f * f, 100.0 * v);
+    }
+    s += fmt::format("RMS Δp    : {:6.3f} ± {:5.3f} %\n", 100.0 * r.rms_p_diff.value, 100.0 * r.rms_p_diff.unc);
+    s += fmt::format("Same top p: {:6.3f} ± {:5.3f} %\n", 100.0 * r.same_top.value, 100.0 * r.same_top.unc);
     out(s);
 }
 
@@ -212,7 +161,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     KlBaseReader base(o.kl_base);
     const KlBaseHeader& h = base.header();
     auto t_load = Clock::now();
-    Loaded l = load(o);
+    LoadedModel l = load(o);
     const Hparams& hp = l.model->hparams();
     if (static_cast<int64_t>(h.n_vocab) != hp.n_vocab)
         throw_error("{}: the base was computed with a vocabulary of {} tokens but {} has {}: use a base from the same model family",
@@ -223,17 +172,17 @@ int run_kl_divergence(const PerplexityOptions& o) {
     p.n_ctx = h.n_ctx;
     p.n_batch = std::min(o.n_batch, p.n_ctx);
     p.max_chunks = o.chunks;
-    p.bos_id = l.tok->add_bos() ? l.tok->bos_id() : -1;
+    p.bos_id = l.tokenizer->add_bos() ? l.tokenizer->bos_id() : -1;
     if (p.bos_id != h.bos_id)
         throw_error("{}: the base replaced each chunk's first token with {} but {} uses {}: the models' vocabularies differ",
                     o.kl_base, h.bos_id, o.model, p.bos_id);
     validate(p);
-    check_ctx(p.n_ctx, hp);
+    (void)resolve_context_size(hp, p.n_ctx, /*multiple_of=*/2);
     const std::vector<int32_t>& tokens = base.tokens();
     if (!o.file.empty()) {
         PromptSource src;
         src.file = o.file;
-        const std::vector<int32_t> mine = l.tok->encode(read_prompt(src, false), {.add_bos = l.tok->add_bos()});
+        const std::vector<int32_t> mine = l.tokenizer->encode(read_prompt(src, false), {.add_bos = l.tokenizer->add_bos()});
         const size_t n = std::min(mine.size(), tokens.size());
         for (size_t i = 0; i < tokens.size(); ++i)
             if (i >= n || mine[i] != tokens[i])
@@ -243,7 +192,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     }
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_threads = threads,
+    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
                                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} chunks of n_ctx {}, n_batch {}, threads {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, n_chunk, p.n_ctx, p.n_batch, threads);
@@ -255,19 +204,12 @@ int run_kl_divergence(const PerplexityOptions& o) {
         source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
         [&](int64_t, int64_t, std::span<const float> row, int32_t next) { k.add(base.next_row(), row, next); },
         [&](int64_t c) {
-            const MeanUnc lq = mean_and_uncertainty(k.nll.sum, k.nll.sum2, k.count);
-            const MeanUnc lb = mean_and_uncertainty(k.nll_base.sum, k.nll_base.sum2, k.count);
-            const double cov = covariance_of_means(k.nll.sum, k.nll_base.sum, k.sum_nll_nll_base, k.count);
-            const MeanUnc kl = mean_and_uncertainty(k.sum_kld, k.sum_kld2, k.count);
-            const MeanUnc mse = mean_and_uncertainty(k.sum_p_diff2, k.sum_p_diff4, k.count);
-            const double rms = std::sqrt(mse.mean);
-            const double top = static_cast<double>(k.n_same_top) / static_cast<double>(k.count);
+            const KldRunning r = kld_running(k);
             out(fmt::format("{:4d}    {:9.4f} ± {:9.4f}    {:10.5f} ± {:10.5f}    {:10.5f} ± {:10.5f}    {:6.3f} ± {:6.3f} %    "
                             "{:6.3f} ± {:6.3f} %\n",
-                            c + 1, std::exp(lq.mean), std::exp(lq.mean) * lq.unc, lq.mean - lb.mean,
-                            std::sqrt(std::max(0.0, lq.unc * lq.unc + lb.unc * lb.unc - 2.0 * cov)), kl.mean, kl.unc,
-                            100.0 * rms, rms > 0 ? 100.0 * 0.5 / rms * mse.unc : 0.0, 100.0 * top,
-                            k.count > 1 ? 100.0 * std::sqrt(top * (1 - top) / static_cast<double>(k.count - 1)) : 0.0));
+                            c + 1, r.ppl.value, r.ppl.unc, r.ln_ratio.value, r.ln_ratio.unc, r.kld.value, r.kld.unc,
+                            100.0 * r.rms_p_diff.value, 100.0 * r.rms_p_diff.unc, 100.0 * r.same_top.value,
+                            100.0 * r.same_top.unc));
         });
     const double secs = seconds_since(t_run);
     print_kld_summary(k);

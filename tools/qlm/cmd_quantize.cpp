@@ -20,14 +20,12 @@
 #include "src/quantize/imatrix.h"
 #include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
+#include "src/util/interrupt.h"
 #include "tools/qlm/command.h"
-#include "tools/qlm/model_files.h"
+#include "tools/qlm/number_format.h"
 
 namespace qlm::cli {
 namespace {
-
-std::atomic<bool> g_interrupted{false};
-extern "C" void on_sigint(int) { g_interrupted.store(true); }
 
 struct QuantizeCliOptions {
     std::string input, output, type;
@@ -154,26 +152,18 @@ Action setup_quantize(CLI::App& app) {
                 if (done == total) std::fputc('\n', stderr);
                 std::fflush(stderr);
             };
-        g_interrupted.store(false);
-        q.cancel = &g_interrupted;
-        // Ctrl-C, `kill` and a closed terminal all cancel: the temp file is removed, OUT never appears.
-        constexpr int kSignals[] = {SIGINT, SIGTERM, SIGHUP};
-        struct sigaction sa {}, old[3] {};
-        sa.sa_handler = on_sigint;
-        sigemptyset(&sa.sa_mask);
-        for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &sa, &old[i]);
-        auto restore = [&] {
-            for (int i = 0; i < 3; ++i) sigaction(kSignals[i], &old[i], nullptr);
-        };
         QuantizeReport r;
-        try {
-            r = quantize_model(q);
-        } catch (...) {
-            restore();
-            if (tty) std::fputc('\n', stderr);
-            throw;
+        {
+            // Ctrl-C, `kill` and a closed terminal all cancel: the temp file is removed, OUT never appears.
+            InterruptScope cancel_on({SIGINT, SIGTERM, SIGHUP});
+            q.cancel = &interrupt_flag();
+            try {
+                r = quantize_model(q);
+            } catch (...) {
+                if (tty) std::fputc('\n', stderr);
+                throw;
+            }
         }
-        restore();
         print_summary(r, std::string(preset_info(*preset).name));
         std::fflush(stdout);
         return 0;

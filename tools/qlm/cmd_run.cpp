@@ -20,12 +20,11 @@
 #include "src/generate/generate.h"
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
-#include "tools/qlm/model_files.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
@@ -84,12 +83,8 @@ void emit(std::string_view s) {
     std::fflush(stdout);
 }
 
-int run(const RunOptions& o) {
-    // --- validate flags before touching the model ---
-    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
-    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
-    check_load_flags(lo);
-    const SamplingParams sp = resolve_sampling(o.sampling);
+// The generation flags, checked before the model is loaded (-n >= -1 already is).
+GenerateOptions generate_options(const RunOptions& o) {
     if (o.n_predict > INT32_MAX) throw_error("-n {}: too large (at most {}; -1 = until end of text)", o.n_predict, INT32_MAX);
     GenerateOptions go;
     go.n_predict = static_cast<int32_t>(o.n_predict);
@@ -97,31 +92,67 @@ int run(const RunOptions& o) {
     go.stop = o.stops;
     go.on_text = [](std::string_view t) { emit(t); };
     validate(go);
+    return go;
+}
+
+// The prompt's token ids (--ids, or the text encoded), which must leave room in the context.
+std::vector<int32_t> prompt_tokens(const RunOptions& o, const std::string& text, const Tokenizer& tok,
+                                   const Hparams& hp, int64_t n_ctx) {
+    std::vector<int32_t> ids;
+    if (!o.ids.empty()) {
+        ids = parse_ids(o.ids, hp.n_vocab);
+    } else {
+        EncodeOptions eo;
+        eo.add_bos = tok.add_bos() && !o.no_bos;
+        eo.parse_special = o.special;
+        ids = tok.encode(text, eo);
+        if (ids.empty()) throw_error("the prompt encodes to no tokens: give some text");
+    }
+    if (static_cast<int64_t>(ids.size()) >= n_ctx)
+        throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt", ids.size(),
+                    n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(ids.size()) + 256));
+    return ids;
+}
+
+// Ends the text's line before the timings when both streams go to the same place.
+void end_text_line(const GenerateResult& r) {
+    if (r.text.empty() || r.text.back() == '\n') return;
+    struct stat so {}, se {};
+    if (isatty(STDOUT_FILENO))
+        emit("\n");
+    else if (fstat(STDOUT_FILENO, &so) == 0 && fstat(STDERR_FILENO, &se) == 0 && so.st_dev == se.st_dev &&
+             so.st_ino == se.st_ino)
+        std::fputc('\n', stderr);
+}
+
+void print_timings(const GenerateResult& r) {
+    const GenerateTimings& t = r.timings;
+    fmt::print(stderr,
+               "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} "
+               "tokens/s) | stopped by {}\n",
+               t.prompt_tokens, t.prompt_seconds, t.prompt_tokens_per_second(), t.generated_tokens,
+               t.generation_seconds, t.generation_tokens_per_second(), to_string(r.stop_reason));
+}
+
+int run(const RunOptions& o) {
+    // --- validate flags before touching the model ---
+    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
+    if (o.n_predict < -1) throw_error("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
+    check_load_flags(lo);
+    const SamplingParams sp = resolve_sampling(o.sampling);
+    GenerateOptions go = generate_options(o);
     std::string text;
     if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
     else if (o.prompt.has_text || !o.prompt.file.empty()) throw_error("give either a text prompt or --ids, not both");
 
     // --- load ---
-    LoadedModel lm = load_for_generation(lo);
-    const Hparams& hp = lm.model->hparams();
-    const int64_t n_ctx = lm.n_ctx;
-    auto& tok = lm.tok;
-
-    std::vector<int32_t> prompt_ids;
-    if (!o.ids.empty()) {
-        prompt_ids = parse_ids(o.ids, hp.n_vocab);
-    } else {
-        EncodeOptions eo;
-        eo.add_bos = tok->add_bos() && !o.no_bos;
-        eo.parse_special = o.special;
-        prompt_ids = tok->encode(text, eo);
-        if (prompt_ids.empty()) throw_error("the prompt encodes to no tokens: give some text");
-    }
-    if (static_cast<int64_t>(prompt_ids.size()) >= n_ctx)
-        throw_error("the prompt is {} tokens but the context holds {}: use -c {} or a shorter prompt",
-                    prompt_ids.size(), n_ctx, std::min<int64_t>(hp.n_ctx_train, static_cast<int64_t>(prompt_ids.size()) + 256));
-
-    InferenceContext ctx(*lm.model, lm.context_options(o.n_batch));
+    ModelForGeneration lm = load_for_generation(lo);
+    const Hparams& hp = lm.loaded.model->hparams();
+    const Tokenizer& tok = *lm.loaded.tokenizer;
+    const std::vector<int32_t> prompt_ids = prompt_tokens(o, text, tok, hp, lm.context.n_ctx);
+    ContextOptions co = lm.context;
+    if (!o.logits_out.empty()) co.n_outputs = static_cast<int64_t>(prompt_ids.size());  // every prompt position
+    InferenceContext ctx(*lm.loaded.model, co);
     Sampler sampler(sp);
     fmt::print(stderr, "{}", load_summary(lm, lo, sp, sampler.seed()));
 
@@ -136,34 +167,22 @@ int run(const RunOptions& o) {
         };
     }
     ContextLogitsSource source(ctx);
-    TokenizerDecoder decoder(*tok);
-    GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
-    // End the text's line before the timings when both streams go to the same place.
-    if (!r.text.empty() && r.text.back() != '\n') {
-        struct stat so {}, se {};
-        if (isatty(STDOUT_FILENO)) emit("\n");
-        else if (fstat(STDOUT_FILENO, &so) == 0 && fstat(STDERR_FILENO, &se) == 0 && so.st_dev == se.st_dev &&
-                 so.st_ino == se.st_ino)
-            std::fputc('\n', stderr);
-    }
+    TokenizerDecoder decoder(tok);
+    const GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
+    end_text_line(r);
 
     if (!o.logits_out.empty()) {
         dump.model = std::filesystem::path(o.model).filename().string();
         dump.n_vocab = hp.n_vocab;
         dump.prompt_ids = prompt_ids;
         dump.greedy = r.tokens;
-        for (int32_t id : r.tokens) dump.greedy_bytes += tok->token_to_piece(id);
+        for (int32_t id : r.tokens) dump.greedy_bytes += tok.token_to_piece(id);
         write_logits_json(o.logits_out, dump);
     }
-
-    const GenerateTimings& t = r.timings;
-    fmt::print(stderr,
-               "qlm: prompt: {} tokens in {:.2f} s ({:.1f} tokens/s) | generation: {} tokens in {:.2f} s ({:.1f} "
-               "tokens/s) | stopped by {}\n",
-               t.prompt_tokens, t.prompt_seconds, t.prompt_tokens_per_second(), t.generated_tokens,
-               t.generation_seconds, t.generation_tokens_per_second(), to_string(r.stop_reason));
+    print_timings(r);
     return 0;
 }
+
 Action setup_run(CLI::App& app) {
     auto o = std::make_shared<RunOptions>();
     app.add_option("-m,--model", o->model, "GGUF model file")->required();

@@ -5,10 +5,10 @@
 
 #include <fmt/format.h>
 
+#include "src/model/model_loader.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
-#include "tools/qlm/model_files.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/text_util.h"
 
@@ -35,8 +35,7 @@ Action setup_tokenize(CLI::App& app) {
     return [o, &app]() -> int {
         o->prompt.has_text = app.count("text") + app.count("--prompt") > 0;
         std::string text = read_prompt(o->prompt, /*allow_empty=*/true);
-        auto file = open_model_file(o->model);
-        auto tok = Tokenizer::from_gguf(*file);
+        auto tok = load_tokenizer(o->model);
         EncodeOptions eo;
         eo.add_bos = tok->add_bos() && !o->no_bos;
         eo.parse_special = o->special;

@@ -4,7 +4,6 @@
 #include <unistd.h>
 
 #include <cerrno>
-#include <csignal>
 #include <cstdio>
 #include <clocale>
 #include <cstdlib>
@@ -14,16 +13,13 @@
 #include <readline/history.h>
 #include <readline/readline.h>
 
+#include "src/util/interrupt.h"
+
 namespace qlm::cli {
 
-std::atomic<bool>& interrupt_flag() {
-    static std::atomic<bool> flag{false};
-    return flag;
-}
+using chat::InputLine;
 
 namespace {
-
-void on_sigint(int) { interrupt_flag().store(true); }
 
 // Readline's alternate (callback) interface, so that a select() interrupted by SIGINT lets us
 // abandon the line cleanly.
@@ -46,7 +42,7 @@ void on_line(char* line) {
     rl_callback_handler_remove();
 }
 
-class ReadlineReader : public LineReader {
+class ReadlineReader : public chat::LineReader {
 public:
     explicit ReadlineReader(std::string history_file) : history_(std::move(history_file)) {
         // Character classes from the environment (UTF-8 line editing); numbers stay in the C locale.
@@ -123,7 +119,7 @@ private:
     std::string history_;
 };
 
-class StreamReader : public LineReader {
+class StreamReader : public chat::LineReader {
 public:
     InputLine read(const std::string&) override {
         InputLine out;
@@ -139,19 +135,11 @@ public:
 
 }  // namespace
 
-void install_sigint_flag() {
-    struct sigaction sa {};
-    sa.sa_handler = on_sigint;
-    sigemptyset(&sa.sa_mask);
-    sa.sa_flags = 0;  // no SA_RESTART: select() returns EINTR
-    sigaction(SIGINT, &sa, nullptr);
-}
-
-std::unique_ptr<LineReader> make_readline_reader(const std::string& history_file) {
+std::unique_ptr<chat::LineReader> make_readline_reader(const std::string& history_file) {
     return std::make_unique<ReadlineReader>(history_file);
 }
 
-std::unique_ptr<LineReader> make_stream_reader() { return std::make_unique<StreamReader>(); }
+std::unique_ptr<chat::LineReader> make_stream_reader() { return std::make_unique<StreamReader>(); }
 
 std::string default_history_path() {
     const char* state = std::getenv("XDG_STATE_HOME");

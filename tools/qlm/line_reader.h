@@ -1,36 +1,19 @@
 // Input lines for `qlm chat`: GNU readline on a terminal (line editing, persistent history,
-// Ctrl-C that clears the line), plain reads otherwise. Ctrl-C is routed through one SIGINT
-// handler that sets an interrupt flag (also used to cancel a reply being generated).
+// Ctrl-C that clears the line), plain reads otherwise. The readline reader sees Ctrl-C through
+// the process's interrupt flag (src/util/interrupt.h), which also cancels a reply being generated.
 #pragma once
 
-#include <atomic>
 #include <memory>
 #include <string>
 
+#include "src/chat/chat_repl.h"
+
 namespace qlm::cli {
 
-struct InputLine {
-    enum class Kind { Line, Eof, Interrupted } kind = Kind::Eof;
-    std::string text;
-    bool line_was_empty = true;  // Interrupted: nothing had been typed
-};
-
-class LineReader {
-public:
-    virtual ~LineReader() = default;
-    virtual InputLine read(const std::string& prompt) = 0;
-    virtual void add_history(const std::string&) {}
-};
-
-// Set by SIGINT while installed (see install_sigint_flag); the chat clears it.
-std::atomic<bool>& interrupt_flag();
-// Installs a SIGINT handler (without SA_RESTART) that sets interrupt_flag().
-void install_sigint_flag();
-
 // Readline with history in history_file ("" = no persistent history).
-std::unique_ptr<LineReader> make_readline_reader(const std::string& history_file);
+std::unique_ptr<chat::LineReader> make_readline_reader(const std::string& history_file);
 // std::getline on stdin.
-std::unique_ptr<LineReader> make_stream_reader();
+std::unique_ptr<chat::LineReader> make_stream_reader();
 
 // $XDG_STATE_HOME/qlm/history, else ~/.local/state/qlm/history; "" when neither is known.
 std::string default_history_path();

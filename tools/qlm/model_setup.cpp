@@ -1,13 +1,12 @@
 #include "tools/qlm/model_setup.h"
 
-#include <chrono>
-
 #include <fmt/format.h>
 
 #include "quant/formats.h"
-#include "src/model/hf_config.h"
+#include "src/model/weights.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
+#include "tools/qlm/number_format.h"
 
 namespace qlm::cli {
 namespace {
@@ -35,68 +34,36 @@ void check_load_flags(const LoadOptions& o) {
     if (o.n_threads < 0) throw_error("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
 }
 
-LoadedModel load_for_generation(const LoadOptions& o) {
+ModelForGeneration load_for_generation(const LoadOptions& o) {
     check_load_flags(o);
-    const auto t0 = std::chrono::steady_clock::now();
-    LoadedModel m;
-    m.file = open_model_file(o.model);
-    check_architecture(*m.file);
-    check_tensor_types(*m.file);
-    m.model = Model::load(m.file);
-    const Hparams& hp = m.model->hparams();
-    m.n_ctx = o.n_ctx == 0 ? hp.n_ctx_train : o.n_ctx;
-    if (m.n_ctx > hp.n_ctx_train)
-        throw_error("-c {} is larger than the model's context length {}: use -c {} or less", o.n_ctx, hp.n_ctx_train,
-                    hp.n_ctx_train);
     const auto kv = kv_type_from_name(o.kv_type);
     if (!kv) throw_error("--kv-type {}: not a KV cache type (use f16, f32 or q8_0)", o.kv_type);
-    m.kv = *kv;
-    m.flash_attn = o.flash_attn;
-    const ModelShape shape = shape_from_hparams(hp);
-    m.stats = tensor_stats(*m.file);
-    m.plan = plan_memory(shape, m.stats.n_bytes, {.n_ctx = m.n_ctx, .n_batch = o.n_batch, .kv_type = m.kv});
-    if (auto avail = available_memory_bytes()) {
-        const uint64_t need = m.plan.kv_bytes + m.plan.scratch_bytes;
-        if (need > *avail) {
-            // The largest context that fits (the need grows with n_ctx).
-            auto need_for = [&](int64_t n) {
-                MemoryPlan p = plan_memory(shape, 0, {.n_ctx = n, .n_batch = o.n_batch, .kv_type = m.kv});
-                return p.kv_bytes + p.scratch_bytes;
-            };
-            int64_t lo = 0, hi = m.n_ctx;  // need_for(lo) fits (or lo == 0), need_for(hi) does not
-            while (hi - lo > 1) {
-                int64_t mid = lo + (hi - lo) / 2;
-                (need_for(mid) <= *avail ? lo : hi) = mid;
-            }
-            const uint64_t fit = static_cast<uint64_t>(lo);
-            const uint64_t suggest = fit >= 512 ? fit / 256 * 256 : fit;
-            throw_error("a context of {} tokens needs {} bytes ({}) of KV cache and scratch, but only {} bytes ({}) are "
-                        "available: use a smaller context{}{}",
-                        m.n_ctx, need, format_bytes(need), *avail, format_bytes(*avail),
-                        suggest > 0 ? fmt::format(", e.g. -c {}", suggest) : std::string(),
-                        m.kv == KvType::F32                                 ? ", or --kv-type f16"
-                        : m.kv == KvType::F16 && hp.head_dim % 32 == 0 ? ", or --kv-type q8_0"
-                                                                        : "");
-        }
-    }
-    m.tok = Tokenizer::from_gguf(*m.file);
-    if (m.tok->n_vocab() != hp.n_vocab)
-        throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
-                    o.model, m.tok->n_vocab(), hp.n_vocab);
-    m.threads = o.n_threads > 0 ? o.n_threads : physical_cores();
-    m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    ModelForGeneration m;
+    m.loaded = load_model(o.model);
+    const Hparams& hp = m.loaded.model->hparams();
+    m.context = {.n_ctx = resolve_context_size(hp, o.n_ctx),
+                 .n_batch = o.n_batch,
+                 .n_threads = o.n_threads > 0 ? o.n_threads : physical_cores(),
+                 .kv_type = *kv,
+                 .flash_attn = o.flash_attn};
+    m.stats = tensor_stats(*m.loaded.file);
+    const std::vector<MatmulGroup> groups = m.loaded.model->weights().matmul_groups();
+    m.plan = plan_memory(hp, groups, m.stats.n_bytes, m.context);
+    if (const auto avail = available_memory_bytes()) check_context_fits(hp, groups, m.context, *avail);
     return m;
 }
 
-std::string load_summary(const LoadedModel& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed) {
-    const Hparams& hp = m.model->hparams();
+std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed) {
+    const Hparams& hp = m.loaded.model->hparams();
+    const ContextLayout& c = m.plan.context;
     return fmt::format(
         "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
         "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
         "{:.2f}, seed {}\n",
         hp.name.empty() ? o.model : hp.name, hp.arch, format_count(m.stats.n_params), type_summary(m.stats),
-        format_bytes(m.file->file_size()), m.load_seconds, m.n_ctx, hp.n_ctx_train, m.plan.n_batch, m.threads,
-        isa_name(active_isa()), o.kv_type, format_bytes(m.plan.kv_bytes), m.flash_attn ? ", flash attention" : "", sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
+        format_bytes(m.loaded.file->file_size()), m.loaded.load_seconds, c.n_ctx, hp.n_ctx_train, c.n_batch,
+        c.n_threads, isa_name(active_isa()), o.kv_type, format_bytes(c.kv.bytes), c.flash_attn ? ", flash attention" : "",
+        sp.temperature, sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
 }
 
 }  // namespace qlm::cli

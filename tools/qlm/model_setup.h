@@ -1,6 +1,6 @@
-// Loading a model for generation (run, chat): the file checks, the context size against the
-// model's limit and the available memory (suggesting a -c that fits), the tokenizer, and the
-// one-line load summary.
+// Loading a model for generation (run, chat): the model and its tokenizer (load_model), the
+// context options resolved from the flags, the memory plan checked against the memory available
+// (suggesting a -c that fits), and the one-line load summary.
 #pragma once
 
 #include <memory>
@@ -8,11 +8,10 @@
 
 #include <CLI/CLI.hpp>
 
+#include "src/model/context.h"
 #include "src/model/memory_plan.h"
-#include "src/model/model.h"
+#include "src/model/model_loader.h"
 #include "src/sampling/sampler.h"
-#include "src/tokenizer/tokenizer.h"
-#include "tools/qlm/model_files.h"
 
 namespace qlm::cli {
 
@@ -25,21 +24,11 @@ struct LoadOptions {
     bool flash_attn = false;
 };
 
-struct LoadedModel {
-    std::shared_ptr<const gguf::GgufFile> file;
-    std::unique_ptr<Model> model;
-    std::unique_ptr<Tokenizer> tok;
-    int64_t n_ctx = 0;
-    int threads = 1;
-    KvType kv = KvType::F16;
-    bool flash_attn = false;
+struct ModelForGeneration {
+    LoadedModel loaded;      // file, model, tokenizer
+    ContextOptions context;  // n_ctx and n_threads resolved (never 0)
     TensorStats stats;
-    MemoryPlan plan;
-    double load_seconds = 0;
-
-    ContextOptions context_options(int64_t n_batch) const {
-        return {.n_ctx = n_ctx, .n_batch = n_batch, .n_threads = threads, .kv_type = kv, .flash_attn = flash_attn};
-    }
+    MemoryPlan plan;         // for `context`
 };
 
 // The KV cache flags of run, chat, perplexity, bench and info: --kv-type f16|f32|q8_0, and
@@ -49,10 +38,11 @@ void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn);
 // Throws qlm::Error for a negative -c or -t, or -b < 1.
 void check_load_flags(const LoadOptions& o);
 
-// Checks -c/-b/-t, opens and loads the model and its tokenizer; throws qlm::Error.
-LoadedModel load_for_generation(const LoadOptions& o);
+// Checks the flags, loads the model and its tokenizer, and checks that the context fits in
+// memory; throws qlm::Error.
+ModelForGeneration load_for_generation(const LoadOptions& o);
 
 // "qlm: model '...' (llama, 292.80 K params, ...) loaded in 0.01 s | n_ctx ... | sampling: ..."
-std::string load_summary(const LoadedModel& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed);
+std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, const SamplingParams& sp, uint64_t seed);
 
 }  // namespace qlm::cli

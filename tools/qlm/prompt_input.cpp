@@ -38,7 +38,7 @@ std::string read_prompt(const PromptSource& src, bool allow_empty) {
     } else {
         throw_error("no prompt: give one with -p TEXT or -f FILE, or pipe text on stdin");
     }
-    if (auto bad = find_invalid_utf8(text))
+    if (auto bad = utf8::find_invalid(text))
         throw_error("{} is not valid UTF-8 (byte 0x{:02x} at offset {}): pass UTF-8 text", where,
                     static_cast<unsigned char>(text[*bad]), *bad);
     if (text.empty() && !allow_empty)

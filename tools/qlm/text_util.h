@@ -1,4 +1,4 @@
-// Small text helpers for the CLI: UTF-8 validation of user input and safe display of token bytes.
+// Safe display of token bytes for the CLI.
 #pragma once
 
 #include <cstddef>
@@ -9,9 +9,6 @@
 #include "src/util/utf8.h"
 
 namespace qlm::cli {
-
-// Byte offset of the first invalid UTF-8 sequence, or nullopt when `s` is valid UTF-8.
-inline std::optional<size_t> find_invalid_utf8(std::string_view s) { return utf8::find_invalid(s); }
 
 // Printable form of raw token bytes: valid UTF-8 kept, \n \t \r \\ \' escaped, other control or
 // invalid bytes shown as \xNN.

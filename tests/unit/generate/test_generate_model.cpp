@@ -13,7 +13,7 @@
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/tokenizer/tokenizer.h"
 
 namespace qlm {
@@ -37,7 +37,10 @@ void expect_greedy_matches_golden(const std::string& golden_name) {
     const LogitsDump ref = logits_dump_from_json(
         qlm::test::read_json(qlm::test::shared_file("golden/" + golden_name)), golden_name);
     Loaded l = load(ref.model);
-    InferenceContext ctx(*l.model, {.n_ctx = 256, .n_batch = 64, .n_threads = 1});
+    InferenceContext ctx(*l.model, {.n_ctx = 256,
+                                    .n_batch = 64,
+                                    .n_outputs = static_cast<int64_t>(ref.prompt_ids.size()),
+                                    .n_threads = 1});
     ContextLogitsSource source(ctx);
     TokenizerDecoder decoder(*l.tok);
     SamplingParams sp;

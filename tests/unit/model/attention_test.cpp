@@ -1,6 +1,8 @@
-// The tiled online-softmax attention against the direct reference (all scores, softmax, weighted
-// sum in double), for every KV cache type, GQA ratios, chunk shapes and context lengths that
-// cross the tile (64) and decode-split (512) boundaries.
+// The tiled attention kernels (exact and online-softmax) against the direct reference (all
+// scores, softmax, weighted sum in double), for every KV cache type, GQA ratios, chunk shapes and
+// context lengths that cross the tile (64) and decode-split (512) boundaries. The kernels run as
+// the forward pass runs them: attention_team in a parallel region, on a scratch sized by
+// attention_layout for the call.
 #include <gtest/gtest.h>
 #include <omp.h>
 
@@ -37,6 +39,22 @@ std::vector<float> randn(size_t n, std::mt19937& rng, float sd) {
     return v;
 }
 
+// A cache of `total` positions whose layer `layer` holds k and v.
+KvCache filled_cache(const Hparams& hp, int64_t total, KvType type, int64_t layer, const std::vector<float>& k,
+                     const std::vector<float>& v) {
+    KvCache kv(kv_layout(hp, total, type));
+    kv.store(layer, 0, total, k.data(), v.data());
+    return kv;
+}
+
+// attention_team on a team of `threads`, with a scratch planned for exactly this call.
+void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0, float* out,
+               AttentionKernel kernel, int threads = 3) {
+    AttentionScratch scratch(attention_layout(hp, kv.type(), kv.n_ctx(), n, kernel, threads));
+#pragma omp parallel num_threads(threads)
+    attention_team(hp, kv, layer, q, n, p0, out, scratch);
+}
+
 double rms(const std::vector<float>& v) {
     double s = 0;
     for (float x : v) s += double{x} * x;
@@ -49,11 +67,10 @@ double relative_error(const Case& c, KvType type, uint32_t seed, AttentionKernel
     const Hparams hp = shape(c);
     std::mt19937 rng(seed);
     const int64_t total = c.p0 + c.n, kvd = c.n_head_kv * c.head_dim, qd = c.n_head * c.head_dim;
-    KvCache kv(hp, total, type);
     // Scores of a few units, so softmax is neither flat nor one-hot.
     const auto k = randn(static_cast<size_t>(total * kvd), rng, 1.0f);
     const auto v = randn(static_cast<size_t>(total * kvd), rng, 1.0f);
-    kv.store(1, 0, total, k.data(), v.data());
+    const KvCache kv = filled_cache(hp, total, type, 1, k, v);
     const auto q = randn(static_cast<size_t>(c.n * qd), rng, 2.0f);
     std::vector<float> got(q.size()), want(q.size());
     attention(hp, kv, 1, q.data(), c.n, c.p0, got.data(), kernel);
@@ -114,26 +131,21 @@ TEST(Attention, SameBitsForAnyThreadCount) {
     const Case c{4, 2, 32, 700, 2};
     const Hparams hp = shape(c);
     std::mt19937 rng(7);
-    KvCache kv(hp, c.p0 + c.n, KvType::F16);
     const auto k = randn(static_cast<size_t>((c.p0 + c.n) * 64), rng, 1.f);
     const auto v = randn(k.size(), rng, 1.f);
-    kv.store(0, 0, c.p0 + c.n, k.data(), v.data());
+    const KvCache kv = filled_cache(hp, c.p0 + c.n, KvType::F16, 0, k, v);
     const auto q = randn(static_cast<size_t>(c.n * 128), rng, 2.f);
     std::vector<float> one(q.size()), two(q.size());
-    const int saved = omp_get_max_threads();
     for (AttentionKernel kernel : {AttentionKernel::Exact, AttentionKernel::Flash}) {
-        omp_set_num_threads(1);
-        attention(hp, kv, 0, q.data(), c.n, c.p0, one.data(), kernel);
-        omp_set_num_threads(2);
-        attention(hp, kv, 0, q.data(), c.n, c.p0, two.data(), kernel);
+        attention(hp, kv, 0, q.data(), c.n, c.p0, one.data(), kernel, 1);
+        attention(hp, kv, 0, q.data(), c.n, c.p0, two.data(), kernel, 2);
         for (size_t i = 0; i < one.size(); ++i) ASSERT_EQ(one[i], two[i]) << i;
     }
-    omp_set_num_threads(saved);
 }
 
 TEST(Attention, Q8_0CacheIsAboutHalfOfF16) {
     Hparams hp = shape({8, 4, 64, 0, 1});
-    const uint64_t f16 = kv_cache_bytes(hp, 1000, KvType::F16), q8 = kv_cache_bytes(hp, 1000, KvType::Q8_0);
+    const uint64_t f16 = kv_layout(hp, 1000, KvType::F16).bytes, q8 = kv_layout(hp, 1000, KvType::Q8_0).bytes;
     EXPECT_EQ(q8 * 64, f16 * 34);
     EXPECT_EQ(kv_type_from_name("q8_0"), KvType::Q8_0);
     EXPECT_EQ(kv_type_name(KvType::F16), "f16");

@@ -13,7 +13,7 @@
 #include "common/test_support.h"
 #include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/quantize/quantize_model.h"
 #include "src/util/error.h"
 
@@ -43,7 +43,7 @@ TEST(HostileWeights, NanAndInfWeightsRunWithoutUndefinedBehaviour) {
             const std::vector<uint8_t> bytes = m.writer().to_bytes();
             std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(bytes, "hostile.gguf");
             auto model = Model::load(file);
-            InferenceContext ctx(*model, {.n_ctx = 8, .n_batch = 4, .n_threads = 1});
+            InferenceContext ctx(*model, {.n_ctx = 8, .n_batch = 4, .n_outputs = 3, .n_threads = 1});
             const std::vector<int32_t> prompt = {1, 260, 263};
             ctx.eval(prompt, true);
             ASSERT_EQ(ctx.n_outputs(), 3) << tensor;

@@ -15,7 +15,7 @@
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
 #include "src/model/kv_cache.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -172,7 +172,7 @@ TEST(Hparams, MissingKeyIsNamed) {
 TEST(Hparams, UnsupportedArchitecture) {
     Tiny t;
     t.edit_meta = [](gguf::GgufWriter& w) { w.set_string("general.architecture", "gpt2"); };
-    EXPECT_NE(load_error(t).find("architecture 'gpt2' is not supported (qlm runs llama and qwen2 models)"),
+    EXPECT_NE(load_error(t).find("architecture 'gpt2' is not supported: qlm runs 'llama'"),
               std::string::npos)
         << load_error(t);
     Tiny u;
@@ -241,18 +241,34 @@ TEST(Context, RejectsBadOptionsAndTokens) {
     EXPECT_EQ(ctx.n_past(), 0);
 }
 
+TEST(Context, AllLogitsNeedOutputRows) {
+    auto l = build(Tiny{});
+    auto m = Model::load(l->file);
+    const std::vector<int32_t> three = {1, 2, 3};
+    InferenceContext gen(*m, {.n_ctx = 16});  // one logits row: enough to generate
+    EXPECT_THROW(gen.eval(three, true), Error);
+    EXPECT_EQ(gen.n_past(), 0);  // refused before anything ran
+    gen.eval(three, false);
+    EXPECT_EQ(gen.n_outputs(), 1);
+    InferenceContext all(*m, {.n_ctx = 16, .n_outputs = 3});
+    all.eval(three, true);
+    EXPECT_EQ(all.n_outputs(), 3);
+    for (size_t k = 0; k < gen.logits(0).size(); ++k) EXPECT_NEAR(all.logits(2)[k], gen.logits(0)[k], 1e-5f);
+}
+
 TEST(Context, KvCacheBytesFormula) {
     Hparams hp;
     hp.n_layer = 3;
     hp.n_head_kv = 2;
     hp.head_dim = 8;
-    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::F16), 2u * 3 * 100 * 2 * 8 * 2);
-    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::F32), 2u * 3 * 100 * 2 * 8 * 4);
-    EXPECT_THROW(KvCache(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F16).bytes, 2u * 3 * 100 * 2 * 8 * 2);
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F32).bytes, 2u * 3 * 100 * 2 * 8 * 4);
+    EXPECT_THROW(kv_layout(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
     hp.head_dim = 64;
-    EXPECT_EQ(kv_cache_bytes(hp, 100, KvType::Q8_0), 2u * 3 * 100 * 2 * 2 * 34);  // 2 blocks per head
+    EXPECT_EQ(kv_layout(hp, 100, KvType::Q8_0).bytes, 2u * 3 * 100 * 2 * 2 * 34);  // 2 blocks per head
+    EXPECT_EQ(KvCache(kv_layout(hp, 100, KvType::Q8_0)).bytes(), 2u * 3 * 100 * 2 * 2 * 34);
     hp.n_layer = int64_t{1} << 40;
-    EXPECT_THROW(KvCache(hp, int64_t{1} << 20, KvType::F32), Error);  // too large: error, not a crash
+    EXPECT_THROW(kv_layout(hp, int64_t{1} << 20, KvType::F32), Error);  // too large: error, not a crash
 }
 
 // Truncating the cache and re-running tokens gives the same logits as the first run, and
@@ -264,7 +280,7 @@ TEST(Context, TruncateAndBatchingAreConsistent) {
         auto l = build(shape);
         auto m = Model::load(l->file);
         const std::vector<int32_t> toks = {1, 7, 3, 9, 2};
-        InferenceContext a(*m, {.n_ctx = 16, .kv_type = kv});
+        InferenceContext a(*m, {.n_ctx = 16, .n_outputs = 5, .kv_type = kv});
         a.eval(toks, true);
         ASSERT_EQ(a.n_outputs(), 5);
         std::vector<std::vector<float>> first;
@@ -290,7 +306,7 @@ TEST(KvCache, StoreViewTruncate) {
     hp.n_layer = 2;
     hp.n_head_kv = 1;
     hp.head_dim = 2;
-    KvCache c(hp, 4, KvType::F16);
+    KvCache c(kv_layout(hp, 4, KvType::F16));
     const float k[4] = {1.f, 2.f, 0.1f, -3.f}, v[4] = {5.f, 6.f, 7.f, 8.f};
     c.store(1, 0, 2, k, v);
     const auto* k1 = static_cast<const uint16_t*>(c.k_head(1, 1, 0));

@@ -13,7 +13,7 @@
 #include "common/test_support.h"
 #include "quant/matmul.h"
 #include "src/gguf/gguf_file.h"
-#include "src/model/model.h"
+#include "src/model/context.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
 #include "src/quantize/imatrix.h"
@@ -224,7 +224,7 @@ TEST(Imatrix, CollectorMatchesDirectComputation) {
     for (int i = 0; i < 40; ++i) tokens.push_back((i * 37 + 5) % static_cast<int32_t>(hp.n_vocab));
     ImatrixCollector c(*model);
     {
-        InferenceContext ctx(*model, {.n_ctx = 64, .n_batch = 16, .n_threads = 1, .matmul_observer = &c});
+        InferenceContext ctx(*model, {.n_ctx = 64, .n_batch = 16, .n_outputs = 20, .n_threads = 1, .matmul_observer = &c});
         ctx.eval(std::span<const int32_t>(tokens.data(), 20), true);
         c.chunk_done();
         ctx.truncate(0);

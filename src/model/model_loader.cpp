@@ -1,15 +1,15 @@
-#include "tools/qlm/model_files.h"
+#include "src/model/model_loader.h"
 
+#include <chrono>
 #include <filesystem>
 #include <system_error>
 
-#include <fmt/format.h>
-
 #include "quant/formats.h"
 #include "quant/ggml_type.h"
+#include "src/model/hparams.h"
 #include "src/util/error.h"
 
-namespace qlm::cli {
+namespace qlm {
 
 std::shared_ptr<const gguf::GgufFile> open_model_file(const std::string& path) {
     if (path.empty()) throw_error("no model given: pass -m MODEL.gguf (get one with scripts/get-model.sh stories260K)");
@@ -19,18 +19,6 @@ std::shared_ptr<const gguf::GgufFile> open_model_file(const std::string& path) {
         throw_error("{}: no such model file (check the path, or download one with scripts/get-model.sh stories260K)",
                     path);
     return std::shared_ptr<const gguf::GgufFile>(gguf::GgufFile::open(path));
-}
-
-void check_architecture(const gguf::GgufFile& file) {
-    auto arch = file.get_string("general.architecture");
-    if (!arch)
-        throw_error("{}: general.architecture is missing: not a model file qlm can run (vocab-only or "
-                    "incomplete GGUF?)",
-                    file.path());
-    if (*arch != "llama" && *arch != "qwen2")
-        throw_error("{}: architecture '{}' is not supported: qlm runs 'llama' (Llama, Mistral, TinyLlama, "
-                    "SmolLM) and 'qwen2' models",
-                    file.path(), *arch);
 }
 
 void check_tensor_types(const gguf::GgufFile& file) {
@@ -55,23 +43,27 @@ TensorStats tensor_stats(const gguf::GgufFile& file) {
     return s;
 }
 
-std::string format_count(uint64_t n) {
-    double v = static_cast<double>(n);
-    if (n >= 1000000000ull) return fmt::format("{:.2f} B", v / 1e9);
-    if (n >= 1000000ull) return fmt::format("{:.2f} M", v / 1e6);
-    if (n >= 1000ull) return fmt::format("{:.2f} K", v / 1e3);
-    return fmt::format("{}", n);
-}
-
-std::string with_commas(uint64_t n) {
-    std::string digits = std::to_string(n), out;
-    int k = 0;
-    for (auto it = digits.rbegin(); it != digits.rend(); ++it) {
-        if (k && k % 3 == 0) out.push_back(',');
-        out.push_back(*it);
-        ++k;
+LoadedModel load_model(const std::string& path, const LoadModelOptions& opts) {
+    const auto t0 = std::chrono::steady_clock::now();
+    LoadedModel m;
+    m.file = open_model_file(path);
+    (void)model_architecture(*m.file);  // before the tensor checks: a file of another kind says so first
+    if (opts.check_tensor_types) check_tensor_types(*m.file);
+    m.model = Model::load(m.file);
+    const bool has_vocab = m.file->find("tokenizer.ggml.model") != nullptr;
+    if (opts.tokenizer == TokenizerNeed::Required || (opts.tokenizer == TokenizerNeed::IfPresent && has_vocab)) {
+        m.tokenizer = Tokenizer::from_gguf(*m.file);
+        const int64_t n_vocab = m.model->hparams().n_vocab;
+        if (m.tokenizer->n_vocab() != n_vocab)
+            throw_error("{}: the tokenizer has {} tokens but the model's vocabulary is {}: the file is inconsistent",
+                        path, m.tokenizer->n_vocab(), n_vocab);
     }
-    return std::string(out.rbegin(), out.rend());
+    m.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    return m;
 }
 
-}  // namespace qlm::cli
+std::unique_ptr<Tokenizer> load_tokenizer(const std::string& path) {
+    return Tokenizer::from_gguf(*open_model_file(path));
+}
+
+}  // namespace qlm

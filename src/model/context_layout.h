@@ -1,0 +1,66 @@
+// What an inference context is asked for (ContextOptions) and every buffer it allocates for that
+// (ContextLayout). plan_context computes the layout from the model's dimensions and weights;
+// InferenceContext allocates exactly its buffers, and `qlm info` / the memory checks print and
+// sum the same numbers, so the plan and the allocation cannot drift apart.
+//
+//   ContextLayout l = plan_context(hp, model.weights().matmul_groups(), {.n_ctx = 2048});
+//   l.kv.bytes + l.scratch_bytes == the bytes an InferenceContext with these options holds
+#pragma once
+
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "src/model/attention.h"
+#include "src/model/hparams.h"
+#include "src/model/kv_cache.h"
+#include "src/model/weights.h"
+
+namespace qlm {
+
+class MatmulObserver;  // matmul_observer.h
+
+struct ContextOptions {
+    int64_t n_ctx = 0;        // 0: the model's training context
+    int64_t n_batch = 512;    // prompt tokens per forward chunk
+    // Logits rows one eval keeps: 1 is enough to generate (the last token's); an eval with
+    // all_logits needs one per token (perplexity: n_batch; a dump of every prompt position: the
+    // prompt's length).
+    int64_t n_outputs = 1;
+    int n_threads = 0;        // 0: OpenMP's default (omp_get_max_threads())
+    KvType kv_type = KvType::F16;
+    bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
+    MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
+};
+
+struct ContextLayout {
+    // The options as resolved: n_ctx >= 1, 1 <= n_batch <= n_ctx, 1 <= n_outputs <= n_ctx,
+    // n_threads >= 1.
+    int64_t n_ctx = 0, n_batch = 0, n_outputs = 0;
+    int n_threads = 1;
+    bool flash_attn = false;
+    KvLayout kv;
+    // The forward pass's activations: n_batch rows of f32 each, of these widths
+    // (x, xn, tmp: n_embd; q, attn: q_dim; k, v: kv_dim; gate, up: n_ff; the rope cos/sin: n_rot).
+    int64_t n_embd = 0, q_dim = 0, kv_dim = 0, n_ff = 0, n_rot = 0;
+    uint64_t activation_bytes = 0;
+    uint64_t matmul_input_row_bytes = 0;  // one token's activations converted for the largest group
+    uint64_t matmul_input_bytes = 0;      // n_batch × matmul_input_row_bytes
+    AttentionLayout attention;
+    int64_t n_vocab = 0;
+    uint64_t logits_bytes = 0;        // n_outputs × n_vocab floats
+    uint64_t scratch_bytes = 0;       // everything but the KV cache
+    uint64_t total_bytes = 0;         // kv.bytes + scratch_bytes
+};
+
+// Throws qlm::Error for a negative n_ctx or n_threads, n_batch or n_outputs below 1, a KV type
+// that cannot hold the model's heads, or a size that overflows 64 bits. It does not compare n_ctx
+// with the model's training context (see resolve_context_size).
+ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmul_groups, const ContextOptions& opts);
+
+// The context size a request gets: 0 is the model's training context. Throws qlm::Error for a
+// negative size or one larger than the training context, suggesting the largest that is a
+// multiple of `multiple_of`.
+int64_t resolve_context_size(const Hparams& hp, int64_t n_ctx, int64_t multiple_of = 1);
+
+}  // namespace qlm
