@@ -32,6 +32,7 @@
 #include "quant/format_q5_1.h"
 #include "quant/format_q5_k.h"
 #include "quant/format_q6_k.h"
+#include "quant/format_q8_0.h"
 #include "quant/formats.h"
 #include "quant/fp16.h"
 #include "quant/quantize_search_lanes.h"
@@ -49,22 +50,24 @@ using search::kMaxSub;
 // One search's outputs for a group (lane-major, see BlockGroup).
 struct alignas(64) GroupResult {
     float q[kMaxBlock * kMaxLanes], sc[kMaxSub * kMaxLanes], mc[kMaxSub * kMaxLanes];
-    float d[kMaxLanes], m[kMaxLanes], err[kMaxLanes], norm[kMaxLanes], werr[kMaxLanes], ref[kMaxLanes];
+    float d[kMaxLanes], m[kMaxLanes], err[kMaxLanes], norm[kMaxLanes], werr[kMaxLanes];
 };
 
-// One lane's result in a searched group.
+// One lane's result in a searched group: its codes (element order, as converted by the kernel's
+// codes_i8) and its scales.
 struct Lane {
     const GroupResult& r;
+    const int8_t* codes;
     int lanes, l;
     uint16_t d() const { return fp32_to_fp16(r.d[l]); }
     uint16_t m() const { return fp32_to_fp16(r.m[l]); }
-    int q(int e) const { return static_cast<int>(r.q[e * lanes + l]); }
+    int q(int e) const { return codes[e]; }
     int sc(int j) const { return static_cast<int>(r.sc[j * lanes + l]); }
     int mc(int j) const { return static_cast<int>(r.mc[j * lanes + l]); }
 };
 
 void codes(const Lane& r, int n, int offset, int* q) {
-    for (int e = 0; e < n; ++e) q[e] = r.q(e) + offset;
+    for (int e = 0; e < n; ++e) q[e] = r.codes[e] + offset;
 }
 
 void pack_nibbles(const int* q, uint8_t* qs) {
@@ -109,12 +112,29 @@ void pack_q5_1(const Lane& r, void* out) {
     std::memcpy(out, &b, sizeof b);
 }
 
+void pack_q8_0(const Lane& r, void* out) {
+    BlockQ8_0 b{};
+    b.d = r.d();
+    std::memcpy(b.qs, r.codes, 32);
+    std::memcpy(out, &b, sizeof b);
+}
+
+// The 2-bit codes of 256 elements: element 128·h + 32·s + l in bits 2s of qs[32·h + l].
+void pack_2bit(const int8_t* L, uint8_t* qs, int offset) {
+    for (int h = 0; h < 2; ++h)
+        for (int l = 0; l < 32; ++l) {
+            const int8_t* c = L + 128 * h + l;
+            qs[32 * h + l] = static_cast<uint8_t>(((c[0] + offset) & 3) | (((c[32] + offset) & 3) << 2) |
+                                                  (((c[64] + offset) & 3) << 4) | (((c[96] + offset) & 3) << 6));
+        }
+}
+
 void pack_q2_k(const Lane& r, void* out) {
     BlockQ2_K b{};
     b.d = r.d();
     b.dmin = r.m();
     for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<uint8_t>(r.sc(j) | (r.mc(j) << 4));
-    for (int e = 0; e < 256; ++e) b.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>(r.q(e) << (2 * ((e % 128) / 32)));
+    pack_2bit(r.codes, b.qs, 0);
     std::memcpy(out, &b, sizeof b);
 }
 
@@ -134,12 +154,19 @@ void pack_scales_k4(const Lane& r, uint8_t* s12) {
     }
 }
 
+// The low nibbles of 256 codes: elements 64·k + l and 64·k + 32 + l in qs[32·k + l].
+void pack_low_nibbles(const int8_t* L, uint8_t* qs) {
+    for (int k = 0; k < 4; ++k)
+        for (int l = 0; l < 32; ++l)
+            qs[32 * k + l] = static_cast<uint8_t>((L[64 * k + l] & 15) | ((L[64 * k + 32 + l] & 15) << 4));
+}
+
 void pack_q4_k(const Lane& r, void* out) {
     BlockQ4_K b{};
     b.d = r.d();
     b.dmin = r.m();
     pack_scales_k4(r, b.scales);
-    for (int e = 0; e < 256; ++e) b.qs[32 * (e / 64) + e % 32] |= static_cast<uint8_t>(r.q(e) << (4 * ((e / 32) % 2)));
+    pack_low_nibbles(r.codes, b.qs);
     std::memcpy(out, &b, sizeof b);
 }
 
@@ -148,10 +175,11 @@ void pack_q5_k(const Lane& r, void* out) {
     b.d = r.d();
     b.dmin = r.m();
     pack_scales_k4(r, b.scales);
-    for (int e = 0; e < 256; ++e) {
-        const int q = r.q(e);
-        b.qs[32 * (e / 64) + e % 32] |= static_cast<uint8_t>((q & 15) << (4 * ((e / 32) % 2)));
-        b.qh[e % 32] |= static_cast<uint8_t>((q >> 4) << (e / 32));
+    pack_low_nibbles(r.codes, b.qs);
+    for (int l = 0; l < 32; ++l) {
+        int h = 0;
+        for (int k = 0; k < 8; ++k) h |= ((r.codes[32 * k + l] >> 4) & 1) << k;
+        b.qh[l] = static_cast<uint8_t>(h);
     }
     std::memcpy(out, &b, sizeof b);
 }
@@ -167,10 +195,11 @@ void pack_q3_k(const Lane& r, void* out) {
             b.scales[j - 8] |= static_cast<uint8_t>((code & 15) << 4);
         b.scales[8 + j % 4] |= static_cast<uint8_t>((code >> 4) << (2 * (j / 4)));
     }
-    for (int e = 0; e < 256; ++e) {
-        const int L = r.q(e) + 4;
-        b.qs[32 * (e / 128) + e % 32] |= static_cast<uint8_t>((L & 3) << (2 * ((e % 128) / 32)));
-        if (L > 3) b.hmask[e % 32] |= static_cast<uint8_t>(1 << (e / 32));
+    pack_2bit(r.codes, b.qs, 4);
+    for (int l = 0; l < 32; ++l) {
+        int h = 0;
+        for (int k = 0; k < 8; ++k) h |= (r.codes[32 * k + l] >= 0) << k;  // code + 4 > 3
+        b.hmask[l] = static_cast<uint8_t>(h);
     }
     std::memcpy(out, &b, sizeof b);
 }
@@ -180,16 +209,29 @@ void pack_q6_k(const Lane& r, void* out) {
     b.d = r.d();
     for (int j = 0; j < 16; ++j) b.scales[j] = static_cast<int8_t>(r.sc(j));
     for (int h = 0; h < 2; ++h)
-        for (int s = 0; s < 4; ++s)
-            for (int l = 0; l < 32; ++l) {
-                const int L = r.q(128 * h + 32 * s + l) + 32;
-                b.ql[64 * h + 32 * (s % 2) + l] |= static_cast<uint8_t>((L & 15) << (4 * (s / 2)));
-                b.qh[32 * h + l] |= static_cast<uint8_t>((L >> 4) << (2 * s));
-            }
+        for (int l = 0; l < 32; ++l) {
+            const int8_t* c = r.codes + 128 * h + l;
+            const int q0 = c[0] + 32, q1 = c[32] + 32, q2 = c[64] + 32, q3 = c[96] + 32;
+            b.ql[64 * h + l] = static_cast<uint8_t>((q0 & 15) | ((q2 & 15) << 4));
+            b.ql[64 * h + 32 + l] = static_cast<uint8_t>((q1 & 15) | ((q3 & 15) << 4));
+            b.qh[32 * h + l] = static_cast<uint8_t>((q0 >> 4) | ((q1 >> 4) << 2) | ((q2 >> 4) << 4) | ((q3 >> 4) << 6));
+        }
     std::memcpy(out, &b, sizeof b);
 }
 
 using PackFn = void (*)(const Lane& r, void* out);
+
+// The formats whose reference rule runs on the lanes too (SearchKernel::reference).
+PackFn reference_packer(GgmlType t) {
+    switch (t) {
+        case GgmlType::Q8_0: return pack_q8_0;
+        case GgmlType::Q4_0: return pack_q4_0;
+        case GgmlType::Q4_1: return pack_q4_1;
+        case GgmlType::Q5_0: return pack_q5_0;
+        case GgmlType::Q5_1: return pack_q5_1;
+        default: return nullptr;
+    }
+}
 
 PackFn packer(GgmlType t) {
     switch (t) {
@@ -221,9 +263,10 @@ const search::SearchKernel& search_kernel(Isa isa) {
 struct alignas(64) GroupBuffers {
     float x[kMaxBlock * kMaxLanes], imp[kMaxBlock * kMaxLanes], ones[kMaxBlock * kMaxLanes];
     GroupResult res[2];
+    int8_t codes[2][kMaxBlock * kMaxLanes];  // res[i]'s codes, lane by lane in element order
 
     BlockGroup group(const float* w, const float* wm, GroupResult& r) const {
-        return BlockGroup{x, w, wm, r.q, r.d, r.m, r.sc, r.mc, r.err, r.norm, r.werr, r.ref};
+        return BlockGroup{x, w, w == ones, wm, r.q, r.d, r.m, r.sc, r.mc, r.err, r.norm, r.werr};
     }
 };
 
@@ -240,14 +283,16 @@ double weighted_sq_error(const float* a, const float* b, int64_t n, const float*
     return e;
 }
 
-void quantize_rows_searched(GgmlType t, const float* src, void* dst, int64_t n_rows, int64_t row_len,
-                            const float* importance, SearchStats* stats, Isa isa) {
-    const PackFn pack = packer(t);
-    const FormatOps* ops = find_format(t);
-    if (!pack || !ops) throw_error("no searched quantizer for type {}", type_name(t));
-    const int bs = static_cast<int>(ops->block_size);
-    if (row_len % bs != 0) throw_error("searched {}: rows of {} values are not whole blocks", type_name(t), row_len);
+namespace {
+
+// Runs `search` (the searched quantizer, or the reference rule where `reference`) over n_rows rows
+// of row_len values, one block per lane, and packs each lane's result.
+void quantize_on_lanes(GgmlType t, bool reference, PackFn pack, const float* src, void* dst, int64_t n_rows,
+                       int64_t row_len, const float* importance, SearchStats* stats, Isa isa) {
+    const FormatOps& ops = format_ops(t);
+    const int bs = static_cast<int>(ops.block_size);
     const search::SearchKernel& kernel = search_kernel(isa);
+    const search::SearchGroupFn search = reference ? kernel.reference : kernel.search;
     const int lanes = kernel.lanes;
     const int64_t per_row = row_len / bs, n_blocks = n_rows * per_row;
     // The block positions of a row whose importances are all zero weigh every element 1.
@@ -263,30 +308,32 @@ void quantize_rows_searched(GgmlType t, const float* src, void* dst, int64_t n_r
     auto* out = static_cast<uint8_t*>(dst);
     for (int64_t b0 = 0; b0 < n_blocks; b0 += lanes) {
         const int count = static_cast<int>(std::min<int64_t>(lanes, n_blocks - b0));
+        if (count == lanes)
+            kernel.gather(src + b0 * bs, bs, bs, buf->x);
         for (int l = 0; l < lanes; ++l) {
             const float* x = l < count ? src + (b0 + l) * bs : nullptr;
             const float* w = l < count ? block_w[static_cast<size_t>((b0 + l) % per_row)] : nullptr;
-            for (int e = 0; e < bs; ++e) buf->x[e * lanes + l] = x ? x[e] : 0.f;
+            if (count < lanes)
+                for (int e = 0; e < bs; ++e) buf->x[e * lanes + l] = x ? x[e] : 0.f;
             if (importance)
                 for (int e = 0; e < bs; ++e) buf->imp[e * lanes + l] = w ? w[e] : 1.f;
         }
         const GroupResult* pick[kMaxLanes];
         if (importance) {
-            kernel.search(t, buf->group(buf->imp, buf->imp, buf->res[0]));
-            kernel.search(t, buf->group(buf->ones, buf->imp, buf->res[1]));
+            search(t, buf->group(buf->imp, buf->imp, buf->res[0]));
+            search(t, buf->group(buf->ones, buf->imp, buf->res[1]));
             for (int l = 0; l < count; ++l)
                 pick[l] = buf->res[1].werr[l] < buf->res[0].werr[l] ? &buf->res[1] : &buf->res[0];
         } else {
-            kernel.search(t, buf->group(buf->ones, nullptr, buf->res[0]));
+            search(t, buf->group(buf->ones, nullptr, buf->res[0]));
             std::fill(pick, pick + count, &buf->res[0]);
         }
+        kernel.codes_i8(buf->res[0].q, bs, buf->codes[0]);
+        if (importance) kernel.codes_i8(buf->res[1].q, bs, buf->codes[1]);
         for (int l = 0; l < count; ++l) {
             const GroupResult& r = *pick[l];
-            uint8_t* y = out + (b0 + l) * ops->block_bytes;
-            if (r.ref[l] != 0.f)
-                ops->quantize_row(src + (b0 + l) * bs, y, bs);  // the reference rule's own bytes
-            else
-                pack(Lane{r, lanes, l}, y);
+            const int8_t* c = buf->codes[&r == &buf->res[1]] + l * bs;
+            pack(Lane{r, c, lanes, l}, out + (b0 + l) * ops.block_bytes);
             if (stats) {
                 stats->sq_error += r.err[l];
                 stats->sq_norm += r.norm[l];
@@ -294,6 +341,41 @@ void quantize_rows_searched(GgmlType t, const float* src, void* dst, int64_t n_r
         }
     }
 }
+
+}  // namespace
+
+void quantize_rows_searched(GgmlType t, const float* src, void* dst, int64_t n_rows, int64_t row_len,
+                            const float* importance, SearchStats* stats, Isa isa) {
+    const PackFn pack = packer(t);
+    if (!pack) throw_error("no searched quantizer for type {}", type_name(t));
+    if (row_len % format_ops(t).block_size != 0)
+        throw_error("searched {}: rows of {} values are not whole blocks", type_name(t), row_len);
+    quantize_on_lanes(t, false, pack, src, dst, n_rows, row_len, importance, stats, isa);
+}
+
+void quantize_rows_reference(GgmlType t, const float* src, void* dst, int64_t n_rows, int64_t row_len,
+                             SearchStats* stats, Isa isa) {
+    const FormatOps& ops = format_ops(t);
+    if (row_len % ops.block_size != 0)
+        throw_error("{}: rows of {} values are not whole blocks", type_name(t), row_len);
+    if (const PackFn pack = reference_packer(t)) {
+        quantize_on_lanes(t, true, pack, src, dst, n_rows, row_len, nullptr, stats, isa);
+        return;
+    }
+    const uint64_t out_row = format_row_bytes(ops, row_len);
+    auto* out = static_cast<uint8_t*>(dst);
+    ops.quantize_row(src, out, n_rows * row_len);
+    if (!stats) return;
+    std::vector<float> back(static_cast<size_t>(row_len));
+    for (int64_t r = 0; r < n_rows; ++r) {
+        const float* x = src + r * row_len;
+        ops.dequantize_row(out + r * out_row, back.data(), row_len);
+        stats->sq_error += weighted_sq_error(x, back.data(), row_len, nullptr);
+        for (int64_t i = 0; i < row_len; ++i) stats->sq_norm += static_cast<double>(x[i]) * x[i];
+    }
+}
+
+void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n, Isa isa) { search_kernel(isa).f16_to_f32(src, dst, n); }
 
 void quantize_row_searched(GgmlType t, const float* src, void* dst, int64_t n, const float* importance) {
     quantize_rows_searched(t, src, dst, 1, n, importance);

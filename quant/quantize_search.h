@@ -36,6 +36,15 @@ struct SearchStats {
 void quantize_rows_searched(GgmlType t, const float* src, void* dst, int64_t n_rows, int64_t row_len,
                             const float* importance, SearchStats* stats = nullptr, Isa isa = active_isa());
 
+// Quantizes rows as quantize_rows_searched does, with t's reference rule: the bytes of the
+// format's quantize_row (FormatOps), for any weight format; Q8_0, Q4_0, Q4_1, Q5_0 and Q5_1 run on
+// the SIMD lanes. stats as there.
+void quantize_rows_reference(GgmlType t, const float* src, void* dst, int64_t n_rows, int64_t row_len,
+                             SearchStats* stats = nullptr, Isa isa = active_isa());
+
+// n f16 values to f32, exactly, with the ISA's conversion instructions where it has them.
+void f16_to_f32_row(const uint16_t* src, float* dst, int64_t n, Isa isa = active_isa());
+
 // One row of n floats (n a multiple of the block size); importance: nullptr or n weights.
 void quantize_row_searched(GgmlType t, const float* src, void* dst, int64_t n, const float* importance);
 

@@ -41,12 +41,43 @@ struct Avx2Lanes {
 
 #include "quant/quantize_search_lanes.inl"
 
-void search_avx2(GgmlType t, const BlockGroup& g) { Search<Avx2Lanes>::run(t, g); }
+void f16_row_avx2(const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
+    for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
+}
+
+void gather_avx2(const float* src, int64_t stride, int n, float* x) {
+    const __m256i idx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7), _mm256_set1_epi32(static_cast<int>(stride)));
+    for (int e = 0; e < n; ++e) _mm256_store_ps(x + 8 * e, _mm256_i32gather_ps(src + e, idx, 4));
+}
+
+void codes_avx2(const float* q, int n, int8_t* out) {  // n is a multiple of 32
+    const __m256i idx = _mm256_setr_epi32(0, 8, 16, 24, 32, 40, 48, 56);
+    const __m256i order = _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7);
+    for (int l = 0; l < 8; ++l)
+        for (int e = 0; e < n; e += 32) {
+            __m256i v[4];
+            for (int k = 0; k < 4; ++k)
+                v[k] = _mm256_cvttps_epi32(_mm256_i32gather_ps(q + (e + 8 * k) * 8 + l, idx, 4));
+            const __m256i b = _mm256_packs_epi16(_mm256_packs_epi32(v[0], v[1]), _mm256_packs_epi32(v[2], v[3]));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(out + l * n + e), _mm256_permutevar8x32_epi32(b, order));
+        }
+}
+
+void search_avx2(GgmlType t, const BlockGroup& g) {
+    if (g.unit_w)
+        Search<Avx2Lanes, true>::run(t, g);
+    else
+        Search<Avx2Lanes, false>::run(t, g);
+}
+void reference_avx2(GgmlType t, const BlockGroup& g) { Search<Avx2Lanes, true>::reference(t, g); }
 
 }  // namespace
 
 const SearchKernel& search_kernel_avx2() {
-    static constexpr SearchKernel k{8, search_avx2};
+    static constexpr SearchKernel k{8, search_avx2, reference_avx2, f16_row_avx2, gather_avx2, codes_avx2};
     return k;
 }
 

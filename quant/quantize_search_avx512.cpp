@@ -53,12 +53,41 @@ struct Avx512Lanes {
 
 #include "quant/quantize_search_lanes.inl"
 
-void search_avx512(GgmlType t, const BlockGroup& g) { Search<Avx512Lanes>::run(t, g); }
+void f16_row_avx512(const uint16_t* src, float* dst, int64_t n) {
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16)
+        _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+    for (; i < n; ++i) dst[i] = _cvtsh_ss(src[i]);
+}
+
+void gather_avx512(const float* src, int64_t stride, int n, float* x) {
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(static_cast<int>(stride)));
+    for (int e = 0; e < n; ++e) _mm512_store_ps(x + 16 * e, _mm512_i32gather_ps(idx, src + e, 4));
+}
+
+void codes_avx512(const float* q, int n, int8_t* out) {  // n is a multiple of 16
+    const __m512i idx = _mm512_mullo_epi32(_mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15),
+                                           _mm512_set1_epi32(16));
+    for (int l = 0; l < 16; ++l)
+        for (int e = 0; e < n; e += 16) {
+            const __m512i v = _mm512_cvttps_epi32(_mm512_i32gather_ps(idx, q + e * 16 + l, 4));
+            _mm_storeu_si128(reinterpret_cast<__m128i*>(out + l * n + e), _mm512_cvtepi32_epi8(v));
+        }
+}
+
+void search_avx512(GgmlType t, const BlockGroup& g) {
+    if (g.unit_w)
+        Search<Avx512Lanes, true>::run(t, g);
+    else
+        Search<Avx512Lanes, false>::run(t, g);
+}
+void reference_avx512(GgmlType t, const BlockGroup& g) { Search<Avx512Lanes, true>::reference(t, g); }
 
 }  // namespace
 
 const SearchKernel& search_kernel_avx512() {
-    static constexpr SearchKernel k{16, search_avx512};
+    static constexpr SearchKernel k{16, search_avx512, reference_avx512, f16_row_avx512, gather_avx512, codes_avx512};
     return k;
 }
 

@@ -22,23 +22,35 @@ constexpr int kMaxSub = 16;     // sub-blocks per K-quant block
 struct BlockGroup {
     const float* x;   // block_size × lanes: the values
     const float* w;   // block_size × lanes: the weights the search minimizes with (each lane's not all zero)
+    bool unit_w;      // w is all 1
     const float* wm;  // block_size × lanes or null: the weights of werr
     float* q;        // block_size × lanes out: the integer codes (Q4_0: −8..7, Q4_K: 0..15, ...)
-    float* d;        // lanes out: the scale (Q4_0..Q5_1) or super-block scale (K-quants), an f16 value
+    float* d;        // lanes out: the scale (Q8_0..Q5_1) or super-block scale (K-quants), an f16 value
+                     // (Q8_0: the f32 scale the f16 one is rounded from)
     float* m;        // lanes out: the offset (Q4_1, Q5_1) or super-block min scale (Q2_K, Q4_K, Q5_K), f16
     float* sc;       // kMaxSub × lanes out: sub-block scale codes (K-quants; signed for Q3_K, Q6_K)
     float* mc;       // kMaxSub × lanes out: sub-block min codes (Q2_K, Q4_K, Q5_K)
     float* err;      // lanes out: Σ (x − dequantized x)², unweighted
     float* norm;     // lanes out: Σ x²
     float* werr;     // lanes out: Σ wm·(x − dequantized x)² (0 when wm is null)
-    float* ref;      // lanes out: 1 where the block is the reference rule's encoding (legacy formats), else 0
 };
 
 using SearchGroupFn = void (*)(GgmlType t, const BlockGroup& g);
+using F16RowFn = void (*)(const uint16_t* src, float* dst, int64_t n);
+// A full group's values from `lanes` blocks `stride` floats apart: x[e·lanes + l] = src[l·stride + e]
+// for e < n.
+using GatherFn = void (*)(const float* src, int64_t stride, int n, float* x);
+// A group's integer codes (BlockGroup::q, each in [−128, 127]) as int8, lane by lane:
+// out[l·n + e] = q[e·lanes + l].
+using CodesFn = void (*)(const float* q, int n, int8_t* out);
 
 struct SearchKernel {
     int lanes;
-    SearchGroupFn search;
+    SearchGroupFn search;     // the searched quantizer of t (has_searched_quantizer)
+    SearchGroupFn reference;  // t's reference rule, for Q8_0, Q4_0, Q4_1, Q5_0, Q5_1 (same bytes as quantize_row)
+    F16RowFn f16_to_f32;      // exact conversion of n f16 values
+    GatherFn gather;
+    CodesFn codes_i8;
 };
 
 // The kernel of each ISA built into this binary (avx2/avx512 only in x86-64 builds).

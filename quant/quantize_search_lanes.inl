@@ -20,21 +20,38 @@
 
 namespace {
 
-constexpr int kGridSteps = 10;     // screened scales: |q_extreme| + 0.1·k, k = −10..10
-constexpr float kGridStep = 0.1f;
+// The screened candidates of one group: scales mapping the extreme value to |q_extreme| + step·k,
+// k = −steps..steps (both extremes for one scale; q_max from the minimum for scale and offset), and
+// for scale and offset `fits` passes of code assignment + 2×2 least-squares fit per candidate.
+struct Grid {
+    int steps;
+    float step;
+    int fits;
+};
+// The legacy formats: a coarser grid loses < 0.01% of the squared error on kjv-8M.
+constexpr Grid kLegacyGrid{5, 0.2f, 2};
+// The K-quants' sub-blocks, whose results the super-block coding then refines.
+constexpr Grid kSubGrid{10, 0.1f, 3};
 constexpr int kRefineRounds = 3;   // assign, measure, refit rounds for the screened winner
 constexpr int kSuperRounds = 4;    // K-quant super-block rounds
-constexpr int kAsymFits = 3;       // assign + 2×2 refit passes per screened scale-and-offset candidate
 constexpr float kInf = __builtin_huge_valf();
 constexpr float kLsDetMin = 1e-6f;  // a 2×2 least-squares fit needs det > kLsDetMin·(diagonal product)
 
-template <class L>
+// kUnitW: every weight is 1 (BlockGroup::unit_w), so the weight loads and products drop out; the
+// results are those of weights all 1 bit for bit (1·v = v exactly).
+template <class L, bool kUnitW>
 struct Search {
     using V = typename L::V;
     using M = typename L::M;
     static constexpr int W = L::W;
 
     static V at(const float* p, int i) { return L::load(p + i * W); }
+    static V wt(const float* w, int i) {
+        if constexpr (kUnitW)
+            return L::splat(1.f);
+        else
+            return at(w, i);
+    }
     static void put(float* p, int i, V v) { L::store(p + i * W, v); }
     static V zero() { return L::splat(0.f); }
 
@@ -54,7 +71,7 @@ struct Search {
 
     // Returns s (an f16 value when round16) and the codes in q, the weighted error in *err. A lane
     // whose values are all 0 (or where no candidate is usable) gets s = 0, q = 0.
-    static V sym(const float* x, const float* w, int n, int qmin, int qmax, bool round16, float* q, V* err) {
+    static V sym(const float* x, const float* w, int n, int qmin, int qmax, bool round16, const Grid& grid, float* q, V* err) {
         V amax = zero(), xm = zero(), e0 = zero();
         alignas(64) float wx[32 * W];
         for (int i = 0; i < n; ++i) {
@@ -62,7 +79,7 @@ struct Search {
             const M gt = L::gt(a, amax);
             amax = L::select(gt, a, amax);
             xm = L::select(gt, xi, xm);
-            const V wxi = at(w, i) * xi;
+            const V wxi = wt(w, i) * xi;
             put(wx, i, wxi);
             e0 = e0 + wxi * xi;
         }
@@ -72,8 +89,8 @@ struct Search {
         // at c minus Σwx² is c·(c·Σwq² − 2Σwxq).
         V best_d = L::splat(kInf), best_s = zero();
         for (int target : {qmin, qmax}) {
-            for (int k = -kGridSteps; k <= kGridSteps; ++k) {
-                const float t = static_cast<float>(target < 0 ? -target : target) + kGridStep * static_cast<float>(k);
+            for (int k = -grid.steps; k <= grid.steps; ++k) {
+                const float t = static_cast<float>(target < 0 ? -target : target) + grid.step * static_cast<float>(k);
                 if (t < 0.5f) continue;
                 V s = xm / L::splat(target < 0 ? -t : t);
                 if (round16) s = L::f16r(s);
@@ -83,7 +100,7 @@ struct Search {
                 for (int i = 0; i < n; ++i) {
                     const V qi = code(at(x, i) * is, lo, hi);
                     a = a + at(wx, i) * qi;
-                    b = b + at(w, i) * qi * qi;
+                    b = b + wt(w, i) * qi * qi;
                 }
                 V r = a / b;
                 if (round16) r = L::f16r(r);
@@ -102,7 +119,7 @@ struct Search {
             const V is = L::splat(1.f) / s;
             V a = zero(), b = zero(), e = zero();
             for (int i = 0; i < n; ++i) {
-                const V xi = at(x, i), wi = at(w, i);
+                const V xi = at(x, i), wi = wt(w, i);
                 const V qi = code(xi * is, lo, hi);
                 put(tq, i, qi);
                 a = a + at(wx, i) * qi;
@@ -124,6 +141,12 @@ struct Search {
         return L::select(use, out_s, zero());
     }
 
+    // min(top, trunc(v)) as the legacy reference rules' int8 conversion gives it on x86 for v ≥ 0:
+    // a value that is not finite (a scale so small that its inverse overflows) gives code 0.
+    static V trunc_code(V v, V top) {
+        return L::select(L::lt(v, L::splat(2147483648.f)), L::vmin(L::vtrunc(v), top), zero());
+    }
+
     // The reference rule of Q4_0/Q5_0 (FORMATS.md §3): d = max/qmin, codes
     // min(qmax − qmin, trunc(x/d − qmin + 0.5)), stored as f16(d)·(code + qmin). Returns f16(d), the
     // codes (minus the offset) in q and the weighted error in *err.
@@ -142,10 +165,10 @@ struct Search {
         V e = zero();
         for (int i = 0; i < 32; ++i) {
             const V xi = at(x, i);
-            const V qi = L::vmin(L::vtrunc(xi * id + off), top) + base;
+            const V qi = trunc_code(xi * id + off, top) + base;
             put(q, i, qi);
             const V dd = xi - s * qi;
-            e = e + at(w, i) * dd * dd;
+            e = e + wt(w, i) * dd * dd;
         }
         *err = e;
         return s;
@@ -187,7 +210,7 @@ struct Search {
         Sums u{zero(), zero(), zero()};
         V err = zero();
         for (int i = 0; i < n; ++i) {
-            const V xi = at(x, i), wi = at(w, i);
+            const V xi = at(x, i), wi = wt(w, i);
             const V qi = code((xi - m) * is, zero(), qmax);
             u.sq = u.sq + wi * qi;
             u.sqq = u.sqq + wi * qi * qi;
@@ -204,13 +227,13 @@ struct Search {
 
     // Returns s (≥ 0) and m in *m_out (≤ 0 when min_nonpos), the codes in q, the weighted error
     // in *err. round16: s and m are f16 values. The constant block (all codes 0) is a candidate too.
-    static V asym(const float* x, const float* w, int n, int qmax_i, bool min_nonpos, bool round16, float* q, V* m_out,
-                  V* err) {
+    static V asym(const float* x, const float* w, int n, int qmax_i, bool min_nonpos, bool round16, const Grid& grid,
+                  float* q, V* m_out, V* err) {
         V mn = at(x, 0), mx = mn;
         alignas(64) float wx[32 * W];
         Fixed f{zero(), zero()};
         for (int i = 0; i < n; ++i) {
-            const V xi = at(x, i), wi = at(w, i);
+            const V xi = at(x, i), wi = wt(w, i);
             if (i > 0) {
                 mn = L::vmin(xi, mn);
                 mx = L::vmax(xi, mx);
@@ -226,13 +249,13 @@ struct Search {
         V e0 = zero();
         for (int i = 0; i < n; ++i) {
             const V dd = at(x, i) - m0;
-            e0 = e0 + at(w, i) * dd * dd;
+            e0 = e0 + wt(w, i) * dd * dd;
         }
         const V range = mx - mn, qmax = L::splat(static_cast<float>(qmax_i));
         const M live = L::mand(L::gt(range, L::splat(1e-30f)), L::finite(range));
         V best_d = L::splat(kInf), best_s = zero(), best_m = zero();
-        for (int k = -kGridSteps; k <= kGridSteps; ++k) {
-            const float t = static_cast<float>(qmax_i) + kGridStep * static_cast<float>(k);
+        for (int k = -grid.steps; k <= grid.steps; ++k) {
+            const float t = static_cast<float>(qmax_i) + grid.step * static_cast<float>(k);
             if (t < 0.5f) continue;
             V s = range / L::splat(t), m = mn;
             if (round16) {
@@ -242,7 +265,7 @@ struct Search {
             const M ok = L::mand(L::gt(s, zero()), L::finite(s));
             Sums u = assign_asym(x, w, wx, n, s, m, qmax, nullptr, nullptr);
             fit_asym(f, u, min_nonpos, round16, s, m);
-            for (int it = 1; it < kAsymFits; ++it) {
+            for (int it = 1; it < grid.fits; ++it) {
                 u = assign_asym(x, w, wx, n, s, m, qmax, nullptr, nullptr);
                 fit_asym(f, u, min_nonpos, round16, s, m);
             }
@@ -288,10 +311,10 @@ struct Search {
         V e = zero();
         for (int i = 0; i < 32; ++i) {
             const V xi = at(x, i);
-            const V qi = L::vmin(L::vtrunc((xi - mn) * id + half), qmax);
+            const V qi = trunc_code((xi - mn) * id + half, qmax);
             put(q, i, qi);
             const V dd = xi - (qi * s + m);
-            e = e + at(w, i) * dd * dd;
+            e = e + wt(w, i) * dd * dd;
         }
         *m_out = m;
         *err = e;
@@ -313,7 +336,7 @@ struct Search {
         alignas(64) float tq[32 * W];
         V e = zero();
         for (int i = 0; i < p.sub; ++i) {
-            const V xi = at(x, i), wi = at(w, i);
+            const V xi = at(x, i), wi = wt(w, i);
             const V qi = L::select(pos, code((xi + dm) * ids, zero(), qmax), zero());
             put(tq, i, qi);
             const V dd = xi - (ds * qi - dm);
@@ -335,7 +358,7 @@ struct Search {
             const V scj = at(csc, j), b = zero() - at(cmc, j);
             for (int i = 0; i < p.sub; ++i) {
                 const int e = j * p.sub + i;
-                const V wi = at(w, e), wxi = wi * at(x, e), a = scj * at(cq, e);
+                const V wi = wt(w, e), wxi = wi * at(x, e), a = scj * at(cq, e);
                 saa = saa + wi * a * a;
                 sbb = sbb + wi * b * b;
                 sab = sab + wi * a * b;
@@ -364,8 +387,8 @@ struct Search {
         V max_s = zero(), max_m = zero();
         for (int j = 0; j < p.nsub; ++j) {
             V m, e;
-            const V sj = asym(g.x + j * p.sub * W, g.w + j * p.sub * W, p.sub, p.qmax, true, false, cq + j * p.sub * W,
-                              &m, &e);
+            const V sj = asym(g.x + j * p.sub * W, g.w + j * p.sub * W, p.sub, p.qmax, true, false, kSubGrid,
+                              cq + j * p.sub * W, &m, &e);
             const V mj = zero() - m;
             put(s, j, sj);
             put(mn, j, mj);
@@ -440,7 +463,7 @@ struct Search {
         V max_abs = zero(), max_s = zero();
         for (int j = 0; j < 16; ++j) {
             V e;
-            const V sj = sym(g.x + 16 * j * W, g.w + 16 * j * W, 16, p.qmin, p.qmax, false, cq + 16 * j * W, &e);
+            const V sj = sym(g.x + 16 * j * W, g.w + 16 * j * W, 16, p.qmin, p.qmax, false, kSubGrid, cq + 16 * j * W, &e);
             put(s, j, sj);
             const M gt = L::gt(L::vabs(sj), max_abs);
             max_abs = L::select(gt, L::vabs(sj), max_abs);
@@ -476,7 +499,7 @@ struct Search {
                     const M nz = L::ne(ds, zero());
                     V e = zero();
                     for (int i = 0; i < 16; ++i) {
-                        const V xi = at(xs, i), wi = at(ws, i);
+                        const V xi = at(xs, i), wi = wt(ws, i);
                         const V qi = L::select(nz, code(xi * ids, lo, hi), zero());
                         put(tq, i, qi);
                         const V dd = xi - ds * qi;
@@ -496,7 +519,7 @@ struct Search {
             keep(improved, g.q, cq, 256);
             V saa = zero(), sxa = zero();
             for (int e = 0; e < 256; ++e) {
-                const V wi = at(g.w, e), a = at(csc, e / 16) * at(cq, e);
+                const V wi = wt(g.w, e), a = at(csc, e / 16) * at(cq, e);
                 saa = saa + wi * a * a;
                 sxa = sxa + wi * at(g.x, e) * a;
             }
@@ -535,14 +558,12 @@ struct Search {
     // ---- one group of blocks of format t ----
 
     // A legacy block's result: the searched (s, m, codes in q) or, where it is not strictly
-    // better, the reference rule's (rs, rm, codes in rq); g.ref marks the lanes that keep the
-    // reference.
+    // better, the reference rule's (rs, rm, codes in rq).
     static void legacy(const BlockGroup& g, V s, V m, V e, V rs, V rm, V re, const float* rq) {
         const M ref = L::mnot(L::lt(e, re));
         keep(ref, g.q, rq, 32);
         s = L::select(ref, rs, s);
         m = L::select(ref, rm, m);
-        L::store(g.ref, L::select(ref, L::splat(1.f), zero()));
         L::store(g.d, s);
         L::store(g.m, m);
         measure(g, 1, 32, &s, &m);
@@ -551,7 +572,7 @@ struct Search {
     static void legacy_sym(const BlockGroup& g, int qmin, int qmax) {
         alignas(64) float rq[32 * W];
         V e, re;
-        const V s = sym(g.x, g.w, 32, qmin, qmax, true, g.q, &e);
+        const V s = sym(g.x, g.w, 32, qmin, qmax, true, kLegacyGrid, g.q, &e);
         const V rs = ref_sym(g.x, g.w, qmin, qmax, rq, &re);
         legacy(g, s, zero(), e, rs, zero(), re, rq);
     }
@@ -559,13 +580,59 @@ struct Search {
     static void legacy_asym(const BlockGroup& g, int qmax) {
         alignas(64) float rq[32 * W];
         V m, e, rm, re;
-        const V s = asym(g.x, g.w, 32, qmax, false, true, g.q, &m, &e);
+        const V s = asym(g.x, g.w, 32, qmax, false, true, kLegacyGrid, g.q, &m, &e);
         const V rs = ref_asym(g.x, g.w, qmax, rq, &rm, &re);
         legacy(g, s, m, e, rs, rm, re, rq);
     }
 
+    // Q8_0's reference rule (FORMATS.md §3): d = amax/127, codes round(x/d) with halves away from
+    // zero, clamped to [−128, 127]; stored as f16(d)·code. g.d holds d (before f16 rounding).
+    static void q8_0(const BlockGroup& g) {
+        V amax = zero();
+        for (int i = 0; i < 32; ++i) amax = L::vmax(L::vabs(at(g.x, i)), amax);
+        const V d = amax / L::splat(127.f);
+        const V id = L::select(L::ne(d, zero()), L::splat(1.f) / d, zero());
+        const V half = L::splat(0.5f), one = L::splat(1.f), lo = L::splat(-128.f), hi = L::splat(127.f);
+        for (int i = 0; i < 32; ++i) {
+            const V v = at(g.x, i) * id, t = L::vtrunc(v);
+            const V away = L::select(L::ge(L::vabs(v - t), half), L::select(L::lt(v, zero()), zero() - one, one), zero());
+            put(g.q, i, L::select(L::eq(v, v), L::vmax(L::vmin(t + away, hi), lo), zero()));  // NaN (0·∞): 0
+        }
+        L::store(g.d, d);
+        L::store(g.m, zero());
+        const V s = L::f16r(d), m = zero();
+        measure(g, 1, 32, &s, &m);
+    }
+
+    // The legacy reference rules alone.
+    static void reference_sym(const BlockGroup& g, int qmin, int qmax) {
+        V e;
+        const V s = ref_sym(g.x, g.w, qmin, qmax, g.q, &e), m = zero();
+        L::store(g.d, s);
+        L::store(g.m, m);
+        measure(g, 1, 32, &s, &m);
+    }
+
+    static void reference_asym(const BlockGroup& g, int qmax) {
+        V m, e;
+        const V s = ref_asym(g.x, g.w, qmax, g.q, &m, &e);
+        L::store(g.d, s);
+        L::store(g.m, m);
+        measure(g, 1, 32, &s, &m);
+    }
+
+    static void reference(GgmlType t, const BlockGroup& g) {
+        switch (t) {
+            case GgmlType::Q8_0: q8_0(g); break;
+            case GgmlType::Q4_0: reference_sym(g, -8, 7); break;
+            case GgmlType::Q5_0: reference_sym(g, -16, 15); break;
+            case GgmlType::Q4_1: reference_asym(g, 15); break;
+            case GgmlType::Q5_1: reference_asym(g, 31); break;
+            default: break;
+        }
+    }
+
     static void run(GgmlType t, const BlockGroup& g) {
-        L::store(g.ref, zero());
         switch (t) {
             case GgmlType::Q4_0: legacy_sym(g, -8, 7); break;
             case GgmlType::Q5_0: legacy_sym(g, -16, 15); break;

@@ -47,12 +47,31 @@ struct ScalarLanes {
 
 #include "quant/quantize_search_lanes.inl"
 
-void search_scalar(GgmlType t, const BlockGroup& g) { Search<ScalarLanes>::run(t, g); }
+void f16_row_scalar(const uint16_t* src, float* dst, int64_t n) {
+    for (int64_t i = 0; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
+}
+
+void gather_scalar(const float* src, int64_t stride, int n, float* x) {
+    for (int e = 0; e < n; ++e) x[e] = src[e];
+    (void)stride;
+}
+
+void codes_scalar(const float* q, int n, int8_t* out) {
+    for (int e = 0; e < n; ++e) out[e] = static_cast<int8_t>(q[e]);
+}
+
+void search_scalar(GgmlType t, const BlockGroup& g) {
+    if (g.unit_w)
+        Search<ScalarLanes, true>::run(t, g);
+    else
+        Search<ScalarLanes, false>::run(t, g);
+}
+void reference_scalar(GgmlType t, const BlockGroup& g) { Search<ScalarLanes, true>::reference(t, g); }
 
 }  // namespace
 
 const SearchKernel& search_kernel_scalar() {
-    static constexpr SearchKernel k{1, search_scalar};
+    static constexpr SearchKernel k{1, search_scalar, reference_scalar, f16_row_scalar, gather_scalar, codes_scalar};
     return k;
 }
 

@@ -144,7 +144,6 @@ struct TensorJob {
     const gguf::TensorInfo& t;
     const QuantizedTensor& q;
     const FormatOps& in_ops;
-    const FormatOps& out_ops;
     int64_t ne0, n_rows, chunk;
     uint64_t in_row, out_row;
     const float* flat;  // the whole tensor as f32 when its blocks run across rows, else null
@@ -158,16 +157,19 @@ struct TensorJob {
 void convert_chunk(TensorJob& job, int64_t c) {
     const int64_t r0 = c * job.chunk, nr = std::min(job.chunk, job.n_rows - r0), ne0 = job.ne0;
     const uint8_t* src = job.t.data + r0 * job.in_row;
-    std::vector<float> x;
+    std::unique_ptr<float[]> x;  // not zeroed: fully written below
     const float* xs;
     if (job.flat) {
         xs = job.flat + r0 * ne0;
     } else if (job.t.type == GgmlType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
         xs = reinterpret_cast<const float*>(src);  // read in place
     } else {
-        x.resize(static_cast<size_t>(nr * ne0));
-        job.in_ops.dequantize_row(src, x.data(), nr * ne0);
-        xs = x.data();
+        x.reset(new float[static_cast<size_t>(nr * ne0)]);
+        if (job.t.type == GgmlType::F16 && reinterpret_cast<uintptr_t>(src) % alignof(uint16_t) == 0)
+            f16_to_f32_row(reinterpret_cast<const uint16_t*>(src), x.get(), nr * ne0);
+        else
+            job.in_ops.dequantize_row(src, x.get(), nr * ne0);
+        xs = x.get();
     }
     // As llama-quantize: a NaN or infinity means a corrupt input, and would give garbage blocks.
     if (const int64_t i = first_nonfinite(xs, nr * ne0); i >= 0) {
@@ -176,18 +178,10 @@ void convert_chunk(TensorJob& job, int64_t c) {
     }
     uint8_t* y = job.out.data() + r0 * job.out_row;
     SearchStats& st = job.stats[static_cast<size_t>(c)];
-    if (job.q.searched) {
+    if (job.q.searched)
         quantize_rows_searched(job.q.to, xs, y, nr, ne0, job.importance, &st);
-        return;
-    }
-    job.out_ops.quantize_row(xs, y, nr * ne0);
-    std::vector<float> back(static_cast<size_t>(ne0));
-    for (int64_t r = 0; r < nr; ++r) {
-        const float* xr = xs + r * ne0;
-        job.out_ops.dequantize_row(y + r * job.out_row, back.data(), ne0);
-        st.sq_error += weighted_sq_error(xr, back.data(), ne0, nullptr);
-        for (int64_t i = 0; i < ne0; ++i) st.sq_norm += static_cast<double>(xr[i]) * xr[i];
-    }
+    else
+        quantize_rows_reference(job.q.to, xs, y, nr, ne0, &st);
 }
 
 // Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`: the rows are cut
@@ -215,7 +209,6 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
     TensorJob job{t,
                   q,
                   in_ops,
-                  format_ops(q.to),
                   ne0,
                   n_rows,
                   chunk,
