@@ -453,8 +453,12 @@ struct Search {
 
     // ---- symmetric K-quants (Q3_K, Q6_K): x = d·sc_j·q, 16 sub-blocks of 16 ----
 
+    // A format's codes and scale codes, and its search: the sub-block grid, then `rounds`
+    // super-block rounds in which each sub-block tries the scale codes ±reach around its own.
     struct KSym {
         int qmin, qmax, scmin, scmax;
+        Grid grid;
+        int rounds, reach;
     };
 
     static void kquant_sym(const BlockGroup& g, const KSym& p) {
@@ -463,7 +467,7 @@ struct Search {
         V max_abs = zero(), max_s = zero();
         for (int j = 0; j < 16; ++j) {
             V e;
-            const V sj = sym(g.x + 16 * j * W, g.w + 16 * j * W, 16, p.qmin, p.qmax, false, kSubGrid, cq + 16 * j * W, &e);
+            const V sj = sym(g.x + 16 * j * W, g.w + 16 * j * W, 16, p.qmin, p.qmax, false, p.grid, cq + 16 * j * W, &e);
             put(s, j, sj);
             const M gt = L::gt(L::vabs(sj), max_abs);
             max_abs = L::select(gt, L::vabs(sj), max_abs);
@@ -481,7 +485,7 @@ struct Search {
         M active = L::gt(max_abs, zero());
         // The sub-block scale of largest magnitude starts on the extreme code of its sign.
         V D = max_abs / L::select(L::lt(max_s, zero()), zero() - sclo, schi);
-        for (int round = 0; round < kSuperRounds; ++round) {
+        for (int round = 0; round < p.rounds; ++round) {
             const V Df = L::f16r(D);
             active = L::mand(active, L::mand(L::gt(Df, zero()), L::finite(Df)));
             if (!L::any(active)) break;
@@ -491,7 +495,7 @@ struct Search {
                 const float* ws = g.w + 16 * j * W;
                 const V sc0 = code(at(s, j) / Df, sclo, schi);
                 V bj = L::splat(kInf);
-                for (int dsc = -1; dsc <= 1; ++dsc) {
+                for (int dsc = -p.reach; dsc <= p.reach; ++dsc) {
                     const V sc = sc0 + L::splat(static_cast<float>(dsc));
                     const M ok = L::mand(L::ge(sc, sclo), L::le(sc, schi));
                     if (!L::any(ok)) continue;
@@ -632,6 +636,11 @@ struct Search {
         }
     }
 
+    // Q3_K's 3-bit codes gain from several super-block rounds, Q6_K's 6-bit codes from trying
+    // more scale codes in one (each setting the best of those measured on kjv-8M at its cost).
+    static constexpr KSym kQ3K{-4, 3, -32, 31, Grid{3, 0.33f, 1}, 4, 1};
+    static constexpr KSym kQ6K{-32, 31, -128, 127, Grid{1, 1.f, 1}, 1, 6};
+
     static void run(GgmlType t, const BlockGroup& g) {
         switch (t) {
             case GgmlType::Q4_0: legacy_sym(g, -8, 7); break;
@@ -641,8 +650,8 @@ struct Search {
             case GgmlType::Q2_K: kquant_asym(g, KAsym{16, 16, 3, 15}); break;
             case GgmlType::Q4_K: kquant_asym(g, KAsym{8, 32, 15, 63}); break;
             case GgmlType::Q5_K: kquant_asym(g, KAsym{8, 32, 31, 63}); break;
-            case GgmlType::Q3_K: kquant_sym(g, KSym{-4, 3, -32, 31}); break;
-            case GgmlType::Q6_K: kquant_sym(g, KSym{-32, 31, -128, 127}); break;
+            case GgmlType::Q3_K: kquant_sym(g, kQ3K); break;
+            case GgmlType::Q6_K: kquant_sym(g, kQ6K); break;
             default: break;
         }
     }
