@@ -34,6 +34,9 @@ constexpr Grid kLegacyGrid{5, 0.2f, 2};
 // matter here (2 lose 0.2% of the squared error on kjv-8M), halving the grid costs 0.04%.
 constexpr Grid kAsymSubGrid{5, 0.2f, 3};
 constexpr int kRefineRounds = 3;   // assign, measure, refit rounds for the screened winner
+// v·(1 ± kF16Nudge) rounds to v's next f16 value away from / toward zero (for normal f16 v: the
+// product moves v by 0.7·m ulp, m in [1, 2) its mantissa).
+constexpr float kF16Nudge = 0.7f / 1024.f;
 constexpr int kSuperRounds = 4;    // super-block rounds of Q2_K, Q4_K, Q5_K
 constexpr float kInf = __builtin_huge_valf();
 constexpr float kLsDetMin = 1e-6f;  // a 2×2 least-squares fit needs det > kLsDetMin·(diagonal product)
@@ -136,6 +139,21 @@ struct Search {
             if (round16) r = L::f16r(r);
             s = L::select(usable(b, r), r, s);
         }
+        // An f16 scale: the least-squares scale's f16 neighbours may be closer still.
+        if (round16)
+            for (const float f : {1.f + kF16Nudge, 1.f - kF16Nudge}) {
+                const V s2 = L::f16r(out_s * L::splat(f)), is = L::splat(1.f) / s2;
+                V e = zero();
+                for (int i = 0; i < n; ++i) {
+                    const V xi = at(x, i), qi = code(xi * is, lo, hi), dd = xi - s2 * qi;
+                    put(tq, i, qi);
+                    e = e + wt(w, i) * dd * dd;
+                }
+                const M better = L::mand(L::mand(L::ne(s2, zero()), L::finite(s2)), L::lt(e, best_e));
+                best_e = L::select(better, e, best_e);
+                out_s = L::select(better, s2, out_s);
+                keep(better, q, tq, n);
+            }
         const M use = L::mand(live, L::ne(out_s, zero()));
         for (int i = 0; i < n; ++i) put(q, i, L::select(use, at(q, i), zero()));
         *err = L::select(use, best_e, e0);
@@ -290,6 +308,22 @@ struct Search {
             out_m = L::select(better, m, out_m);
             keep(better, q, tq, n);
             fit_asym(f, u, min_nonpos, round16, s, m);
+        }
+        // f16 scale and offset: their f16 neighbours, one at a time.
+        if (round16) {
+            constexpr float kUp = 1.f + kF16Nudge, kDown = 1.f - kF16Nudge;
+            constexpr float kSteps[4][2] = {{kUp, 1.f}, {kDown, 1.f}, {1.f, kUp}, {1.f, kDown}};
+            for (const auto& f2 : kSteps) {
+                const V s2 = L::f16r(out_s * L::splat(f2[0])), m2 = L::f16r(out_m * L::splat(f2[1]));
+                V e;
+                assign_asym(x, w, wx, n, s2, m2, qmax, tq, &e);
+                const M ok = L::mand(searched, L::mand(L::gt(s2, zero()), L::finite(s2)));
+                const M better = L::mand(ok, L::lt(e, best_e));
+                best_e = L::select(better, e, best_e);
+                out_s = L::select(better, s2, out_s);
+                out_m = L::select(better, m2, out_m);
+                keep(better, q, tq, n);
+            }
         }
         *m_out = out_m;
         *err = best_e;
