@@ -4,6 +4,7 @@
 #include <sys/statvfs.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -12,6 +13,8 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <system_error>
+#include <thread>
 
 #include "quant/formats.h"
 #include "quant/quantize_search.h"
@@ -131,12 +134,26 @@ int64_t rows_per_chunk(int64_t ne0, int64_t n_rows) {
 
 // Runs body(i) for every i in [0, n) on up to `threads` threads (0: the default), handing out one
 // index at a time. The model quantizer's only use of threads: body must not throw, and the result
-// must not depend on which thread runs which index.
+// must not depend on which thread runs which index. Plain threads that exit when the work is done:
+// nothing spins between tensors (an OpenMP team's idle threads would, taking the cores from the
+// thread still working on a busy machine). A thread that cannot be started leaves its share to the
+// others.
 template <class Body>
 void parallel_for(int64_t n, int threads, const Body& body) {
     if (threads <= 0) threads = omp_get_max_threads();
-#pragma omp parallel for num_threads(threads) schedule(dynamic, 1) if (n > 1 && threads > 1)
-    for (int64_t i = 0; i < n; ++i) body(i);
+    const int64_t n_workers = std::min<int64_t>(threads, n);
+    std::atomic<int64_t> next{0};
+    auto work = [&] {
+        for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i);
+    };
+    std::vector<std::thread> helpers;
+    try {
+        for (int64_t t = 1; t < n_workers; ++t) helpers.emplace_back(work);
+    } catch (const std::system_error&) {
+        // run with the threads that did start
+    }
+    work();
+    for (std::thread& h : helpers) h.join();
 }
 
 // One tensor's conversion: its shape, formats and, per chunk of rows, what the chunk measured.
