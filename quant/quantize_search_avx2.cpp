@@ -19,6 +19,7 @@ struct Avx2Lanes {
     static V splat(float v) { return _mm256_set1_ps(v); }
     static V load(const float* p) { return _mm256_load_ps(p); }
     static void store(float* p, V v) { _mm256_store_ps(p, v); }
+    static V fma(V a, V b, V c) { return _mm256_fmadd_ps(a, b, c); }
     static V vmin(V a, V b) { return _mm256_min_ps(a, b); }
     static V vmax(V a, V b) { return _mm256_max_ps(a, b); }
     static V vabs(V a) { return _mm256_andnot_ps(_mm256_set1_ps(-0.f), a); }

@@ -13,6 +13,8 @@
 // GCC 12 warns that the _mm512_undefined_ps inside several AVX-512 intrinsics is uninitialized.
 #pragma GCC diagnostic ignored "-Wuninitialized"
 #pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+// Every function here has internal linkage: no 512-bit value crosses an ABI boundary.
+#pragma GCC diagnostic ignored "-Wpsabi"
 
 #if defined(__clang__)
 #pragma clang attribute push(__attribute__((target("avx512f"))), apply_to = function)
@@ -31,6 +33,7 @@ struct Avx512Lanes {
     static V splat(float v) { return _mm512_set1_ps(v); }
     static V load(const float* p) { return _mm512_load_ps(p); }
     static void store(float* p, V v) { _mm512_store_ps(p, v); }
+    static V fma(V a, V b, V c) { return _mm512_fmadd_ps(a, b, c); }
     static V vmin(V a, V b) { return _mm512_min_ps(a, b); }
     static V vmax(V a, V b) { return _mm512_max_ps(a, b); }
     static V vabs(V a) { return _mm512_abs_ps(a); }

@@ -1,8 +1,8 @@
 // The searched quantizers' arithmetic (quantize_search_lanes.h), written once over a lane type L
 // and included by each ISA's file after it defines L. L provides, per lane:
 //   W (lanes), V (W floats), M (W-lane mask);
-//   splat, load, store (64-byte aligned), + − * / (IEEE, never fused: the files are built with
-//   -ffp-contract=off), vmin(a, b) = a < b ? a : b, vmax(a, b) = a > b ? a : b (x86 minps/maxps:
+//   splat, load, store (64-byte aligned), + − * / (IEEE, never fused implicitly: the files are built
+//   with -ffp-contract=off), fma(a, b, c) = a·b + c rounded once, vmin(a, b) = a < b ? a : b, vmax(a, b) = a > b ? a : b (x86 minps/maxps:
 //   a NaN gives b), vabs, vround (to nearest, ties to even), vtrunc (toward zero), f16r (round to
 //   binary16 and back), lt le gt ge eq ne (ne is true for NaN), finite, mand mor mnot,
 //   select(m, a, b) = m ? a : b, any(m).
@@ -71,6 +71,14 @@ struct Search {
     // and non-zero.
     static M usable(V b, V r) { return L::mand(L::gt(b, zero()), L::mand(L::ne(r, zero()), L::finite(r))); }
 
+    // A sum over the elements of a group in 4 interleaved partial sums (element i into p[i % 4]),
+    // so consecutive additions do not wait on each other; every loop over elements steps by 4
+    // (group sizes are multiples of 16).
+    struct Sum4 {
+        V p[4] = {zero(), zero(), zero(), zero()};
+        V total() const { return (p[0] + p[1]) + (p[2] + p[3]); }
+    };
+
     // ---- one group, one scale: x ≈ s·q, q in [qmin, qmax] ----
 
     // Returns s (an f16 value when round16) and the codes in q, the weighted error in *err. A lane
@@ -100,12 +108,15 @@ struct Search {
                 if (round16) s = L::f16r(s);
                 const M ok = L::mand(L::ne(s, zero()), L::finite(s));
                 const V is = L::splat(1.f) / s;
-                V a = zero(), b = zero();
-                for (int i = 0; i < n; ++i) {
-                    const V qi = code(at(x, i) * is, lo, hi);
-                    a = a + at(wx, i) * qi;
-                    b = b + wt(w, i) * qi * qi;
-                }
+                Sum4 sa, sb;
+                for (int i0 = 0; i0 < n; i0 += 4)
+                    for (int k = 0; k < 4; ++k) {
+                        const int i = i0 + k;
+                        const V qi = code(at(x, i) * is, lo, hi);
+                        sa.p[k] = L::fma(at(wx, i), qi, sa.p[k]);
+                        sb.p[k] = L::fma(wt(w, i) * qi, qi, sb.p[k]);
+                    }
+                const V a = sa.total(), b = sb.total();
                 V r = a / b;
                 if (round16) r = L::f16r(r);
                 const V c = L::select(usable(b, r), r, s);
@@ -121,16 +132,19 @@ struct Search {
         V out_s = zero(), best_e = L::splat(kInf), s = best_s;
         for (int round = 0; round < kRefineRounds; ++round) {
             const V is = L::splat(1.f) / s;
-            V a = zero(), b = zero(), e = zero();
-            for (int i = 0; i < n; ++i) {
-                const V xi = at(x, i), wi = wt(w, i);
-                const V qi = code(xi * is, lo, hi);
-                put(tq, i, qi);
-                a = a + at(wx, i) * qi;
-                b = b + wi * qi * qi;
-                const V dd = xi - s * qi;
-                e = e + wi * dd * dd;
-            }
+            Sum4 sa, sb, se;
+            for (int i0 = 0; i0 < n; i0 += 4)
+                for (int k = 0; k < 4; ++k) {
+                    const int i = i0 + k;
+                    const V xi = at(x, i), wi = wt(w, i);
+                    const V qi = code(xi * is, lo, hi);
+                    put(tq, i, qi);
+                    sa.p[k] = L::fma(at(wx, i), qi, sa.p[k]);
+                    sb.p[k] = L::fma(wi * qi, qi, sb.p[k]);
+                    const V dd = xi - s * qi;
+                    se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                }
+            const V a = sa.total(), b = sb.total(), e = se.total();
             const M better = L::mand(L::ne(s, zero()), L::lt(e, best_e));
             best_e = L::select(better, e, best_e);
             out_s = L::select(better, s, out_s);
@@ -143,12 +157,15 @@ struct Search {
         if (round16)
             for (const float f : {1.f + kF16Nudge, 1.f - kF16Nudge}) {
                 const V s2 = L::f16r(out_s * L::splat(f)), is = L::splat(1.f) / s2;
-                V e = zero();
-                for (int i = 0; i < n; ++i) {
-                    const V xi = at(x, i), qi = code(xi * is, lo, hi), dd = xi - s2 * qi;
-                    put(tq, i, qi);
-                    e = e + wt(w, i) * dd * dd;
-                }
+                Sum4 se;
+                for (int i0 = 0; i0 < n; i0 += 4)
+                    for (int k = 0; k < 4; ++k) {
+                        const int i = i0 + k;
+                        const V xi = at(x, i), qi = code(xi * is, lo, hi), dd = xi - s2 * qi;
+                        put(tq, i, qi);
+                        se.p[k] = L::fma(wt(w, i) * dd, dd, se.p[k]);
+                    }
+                const V e = se.total();
                 const M better = L::mand(L::mand(L::ne(s2, zero()), L::finite(s2)), L::lt(e, best_e));
                 best_e = L::select(better, e, best_e);
                 out_s = L::select(better, s2, out_s);
@@ -226,22 +243,23 @@ struct Search {
     // Codes for (s, m) into q (when q is not null) with their sums, and the direct error in *e.
     static Sums assign_asym(const float* x, const float* w, const float* wx, int n, V s, V m, V qmax, float* q, V* e) {
         const V is = L::splat(1.f) / s;
-        Sums u{zero(), zero(), zero()};
-        V err = zero();
-        for (int i = 0; i < n; ++i) {
-            const V xi = at(x, i), wi = wt(w, i);
-            const V qi = code((xi - m) * is, zero(), qmax);
-            u.sq = u.sq + wi * qi;
-            u.sqq = u.sqq + wi * qi * qi;
-            u.sxq = u.sxq + at(wx, i) * qi;
-            if (q) {
-                put(q, i, qi);
-                const V dd = xi - (s * qi + m);
-                err = err + wi * dd * dd;
+        Sum4 sq, sqq, sxq, se;
+        for (int i0 = 0; i0 < n; i0 += 4)
+            for (int k = 0; k < 4; ++k) {
+                const int i = i0 + k;
+                const V xi = at(x, i), wi = wt(w, i);
+                const V qi = code((xi - m) * is, zero(), qmax);
+                sq.p[k] = L::fma(wi, qi, sq.p[k]);
+                sqq.p[k] = L::fma(wi * qi, qi, sqq.p[k]);
+                sxq.p[k] = L::fma(at(wx, i), qi, sxq.p[k]);
+                if (q) {
+                    put(q, i, qi);
+                    const V dd = xi - (s * qi + m);
+                    se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                }
             }
-        }
-        if (e) *e = err;
-        return u;
+        if (e) *e = se.total();
+        return Sums{sq.total(), sqq.total(), sxq.total()};
     }
 
     // Returns s (≥ 0) and m in *m_out (≤ 0 when min_nonpos), the codes in q, the weighted error
@@ -369,14 +387,17 @@ struct Search {
         const V ds = D * sc, dm = DM * mc, ids = L::splat(1.f) / ds, qmax = L::splat(static_cast<float>(p.qmax));
         const M pos = L::gt(ds, zero());
         alignas(64) float tq[32 * W];
-        V e = zero();
-        for (int i = 0; i < p.sub; ++i) {
-            const V xi = at(x, i), wi = wt(w, i);
-            const V qi = L::select(pos, code((xi + dm) * ids, zero(), qmax), zero());
-            put(tq, i, qi);
-            const V dd = xi - (ds * qi - dm);
-            e = e + wi * dd * dd;
-        }
+        Sum4 se;
+        for (int i0 = 0; i0 < p.sub; i0 += 4)
+            for (int k = 0; k < 4; ++k) {
+                const int i = i0 + k;
+                const V xi = at(x, i), wi = wt(w, i);
+                const V qi = L::select(pos, code((xi + dm) * ids, zero(), qmax), zero());
+                put(tq, i, qi);
+                const V dd = xi - (ds * qi - dm);
+                se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+            }
+        const V e = se.total();
         const M better = L::mand(ok, L::lt(e, best));
         best = L::select(better, e, best);
         put(csc, j, L::select(better, sc, at(csc, j)));
@@ -536,14 +557,17 @@ struct Search {
                     if (!L::any(ok)) continue;
                     const V ds = Df * sc, ids = L::splat(1.f) / ds;
                     const M nz = L::ne(ds, zero());
-                    V e = zero();
-                    for (int i = 0; i < 16; ++i) {
-                        const V xi = at(xs, i), wi = wt(ws, i);
-                        const V qi = L::select(nz, code(xi * ids, lo, hi), zero());
-                        put(tq, i, qi);
-                        const V dd = xi - ds * qi;
-                        e = e + wi * dd * dd;
-                    }
+                    Sum4 se;
+                    for (int i0 = 0; i0 < 16; i0 += 4)
+                        for (int k = 0; k < 4; ++k) {
+                            const int i = i0 + k;
+                            const V xi = at(xs, i), wi = wt(ws, i);
+                            const V qi = L::select(nz, code(xi * ids, lo, hi), zero());
+                            put(tq, i, qi);
+                            const V dd = xi - ds * qi;
+                            se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                        }
+                    const V e = se.total();
                     const M better = L::mand(ok, L::lt(e, bj));
                     bj = L::select(better, e, bj);
                     put(csc, j, L::select(better, sc, at(csc, j)));

@@ -18,6 +18,7 @@ struct ScalarLanes {
     static V splat(float v) { return v; }
     static V load(const float* p) { return *p; }
     static void store(float* p, V v) { *p = v; }
+    static V fma(V a, V b, V c) { return std::fma(a, b, c); }
     static V vmin(V a, V b) { return a < b ? a : b; }
     static V vmax(V a, V b) { return a > b ? a : b; }
     static V vabs(V a) { return std::fabs(a); }
