@@ -21,19 +21,21 @@
 namespace {
 
 // The screened candidates of one group: scales mapping the extreme value to |q_extreme| + step·k,
-// k = −steps..steps (both extremes for one scale; q_max from the minimum for scale and offset), and
-// for scale and offset `fits` passes of code assignment + 2×2 least-squares fit per candidate.
+// k = −steps..steps (both extremes for one scale; q_max from the minimum for scale and offset), for
+// scale and offset `fits` passes of code assignment + 2×2 least-squares fit per candidate; then
+// `refine` rounds of assign, measure, refit for the winner.
 struct Grid {
     int steps;
     float step;
-    int fits;
+    int fits, refine;
 };
-// The legacy formats: a coarser grid loses < 0.01% of the squared error on kjv-8M.
-constexpr Grid kLegacyGrid{5, 0.2f, 2};
+// The legacy formats, whose f16 neighbours are tried after the refinement (each setting the
+// cheapest that kept kjv-8M's error at or below the 42-candidate search's).
+constexpr Grid kLegacySymGrid{5, 0.2f, 1, 2};
+constexpr Grid kLegacyAsymGrid{5, 0.2f, 2, 2};
 // The sub-blocks of Q2_K, Q4_K, Q5_K, whose results the super-block rounds then refine: 3 fits
 // matter here (2 lose 0.2% of the squared error on kjv-8M), halving the grid costs 0.04%.
-constexpr Grid kAsymSubGrid{5, 0.2f, 3};
-constexpr int kRefineRounds = 3;   // assign, measure, refit rounds for the screened winner
+constexpr Grid kAsymSubGrid{5, 0.2f, 3, 3};
 // v·(1 ± kF16Nudge) rounds to v's next f16 value away from / toward zero (for normal f16 v: the
 // product moves v by 0.7·m ulp, m in [1, 2) its mantissa).
 constexpr float kF16Nudge = 0.7f / 1024.f;
@@ -130,7 +132,7 @@ struct Search {
         alignas(64) float tq[32 * W];
         for (int i = 0; i < n; ++i) put(q, i, zero());
         V out_s = zero(), best_e = L::splat(kInf), s = best_s;
-        for (int round = 0; round < kRefineRounds; ++round) {
+        for (int round = 0; round < grid.refine; ++round) {
             const V is = L::splat(1.f) / s;
             Sum4 sa, sb, se;
             for (int i0 = 0; i0 < n; i0 += 4)
@@ -317,7 +319,7 @@ struct Search {
         for (int i = 0; i < n; ++i) put(q, i, zero());
         V out_s = zero(), out_m = m0, best_e = e0, s = best_s, m = best_m;
         const M searched = L::mand(live, L::lt(best_d, L::splat(kInf)));
-        for (int round = 0; round < kRefineRounds; ++round) {
+        for (int round = 0; round < grid.refine; ++round) {
             V e;
             const Sums u = assign_asym(x, w, wx, n, s, m, qmax, tq, &e);
             const M better = L::mand(searched, L::lt(e, best_e));
@@ -635,7 +637,7 @@ struct Search {
     static void legacy_sym(const BlockGroup& g, int qmin, int qmax) {
         alignas(64) float rq[32 * W];
         V e, re;
-        const V s = sym(g.x, g.w, 32, qmin, qmax, true, kLegacyGrid, g.q, &e);
+        const V s = sym(g.x, g.w, 32, qmin, qmax, true, kLegacySymGrid, g.q, &e);
         const V rs = ref_sym(g.x, g.w, qmin, qmax, rq, &re);
         legacy(g, s, zero(), e, rs, zero(), re, rq);
     }
@@ -643,7 +645,7 @@ struct Search {
     static void legacy_asym(const BlockGroup& g, int qmax) {
         alignas(64) float rq[32 * W];
         V m, e, rm, re;
-        const V s = asym(g.x, g.w, 32, qmax, false, true, kLegacyGrid, g.q, &m, &e);
+        const V s = asym(g.x, g.w, 32, qmax, false, true, kLegacyAsymGrid, g.q, &m, &e);
         const V rs = ref_asym(g.x, g.w, qmax, rq, &rm, &re);
         legacy(g, s, m, e, rs, rm, re, rq);
     }
@@ -697,8 +699,8 @@ struct Search {
 
     // Q3_K's 3-bit codes gain from several super-block rounds, Q6_K's 6-bit codes from trying
     // more scale codes in one (each setting the best of those measured on kjv-8M at its cost).
-    static constexpr KSym kQ3K{-4, 3, -32, 31, Grid{3, 0.33f, 1}, 4, 1};
-    static constexpr KSym kQ6K{-32, 31, -128, 127, Grid{1, 1.f, 1}, 1, 6};
+    static constexpr KSym kQ3K{-4, 3, -32, 31, Grid{3, 0.33f, 1, 3}, 4, 1};
+    static constexpr KSym kQ6K{-32, 31, -128, 127, Grid{1, 1.f, 1, 3}, 1, 6};
 
     static void run(GgmlType t, const BlockGroup& g) {
         switch (t) {
