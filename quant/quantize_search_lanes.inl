@@ -112,11 +112,11 @@ struct Search {
                 const V is = L::splat(1.f) / s;
                 Sum4 sa, sb;
                 for (int i0 = 0; i0 < n; i0 += 4)
-                    for (int k = 0; k < 4; ++k) {
-                        const int i = i0 + k;
+                    for (int part = 0; part < 4; ++part) {
+                        const int i = i0 + part;
                         const V qi = code(at(x, i) * is, lo, hi);
-                        sa.p[k] = L::fma(at(wx, i), qi, sa.p[k]);
-                        sb.p[k] = L::fma(wt(w, i) * qi, qi, sb.p[k]);
+                        sa.p[part] = L::fma(at(wx, i), qi, sa.p[part]);
+                        sb.p[part] = L::fma(wt(w, i) * qi, qi, sb.p[part]);
                     }
                 const V a = sa.total(), b = sb.total();
                 V r = a / b;
@@ -136,15 +136,15 @@ struct Search {
             const V is = L::splat(1.f) / s;
             Sum4 sa, sb, se;
             for (int i0 = 0; i0 < n; i0 += 4)
-                for (int k = 0; k < 4; ++k) {
-                    const int i = i0 + k;
+                for (int part = 0; part < 4; ++part) {
+                    const int i = i0 + part;
                     const V xi = at(x, i), wi = wt(w, i);
                     const V qi = code(xi * is, lo, hi);
                     put(tq, i, qi);
-                    sa.p[k] = L::fma(at(wx, i), qi, sa.p[k]);
-                    sb.p[k] = L::fma(wi * qi, qi, sb.p[k]);
+                    sa.p[part] = L::fma(at(wx, i), qi, sa.p[part]);
+                    sb.p[part] = L::fma(wi * qi, qi, sb.p[part]);
                     const V dd = xi - s * qi;
-                    se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                    se.p[part] = L::fma(wi * dd, dd, se.p[part]);
                 }
             const V a = sa.total(), b = sb.total(), e = se.total();
             const M better = L::mand(L::ne(s, zero()), L::lt(e, best_e));
@@ -161,11 +161,11 @@ struct Search {
                 const V s2 = L::f16r(out_s * L::splat(f)), is = L::splat(1.f) / s2;
                 Sum4 se;
                 for (int i0 = 0; i0 < n; i0 += 4)
-                    for (int k = 0; k < 4; ++k) {
-                        const int i = i0 + k;
+                    for (int part = 0; part < 4; ++part) {
+                        const int i = i0 + part;
                         const V xi = at(x, i), qi = code(xi * is, lo, hi), dd = xi - s2 * qi;
                         put(tq, i, qi);
-                        se.p[k] = L::fma(wt(w, i) * dd, dd, se.p[k]);
+                        se.p[part] = L::fma(wt(w, i) * dd, dd, se.p[part]);
                     }
                 const V e = se.total();
                 const M better = L::mand(L::mand(L::ne(s2, zero()), L::finite(s2)), L::lt(e, best_e));
@@ -247,17 +247,17 @@ struct Search {
         const V is = L::splat(1.f) / s;
         Sum4 sq, sqq, sxq, se;
         for (int i0 = 0; i0 < n; i0 += 4)
-            for (int k = 0; k < 4; ++k) {
-                const int i = i0 + k;
+            for (int part = 0; part < 4; ++part) {
+                const int i = i0 + part;
                 const V xi = at(x, i), wi = wt(w, i);
                 const V qi = code((xi - m) * is, zero(), qmax);
-                sq.p[k] = L::fma(wi, qi, sq.p[k]);
-                sqq.p[k] = L::fma(wi * qi, qi, sqq.p[k]);
-                sxq.p[k] = L::fma(at(wx, i), qi, sxq.p[k]);
+                sq.p[part] = L::fma(wi, qi, sq.p[part]);
+                sqq.p[part] = L::fma(wi * qi, qi, sqq.p[part]);
+                sxq.p[part] = L::fma(at(wx, i), qi, sxq.p[part]);
                 if (q) {
                     put(q, i, qi);
                     const V dd = xi - (s * qi + m);
-                    se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                    se.p[part] = L::fma(wi * dd, dd, se.p[part]);
                 }
             }
         if (e) *e = se.total();
@@ -391,13 +391,13 @@ struct Search {
         alignas(64) float tq[32 * W];
         Sum4 se;
         for (int i0 = 0; i0 < p.sub; i0 += 4)
-            for (int k = 0; k < 4; ++k) {
-                const int i = i0 + k;
+            for (int part = 0; part < 4; ++part) {
+                const int i = i0 + part;
                 const V xi = at(x, i), wi = wt(w, i);
                 const V qi = L::select(pos, code((xi + dm) * ids, zero(), qmax), zero());
                 put(tq, i, qi);
                 const V dd = xi - (ds * qi - dm);
-                se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                se.p[part] = L::fma(wi * dd, dd, se.p[part]);
             }
         const V e = se.total();
         const M better = L::mand(ok, L::lt(e, best));
@@ -561,13 +561,13 @@ struct Search {
                     const M nz = L::ne(ds, zero());
                     Sum4 se;
                     for (int i0 = 0; i0 < 16; i0 += 4)
-                        for (int k = 0; k < 4; ++k) {
-                            const int i = i0 + k;
+                        for (int part = 0; part < 4; ++part) {
+                            const int i = i0 + part;
                             const V xi = at(xs, i), wi = wt(ws, i);
                             const V qi = L::select(nz, code(xi * ids, lo, hi), zero());
                             put(tq, i, qi);
                             const V dd = xi - ds * qi;
-                            se.p[k] = L::fma(wi * dd, dd, se.p[k]);
+                            se.p[part] = L::fma(wi * dd, dd, se.p[part]);
                         }
                     const V e = se.total();
                     const M better = L::mand(ok, L::lt(e, bj));
