@@ -130,79 +130,76 @@ struct Plan {
 
 }  // namespace
 
-// What the threads of a team share across attention_team calls: the plan and the split buffers.
+// What attention_team keeps between calls: the plan and the split buffers.
 struct AttentionScratch::Impl {
     std::optional<Plan> plan;
     std::vector<float> all_scores, part, part_o, part_m, part_l;
 };
 
 namespace {
-// Converts every query row to K's dot type (inside a parallel region).
-void convert_queries(Plan& P, const float* q) {
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < P.rows_all(); ++row) P.to_q(q + row * P.hd, P.qc.data() + static_cast<size_t>(row) * P.q_bytes, P.hd);
+// Converts every query row to K's dot type (on the pool's threads).
+void convert_queries(ThreadPool& pool, Plan& P, const float* q) {
+    pool.for_each(P.rows_all(), [&](int64_t row) { P.to_q(q + row * P.hd, P.qc.data() + static_cast<size_t>(row) * P.q_bytes, P.hd); });
 }
 
 // Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V.
 // With a split (decoding), every row's scores go to one buffer first, each row is softmax'ed over
 // its whole context, then the items weight V and the splits' sums are added in split order.
-// Called by every thread of a team; the buffers were sized by prepare_shared.
-void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
+// Items run on any thread of the pool, so each has its own scratch; the shared buffers were sized
+// by prepare_shared.
+void attention_exact(ThreadPool& pool, Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
     const int64_t hd = P.hd, rows_all = P.rows_all(), ld = P.n_kv_end;
     const auto uhd = static_cast<size_t>(hd);
     const bool split = P.n_split > 1;
     std::vector<float>& all_scores = sh.all_scores;
     std::vector<float>& part = sh.part;
     {
-        std::vector<float> s, vt(static_cast<size_t>(kTileKv * hd));
-        convert_queries(P, q);
+        const size_t vt_size = P.v_f16 || P.v_f32 ? 0 : static_cast<size_t>(kTileKv * hd);  // q8_0 V rows
+        convert_queries(pool, P, q);
         if (!split) {
-#pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < P.items.size(); ++it) {
-                const Item& w = P.items[it];
+            pool.for_each_dynamic(static_cast<int64_t>(P.items.size()), [&](int64_t it) {
+                const Item& w = P.items[static_cast<size_t>(it)];
                 const int64_t span = P.j_end(w), rows = w.nt * P.group;
-                s.resize(static_cast<size_t>(rows * span));
+                std::vector<float> s(static_cast<size_t>(rows * span)), vt(vt_size);
                 auto srow = [&](int64_t r) { return s.data() + r * span; };
                 P.scores(w, 0, span, srow);
                 for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), P.visible(P.row_of(w, r)));
                 auto orow = [&](int64_t r) { return out + P.row_of(w, r) * hd; };
                 for (int64_t r = 0; r < rows; ++r) std::fill(orow(r), orow(r) + hd, 0.f);
                 P.accumulate_v(w, 0, span, srow, orow, vt.data());
-            }
+            });
         } else {
             auto grow = [&](int64_t row) { return all_scores.data() + row * ld; };
-#pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < P.items.size(); ++it) {
-                const Item& w = P.items[it];
+            pool.for_each_dynamic(static_cast<int64_t>(P.items.size()), [&](int64_t it) {
+                const Item& w = P.items[static_cast<size_t>(it)];
                 const int64_t j0 = P.j_begin(w);
                 P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
-            }
-#pragma omp for schedule(static)
-            for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), P.visible(row));
-#pragma omp for schedule(dynamic, 1)
-            for (size_t it = 0; it < P.items.size(); ++it) {
-                const Item& w = P.items[it];
+            });
+            pool.for_each(rows_all, [&](int64_t row) { P.softmax_row(grow(row), P.visible(row)); });
+            pool.for_each_dynamic(static_cast<int64_t>(P.items.size()), [&](int64_t it) {
+                const Item& w = P.items[static_cast<size_t>(it)];
                 const int64_t j0 = P.j_begin(w);
+                std::vector<float> vt(vt_size);
                 float* base = part.data() + static_cast<size_t>(w.sp * rows_all) * uhd;
                 P.accumulate_v(
                     w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; },
                     [&](int64_t r) { return base + P.row_of(w, r) * hd; }, vt.data());
-            }
-#pragma omp for schedule(static)
-            for (int64_t row = 0; row < rows_all; ++row) {
+            });
+            pool.for_each(rows_all, [&](int64_t row) {
                 float* dst = out + row * hd;
                 std::fill(dst, dst + hd, 0.f);
                 for (int64_t sp = 0; sp < P.n_split; ++sp)
                     axpy_f32(hd, 1.f, part.data() + static_cast<size_t>(sp * rows_all + row) * uhd, dst);
-            }
+            });
         }
     }
 }
 
 // Flash kernel: online softmax over tiles of kTileKv positions. Splits keep (max, normaliser,
 // unnormalised output) per row and are merged with the usual rescaling.
-// Called by every thread of a team; the buffers were sized by prepare_shared.
-void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
+// Items run on any thread of the pool, so each has its own scratch; the shared buffers were sized
+// by prepare_shared.
+void attention_flash(ThreadPool& pool, Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
     const int64_t hd = P.hd, rows_all = P.rows_all();
     const auto uhd = static_cast<size_t>(hd);
     std::vector<float>& part_o = sh.part_o;
@@ -210,13 +207,13 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
     std::vector<float>& part_l = sh.part_l;
     const int64_t max_rows = P.group * kTileTokens;
     {
-        std::vector<float> s(static_cast<size_t>(max_rows * kTileKv)), o(static_cast<size_t>(max_rows * hd));
-        std::vector<float> vt(static_cast<size_t>(kTileKv * hd));
-        std::vector<RowAcc> acc(static_cast<size_t>(max_rows));
-        convert_queries(P, q);
-#pragma omp for schedule(dynamic, 1)
-        for (size_t it = 0; it < P.items.size(); ++it) {
-            const Item& w = P.items[it];
+        const size_t vt_size = P.v_f16 || P.v_f32 ? 0 : static_cast<size_t>(kTileKv * hd);  // q8_0 V rows
+        convert_queries(pool, P, q);
+        pool.for_each_dynamic(static_cast<int64_t>(P.items.size()), [&](int64_t it) {
+            std::vector<float> s(static_cast<size_t>(max_rows * kTileKv)), o(static_cast<size_t>(max_rows * hd));
+            std::vector<float> vt(vt_size);
+            std::vector<RowAcc> acc(static_cast<size_t>(max_rows));
+            const Item& w = P.items[static_cast<size_t>(it)];
             const int64_t rows = w.nt * P.group, j_end = P.j_end(w);
             auto srow = [&](int64_t r) { return s.data() + r * kTileKv; };
             auto orow = [&](int64_t r) { return o.data() + r * hd; };
@@ -256,10 +253,9 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
                     std::copy(orow(r), orow(r) + hd, part_o.begin() + static_cast<ptrdiff_t>(pr * uhd));
                 }
             }
-        }
+        });
         if (P.n_split > 1) {
-#pragma omp for schedule(static)
-            for (int64_t row = 0; row < rows_all; ++row) {
+            pool.for_each(rows_all, [&](int64_t row) {
                 float m = kNegInf, l = 0.f;
                 for (int64_t sp = 0; sp < P.n_split; ++sp) m = std::max(m, part_m[static_cast<size_t>(sp * rows_all + row)]);
                 float* dst = out + row * hd;
@@ -273,7 +269,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
                 }
                 const float inv = l > 0.f ? 1.0f / l : 0.f;
                 for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
-            }
+            });
         }
     }
 }
@@ -294,11 +290,11 @@ void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvCache
     }
 }
 
-void run_kernel(AttentionScratch::Impl& sh, const float* q, float* out, AttentionKernel kernel) {
+void run_kernel(ThreadPool& pool, AttentionScratch::Impl& sh, const float* q, float* out, AttentionKernel kernel) {
     if (kernel == AttentionKernel::Flash)
-        attention_flash(*sh.plan, q, out, sh);
+        attention_flash(pool, *sh.plan, q, out, sh);
     else
-        attention_exact(*sh.plan, q, out, sh);
+        attention_exact(pool, *sh.plan, q, out, sh);
 }
 }  // namespace
 
@@ -310,16 +306,15 @@ void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float*
     if (n <= 0) return;
     AttentionScratch::Impl sh;
     prepare_shared(sh, hp, kv, layer, n, p0, kernel);
-#pragma omp parallel
-    run_kernel(sh, q, out, kernel);
+    ThreadPool alone;
+    run_kernel(alone, sh, q, out, kernel);
 }
 
-void attention_team(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                    float* out, AttentionKernel kernel, AttentionScratch& scratch) {
+void attention_team(ThreadPool& pool, const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n,
+                    int64_t p0, float* out, AttentionKernel kernel, AttentionScratch& scratch) {
     if (n <= 0) return;
-#pragma omp single
     prepare_shared(*scratch.impl_, hp, kv, layer, n, p0, kernel);
-    run_kernel(*scratch.impl_, q, out, kernel);
+    run_kernel(pool, *scratch.impl_, q, out, kernel);
 }
 
 void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,

@@ -18,6 +18,8 @@
 #include <cstdint>
 #include <memory>
 
+#include "quant/thread_pool.h"
+
 namespace qlm {
 
 struct Hparams;
@@ -29,11 +31,11 @@ enum class AttentionKernel { Exact, Flash };
 // `kv`): out[t·n_head + h] (head_dim floats) = Σ_j softmax_j(q_th · k_j / √head_dim) · v_j over
 // positions j = 0..p0+t, with k_j, v_j the rows of query head h's kv head. q and out hold n rows
 // of n_head·head_dim floats. Queries are converted to the cache's dot type first (f16 for an f16
-// cache, as llama.cpp does; q8_0 for a q8_0 cache).
+// cache, as llama.cpp does; q8_0 for a q8_0 cache). Runs on the calling thread.
 void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
                float* out, AttentionKernel kernel = AttentionKernel::Exact);
 
-// What the threads of a team share across attention_team calls (its plan and split buffers).
+// What attention_team keeps between calls (its plan and split buffers).
 class AttentionScratch {
 public:
     AttentionScratch();
@@ -41,15 +43,15 @@ public:
     struct Impl;
 
 private:
-    friend void attention_team(const Hparams&, const KvCache&, int64_t, const float*, int64_t, int64_t, float*,
-                               AttentionKernel, AttentionScratch&);
+    friend void attention_team(ThreadPool&, const Hparams&, const KvCache&, int64_t, const float*, int64_t, int64_t,
+                               float*, AttentionKernel, AttentionScratch&);
     std::unique_ptr<Impl> impl_;
 };
 
-// The same inside a parallel region: every thread of the team calls it with the same arguments
-// and one shared `scratch`; it ends with a barrier.
-void attention_team(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                    float* out, AttentionKernel kernel, AttentionScratch& scratch);
+// The same on the threads of `pool` (called by its owner); `scratch` keeps the plan and split
+// buffers between calls.
+void attention_team(ThreadPool& pool, const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n,
+                    int64_t p0, float* out, AttentionKernel kernel, AttentionScratch& scratch);
 
 // The same function computed the direct way in double (all scores of a row, softmax, weighted sum
 // of V) from the cache's dequantized rows and q as given: the reference both kernels are tested

@@ -5,8 +5,6 @@
 // is one matrix x matrix product; a decode step is the same code with one token.
 // Attention (attention.h) is tiled with an online softmax over the KV cache; with the F16 KV cache
 // the queries are rounded to f16 for the K·Q dots, as llama.cpp does.
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <initializer_list>
@@ -17,6 +15,7 @@
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 #include "src/model/attention.h"
 #include "src/model/kv_cache.h"
 #include "src/model/memory_plan.h"
@@ -24,6 +23,7 @@
 #include "src/model/ops.h"
 #include "src/model/weights.h"
 #include "src/util/checked_math.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -71,6 +71,10 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
         throw_error("context size {} exceeds qlm's limit of {} tokens", opts_.n_ctx, kMaxContext);
     if (opts_.n_batch <= 0) throw_error("batch size {} must be at least 1", opts_.n_batch);
     if (opts_.n_threads < 0) throw_error("thread count {} is negative", opts_.n_threads);
+    if (opts_.n_threads > max_threads())
+        throw_error("thread count {} is more than {}x the {} logical cores (use at most {})", opts_.n_threads,
+                    kMaxThreadsPerCore, logical_cores(), max_threads());
+    if (opts_.n_threads == 0) opts_.n_threads = physical_cores();
     opts_.n_batch = std::min(opts_.n_batch, opts_.n_ctx);
     kv_ = std::make_unique<KvCache>(hp, opts_.n_ctx, opts_.kv_type);
 
@@ -110,6 +114,7 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
     } catch (const std::bad_alloc&) {
         throw_error("the activation buffer ({} bytes) could not be allocated (use a smaller batch)", act_bytes);
     }
+    pool_ = std::make_unique<ThreadPool>(opts_.n_threads);
 }
 
 InferenceContext::~InferenceContext() = default;
@@ -138,8 +143,6 @@ void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
     if (n_tok > kv_->n_ctx() - kv_->n_past())
         throw_error("the context is full: {} tokens already, {} more do not fit in a context of {}", kv_->n_past(),
                     n_tok, kv_->n_ctx());
-    if (opts_.n_threads > 0) omp_set_num_threads(opts_.n_threads);
-
     const int64_t n_out = all_logits ? n_tok : 1;
     resize_checked(logits_, static_cast<uint64_t>(n_out), static_cast<uint64_t>(hp.n_vocab), "logits");
     for (int64_t c0 = 0; c0 < n_tok; c0 += opts_.n_batch) {
@@ -156,10 +159,10 @@ void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
     n_outputs_ = n_out;
 }
 
-// One parallel region for the whole chunk: every step below is either a worksharing loop split
-// over the team (matmuls, attention, per-token and per-element work) or done by one thread, and
-// the loops' barriers order the steps. Nothing inside throws (shapes were checked when the context
-// was made, tokens and positions by eval).
+// Every step below is either a loop shared out over the context's thread pool (matmuls,
+// attention, per-token and per-element work) or done by this thread, and each loop has ended
+// before the next step starts. Nothing inside throws (shapes were checked when the context was
+// made, tokens and positions by eval).
 void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
     const Model& model = model_;
     KvCache& kv = *kv_;
@@ -175,14 +178,15 @@ void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_
     const Isa isa = active_isa();
     const AttentionKernel kernel = opts_.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact;
     MatmulObserver* obs = opts_.matmul_observer;
+    // A decode step of a small model is faster on one thread than with the handovers between threads.
+    ThreadPool alone;
+    ThreadPool& pool = n > 1 || hp.n_embd >= 256 ? *pool_ : alone;
     // y_k = in · W_kᵀ for weights sharing one input; the optional observer sees each input first.
     const auto matmul = [&](std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys,
                             const float* in, int64_t nt) {
-        if (obs) {
-#pragma omp single
+        if (obs)
             for (const WeightView* wv : ws) obs->on_matmul(*wv, in, nt);
-        }
-        matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
+        matmul_team(pool, std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
     };
     const int64_t first = all_logits ? 0 : n - 1;  // the rows whose logits are wanted
 
@@ -190,46 +194,38 @@ void InferenceContext::forward_chunk(const int32_t* tokens, int64_t n, bool all_
     for (int64_t t = 0; t < n; ++t) dequantize_row(w.token_embd, tokens[t], x + t * E);
     for (int64_t t = 0; t < n; ++t) ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale);
 
-#pragma omp parallel if (n > 1 || hp.n_embd >= 256)
-    {
-        for (int64_t l = 0; l < hp.n_layer; ++l) {
-            const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-            // Attention block.
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
-            matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                add_bias(q + t * QD, L.bq, 1, QD);
-                add_bias(k + t * KVD, L.bk, 1, KVD);
-                add_bias(v + t * KVD, L.bv, 1, KVD);
-                for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-                for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
-            }
-#pragma omp single
-            kv.store(l, p0, n, k, v);
-            attention_team(hp, kv, l, q, n, p0, attn, kernel, s.attention);
-            matmul({&L.wo}, {tmp}, attn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                add_bias(tmp + t * E, L.bo, 1, E);
-                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
-                // Feed-forward block (SwiGLU): its norm right away, on the same token.
-                ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
-            }
-            matmul({&L.gate, &L.up}, {gate, up}, xn, n);
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < n * F; ++i) gate[i] = ops::silu(gate[i]) * up[i];
-            matmul({&L.down}, {tmp}, gate, n);
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < n * E; ++i) x[i] += tmp[i];
-        }
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        // Attention block.
+        pool.for_each(n, [&](int64_t t) { ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps); });
+        matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
+        pool.for_each(n, [&](int64_t t) {
+            add_bias(q + t * QD, L.bq, 1, QD);
+            add_bias(k + t * KVD, L.bk, 1, KVD);
+            add_bias(v + t * KVD, L.bv, 1, KVD);
+            for (int64_t h = 0; h < hp.n_head; ++h) ops::rope_apply(q + t * QD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+            for (int64_t h = 0; h < hp.n_head_kv; ++h) ops::rope_apply(k + t * KVD + h * hd, cs + t * hp.n_rot, hp.n_rot, hp.rope_style);
+        });
+        kv.store(l, p0, n, k, v);
+        attention_team(pool, hp, kv, l, q, n, p0, attn, kernel, s.attention);
+        matmul({&L.wo}, {tmp}, attn, n);
+        pool.for_each(n, [&](int64_t t) {
+            add_bias(tmp + t * E, L.bo, 1, E);
+            for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+            // Feed-forward block (SwiGLU): its norm right away, on the same token.
+            ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+        });
+        matmul({&L.gate, &L.up}, {gate, up}, xn, n);
+        pool.for_each(n * F, [&](int64_t i) { gate[i] = ops::silu(gate[i]) * up[i]; });
+        matmul({&L.down}, {tmp}, gate, n);
+        pool.for_each(n * E, [&](int64_t i) { x[i] += tmp[i]; });
+    }
 
-        if (logits_out) {
-#pragma omp for schedule(static)
-            for (int64_t t = first; t < n; ++t) ops::rmsnorm(x + t * E, w.output_norm, xn + (t - first) * E, E, hp.rms_eps);
-            matmul({&w.output}, {logits_out}, xn, n - first);
-        }
+    if (logits_out) {
+        pool.for_each(n - first, [&](int64_t i) {
+            ops::rmsnorm(x + (first + i) * E, w.output_norm, xn + i * E, E, hp.rms_eps);
+        });
+        matmul({&w.output}, {logits_out}, xn, n - first);
     }
 }
 

@@ -90,7 +90,7 @@ public:
 struct ContextOptions {
     int64_t n_ctx = 0;        // 0: the model's training context
     int64_t n_batch = 512;    // prompt tokens per forward chunk
-    int n_threads = 0;        // 0: OpenMP default
+    int n_threads = 0;        // 0: one per physical core; at most max_threads() (src/util/cpu_info.h)
     KvType kv_type = KvType::F16;
     bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
     MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
@@ -100,11 +100,13 @@ struct ContextOptions {
 // * kv_bytes_per_32 / 32 (UINT64_MAX on overflow).
 uint64_t kv_cache_bytes(const Hparams& hp, int64_t n_ctx, KvType kv_type);
 
-class KvCache;  // kv_cache.h
+class KvCache;     // kv_cache.h
+class ThreadPool;  // quant/thread_pool.h
 
 class InferenceContext {
 public:
-    // Throws qlm::Error when n_ctx exceeds the model's limit or the KV cache can't be allocated.
+    // Throws qlm::Error when n_ctx exceeds the model's limit, the KV cache can't be allocated or
+    // the thread count is out of range. The context's threads run its forward passes only.
     InferenceContext(const Model& model, const ContextOptions& opts);
     ~InferenceContext();
 
@@ -134,6 +136,7 @@ private:
     int64_t n_outputs_ = 0;
     struct Scratch;
     std::unique_ptr<Scratch> scratch_;
+    std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace qlm

@@ -1,6 +1,5 @@
 #include "src/model/quantize_model.h"
 
-#include <omp.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -16,8 +15,10 @@
 #include "quant/formats.h"
 #include "quant/quantize_kquants.h"
 #include "quant/quantize_search.h"
+#include "quant/thread_pool.h"
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -102,7 +103,7 @@ void check_free_space(const std::string& output, uint64_t needed) {
 }
 
 // Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`.
-void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, int n_threads,
+void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, ThreadPool& pool,
                     const float* importance) {
     if (q.to == q.from) {
         std::memcpy(out.data(), t.data, t.n_bytes);
@@ -125,31 +126,26 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
     const int64_t ne0 = static_cast<int64_t>(t.ne[0]);
     const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
     const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));
-    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
     const FormatOps* out_ops = find_format(q.to);
     // Rows are independent, so the bytes do not depend on the thread count. Each row's squared
     // error is kept and summed in row order afterwards (a deterministic report).
     std::vector<double> row_err(static_cast<size_t>(n_rows)), row_norm(static_cast<size_t>(n_rows));
-#pragma omp parallel num_threads(threads) if (n_rows > 1)
-    {
-        std::vector<float> back(static_cast<size_t>(ne0));
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < n_rows; ++r) {
-            const float* x = f32.data() + r * ne0;
-            uint8_t* y = out.data() + r * out_row;
-            if (q.searched)
-                quantize_row_searched(q.to, x, y, ne0, importance);
-            else
-                quant(x, y, ne0);
-            if (out_ops) {
-                out_ops->dequantize_row(y, back.data(), ne0);
-                row_err[static_cast<size_t>(r)] = weighted_sq_error(x, back.data(), ne0, nullptr);
-                double nn = 0;
-                for (int64_t i = 0; i < ne0; ++i) nn += static_cast<double>(x[i]) * x[i];
-                row_norm[static_cast<size_t>(r)] = nn;
-            }
+    pool.for_each(n_rows, [&](int64_t r) {
+        const float* x = f32.data() + r * ne0;
+        uint8_t* y = out.data() + r * out_row;
+        if (q.searched)
+            quantize_row_searched(q.to, x, y, ne0, importance);
+        else
+            quant(x, y, ne0);
+        if (out_ops) {
+            std::vector<float> back(static_cast<size_t>(ne0));
+            out_ops->dequantize_row(y, back.data(), ne0);
+            row_err[static_cast<size_t>(r)] = weighted_sq_error(x, back.data(), ne0, nullptr);
+            double nn = 0;
+            for (int64_t i = 0; i < ne0; ++i) nn += static_cast<double>(x[i]) * x[i];
+            row_norm[static_cast<size_t>(r)] = nn;
         }
-    }
+    });
     for (int64_t r = 0; r < n_rows; ++r) {
         q.sq_error += row_err[static_cast<size_t>(r)];
         q.sq_norm += row_norm[static_cast<size_t>(r)];
@@ -206,6 +202,10 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const uint64_t align = f->alignment() ? f->alignment() : 32;
     for (const auto& q : rep.tensors) needed += (q.bytes_out + align - 1) / align * align;
     check_free_space(o.output, needed);
+    if (o.n_threads < 0 || o.n_threads > max_threads())
+        throw_error("thread count {} is outside 0..{} ({}x the {} logical cores)", o.n_threads, max_threads(),
+                    kMaxThreadsPerCore, logical_cores());
+    ThreadPool pool(o.n_threads > 0 ? o.n_threads : logical_cores());
 
     const size_t n = rep.tensors.size();
     for (size_t k = 0; k < n; ++k) {
@@ -214,9 +214,9 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
         std::vector<uint64_t> shape(t->ne.begin(), t->ne.begin() + std::max<uint32_t>(1, std::min<uint32_t>(t->n_dims, 4)));
         const float* imp = nullptr;
         if (q->weighted) imp = o.importance.at(t->name).data();
-        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o](std::span<uint8_t> out) {
+        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o, &pool](std::span<uint8_t> out) {
             if (o.cancel && o.cancel->load()) throw_error("{}: interrupted; nothing was written", o.output);
-            convert_tensor(*t, *q, out, o.n_threads, imp);
+            convert_tensor(*t, *q, out, pool, imp);
             if (o.progress) o.progress(k + 1, n);
         });
     }

@@ -32,4 +32,8 @@ int physical_cores() {
     return n;
 }
 
+int logical_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int max_threads() { return kMaxThreadsPerCore * logical_cores(); }
+
 }  // namespace qlm

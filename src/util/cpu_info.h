@@ -8,4 +8,13 @@ namespace qlm {
 // so a second thread per core slows the int8/FMA kernels down rather than up.
 int physical_cores();
 
+// Logical CPUs (std::thread::hardware_concurrency(), at least 1).
+int logical_cores();
+
+// The most threads one context or command may use: kMaxThreadsPerCore x the logical CPUs. More
+// threads than CPUs only take turns, and an absurd count (-t 100000) would exhaust the process's
+// thread limit.
+inline constexpr int kMaxThreadsPerCore = 4;
+int max_threads();
+
 }  // namespace qlm

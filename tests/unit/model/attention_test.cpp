@@ -2,14 +2,15 @@
 // sum in double), for every KV cache type, GQA ratios, chunk shapes and context lengths that
 // cross the tile (64) and decode-split (512) boundaries.
 #include <gtest/gtest.h>
-#include <omp.h>
 
+#include <algorithm>
 #include <cmath>
 #include <random>
 #include <tuple>
 #include <vector>
 
 #include "quant/formats.h"
+#include "quant/thread_pool.h"
 #include "src/model/attention.h"
 #include "src/model/kv_cache.h"
 #include "src/model/model.h"
@@ -110,25 +111,33 @@ INSTANTIATE_TEST_SUITE_P(CacheTypes, AttentionKernels,
                          ::testing::Combine(::testing::Values(KvType::F32, KvType::F16, KvType::Q8_0),
                                             ::testing::Values(AttentionKernel::Exact, AttentionKernel::Flash)));
 
+// Items run on whichever thread of the pool takes them, each with its own scratch: the result is
+// the same bits for the calling thread alone and pools of 2, 3 and 7 threads, for a decode step
+// with the context split in two and a prompt chunk, f16 and q8_0 caches (q8_0 dequantizes V into
+// the item's scratch), both kernels.
 TEST(Attention, SameBitsForAnyThreadCount) {
-    const Case c{4, 2, 32, 700, 2};
-    const Hparams hp = shape(c);
-    std::mt19937 rng(7);
-    KvCache kv(hp, c.p0 + c.n, KvType::F16);
-    const auto k = randn(static_cast<size_t>((c.p0 + c.n) * 64), rng, 1.f);
-    const auto v = randn(k.size(), rng, 1.f);
-    kv.store(0, 0, c.p0 + c.n, k.data(), v.data());
-    const auto q = randn(static_cast<size_t>(c.n * 128), rng, 2.f);
-    std::vector<float> one(q.size()), two(q.size());
-    const int saved = omp_get_max_threads();
-    for (AttentionKernel kernel : {AttentionKernel::Exact, AttentionKernel::Flash}) {
-        omp_set_num_threads(1);
-        attention(hp, kv, 0, q.data(), c.n, c.p0, one.data(), kernel);
-        omp_set_num_threads(2);
-        attention(hp, kv, 0, q.data(), c.n, c.p0, two.data(), kernel);
-        for (size_t i = 0; i < one.size(); ++i) ASSERT_EQ(one[i], two[i]) << i;
-    }
-    omp_set_num_threads(saved);
+    for (const Case& c : {Case{4, 2, 32, 700, 2}, Case{4, 2, 32, 5, 37}})
+        for (KvType type : {KvType::F16, KvType::Q8_0}) {
+            const Hparams hp = shape(c);
+            std::mt19937 rng(7);
+            KvCache kv(hp, c.p0 + c.n, type);
+            const auto k = randn(static_cast<size_t>((c.p0 + c.n) * 64), rng, 1.f);
+            const auto v = randn(k.size(), rng, 1.f);
+            kv.store(0, 0, c.p0 + c.n, k.data(), v.data());
+            const auto q = randn(static_cast<size_t>(c.n * 128), rng, 2.f);
+            std::vector<float> one(q.size()), many(q.size());
+            for (AttentionKernel kernel : {AttentionKernel::Exact, AttentionKernel::Flash}) {
+                attention(hp, kv, 0, q.data(), c.n, c.p0, one.data(), kernel);
+                for (int threads : {2, 3, 7}) {
+                    ThreadPool pool(threads);
+                    AttentionScratch scratch;
+                    std::fill(many.begin(), many.end(), -1.f);
+                    attention_team(pool, hp, kv, 0, q.data(), c.n, c.p0, many.data(), kernel, scratch);
+                    for (size_t i = 0; i < one.size(); ++i)
+                        ASSERT_EQ(one[i], many[i]) << i << ", threads " << threads << ", p0 " << c.p0 << ", n " << c.n;
+                }
+            }
+        }
 }
 
 TEST(Attention, Q8_0CacheIsAboutHalfOfF16) {

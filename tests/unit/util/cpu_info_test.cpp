@@ -1,5 +1,5 @@
 // physical_cores(): between 1 and the logical CPU count, and equal to the number of distinct
-// (package, core id) pairs that sysfs lists when it lists any.
+// (package, core id) pairs that sysfs lists when it lists any; the thread limit.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -20,6 +20,13 @@ TEST(CpuInfo, PhysicalCoresIsWithinTheLogicalCount) {
         EXPECT_LE(n, static_cast<int>(logical));
     }
     EXPECT_EQ(physical_cores(), n);  // stable across calls
+}
+
+TEST(CpuInfo, ThreadLimitIsFourTimesTheLogicalCores) {
+    const unsigned logical = std::thread::hardware_concurrency();
+    EXPECT_EQ(logical_cores(), logical > 0 ? static_cast<int>(logical) : 1);
+    EXPECT_EQ(max_threads(), 4 * logical_cores());
+    EXPECT_GE(max_threads(), physical_cores());  // the default count is always allowed
 }
 
 TEST(CpuInfo, CountsDistinctCoreIds) {
