@@ -20,6 +20,7 @@
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/model_files.h"
+#include "tools/qlm/thread_flag.h"
 
 namespace qlm::cli {
 namespace {
@@ -127,7 +128,8 @@ Action setup_bench(CLI::App& app) {
         ->capture_default_str();
     app.add_option("-n,--n-gen", o->n_gen, "generated tokens per tg test, comma-separated (0 = no tg test)")
         ->capture_default_str();
-    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)");
+    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: physical cores)")
+        ->check(thread_count_limit());
     app.add_option("-d,--depth", o->depths, "KV positions filled before each test, comma-separated")
         ->capture_default_str();
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();

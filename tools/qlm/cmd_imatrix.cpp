@@ -23,6 +23,7 @@
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/thread_flag.h"
 
 namespace qlm::cli {
 namespace {
@@ -93,7 +94,8 @@ Action setup_imatrix(CLI::App& app) {
         ->each([o](const std::string&) { o->ctx_given = true; });
     app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch (capped at -c)")->capture_default_str();
     app.add_option("--chunks", o->chunks, "process at most this many chunks (-1 = all)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = all cores)")
+        ->capture_default_str()->check(thread_count_limit());
     return [o]() -> int { return run_imatrix(*o); };
 }
 

@@ -22,6 +22,7 @@
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/model_files.h"
+#include "tools/qlm/thread_flag.h"
 
 namespace qlm::cli {
 namespace {
@@ -125,7 +126,8 @@ Action setup_quantize(CLI::App& app) {
     app.add_option("--imatrix", o->imatrix,
                    "importance matrix (qlm imatrix / llama-imatrix .dat): weights each tensor's error by its column "
                    "importances");
-    app.add_option("-t,--threads", o->n_threads, "threads (default: all cores)");
+    app.add_option("-t,--threads", o->n_threads, "threads (default: all cores)")
+        ->check(thread_count_limit());
     return [o]() -> int {
         auto preset = preset_from_name(o->type);
         if (!preset) throw_error("unknown quantization type '{}' (valid: {})", o->type, preset_names());
