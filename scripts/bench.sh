@@ -35,12 +35,6 @@ if [ -z "${QLM:-}" ]; then
 fi
 [ -x "$qlm" ] || { echo "bench.sh: $qlm not found (build with cmake --preset release)" >&2; exit 1; }
 
-# libgomp's default wait (spin a while, then sleep) between parallel regions, as llama.cpp's
-# thread pool spins; a passive policy from the test environment would add a wake-up latency to
-# every matmul. BENCH_OMP_WAIT_POLICY=active|passive overrides.
-if [ -n "${BENCH_OMP_WAIT_POLICY:-}" ]; then export OMP_WAIT_POLICY=$BENCH_OMP_WAIT_POLICY; else unset OMP_WAIT_POLICY; fi
-unset OMP_NUM_THREADS
-
 models=$root/build/cache/models
 synth_names=(smol-f16)
 [ $tiny = 1 ] && synth_names+=(tinyllama-f16)
