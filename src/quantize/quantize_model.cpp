@@ -1,10 +1,8 @@
 #include "src/quantize/quantize_model.h"
 
-#include <omp.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
-#include <atomic>
 #include <cerrno>
 #include <chrono>
 #include <cmath>
@@ -14,12 +12,13 @@
 #include <memory>
 #include <optional>
 #include <system_error>
-#include <thread>
 
 #include "quant/formats.h"
 #include "quant/quantize_search.h"
+#include "quant/thread_pool.h"
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -133,30 +132,6 @@ int64_t rows_per_chunk(int64_t ne0, int64_t n_rows) {
     return std::min(per_chunk, std::max<int64_t>(1, n_rows));
 }
 
-// Runs body(i) for every i in [0, n) on up to `threads` threads (0: the default), handing out one
-// index at a time. The model quantizer's only use of threads: body must not throw, and the result
-// must not depend on which thread runs which index. Plain threads that exit when the work is done:
-// nothing spins between tensors (an OpenMP team's idle threads would, taking the cores from the
-// thread still working on a busy machine). A thread that cannot be started leaves its share to the
-// others.
-template <class Body>
-void parallel_for(int64_t n, int threads, const Body& body) {
-    if (threads <= 0) threads = omp_get_max_threads();
-    const int64_t n_workers = std::min<int64_t>(threads, n);
-    std::atomic<int64_t> next{0};
-    auto work = [&] {
-        for (int64_t i = next.fetch_add(1); i < n; i = next.fetch_add(1)) body(i);
-    };
-    std::vector<std::thread> helpers;
-    try {
-        for (int64_t t = 1; t < n_workers; ++t) helpers.emplace_back(work);
-    } catch (const std::system_error&) {
-        // run with the threads that did start
-    }
-    work();
-    for (std::thread& h : helpers) h.join();
-}
-
 // One tensor's conversion: its shape, formats and, per chunk of rows, what the chunk measured.
 struct TensorJob {
     const gguf::TensorInfo& t;
@@ -203,9 +178,10 @@ void convert_chunk(TensorJob& job, int64_t c) {
 }
 
 // Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`: the rows are cut
-// into chunks, each converted by one thread; the chunks' errors are summed in order afterwards
-// (a deterministic report), and the first non-finite element found is reported.
-void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, int n_threads,
+// into chunks, handed to the pool's threads one at a time (for_each_dynamic); the chunks' errors
+// are summed in order afterwards (a deterministic report), and the first non-finite element found
+// is reported. The bytes never depend on the thread count: every block is quantized on its own.
+void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, ThreadPool& pool,
                     const float* importance) {
     if (q.to == q.from) {
         std::memcpy(out.data(), t.data, t.n_bytes);
@@ -237,7 +213,7 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
                   out,
                   std::vector<SearchStats>(static_cast<size_t>(n_chunks)),
                   std::vector<int64_t>(static_cast<size_t>(n_chunks), -1)};
-    parallel_for(n_chunks, n_threads, [&job](int64_t c) { convert_chunk(job, c); });
+    pool.for_each_dynamic(n_chunks, [&job](int64_t c) { convert_chunk(job, c); });
     for (int64_t b : job.bad)
         if (b >= 0) {
             const float v = flat.empty() ? element_value(t, in_ops, b) : flat[static_cast<size_t>(b)];
@@ -318,6 +294,10 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const uint64_t align = f->alignment() ? f->alignment() : 32;
     for (const auto& q : rep.tensors) needed += (q.bytes_out + align - 1) / align * align;
     check_free_space(o.output, needed);
+    if (o.n_threads < 0 || o.n_threads > max_threads())
+        throw_error("thread count {} is outside 0..{} ({}x the {} logical cores)", o.n_threads, max_threads(),
+                    kMaxThreadsPerCore, logical_cores());
+    ThreadPool pool(o.n_threads > 0 ? o.n_threads : logical_cores());
 
     const size_t n = rep.tensors.size();
     for (size_t k = 0; k < n; ++k) {
@@ -326,9 +306,9 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
         std::vector<uint64_t> shape(t->ne.begin(), t->ne.begin() + std::max<uint32_t>(1, std::min<uint32_t>(t->n_dims, 4)));
         const float* imp = nullptr;
         if (q->weighted) imp = o.importance.at(t->name).data();
-        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o](std::span<uint8_t> out) {
+        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o, &pool](std::span<uint8_t> out) {
             if (o.cancel && o.cancel->load()) throw_error("{}: interrupted; nothing was written", o.output);
-            convert_tensor(*t, *q, out, o.n_threads, imp);
+            convert_tensor(*t, *q, out, pool, imp);
             if (o.progress) o.progress(k + 1, n);
         });
     }
