@@ -77,7 +77,11 @@ struct Search {
     // so consecutive additions do not wait on each other; every loop over elements steps by 4
     // (group sizes are multiples of 16).
     struct Sum4 {
-        V p[4] = {zero(), zero(), zero(), zero()};
+        // A written constructor, not default member initializers: clang gives the file's target
+        // attribute (quantize_search_avx512.cpp) to written functions only, and an implicit
+        // constructor returning 512-bit values without it does not compile.
+        Sum4() : p{zero(), zero(), zero(), zero()} {}
+        V p[4];
         V total() const { return (p[0] + p[1]) + (p[2] + p[3]); }
     };
 
