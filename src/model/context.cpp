@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 #include "src/model/forward.h"
 #include "src/model/memory_plan.h"
 #include "src/model/weights.h"
@@ -33,6 +34,7 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
                     "or batch)",
                     layout_.n_ctx, layout_.total_bytes);
     }
+    pool_ = std::make_unique<ThreadPool>(layout_.n_threads);
 }
 
 InferenceContext::~InferenceContext() = default;
@@ -67,7 +69,7 @@ void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
                     "ContextOptions::n_outputs)",
                     n_tok, layout_.n_outputs);
 
-    const ForwardSettings settings{.n_threads = layout_.n_threads, .observer = observer_};
+    const ForwardSettings settings{.pool = *pool_, .observer = observer_};
     for (int64_t c0 = 0; c0 < n_tok; c0 += layout_.n_batch) {
         const int64_t n = std::min(layout_.n_batch, n_tok - c0);
         const bool last_chunk = c0 + n == n_tok;

@@ -1,6 +1,6 @@
 // An inference context: one sequence's KV cache, the buffers of the forward pass, and the logits
 // of the last eval, all allocated when it is made (sized by plan_context, context_layout.h); its
-// own team of n_threads threads runs a Model (model.h) chunk by chunk.
+// own pool of n_threads threads (quant/thread_pool.h) runs a Model (model.h) chunk by chunk.
 //
 //   InferenceContext ctx(*model, {.n_ctx = 512, .n_threads = 2});
 //   ctx.eval(prompt_ids, /*all_logits=*/false);                       // batched prefill
@@ -21,11 +21,14 @@
 namespace qlm {
 
 struct ForwardBuffers;  // forward.h
+class ThreadPool;      // quant/thread_pool.h
 
 class InferenceContext {
 public:
-    // Throws qlm::Error when n_ctx exceeds the model's training context, or the buffers do not
-    // fit in the memory available (available_memory_bytes) or cannot be allocated.
+    // Throws qlm::Error when n_ctx exceeds the model's training context, the thread count is out
+    // of range or its threads cannot be started, or the buffers do not fit in the memory
+    // available (available_memory_bytes) or cannot be allocated. The context's threads run its
+    // forward passes only.
     InferenceContext(const Model& model, const ContextOptions& opts);
     ~InferenceContext();
 
@@ -58,6 +61,7 @@ private:
     std::vector<float> logits_;
     int64_t n_outputs_ = 0;
     std::unique_ptr<ForwardBuffers> buffers_;
+    std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace qlm

@@ -28,7 +28,7 @@ struct ContextOptions {
     // all_logits needs one per token (perplexity: n_batch; a dump of every prompt position: the
     // prompt's length).
     int64_t n_outputs = 1;
-    int n_threads = 0;        // 0: OpenMP's default (omp_get_max_threads())
+    int n_threads = 0;        // 0: one per physical core; at most max_threads() (src/util/cpu_info.h)
     KvType kv_type = KvType::F16;
     bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
     MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
@@ -57,7 +57,7 @@ struct ContextLayout {
     uint64_t total_bytes = 0;         // kv.bytes + scratch_bytes
 };
 
-// Throws qlm::Error for a negative n_ctx or n_threads, n_batch or n_outputs below 1, a KV type
+// Throws qlm::Error for a negative n_ctx or n_threads, more threads than max_threads(), n_batch or n_outputs below 1, a KV type
 // that cannot hold the model's heads, or a size that overflows 64 bits. It does not compare n_ctx
 // with the model's training context (see resolve_context_size).
 ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmul_groups, const ContextOptions& opts);

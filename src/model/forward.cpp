@@ -16,6 +16,7 @@
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
 
@@ -101,11 +102,11 @@ uint64_t ForwardBuffers::bytes() const {
     return b;
 }
 
-// One parallel region for the whole chunk: every step below is either a worksharing loop split
-// over the team (matmuls, attention, per-token and per-element work) or done by one thread, and
-// the loops' barriers order the steps. Nothing inside allocates or throws: every buffer was
-// allocated with the context, the weights' shapes were checked then, the tokens and positions by
-// eval (an exception cannot leave an OpenMP region).
+// Every step below is either a loop shared out over the context's thread pool (matmuls,
+// attention, per-token and per-element work) or done by this thread, and each loop has ended
+// before the next step starts. Nothing inside allocates or throws: every buffer was allocated
+// with the context, the weights' shapes were checked then, the tokens and positions by eval (a
+// throw inside a pool's loop would end the process).
 void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const ForwardSettings& settings,
                    const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
     const int64_t p0 = kv.n_past();
@@ -119,14 +120,15 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     uint8_t* act = s.act.data();
     const Isa isa = active_isa();
     MatmulObserver* obs = settings.observer;
+    // A decode step of a small model is faster on one thread than with the handovers between threads.
+    ThreadPool alone;
+    ThreadPool& pool = n > 1 || hp.n_embd >= 256 ? settings.pool : alone;
     // y_k = in · W_kᵀ for weights sharing one input; the optional observer sees each input first.
     const auto matmul = [&](std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys,
                             const float* in, int64_t nt) {
-        if (obs) {
-#pragma omp single
+        if (obs)
             for (const WeightView* wv : ws) obs->on_matmul(*wv, in, nt);
-        }
-        matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
+        matmul_team(pool, std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
     };
     const int64_t first = all_logits ? 0 : n - 1;  // the rows whose logits are wanted
 
@@ -134,55 +136,47 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, tokens[t], x + t * E);
     rope_tables(hp, w.rope_freqs, p0, n, cs, cs_swa);
 
-#pragma omp parallel num_threads(settings.n_threads) if (n > 1 || hp.n_embd >= 256)
-    {
-        for (int64_t l = 0; l < hp.n_layer; ++l) {
-            const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-            const float* layer_cs = hp.is_swa(l) ? cs_swa : cs;
-            // Attention block.
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
-            matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t)
-                prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
-#pragma omp single
-            kv.store(l, p0, n, k, v);
-            attention_team(hp, kv, l, q, n, p0, attn, s.attention);
-            matmul({&L.wo}, {tmp}, attn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                add_bias(tmp + t * E, L.bo, 1, E);
-                if (L.post_attn_norm) ops::rmsnorm(tmp + t * E, L.post_attn_norm, tmp + t * E, E, hp.rms_eps);
-                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
-                // Feed-forward block: its norm right away, on the same token.
-                ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
-            }
-            if (hp.is_moe()) {
-                moe_ffn_team(hp, L.moe, n, {xn, x, gate, up, tmp, act, isa, obs}, s.moe);
-                continue;
-            }
-            matmul({&L.gate, &L.up}, {gate, up}, xn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) gated_activation(hp, gate + t * F, up + t * F);
-            matmul({&L.down}, {tmp}, gate, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                if (L.post_ffn_norm) ops::rmsnorm(tmp + t * E, L.post_ffn_norm, tmp + t * E, E, hp.rms_eps);
-                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
-            }
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        const float* layer_cs = hp.is_swa(l) ? cs_swa : cs;
+        // Attention block.
+        pool.for_each(n, [&](int64_t t) { ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps); });
+        matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
+        pool.for_each(n, [&](int64_t t) {
+            prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
+        });
+        kv.store(l, p0, n, k, v);
+        attention_team(pool, hp, kv, l, q, n, p0, attn, s.attention);
+        matmul({&L.wo}, {tmp}, attn, n);
+        pool.for_each(n, [&](int64_t t) {
+            add_bias(tmp + t * E, L.bo, 1, E);
+            if (L.post_attn_norm) ops::rmsnorm(tmp + t * E, L.post_attn_norm, tmp + t * E, E, hp.rms_eps);
+            for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+            // Feed-forward block: its norm right away, on the same token.
+            ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+        });
+        if (hp.is_moe()) {
+            moe_ffn_team(pool, hp, L.moe, n, {xn, x, gate, up, tmp, act, isa, obs}, s.moe);
+            continue;
         }
+        matmul({&L.gate, &L.up}, {gate, up}, xn, n);
+        pool.for_each(n, [&](int64_t t) { gated_activation(hp, gate + t * F, up + t * F); });
+        matmul({&L.down}, {tmp}, gate, n);
+        pool.for_each(n, [&](int64_t t) {
+            if (L.post_ffn_norm) ops::rmsnorm(tmp + t * E, L.post_ffn_norm, tmp + t * E, E, hp.rms_eps);
+            for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+        });
+    }
 
-        if (logits_out) {
-#pragma omp for schedule(static)
-            for (int64_t t = first; t < n; ++t) ops::rmsnorm(x + t * E, w.output_norm, xn + (t - first) * E, E, hp.rms_eps);
-            matmul({&w.output}, {logits_out}, xn, n - first);
-            if (hp.final_logit_softcap > 0.f) {
-#pragma omp for schedule(static)
-                for (int64_t t = 0; t < n - first; ++t)
-                    ops::softcap(logits_out + t * hp.n_vocab, hp.n_vocab, hp.final_logit_softcap);
-            }
-        }
+    if (logits_out) {
+        pool.for_each(n - first, [&](int64_t i) {
+            ops::rmsnorm(x + (first + i) * E, w.output_norm, xn + i * E, E, hp.rms_eps);
+        });
+        matmul({&w.output}, {logits_out}, xn, n - first);
+        if (hp.final_logit_softcap > 0.f)
+            pool.for_each(n - first, [&](int64_t t) {
+                ops::softcap(logits_out + t * hp.n_vocab, hp.n_vocab, hp.final_logit_softcap);
+            });
     }
 }
 

@@ -24,6 +24,7 @@
 #include "tools/qlm/command.h"
 #include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -163,7 +164,8 @@ Action setup_bench(CLI::App& app) {
                    "generated tokens per tg test, comma-separated (0 = no tg test; the default shrinks to the model's context)")
         ->capture_default_str()
         ->each([o](const std::string&) { o->n_gen_given = true; });
-    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: one per physical core)");
+    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: one per physical core)")
+        ->check(thread_count_limit());
     app.add_option("-d,--depth", o->depths, "KV positions filled before each test, comma-separated")
         ->capture_default_str();
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();

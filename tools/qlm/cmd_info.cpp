@@ -20,6 +20,7 @@
 #include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -257,7 +258,8 @@ Action setup_info(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan (512, as qlm run)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(thread_count_limit());
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     add_gpu_layers_flag(app, o->gpu_layers);
     app.add_option("--vram", o->vram,

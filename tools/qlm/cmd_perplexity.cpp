@@ -30,6 +30,7 @@
 #include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -241,7 +242,8 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+        ->check(thread_count_limit());
     app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")->capture_default_str();
     app.add_option("--kl-divergence-base", o->kl_base,
                    "without --kl-divergence: save the scored log-probs here; with it: the base to compare against");

@@ -34,6 +34,7 @@
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -210,7 +211,8 @@ Action setup_run(CLI::App& app) {
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+        ->check(thread_count_limit());
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
