@@ -1,7 +1,5 @@
 #include "quant/matmul.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cstring>
 #include <vector>
@@ -94,17 +92,17 @@ uint64_t matmul_scratch_bytes(std::span<const WeightView* const> ws, int64_t n_t
     return bytes;
 }
 
-void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x, int64_t n_tokens,
-                 uint8_t* scratch, Isa isa, MatmulOrder order) {
+void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x,
+                 int64_t n_tokens, uint8_t* scratch, Isa isa, MatmulOrder order) {
     if (ws.empty() || n_tokens <= 0) return;
     if (ws.size() > kMaxGroup) {
-        matmul_team(ws.first(kMaxGroup), ys.first(kMaxGroup), x, n_tokens, scratch, isa, order);
-        matmul_team(ws.subspan(kMaxGroup), ys.subspan(kMaxGroup), x, n_tokens, scratch, isa, order);
+        matmul_team(pool, ws.first(kMaxGroup), ys.first(kMaxGroup), x, n_tokens, scratch, isa, order);
+        matmul_team(pool, ws.subspan(kMaxGroup), ys.subspan(kMaxGroup), x, n_tokens, scratch, isa, order);
         return;
     }
     const int64_t cols = ws[0]->cols;
     // Each distinct activation type is converted once for the whole group, into its own part of
-    // the scratch; the loop's implicit barrier orders conversion before use.
+    // the scratch; the conversion loop has ended before the products start.
     GgmlType types[kMaxGroup];
     const int n_types = distinct_act_types(ws, types);
     const KernelSet& kernels = kernel_set(isa);
@@ -116,12 +114,11 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
         if (i > 0) offsets[i] = offsets[i - 1] + row_bytes[i - 1] * static_cast<uint64_t>(n_tokens);
     }
     if (n_types > 0) {
-#pragma omp for schedule(static)
-        for (int64_t job = 0; job < n_tokens * n_types; ++job) {
+        pool.for_each(n_tokens * n_types, [&](int64_t job) {
             const int i = static_cast<int>(job / n_tokens);
             const int64_t t = job % n_tokens;
             convert[i](x + t * cols, scratch + offsets[i] + static_cast<uint64_t>(t) * row_bytes[i], cols);
-        }
+        });
     }
 
     Resolved m[kMaxGroup];
@@ -162,13 +159,12 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
         r.first_item = n_items;
         n_items += r.n_row_tiles * n_tok_tiles;
     }
-    // Static: each thread takes one contiguous range of work items, so in a decode step it
-    // streams one contiguous slice of the weight rows (of each weight in turn). Handing out items
+    // Slices (for_each): each thread takes one contiguous range of work items, so in a decode step
+    // it streams one contiguous slice of the weight rows (of each weight in turn). Handing out items
     // one at a time (dynamic) interleaves the threads' reads and halved two-thread decode speed.
     // Items run row tile by row tile, all token tiles of a row tile in a row: every thread gets
     // whole row tiles (equal work, whatever the last token tile's size) and reuses their weights.
-#pragma omp for schedule(static)
-    for (int64_t item = 0; item < n_items; ++item) {
+    pool.for_each(n_items, [&](int64_t item) {
         size_t k = 0;
         while (k + 1 < ws.size() && item >= m[k + 1].first_item) ++k;
         const Resolved& r = m[k];
@@ -176,7 +172,7 @@ void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> 
         const int64_t r0 = (local / n_tok_tiles) * kRowTile, r1 = std::min(r.w->rows, r0 + kRowTile);
         const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
         run_item(r, r0, r1, t0, t1);
-    }
+    });
 }
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa) {
@@ -185,9 +181,8 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
     const WeightView* ws[1] = {&w};
     float* ys[1] = {y};
     std::vector<uint8_t> scratch(matmul_scratch_bytes(ws, n_tokens));
-    const bool parallel = n_tokens > 1 || w.rows > kRowTile;
-#pragma omp parallel if (parallel)
-    matmul_team(ws, ys, x, n_tokens, scratch.data(), isa);
+    ThreadPool alone;
+    matmul_team(alone, ws, ys, x, n_tokens, scratch.data(), isa);
 }
 
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y) {

@@ -13,6 +13,7 @@
 
 #include "quant/formats.h"
 #include "quant/ggml_type.h"
+#include "quant/thread_pool.h"
 
 namespace qlm {
 
@@ -24,6 +25,7 @@ struct WeightView {
     uint64_t row_stride = 0;  // bytes between rows
 };
 
+// On the calling thread (tests and one-off products; the forward pass uses matmul_team).
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y);
 // The same on an explicit ISA (tests compare the SIMD kernels with the scalar reference).
 void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa isa);
@@ -33,14 +35,12 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y, Isa
 // or ggml_mul_mat_id, the experts' product of a mixture of experts (ggml's vec_dot for every output).
 enum class MatmulOrder { MulMat, MulMatId };
 
-// Inside a parallel region: every thread of the team calls this with the same arguments
-// (orphaned worksharing; outside a region it runs on the calling thread alone). Computes
-// ys[k] = x · ws[k]ᵀ for weights that share the input x (all with the same cols): x is
-// converted once per distinct activation type into `scratch` (matmul_scratch_bytes(ws, n_tokens)
-// bytes, shared by the team), then one static loop covers the work of all weights. Ends with a
-// barrier. Shapes must have passed check_matmul_shape (nothing here throws).
-void matmul_team(std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x, int64_t n_tokens,
-                 uint8_t* scratch, Isa isa, MatmulOrder order = MatmulOrder::MulMat);
+// On the threads of `pool` (called by its owner): ys[k] = x · ws[k]ᵀ for weights that share the
+// input x (all with the same cols). x is converted once per distinct activation type into
+// `scratch` (matmul_scratch_bytes(ws, n_tokens) bytes), then one loop covers the work of all
+// weights. Shapes must have passed check_matmul_shape (nothing here throws).
+void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::span<float* const> ys, const float* x,
+                 int64_t n_tokens, uint8_t* scratch, Isa isa, MatmulOrder order = MatmulOrder::MulMat);
 uint64_t matmul_scratch_bytes(std::span<const WeightView* const> ws, int64_t n_tokens);
 // Throws qlm::Error when w's columns are not whole blocks of its format and activation format.
 void check_matmul_shape(const WeightView& w);

@@ -26,8 +26,9 @@
 #      QLM_ISA=avx2 scripts/bench.sh), BENCH_OMP_WAIT_POLICY (active|passive; default unset)
 # Fairness: both engines get the same files, -p/-n/-t/-r, flash attention setting, batch of NBATCH
 # (llama-bench -b/-ub, qlm -b), f16 KV cache, random token ids, mmap'd weights and one warm-up
-# pass per test; both run their threads as OpenMP teams with libgomp's default wait policy
-# (llama.cpp is built with OpenMP, so its --poll does not apply). docs/performance.md explains.
+# pass per test; llama.cpp's threads are a libgomp team in the reference build (its --poll is for
+# ggml's own pool and does not apply), left at libgomp's default wait policy; qlm's own pool spins
+# 20 µs, then sleeps. docs/performance.md explains.
 # A full run (8 model files, 14 with both quantizers, 1 and 2 threads, 3 rounds) takes ~30-40
 # minutes on a quiet 2-core machine, plus ~10 the first time for the files. Run it on a quiet
 # machine: other processes on the cores depress and scatter every number.
@@ -66,8 +67,9 @@ if [ -z "${QLM:-}" ]; then
 fi
 [ -x "$qlm" ] || { echo "bench.sh: $qlm not found (build with cmake --preset release)" >&2; exit 1; }
 
-# Both engines use libgomp: its default wait (spin a while, then sleep) between parallel regions,
-# not the passive policy a test environment may export, which adds a wake-up to every matmul.
+# llama.cpp's libgomp threads: their default wait (spin a while, then sleep) between parallel
+# regions, not the passive policy a test environment may export, which adds a wake-up to every
+# matmul. membw takes its thread count from OMP_NUM_THREADS, set per call below.
 if [ -n "${BENCH_OMP_WAIT_POLICY:-}" ]; then export OMP_WAIT_POLICY=$BENCH_OMP_WAIT_POLICY; else unset OMP_WAIT_POLICY; fi
 unset OMP_NUM_THREADS
 
@@ -186,9 +188,9 @@ echo "# qlm and llama.cpp, same run ($(date -u '+%Y-%m-%d %H:%M UTC'), qlm commi
 echo
 echo "- CPU: ${cpu:-unknown}, $(nproc) logical CPUs; load average $load_start at the start, $(cut -d' ' -f1-3 /proc/loadavg) at the end"
 echo "- ISA (/proc/cpuinfo): ${isa_have[*]:-none of the x86 SIMD flags}${isa_lack:+ — not: ${isa_lack[*]}}"
-echo "- qlm: kernel set ${qlm_isa:-?}$([ -n "${QLM_ISA:-}" ] && echo " (forced by QLM_ISA=$QLM_ISA)" || echo " (the best the CPU has; QLM_ISA unset)"), OpenMP"
+echo "- qlm: kernel set ${qlm_isa:-?}$([ -n "${QLM_ISA:-}" ] && echo " (forced by QLM_ISA=$QLM_ISA)" || echo " (the best the CPU has; QLM_ISA unset)"), its own thread pool"
 if [ $have_ref = 1 ]; then
-  echo "- llama.cpp: $ref, build ${ref_build:-?}, CPU backend ${backend:-?} (chosen at run time), OpenMP"
+  echo "- llama.cpp: $ref, build ${ref_build:-?}, CPU backend ${backend:-?} (chosen at run time), libgomp threads"
 else
   echo "- llama.cpp: not found at $ref — **the comparison with llama.cpp is skipped**; qlm's numbers only"
 fi

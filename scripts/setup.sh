@@ -33,7 +33,7 @@ fi
 packages=(build-essential cmake ninja-build pkg-config git ca-certificates curl
           libxsimd-dev libcli11-dev libfmt-dev libgtest-dev nlohmann-json3-dev libpcre2-dev
           libreadline-dev
-          clang libclang-rt-dev libomp-dev valgrind)  # the last line: scripts/fuzz.sh (libFuzzer) and the valgrind test
+          clang libclang-rt-dev valgrind)  # the last line: scripts/fuzz.sh (libFuzzer) and the valgrind test
 missing=()
 for p in "${packages[@]}"; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")

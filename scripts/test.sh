@@ -10,9 +10,6 @@ export QLM_SHARED_DIR=${QLM_SHARED_DIR:-$(cd "$root/.." && pwd)/shared}
 export QLM_MODEL_MIRROR=${QLM_MODEL_MIRROR:-$QLM_SHARED_DIR/models}
 [ -d "$QLM_SHARED_DIR" ] || { echo "test: shared data folder not found: $QLM_SHARED_DIR (set QLM_SHARED_DIR)" >&2; exit 1; }
 jobs=$(nproc 2>/dev/null || echo 2)
-# Tests run side by side (ctest -j): OpenMP threads that sleep instead of spinning at barriers keep
-# two multi-threaded tests on two cores from starving each other.
-export OMP_WAIT_POLICY=${OMP_WAIT_POLICY:-passive}
 
 scripts/setup.sh
 

@@ -93,11 +93,7 @@ float dot_f32_avx2(int64_t n, const void* w, const void* a) {
 float dot_f16_avx2(int64_t n, const void* w, const void* a) {
     const auto* x = static_cast<const uint16_t*>(w);
     const auto* y = static_cast<const uint16_t*>(a);
-    return simd::dot_float<Vf>(n, x, y, load_f16, [&](float s, int64_t i) {
-        double d = s;
-        for (; i < n; ++i) d += static_cast<double>(fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]));
-        return static_cast<float>(d);
-    });
+    return simd::dot_f16<Vf>(n, x, y, load_f16);
 }
 
 float dot_f16_batch_avx2(int64_t n, const void* w, const void* a) {

@@ -6,6 +6,8 @@
 
 #include <xsimd/xsimd.hpp>
 
+#include "quant/fp16.h"
+
 namespace qlm::kernels::simd {
 
 // Σ x[i]·y[i] in the order of ggml's vec_dot_f32/vec_dot_f16: four accumulators over groups of
@@ -24,6 +26,16 @@ float dot_float(int64_t n, const T* x, const T* y, Load load, Tail tail) {
         s3 = xsimd::fma(load(x + i + 3 * kLanes), load(y + i + 3 * kLanes), s3);
     }
     return tail(xsimd::hadd((s0 + s2) + (s1 + s3)), i);
+}
+
+// ggml's vec_dot_f16: the groups as dot_float, the elements after them added in double.
+template <class Vf, class Load>
+float dot_f16(int64_t n, const uint16_t* x, const uint16_t* y, Load load) {
+    return dot_float<Vf>(n, x, y, load, [&](float s, int64_t i) {
+        double d = s;
+        for (; i < n; ++i) d += static_cast<double>(fp16_to_fp32(x[i]) * fp16_to_fp32(y[i]));
+        return static_cast<float>(d);
+    });
 }
 
 }  // namespace qlm::kernels::simd

@@ -2,6 +2,8 @@
 // is decoded once for three tokens and every activation block loaded once per row. The per-block
 // integer sums equal the vec_dot kernels'; only the float summation order differs. Compiled once
 // per ISA (gemm_quant_avx2.cpp, gemm_quant_avx512.cpp) into namespace QLM_KERNEL_ISA.
+#include <type_traits>
+
 #include "quant/kernels/x86_int8_headers.h"
 #include "quant/kernels/quant_x86.h"
 
@@ -20,10 +22,10 @@ void store_tile(__m256 (&acc)[R][T], float* y, int64_t y_stride) {
         for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
 }
 
-// Q4_1/Q5_1 (one scale and one min per 32-element block) reduce before converting: the four
-// rows' i32 block sums for a token become one vector [row 0..3 over lanes 0-3 | row 0..3 over
-// lanes 4-7] by three hadds (exact), so a block costs one conversion and one FMA per token, not
-// per row and token. acc[t] holds both halves; the stored result is lane r + lane r+4.
+// Q4_0/Q5_0 (below) and Q4_1/Q5_1 (one scale and one min per 32-element block) reduce before
+// converting: the four rows' i32 block sums for a token become one vector [row 0..3 over lanes
+// 0-3 | row 0..3 over lanes 4-7] by three hadds (exact), so a block costs one conversion and one
+// FMA per token, not per row and token. acc[t] holds both halves; the stored result is lane r + lane r+4.
 inline __m256i reduce_rows(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
     return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
 }
@@ -39,8 +41,13 @@ void store_reduced(const __m256 (&acc)[T], const __m128 (&extra)[T], float* y, i
 // Q8_0 activations against weights whose block decodes to 32 byte codes c (value c − kOffset) and
 // an f16 scale d. kOffset > 0: c is unsigned and Σ (c − kOffset)·a = udot(c, a) − kOffset·Σ a, the
 // second term once per token and block. kOffset = 0: c is signed and the sign trick applies.
-// Each (row, token) keeps its own accumulator and adds every block's 8 lane sums with one FMA,
-// exactly as the dot kernel (sum_blocks_f16) and ggml's kernels do.
+//
+// Q8_0 weights add in llama.cpp's order: each (row, token) keeps its own accumulator and adds
+// every block's 8 lane sums with one FMA, as the dot kernel (sum_blocks_f16) and tinyBLAS do, so
+// a prompt gives the bits of one-token decoding. llama.cpp repacks Q4_0 and runs its own tile
+// order for Q5_0, so no order matches there; those tiles reduce the four rows' lane sums first
+// (exact integer adds), then convert and add once per token: a quarter of the float work, and a
+// register budget that fits AVX2's 16 registers.
 template <class B, int kOffset, class Codes>
 void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys,
                    Codes codes) {
@@ -48,36 +55,63 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
     const BlockQ8_0* a[T];
     for (int r = 0; r < R; ++r) w[r] = row<B>(wv, ws, r);
     for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_0>(av, as, t);
-    __m256 acc[R][T];
-    for (auto& rr : acc)
-        for (auto& v : rr) v = _mm256_setzero_ps();
-    const __m256i offset = _mm256_set1_epi8(static_cast<char>(kOffset));
-    for (int64_t b = 0; b < n / 32; ++b) {
-        const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
-        const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
-        __m256 dw[R];
-        __m256i c[R], sc[R];
-        for (int r = 0; r < R; ++r) {
-            dw[r] = lane(dw4, r);
-            c[r] = codes(w[r][b]);
-            if constexpr (kOffset == 0) sc[r] = _mm256_sign_epi8(c[r], c[r]);
-        }
-        for (int t = 0; t < T; ++t) {
-            const __m256 da = lane(da4, t);
-            const __m256i ya = load32(a[t][b].qs);
-            __m256i base = _mm256_setzero_si256();
-            if constexpr (kOffset != 0) base = _mm256_sub_epi32(base, udot(offset, ya));
+    if constexpr (std::is_same_v<B, BlockQ8_0>) {
+        __m256 acc[R][T];
+        for (auto& rr : acc)
+            for (auto& v : rr) v = _mm256_setzero_ps();
+        const __m256i offset = _mm256_set1_epi8(static_cast<char>(kOffset));
+        for (int64_t b = 0; b < n / 32; ++b) {
+            const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+            const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
+            __m256 dw[R];
+            __m256i c[R], sc[R];
             for (int r = 0; r < R; ++r) {
-                __m256i p;
-                if constexpr (kOffset == 0)
-                    p = udot(sc[r], _mm256_sign_epi8(ya, c[r]));
-                else
-                    p = udot_add(base, c[r], ya);
-                acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(p), acc[r][t]);
+                dw[r] = lane(dw4, r);
+                c[r] = codes(w[r][b]);
+                if constexpr (kOffset == 0) sc[r] = _mm256_sign_epi8(c[r], c[r]);
+            }
+            for (int t = 0; t < T; ++t) {
+                const __m256 da = lane(da4, t);
+                const __m256i ya = load32(a[t][b].qs);
+                __m256i base = _mm256_setzero_si256();
+                if constexpr (kOffset != 0) base = _mm256_sub_epi32(base, udot(offset, ya));
+                for (int r = 0; r < R; ++r) {
+                    __m256i p;
+                    if constexpr (kOffset == 0)
+                        p = udot(sc[r], _mm256_sign_epi8(ya, c[r]));
+                    else
+                        p = udot_add(base, c[r], ya);
+                    acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(dw[r], da), _mm256_cvtepi32_ps(p), acc[r][t]);
+                }
             }
         }
+        store_tile(acc, y, ys);
+    } else {
+        __m256 acc[T];
+        __m128 none[T];
+        for (int t = 0; t < T; ++t) {
+            acc[t] = _mm256_setzero_ps();
+            none[t] = _mm_setzero_ps();
+        }
+        static_assert(kOffset != 0, "Q4_0/Q5_0 codes are unsigned");
+        const __m256i offset = _mm256_set1_epi8(static_cast<char>(kOffset));
+        for (int64_t b = 0; b < n / 32; ++b) {
+            const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+            const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
+            const __m256 dw8 = _mm256_set_m128(dw4, dw4);
+            __m256i c[R];
+            for (int r = 0; r < R; ++r) c[r] = codes(w[r][b]);
+            for (int t = 0; t < T; ++t) {
+                const __m256i ya = load32(a[t][b].qs);
+                const __m256i base = _mm256_sub_epi32(_mm256_setzero_si256(), udot(offset, ya));
+                __m256i p[R];
+                for (int r = 0; r < R; ++r) p[r] = udot_add(base, c[r], ya);
+                const __m256 s = _mm256_mul_ps(dw8, lane(da4, t));
+                acc[t] = _mm256_fmadd_ps(s, _mm256_cvtepi32_ps(reduce_rows(p[0], p[1], p[2], p[3])), acc[t]);
+            }
+        }
+        store_reduced(acc, none, y, ys);
     }
-    store_tile(acc, y, ys);
 }
 
 // Q8_1 activations against Q4_1/Q5_1 weights (unsigned codes): d_w·d_a·Σq·a per block plus the

@@ -1,7 +1,5 @@
 #include "src/model/attention.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
@@ -202,8 +200,8 @@ struct Buffer {
 };
 }  // namespace
 
-// What the threads of a team share across attention_team calls: the plan of the current call,
-// the team's buffers and one set of buffers per thread, all allocated from the layout.
+// What attention_team keeps between calls: the plan of the current call, the buffers all threads
+// share and one set of buffers per thread of the pool, all allocated from the layout.
 struct AttentionScratch::Impl {
     struct PerThread {
         Buffer<float> scores, out, v, lanes;
@@ -285,10 +283,9 @@ uint64_t AttentionScratch::bytes() const {
 }
 
 namespace {
-// Converts every query row to K's dot type (inside a parallel region).
-void convert_queries(Plan& P, const float* q) {
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < P.rows_all(); ++row) P.to_q(q + row * P.hd, P.qc + static_cast<size_t>(row) * P.q_bytes, P.hd);
+// Converts every query row to K's dot type (on the pool's threads).
+void convert_queries(ThreadPool& pool, Plan& P, const float* q) {
+    pool.for_each(P.rows_all(), [&](int64_t row) { P.to_q(q + row * P.hd, P.qc + static_cast<size_t>(row) * P.q_bytes, P.hd); });
 }
 
 // Exact kernel. Without a split each item owns its rows' whole context: scores, softmax, V. With
@@ -297,61 +294,59 @@ void convert_queries(Plan& P, const float* q) {
 // softmax as ops::softmax, probabilities rounded to f16.
 // With a split (decoding), every row's scores go to one buffer first, each row is softmax'ed over
 // its whole context, then the items weight V and the splits' sums are added in split order.
-// Called by every thread of a team; prepare_shared set up the plan and the shared buffers.
-void attention_exact(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh, AttentionScratch::Impl::PerThread& th) {
+// Items run on any thread of the pool, each with that thread's buffers; prepare_shared set up the
+// plan and the shared buffers.
+void attention_exact(ThreadPool& pool, Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
     const int64_t hd = P.hd, rows_all = P.rows_all(), ld = P.n_kv_end;
     const auto uhd = static_cast<size_t>(hd);
+    const auto n_items = static_cast<int64_t>(P.items.size());
     float* const all_scores = sh.row_scores.data();
     float* const part = sh.split_out.data();
-    float* const s = th.scores.data();
-    float* const vt = th.v.data();
-    // The lane buffers of one item's rows, zeroed; lane_buf(r) is row r's.
-    auto lane_bufs = [&](int64_t rows) {
+    // The lane buffers of one item's rows in thread th's buffers, zeroed; lane_buf(r) is row r's.
+    auto lane_bufs = [hd](AttentionScratch::Impl::PerThread& th, int64_t rows) {
         float* const lanes = th.lanes.data();
         std::fill(lanes, lanes + rows * kLanes * hd, 0.f);
         return [lanes, hd](int64_t r) { return lanes + r * kLanes * hd; };
     };
-    convert_queries(P, q);
+    convert_queries(pool, P, q);
     if (P.n_split == 1) {
-#pragma omp for schedule(dynamic, 1)
-        for (size_t it = 0; it < P.items.size(); ++it) {
-            const Item& w = P.items[it];
+        pool.for_each_dynamic(n_items, [&](int64_t it, int thread) {
+            AttentionScratch::Impl::PerThread& th = sh.threads[static_cast<size_t>(thread)];
+            float* const s = th.scores.data();
+            const Item& w = P.items[static_cast<size_t>(it)];
             const int64_t j0 = P.j_begin(w), span = P.j_end(w) - j0, rows = w.nt * P.group;
             auto srow = [&](int64_t r) { return s + r * span; };
             P.scores(w, j0, j0 + span, srow);
             for (int64_t r = 0; r < rows; ++r) P.softmax_row(srow(r), j0, P.row_of(w, r));
-            auto lane_buf = lane_bufs(rows);
-            P.accumulate_v<true>(w, j0, j0 + span, srow, lane_buf, vt);
+            auto lane_buf = lane_bufs(th, rows);
+            P.accumulate_v<true>(w, j0, j0 + span, srow, lane_buf, th.v.data());
             for (int64_t r = 0; r < rows; ++r) reduce_lanes(lane_buf(r), hd, out + P.row_of(w, r) * hd);
-        }
+        });
         return;
     }
     auto grow = [&](int64_t row) { return all_scores + row * ld; };
-#pragma omp for schedule(dynamic, 1)
-    for (size_t it = 0; it < P.items.size(); ++it) {
-        const Item& w = P.items[it];
+    pool.for_each_dynamic(n_items, [&](int64_t it) {
+        const Item& w = P.items[static_cast<size_t>(it)];
         const int64_t j0 = P.j_begin(w);
         P.scores(w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; });
-    }
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows_all; ++row) P.softmax_row(grow(row), 0, row);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t it = 0; it < P.items.size(); ++it) {
-        const Item& w = P.items[it];
+    });
+    pool.for_each(rows_all, [&](int64_t row) { P.softmax_row(grow(row), 0, row); });
+    pool.for_each_dynamic(n_items, [&](int64_t it, int thread) {
+        AttentionScratch::Impl::PerThread& th = sh.threads[static_cast<size_t>(thread)];
+        const Item& w = P.items[static_cast<size_t>(it)];
         const int64_t j0 = P.j_begin(w);
         float* base = part + static_cast<size_t>(w.sp * rows_all) * uhd;
-        auto lane_buf = lane_bufs(w.nt * P.group);
+        auto lane_buf = lane_bufs(th, w.nt * P.group);
         P.accumulate_v<true>(
-            w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; }, lane_buf, vt);
+            w, j0, P.j_end(w), [&](int64_t r) { return grow(P.row_of(w, r)) + j0; }, lane_buf, th.v.data());
         for (int64_t r = 0; r < w.nt * P.group; ++r) reduce_lanes(lane_buf(r), hd, base + P.row_of(w, r) * hd);
-    }
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows_all; ++row) {
+    });
+    pool.for_each(rows_all, [&](int64_t row) {
         float* dst = out + row * hd;
         std::fill(dst, dst + hd, 0.f);
         for (int64_t sp = 0; sp < P.n_split; ++sp)
             axpy_f32(hd, 1.f, part + static_cast<size_t>(sp * rows_all + row) * uhd, dst);
-    }
+    });
 }
 
 // Flash kernel, one item: online softmax over tiles of kTileKv positions into the thread's
@@ -387,19 +382,20 @@ void flash_item(const Plan& P, const Item& w, float* s, float* o, RowAcc* acc, f
 
 // Flash kernel: online softmax over tiles of kTileKv positions. Splits keep (max, normaliser,
 // unnormalised output) per row and are merged with the usual rescaling.
-// Called by every thread of a team; prepare_shared set up the plan and the shared buffers.
-void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl& sh, AttentionScratch::Impl::PerThread& th) {
+// Items run on any thread of the pool, each with that thread's buffers; prepare_shared set up the
+// plan and the shared buffers.
+void attention_flash(ThreadPool& pool, Plan& P, const float* q, float* out, AttentionScratch::Impl& sh) {
     const int64_t hd = P.hd, rows_all = P.rows_all();
     const auto uhd = static_cast<size_t>(hd);
     float* const part_o = sh.split_out.data();
     float* const part_m = sh.split_max.data();
     float* const part_l = sh.split_sum.data();
-    float* const o = th.out.data();
-    RowAcc* const acc = th.rows.data();
-    convert_queries(P, q);
-#pragma omp for schedule(dynamic, 1)
-    for (size_t it = 0; it < P.items.size(); ++it) {
-        const Item& w = P.items[it];
+    convert_queries(pool, P, q);
+    pool.for_each_dynamic(static_cast<int64_t>(P.items.size()), [&](int64_t it, int thread) {
+        AttentionScratch::Impl::PerThread& th = sh.threads[static_cast<size_t>(thread)];
+        float* const o = th.out.data();
+        RowAcc* const acc = th.rows.data();
+        const Item& w = P.items[static_cast<size_t>(it)];
         flash_item(P, w, th.scores.data(), o, acc, th.v.data());
         for (int64_t r = 0; r < w.nt * P.group; ++r) {
             const int64_t row = P.row_of(w, r);
@@ -415,10 +411,9 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
                 std::copy(orow, orow + hd, part_o + pr * uhd);
             }
         }
-    }
+    });
     if (P.n_split == 1) return;
-#pragma omp for schedule(static)
-    for (int64_t row = 0; row < rows_all; ++row) {
+    pool.for_each(rows_all, [&](int64_t row) {
         float m = kNegInf, l = 0.f;
         for (int64_t sp = 0; sp < P.n_split; ++sp) m = std::max(m, part_m[static_cast<size_t>(sp * rows_all + row)]);
         float* dst = out + row * hd;
@@ -432,7 +427,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
         }
         const float inv = l > 0.f ? 1.0f / l : 0.f;
         for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
-    }
+    });
 }
 
 // A call the layout was not sized for is a bug in the caller: stop before writing past a buffer.
@@ -441,7 +436,7 @@ void attention_flash(Plan& P, const float* q, float* out, AttentionScratch::Impl
     std::abort();
 }
 
-// One thread: the plan of this call, and the shared buffers set to what the kernel expects.
+// The pool's owner: the plan of this call, and the shared buffers set to what the kernel expects.
 void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvSeqView& kv, int64_t layer, int64_t n,
                     int64_t p0) {
     if (static_cast<uint64_t>(n) * static_cast<uint64_t>(hp.n_head) * format_row_bytes(format_ops(kv.format->vec_dot_type), hp.head_dim) >
@@ -467,18 +462,16 @@ void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvSeqVi
 }
 }  // namespace
 
-void attention_team(const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                    float* out, AttentionScratch& scratch) {
+void attention_team(ThreadPool& pool, const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n,
+                    int64_t p0, float* out, AttentionScratch& scratch) {
     if (n <= 0) return;
     AttentionScratch::Impl& sh = *scratch.impl_;
-#pragma omp single
+    if (static_cast<size_t>(pool.size()) > sh.threads.size()) layout_exceeded("threads");
     prepare_shared(sh, hp, kv, layer, n, p0);
-    const auto t = static_cast<size_t>(omp_get_thread_num());
-    if (t >= sh.threads.size()) layout_exceeded("threads");
     if (sh.layout.kernel == AttentionKernel::Flash)
-        attention_flash(*sh.plan, q, out, sh, sh.threads[t]);
+        attention_flash(pool, *sh.plan, q, out, sh);
     else
-        attention_exact(*sh.plan, q, out, sh, sh.threads[t]);
+        attention_exact(pool, *sh.plan, q, out, sh);
 }
 
 void attention_reference(const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n, int64_t p0,

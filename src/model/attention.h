@@ -20,6 +20,7 @@
 #include <cstdint>
 #include <memory>
 
+#include "quant/thread_pool.h"
 #include "src/model/kv_cache.h"
 
 namespace qlm {
@@ -29,8 +30,8 @@ struct Hparams;
 enum class AttentionKernel { Exact, Flash };
 
 // The buffers attention_team needs, sized for the largest call a context makes (up to n_batch
-// query tokens, positions up to n_ctx) and a team of up to n_threads threads: the team's shared
-// buffers once, the per-thread ones n_threads times. attention_layout computes it, an
+// query tokens, positions up to n_ctx) and a pool of up to n_threads threads: the shared buffers
+// once, the per-thread ones n_threads times. attention_layout computes it, an
 // AttentionScratch allocates exactly that.
 struct AttentionLayout {
     AttentionKernel kernel = AttentionKernel::Exact;
@@ -45,7 +46,7 @@ struct AttentionLayout {
     uint64_t thread_v = 0;        // per thread: a tile of dequantized V rows (q8_0 caches; floats)
     uint64_t thread_lanes = 0;    // per thread, exact kernel: one item's V·P sums, 8 lanes per row (floats)
     uint64_t thread_rows = 0;     // per thread, flash kernel: one item's running (max, normaliser)
-    uint64_t shared_bytes = 0;    // the team's buffers, in bytes
+    uint64_t shared_bytes = 0;    // the buffers all threads share, in bytes
     uint64_t thread_bytes = 0;    // one thread's buffers, in bytes
     uint64_t bytes = 0;           // shared_bytes + n_threads × thread_bytes
 };
@@ -54,7 +55,7 @@ struct AttentionLayout {
 AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ctx, int64_t n_batch,
                                  AttentionKernel kernel, int n_threads);
 
-// What the threads of a team share across attention_team calls: the plan of the current call
+// What attention_team keeps between calls: the plan of the current call
 // and every buffer of an AttentionLayout, allocated once.
 class AttentionScratch {
 public:
@@ -64,8 +65,8 @@ public:
     struct Impl;
 
 private:
-    friend void attention_team(const Hparams&, const KvSeqView&, int64_t, const float*, int64_t, int64_t, float*,
-                               AttentionScratch&);
+    friend void attention_team(ThreadPool&, const Hparams&, const KvSeqView&, int64_t, const float*, int64_t, int64_t,
+                               float*, AttentionScratch&);
     std::unique_ptr<Impl> impl_;
 };
 
@@ -75,11 +76,11 @@ private:
 // or 1 when the forward pass scaled q already (hp.scale_q). q and out hold n rows
 // of n_head·head_dim floats. Queries are converted to the cache's dot type first (f16 for an f16
 // cache, as llama.cpp does; q8_0 for a q8_0 cache). The kernel is the scratch layout's.
-// Inside a parallel region of at most the layout's n_threads: every thread of the team calls it
-// with the same arguments and one shared `scratch`; it ends with a barrier. n and p0 + n must be
+// On the threads of `pool` (called by its owner; at most the layout's n_threads), with one
+// `scratch` kept between calls; returns when every thread is done. n and p0 + n must be
 // within the layout's n_batch and n_ctx. Nothing here allocates or throws.
-void attention_team(const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
-                    float* out, AttentionScratch& scratch);
+void attention_team(ThreadPool& pool, const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n,
+                    int64_t p0, float* out, AttentionScratch& scratch);
 
 // The same function computed the direct way in double (all scores of a row, softmax, weighted sum
 // of V) from the cache's dequantized rows and q as given: the reference both kernels are tested

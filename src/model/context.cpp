@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 #include "src/model/forward.h"
 #include "src/model/memory_plan.h"
 #include "src/model/weights.h"
@@ -38,6 +39,7 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
                     "or batch)",
                     layout_.n_ctx, layout_.total_bytes);
     }
+    pool_ = std::make_unique<ThreadPool>(layout_.n_threads);
 }
 
 InferenceContext::~InferenceContext() = default;
@@ -107,7 +109,7 @@ void InferenceContext::decode(const Batch& b) {
     output_seq_.clear();
     if (b.size() == 0) return;
     check_batch(b);
-    const ForwardSettings settings{.n_threads = layout_.n_threads, .observer = observer_};
+    const ForwardSettings settings{.pool = *pool_, .observer = observer_};
     const auto nv = static_cast<size_t>(layout_.n_vocab);
     for (int64_t c0 = 0; c0 < b.size(); c0 += layout_.n_batch) {
         const int64_t n = std::min(layout_.n_batch, b.size() - c0);

@@ -1,6 +1,7 @@
 // An inference context: a paged KV cache for up to n_seq_max sequences, the buffers of the forward
 // pass, and the logits of the last decode, all allocated when it is made (sized by plan_context,
-// context_layout.h); its own team of n_threads threads runs a Model (model.h) chunk by chunk.
+// context_layout.h); its own pool of n_threads threads (quant/thread_pool.h) runs a Model
+// (model.h) chunk by chunk.
 //
 //   InferenceContext ctx(*model, {.n_ctx = 512, .n_threads = 2});
 //   ctx.eval(prompt_ids, /*all_logits=*/false);                       // sequence 0's prefill
@@ -28,11 +29,14 @@ namespace qlm {
 
 struct ForwardBuffers;  // forward.h
 struct SeqRun;          // forward.h
+class ThreadPool;      // quant/thread_pool.h
 
 class InferenceContext {
 public:
-    // Throws qlm::Error when n_ctx exceeds the model's training context, or the buffers do not
-    // fit in the memory available (available_memory_bytes) or cannot be allocated.
+    // Throws qlm::Error when n_ctx exceeds the model's training context, the thread count is out
+    // of range or its threads cannot be started, or the buffers do not fit in the memory
+    // available (available_memory_bytes) or cannot be allocated. The context's threads run its
+    // forward passes only.
     InferenceContext(const Model& model, const ContextOptions& opts);
     ~InferenceContext();
 
@@ -89,6 +93,7 @@ private:
     std::vector<SeqRun> runs_;
     std::vector<int64_t> chunk_outputs_;
     std::vector<uint8_t> seq_seen_;
+    std::unique_ptr<ThreadPool> pool_;
 };
 
 }  // namespace qlm

@@ -1,12 +1,11 @@
 #include "src/model/context_layout.h"
 
-#include <omp.h>
-
 #include <algorithm>
 #include <initializer_list>
 
 #include "quant/matmul.h"
 #include "src/model/plan_math.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -34,11 +33,14 @@ ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmu
     if (o.n_batch <= 0) throw_error("batch size {} must be at least 1", o.n_batch);
     if (o.n_outputs <= 0) throw_error("the number of logits rows per eval ({}) must be at least 1", o.n_outputs);
     if (o.n_threads < 0) throw_error("thread count {} is negative", o.n_threads);
+    if (o.n_threads > max_threads())
+        throw_error("thread count {} is more than {}x the {} logical cores (use at most {})", o.n_threads,
+                    kMaxThreadsPerCore, logical_cores(), max_threads());
     ContextLayout l;
     l.n_ctx = o.n_ctx == 0 ? hp.n_ctx_train : o.n_ctx;
     l.n_batch = std::min(o.n_batch, std::max<int64_t>(l.n_ctx, 1));
     l.n_outputs = std::min(o.n_outputs, std::max<int64_t>(l.n_ctx, 1));
-    l.n_threads = o.n_threads > 0 ? o.n_threads : omp_get_max_threads();
+    l.n_threads = o.n_threads > 0 ? o.n_threads : physical_cores();
     l.flash_attn = o.flash_attn;
     l.kv = kv_layout(hp, l.n_ctx, o.kv_type, l.n_batch, o.n_seq_max, o.kv_block_size);
 

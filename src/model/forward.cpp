@@ -16,6 +16,7 @@
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
 
@@ -102,11 +103,11 @@ uint64_t ForwardBuffers::bytes() const {
     return b;
 }
 
-// One parallel region for the whole chunk: every step below is either a worksharing loop split
-// over the team (matmuls, attention, per-token and per-element work) or done by one thread, and
-// the loops' barriers order the steps. Nothing inside allocates or throws: every buffer was
-// allocated with the context, the weights' shapes were checked then, the tokens and positions by
-// decode, which also reserved the cache slots (an exception cannot leave an OpenMP region).
+// Every step below is either a loop shared out over the context's thread pool (matmuls,
+// attention, per-token and per-element work) or done by this thread, and each loop has ended
+// before the next step starts. Nothing inside allocates or throws: every buffer was allocated
+// with the context, the weights' shapes were checked then, the tokens and positions by decode,
+// which also reserved the cache slots (a throw inside a pool's loop would end the process).
 void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const ForwardSettings& settings,
                    const ChunkInput& chunk, float* logits_out) {
     const int64_t n = chunk.n;
@@ -120,14 +121,15 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     uint8_t* act = s.act.data();
     const Isa isa = active_isa();
     MatmulObserver* obs = settings.observer;
+    // A decode step of a small model is faster on one thread than with the handovers between threads.
+    ThreadPool alone;
+    ThreadPool& pool = n > 1 || hp.n_embd >= 256 ? settings.pool : alone;
     // y_k = in · W_kᵀ for weights sharing one input; the optional observer sees each input first.
     const auto matmul = [&](std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys,
                             const float* in, int64_t nt) {
-        if (obs) {
-#pragma omp single
+        if (obs)
             for (const WeightView* wv : ws) obs->on_matmul(*wv, in, nt);
-        }
-        matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
+        matmul_team(pool, std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
     };
     const auto n_out = static_cast<int64_t>(chunk.outputs.size());
 
@@ -135,58 +137,50 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, chunk.tokens[t], x + t * E);
     rope_tables(hp, w.rope_freqs, chunk.pos, n, cs, cs_swa);
 
-#pragma omp parallel num_threads(settings.n_threads) if (n > 1 || hp.n_embd >= 256)
-    {
-        for (int64_t l = 0; l < hp.n_layer; ++l) {
-            const LayerWeights& L = w.layers[static_cast<size_t>(l)];
-            const float* layer_cs = hp.is_swa(l) ? cs_swa : cs;
-            // Attention block.
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps);
-            matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t)
-                prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
-#pragma omp single
-            for (const SeqRun& r : chunk.runs) kv.store(r.seq, l, r.p0, r.n, k + r.row0 * KVD, v + r.row0 * KVD);
-            // Each sequence attends to its own positions only.
-            for (const SeqRun& r : chunk.runs)
-                attention_team(hp, kv.view(r.seq, l), l, q + r.row0 * QD, r.n, r.p0, attn + r.row0 * QD, s.attention);
-            matmul({&L.wo}, {tmp}, attn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                add_bias(tmp + t * E, L.bo, 1, E);
-                if (L.post_attn_norm) ops::rmsnorm(tmp + t * E, L.post_attn_norm, tmp + t * E, E, hp.rms_eps);
-                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
-                // Feed-forward block: its norm right away, on the same token.
-                ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
-            }
-            if (hp.is_moe()) {
-                moe_ffn_team(hp, L.moe, n, {xn, x, gate, up, tmp, act, isa, obs}, s.moe);
-                continue;
-            }
-            matmul({&L.gate, &L.up}, {gate, up}, xn, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) gated_activation(hp, gate + t * F, up + t * F);
-            matmul({&L.down}, {tmp}, gate, n);
-#pragma omp for schedule(static)
-            for (int64_t t = 0; t < n; ++t) {
-                if (L.post_ffn_norm) ops::rmsnorm(tmp + t * E, L.post_ffn_norm, tmp + t * E, E, hp.rms_eps);
-                for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
-            }
+    for (int64_t l = 0; l < hp.n_layer; ++l) {
+        const LayerWeights& L = w.layers[static_cast<size_t>(l)];
+        const float* layer_cs = hp.is_swa(l) ? cs_swa : cs;
+        // Attention block.
+        pool.for_each(n, [&](int64_t t) { ops::rmsnorm(x + t * E, L.attn_norm, xn + t * E, E, hp.rms_eps); });
+        matmul({&L.wq, &L.wk, &L.wv}, {q, k, v}, xn, n);
+        pool.for_each(n, [&](int64_t t) {
+            prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
+        });
+        for (const SeqRun& r : chunk.runs) kv.store(r.seq, l, r.p0, r.n, k + r.row0 * KVD, v + r.row0 * KVD);
+        // Each sequence attends to its own positions only.
+        for (const SeqRun& r : chunk.runs)
+            attention_team(pool, hp, kv.view(r.seq, l), l, q + r.row0 * QD, r.n, r.p0, attn + r.row0 * QD,
+                           s.attention);
+        matmul({&L.wo}, {tmp}, attn, n);
+        pool.for_each(n, [&](int64_t t) {
+            add_bias(tmp + t * E, L.bo, 1, E);
+            if (L.post_attn_norm) ops::rmsnorm(tmp + t * E, L.post_attn_norm, tmp + t * E, E, hp.rms_eps);
+            for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+            // Feed-forward block: its norm right away, on the same token.
+            ops::rmsnorm(x + t * E, L.ffn_norm, xn + t * E, E, hp.rms_eps);
+        });
+        if (hp.is_moe()) {
+            moe_ffn_team(pool, hp, L.moe, n, {xn, x, gate, up, tmp, act, isa, obs}, s.moe);
+            continue;
         }
+        matmul({&L.gate, &L.up}, {gate, up}, xn, n);
+        pool.for_each(n, [&](int64_t t) { gated_activation(hp, gate + t * F, up + t * F); });
+        matmul({&L.down}, {tmp}, gate, n);
+        pool.for_each(n, [&](int64_t t) {
+            if (L.post_ffn_norm) ops::rmsnorm(tmp + t * E, L.post_ffn_norm, tmp + t * E, E, hp.rms_eps);
+            for (int64_t i = t * E; i < (t + 1) * E; ++i) x[i] += tmp[i];
+        });
+    }
 
-        if (logits_out && n_out > 0) {
-#pragma omp for schedule(static)
-            for (int64_t i = 0; i < n_out; ++i)
-                ops::rmsnorm(x + chunk.outputs[static_cast<size_t>(i)] * E, w.output_norm, xn + i * E, E, hp.rms_eps);
-            matmul({&w.output}, {logits_out}, xn, n_out);
-            if (hp.final_logit_softcap > 0.f) {
-#pragma omp for schedule(static)
-                for (int64_t t = 0; t < n_out; ++t)
-                    ops::softcap(logits_out + t * hp.n_vocab, hp.n_vocab, hp.final_logit_softcap);
-            }
-        }
+    if (logits_out && n_out > 0) {
+        pool.for_each(n_out, [&](int64_t i) {
+            ops::rmsnorm(x + chunk.outputs[static_cast<size_t>(i)] * E, w.output_norm, xn + i * E, E, hp.rms_eps);
+        });
+        matmul({&w.output}, {logits_out}, xn, n_out);
+        if (hp.final_logit_softcap > 0.f)
+            pool.for_each(n_out, [&](int64_t t) {
+                ops::softcap(logits_out + t * hp.n_vocab, hp.n_vocab, hp.final_logit_softcap);
+            });
     }
 }
 

@@ -32,7 +32,7 @@ struct ForwardBuffers {
 };
 
 struct ForwardSettings {
-    int n_threads = 1;  // the team; at most the attention scratch's n_threads
+    ThreadPool& pool;  // the context's threads; at most the attention scratch's n_threads
     MatmulObserver* observer = nullptr;
 };
 

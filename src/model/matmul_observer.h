@@ -8,8 +8,8 @@ namespace qlm {
 
 struct WeightView;  // quant/matmul.h
 
-// x is n_tokens rows of w.cols floats, multiplied by w next. Called by one thread of the team
-// that runs eval(), in forward order, inside the forward pass's parallel region: it must not throw.
+// x is n_tokens rows of w.cols floats, multiplied by w next. Called on the thread that runs
+// eval(), in forward order, between the forward pass's parallel loops: it must not throw.
 class MatmulObserver {
 public:
     virtual ~MatmulObserver() = default;

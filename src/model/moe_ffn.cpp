@@ -28,19 +28,16 @@ std::vector<T> sized(int64_t a, int64_t b = 1) {
 
 // y = in · Wᵀ for weights sharing one input (matmul_team), with the observer told first; the
 // experts' products add in the order of llama.cpp's ggml_mul_mat_id, the router's in ggml_mul_mat's.
-void product(std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys, const float* in,
-             int64_t n, const MoeStep& s, MatmulOrder order = MatmulOrder::MulMatId) {
-    if (s.observer) {
-#pragma omp single
+void product(ThreadPool& pool, std::initializer_list<const WeightView*> ws, std::initializer_list<float*> ys,
+             const float* in, int64_t n, const MoeStep& s, MatmulOrder order = MatmulOrder::MulMatId) {
+    if (s.observer)
         for (const WeightView* w : ws) s.observer->on_matmul(*w, in, n);
-    }
-    matmul_team(std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, n, s.act, s.isa, order);
+    matmul_team(pool, std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, n, s.act, s.isa, order);
 }
 
 // gate = silu(gate) ⊙ up over `rows` rows of width F, row by row as ggml's swiglu.
-void swiglu_team(float* gate, const float* up, int64_t rows, int64_t F) {
-#pragma omp for schedule(static)
-    for (int64_t r = 0; r < rows; ++r) ops::swiglu(gate + r * F, up + r * F, F);
+void swiglu_team(ThreadPool& pool, float* gate, const float* up, int64_t rows, int64_t F) {
+    pool.for_each(rows, [&](int64_t r) { ops::swiglu(gate + r * F, up + r * F, F); });
 }
 
 // Assignments (t·n_used + slot) grouped by expert, tokens in order within each expert.
@@ -60,9 +57,9 @@ void group_by_expert(const Hparams& hp, int64_t n, MoeBuffers& b) {
 
 // A prompt chunk: each expert multiplies the rows of the tokens routed to it; its outputs go to
 // their assignments' rows of b.out.
-void experts_grouped(const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& s, MoeBuffers& b) {
+void experts_grouped(ThreadPool& pool, const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& s,
+                     MoeBuffers& b) {
     const int64_t E = hp.n_embd, F = hp.n_ff_exp, k = hp.n_expert_used;
-#pragma omp single
     group_by_expert(hp, n, b);
     for (int64_t e = 0; e < hp.n_expert; ++e) {
         const int32_t* rows = b.order.data() + b.offsets[static_cast<size_t>(e)];
@@ -70,23 +67,22 @@ void experts_grouped(const Hparams& hp, const MoeWeights& w, int64_t n, const Mo
         if (m == 0) continue;
         const float* in = s.xn;  // every token routed here, in order: the input as it is
         if (m != n) {
-#pragma omp for schedule(static)
-            for (int64_t r = 0; r < m; ++r)
-                std::copy_n(s.xn + (rows[r] / k) * E, E, b.in.data() + r * E);
+            pool.for_each(m, [&](int64_t r) { std::copy_n(s.xn + (rows[r] / k) * E, E, b.in.data() + r * E); });
             in = b.in.data();
         }
         const WeightView gate = w.gate.expert(e), up = w.up.expert(e), down = w.down.expert(e);
-        product({&gate, &up}, {s.gate, s.up}, in, m, s);
-        swiglu_team(s.gate, s.up, m, F);
-        product({&down}, {s.tmp}, s.gate, m, s);
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < m; ++r) std::copy_n(s.tmp + r * E, E, b.out.data() + static_cast<int64_t>(rows[r]) * E);
+        product(pool, {&gate, &up}, {s.gate, s.up}, in, m, s);
+        swiglu_team(pool, s.gate, s.up, m, F);
+        product(pool, {&down}, {s.tmp}, s.gate, m, s);
+        pool.for_each(m, [&](int64_t r) {
+            std::copy_n(s.tmp + r * E, E, b.out.data() + static_cast<int64_t>(rows[r]) * E);
+        });
     }
 }
 
 // One token: the gate and up products of its experts share one pass over the input; each down
 // product writes its slot's row of b.out.
-void experts_one_token(const Hparams& hp, const MoeWeights& w, const MoeStep& s, MoeBuffers& b) {
+void experts_one_token(ThreadPool& pool, const Hparams& hp, const MoeWeights& w, const MoeStep& s, MoeBuffers& b) {
     const int64_t E = hp.n_embd, F = hp.n_ff_exp, k = hp.n_expert_used;
     for (int64_t s0 = 0; s0 < k; s0 += kDecodeExperts) {
         const int64_t ns = std::min(kDecodeExperts, k - s0);
@@ -101,17 +97,15 @@ void experts_one_token(const Hparams& hp, const MoeWeights& w, const MoeStep& s,
             ys[2 * i + 1] = s.up + (s0 + i) * F;
         }
         for (int64_t i = 0; i < 2 * ns; ++i) ws[i] = &views[i];
-        if (s.observer) {
-#pragma omp single
+        if (s.observer)
             for (int64_t i = 0; i < 2 * ns; ++i) s.observer->on_matmul(*ws[i], s.xn, 1);
-        }
-        matmul_team(std::span(ws, static_cast<size_t>(2 * ns)), std::span(ys, static_cast<size_t>(2 * ns)), s.xn, 1,
+        matmul_team(pool, std::span(ws, static_cast<size_t>(2 * ns)), std::span(ys, static_cast<size_t>(2 * ns)), s.xn, 1,
                     s.act, s.isa, MatmulOrder::MulMatId);
     }
-    swiglu_team(s.gate, s.up, k, F);
+    swiglu_team(pool, s.gate, s.up, k, F);
     for (int64_t slot = 0; slot < k; ++slot) {
         const WeightView down = w.down.expert(b.chosen[static_cast<size_t>(slot)]);
-        product({&down}, {b.out.data() + slot * E}, s.gate + slot * F, 1, s);
+        product(pool, {&down}, {b.out.data() + slot * E}, s.gate + slot * F, 1, s);
     }
 }
 
@@ -172,19 +166,19 @@ void moe_route(const Hparams& hp, float* logits, int32_t* chosen, float* weights
     }
 }
 
-void moe_ffn_team(const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& s, MoeBuffers& b) {
+void moe_ffn_team(ThreadPool& pool, const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& s,
+                  MoeBuffers& b) {
     const int64_t E = hp.n_embd, ne = hp.n_expert, k = hp.n_expert_used;
-    product({&w.router}, {b.probs.data()}, s.xn, n, s, MatmulOrder::MulMat);
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < n; ++t)
+    product(pool, {&w.router}, {b.probs.data()}, s.xn, n, s, MatmulOrder::MulMat);
+    pool.for_each(n, [&](int64_t t) {
         moe_route(hp, b.probs.data() + t * ne, b.chosen.data() + t * k, b.weights.data() + t * k);
+    });
     if (n == 1)
-        experts_one_token(hp, w, s, b);
+        experts_one_token(pool, hp, w, s, b);
     else
-        experts_grouped(hp, w, n, s, b);
+        experts_grouped(pool, hp, w, n, s, b);
     // llama.cpp's order: each expert's output times its weight, summed best first, then the residual.
-#pragma omp for schedule(static)
-    for (int64_t t = 0; t < n; ++t) {
+    pool.for_each(n, [&](int64_t t) {
         const float* wt = b.weights.data() + t * k;
         const float* y = b.out.data() + t * k * E;
         float* xt = s.x + t * E;
@@ -193,7 +187,7 @@ void moe_ffn_team(const Hparams& hp, const MoeWeights& w, int64_t n, const MoeSt
             for (int64_t slot = 1; slot < k; ++slot) acc += y[slot * E + i] * wt[slot];
             xt[i] += acc;
         }
-    }
+    });
 }
 
 }  // namespace qlm

@@ -82,10 +82,11 @@ struct MoeStep {
     MatmulObserver* observer;  // may be nullptr
 };
 
-// x += ffn(xn) for the n tokens of a chunk (n within the layout's n_batch). Inside a parallel
-// region: every thread of the team calls it with the same arguments. Nothing here allocates or
-// throws (shapes were checked when the model was loaded).
-void moe_ffn_team(const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& step, MoeBuffers& buf);
+// x += ffn(xn) for the n tokens of a chunk (n within the layout's n_batch), on the threads of
+// `pool` (called by its owner). Nothing here allocates or throws (shapes were checked when the
+// model was loaded).
+void moe_ffn_team(ThreadPool& pool, const Hparams& hp, const MoeWeights& w, int64_t n, const MoeStep& step,
+                  MoeBuffers& buf);
 
 // The routing of one token: its n_expert_used experts, best first, and their weights, from the
 // router's logits (overwritten with the probabilities). The part of moe_ffn_team that tests check

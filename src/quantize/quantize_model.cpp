@@ -1,6 +1,5 @@
 #include "src/quantize/quantize_model.h"
 
-#include <omp.h>
 #include <sys/statvfs.h>
 
 #include <algorithm>
@@ -12,11 +11,14 @@
 #include <filesystem>
 #include <memory>
 #include <optional>
+#include <system_error>
 
 #include "quant/formats.h"
 #include "quant/quantize_search.h"
+#include "quant/thread_pool.h"
 #include "src/gguf/gguf_file.h"
 #include "src/gguf/gguf_writer.h"
+#include "src/util/cpu_info.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -101,8 +103,85 @@ void check_free_space(const std::string& output, uint64_t needed) {
                     output, needed, avail, dir.string());
 }
 
-// Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`.
-void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, int n_threads,
+// Element i of a tensor whose blocks do not cross rows, as f32.
+float element_value(const gguf::TensorInfo& t, const FormatOps& ops, int64_t i) {
+    std::vector<float> blk(static_cast<size_t>(ops.block_size));
+    const int64_t b = i / ops.block_size;
+    ops.dequantize_row(t.data + static_cast<uint64_t>(b) * ops.block_bytes, blk.data(), ops.block_size);
+    return blk[static_cast<size_t>(i % ops.block_size)];
+}
+
+// The index of the first NaN or infinity among n floats, or −1. The exponent test is a plain
+// loop over all n, which the compiler vectorizes; the search runs only when one is found.
+int64_t first_nonfinite(const float* x, int64_t n) {
+    uint32_t any = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        uint32_t u;
+        std::memcpy(&u, &x[i], 4);
+        any |= static_cast<uint32_t>((u & 0x7f800000u) == 0x7f800000u);
+    }
+    if (!any) return -1;
+    return std::find_if(x, x + n, [](float v) { return !std::isfinite(v); }) - x;
+}
+
+// Rows per parallel work item: enough blocks for the searched quantizer's SIMD groups (one block
+// per lane) and for the per-chunk overhead to vanish, few enough to balance the threads. Fixed by
+// the shape alone; the bytes never depend on it (every block is quantized on its own).
+int64_t rows_per_chunk(int64_t ne0, int64_t n_rows) {
+    const int64_t per_chunk = std::max<int64_t>(1, (int64_t{1} << 14) / std::max<int64_t>(1, ne0));
+    return std::min(per_chunk, std::max<int64_t>(1, n_rows));
+}
+
+// One tensor's conversion: its shape, formats and, per chunk of rows, what the chunk measured.
+struct TensorJob {
+    const gguf::TensorInfo& t;
+    const QuantizedTensor& q;
+    const FormatOps& in_ops;
+    int64_t ne0, n_rows, chunk;
+    uint64_t in_row, out_row;
+    const float* flat;  // the whole tensor as f32 when its blocks run across rows, else null
+    const float* importance;
+    std::span<uint8_t> out;
+    std::vector<SearchStats> stats;  // per chunk
+    std::vector<int64_t> bad;        // per chunk: the first non-finite element, or −1
+};
+
+// Chunk c of a tensor: converted to f32, checked, quantized and measured.
+void convert_chunk(TensorJob& job, int64_t c) {
+    const int64_t r0 = c * job.chunk, nr = std::min(job.chunk, job.n_rows - r0), ne0 = job.ne0;
+    const uint8_t* src = job.t.data + r0 * job.in_row;
+    std::unique_ptr<float[]> x;  // not zeroed: fully written below
+    const float* xs;
+    if (job.flat) {
+        xs = job.flat + r0 * ne0;
+    } else if (job.t.type == GgmlType::F32 && reinterpret_cast<uintptr_t>(src) % alignof(float) == 0) {
+        xs = reinterpret_cast<const float*>(src);  // read in place
+    } else {
+        x.reset(new float[static_cast<size_t>(nr * ne0)]);
+        if (job.t.type == GgmlType::F16 && reinterpret_cast<uintptr_t>(src) % alignof(uint16_t) == 0)
+            f16_to_f32_row(reinterpret_cast<const uint16_t*>(src), x.get(), nr * ne0);
+        else
+            job.in_ops.dequantize_row(src, x.get(), nr * ne0);
+        xs = x.get();
+    }
+    // As llama-quantize: a NaN or infinity means a corrupt input, and would give garbage blocks.
+    if (const int64_t i = first_nonfinite(xs, nr * ne0); i >= 0) {
+        job.bad[static_cast<size_t>(c)] = r0 * ne0 + i;
+        return;
+    }
+    uint8_t* y = job.out.data() + r0 * job.out_row;
+    SearchStats& st = job.stats[static_cast<size_t>(c)];
+    if (job.q.searched)
+        quantize_rows_searched(job.q.to, xs, y, nr, ne0, job.importance, &st);
+    else
+        quantize_rows_reference(job.q.to, xs, y, nr, ne0, &st);
+}
+
+// Quantizes one tensor of n_elements (rows of ne0) from `src` bytes into `out`: the rows are cut
+// into chunks, handed to the pool's threads one at a time (for_each_dynamic); the chunks' errors
+// are summed in order afterwards (a deterministic report), and the first non-finite element found
+// is reported. The bytes never depend on the thread count: every block is quantized on its own.
+void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uint8_t> out, ThreadPool& pool,
                     const float* importance) {
     if (q.to == q.from) {
         std::memcpy(out.data(), t.data, t.n_bytes);
@@ -111,46 +190,39 @@ void convert_tensor(const gguf::TensorInfo& t, QuantizedTensor& q, std::span<uin
     const FormatOps& in_ops = format_ops(t.type);
     if (!writable_type(q.to))
         throw_error("tensor '{}': qlm cannot write type {} yet (choose another type)", t.name, type_name(q.to));
-    const FormatOps& out_ops = format_ops(q.to);
-    // The source as one flat run of f32 (covers legacy flat-block tensors too).
-    std::vector<float> f32(t.n_elements);
     const int64_t bs = in_ops.block_size;
     if (static_cast<int64_t>(t.n_elements) % bs != 0)
         throw_error("tensor '{}': {} elements are not whole {} blocks", t.name, t.n_elements, type_name(t.type));
-    in_ops.dequantize_row(t.data, f32.data(), static_cast<int64_t>(t.n_elements));
-    // As llama-quantize: a NaN or infinity means a corrupt input, and would give garbage blocks.
-    for (uint64_t i = 0; i < t.n_elements; ++i)
-        if (!std::isfinite(f32[i]))
-            throw_error("tensor '{}': element {} is {} (not a finite number): the input model is corrupt; "
-                        "re-download or re-convert it", t.name, i, f32[i]);
-    const int64_t ne0 = static_cast<int64_t>(t.ne[0]);
-    const int64_t n_rows = static_cast<int64_t>(t.n_elements) / ne0;
-    const uint64_t out_row = row_bytes(type_info(q.to), static_cast<uint64_t>(ne0));
-    const int threads = n_threads > 0 ? n_threads : omp_get_max_threads();
-    // Rows are independent, so the bytes do not depend on the thread count. Each row's squared
-    // error is kept and summed in row order afterwards (a deterministic report).
-    std::vector<double> row_err(static_cast<size_t>(n_rows)), row_norm(static_cast<size_t>(n_rows));
-#pragma omp parallel num_threads(threads) if (n_rows > 1)
-    {
-        std::vector<float> back(static_cast<size_t>(ne0));
-#pragma omp for schedule(static)
-        for (int64_t r = 0; r < n_rows; ++r) {
-            const float* x = f32.data() + r * ne0;
-            uint8_t* y = out.data() + r * out_row;
-            if (q.searched)
-                quantize_row_searched(q.to, x, y, ne0, importance);
-            else
-                out_ops.quantize_row(x, y, ne0);
-            out_ops.dequantize_row(y, back.data(), ne0);
-            row_err[static_cast<size_t>(r)] = weighted_sq_error(x, back.data(), ne0, nullptr);
-            double nn = 0;
-            for (int64_t i = 0; i < ne0; ++i) nn += static_cast<double>(x[i]) * x[i];
-            row_norm[static_cast<size_t>(r)] = nn;
-        }
+    const int64_t ne0 = static_cast<int64_t>(t.ne[0]), n_rows = static_cast<int64_t>(t.n_elements) / ne0;
+    std::vector<float> flat;
+    if (ne0 % bs != 0) {  // legacy flat layout: blocks run across rows
+        flat.resize(t.n_elements);
+        in_ops.dequantize_row(t.data, flat.data(), static_cast<int64_t>(t.n_elements));
     }
-    for (int64_t r = 0; r < n_rows; ++r) {
-        q.sq_error += row_err[static_cast<size_t>(r)];
-        q.sq_norm += row_norm[static_cast<size_t>(r)];
+    const int64_t chunk = rows_per_chunk(ne0, n_rows), n_chunks = (n_rows + chunk - 1) / chunk;
+    TensorJob job{t,
+                  q,
+                  in_ops,
+                  ne0,
+                  n_rows,
+                  chunk,
+                  row_bytes(type_info(t.type), static_cast<uint64_t>(ne0)),
+                  row_bytes(type_info(q.to), static_cast<uint64_t>(ne0)),
+                  flat.empty() ? nullptr : flat.data(),
+                  importance,
+                  out,
+                  std::vector<SearchStats>(static_cast<size_t>(n_chunks)),
+                  std::vector<int64_t>(static_cast<size_t>(n_chunks), -1)};
+    pool.for_each_dynamic(n_chunks, [&job](int64_t c) { convert_chunk(job, c); });
+    for (int64_t b : job.bad)
+        if (b >= 0) {
+            const float v = flat.empty() ? element_value(t, in_ops, b) : flat[static_cast<size_t>(b)];
+            throw_error("tensor '{}': element {} is {} (not a finite number): the input model is corrupt; "
+                        "re-download or re-convert it", t.name, b, v);
+        }
+    for (const SearchStats& st : job.stats) {
+        q.sq_error += st.sq_error;
+        q.sq_norm += st.sq_norm;
     }
 }
 
@@ -222,6 +294,10 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
     const uint64_t align = f->alignment() ? f->alignment() : 32;
     for (const auto& q : rep.tensors) needed += (q.bytes_out + align - 1) / align * align;
     check_free_space(o.output, needed);
+    if (o.n_threads < 0 || o.n_threads > max_threads())
+        throw_error("thread count {} is outside 0..{} ({}x the {} logical cores)", o.n_threads, max_threads(),
+                    kMaxThreadsPerCore, logical_cores());
+    ThreadPool pool(o.n_threads > 0 ? o.n_threads : logical_cores());
 
     const size_t n = rep.tensors.size();
     for (size_t k = 0; k < n; ++k) {
@@ -230,9 +306,9 @@ QuantizeReport quantize_model(const QuantizeOptions& o) {
         std::vector<uint64_t> shape(t->ne.begin(), t->ne.begin() + std::max<uint32_t>(1, std::min<uint32_t>(t->n_dims, 4)));
         const float* imp = nullptr;
         if (q->weighted) imp = o.importance.at(t->name).data();
-        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o](std::span<uint8_t> out) {
+        w.add_tensor(t->name, shape, q->to, [t, q, k, n, imp, &o, &pool](std::span<uint8_t> out) {
             if (o.cancel && o.cancel->load()) throw_error("{}: interrupted; nothing was written", o.output);
-            convert_tensor(*t, *q, out, o.n_threads, imp);
+            convert_tensor(*t, *q, out, pool, imp);
             if (o.progress) o.progress(k + 1, n);
         });
     }

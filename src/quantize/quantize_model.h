@@ -1,6 +1,6 @@
 // The offline quantizer behind `qlm quantize`: reads an F32/F16/BF16 GGUF, chooses each tensor's
-// type with quantize_policy.h, quantizes row by row (OpenMP) and writes a new GGUF with the same
-// metadata (general.file_type and general.quantization_version set), atomically and
+// type with quantize_policy.h, quantizes chunks of rows on a thread pool and writes a new GGUF
+// with the same metadata (general.file_type and general.quantization_version set), atomically and
 // byte-for-byte reproducibly.
 #pragma once
 
@@ -21,7 +21,7 @@ struct QuantizeOptions {
     std::string output;
     QuantPreset preset = QuantPreset::Q8_0;
     PolicyOptions policy;
-    int n_threads = 0;                 // 0: OpenMP's default
+    int n_threads = 0;                 // 0: one per logical CPU; at most max_threads() (src/util/cpu_info.h)
     bool allow_requantize = false;     // accept already-quantized input tensors
     // false (default): the error-minimizing search of quant/quantize_search.h for every format that
     // has one (Q8_0 and the float types keep their single rule); true: llama.cpp's reference

@@ -44,5 +44,8 @@ std::string cpu_model_name() {
     }
     return {};
 }
+int logical_cores() { return static_cast<int>(std::max(1u, std::thread::hardware_concurrency())); }
+
+int max_threads() { return kMaxThreadsPerCore * logical_cores(); }
 
 }  // namespace qlm

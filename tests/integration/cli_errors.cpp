@@ -2,10 +2,12 @@
 // names the problem; nothing crashes or prints a trace.
 #include <gtest/gtest.h>
 
+#include <filesystem>
 #include <string>
 #include <vector>
 
 #include "common/test_support.h"
+#include "src/util/cpu_info.h"
 #include "src/gguf/gguf_writer.h"
 
 namespace qlm {
@@ -128,6 +130,27 @@ TEST(CliErrors, BadSamplingValues) {
 TEST(CliErrors, TokenIdOutsideTheVocabulary) {
     expect_one_line_error({"run", "-m", stories(), "--ids", "1 403 512"}, 1, {"512", "vocabulary"});
     expect_one_line_error({"run", "-m", stories(), "--ids", "1 x"}, 2, {"'x'"});
+}
+
+// An absurd -t is a command-line error (exit 2, one line naming the limit of 4x the logical
+// cores) in every command that takes -t, never a crash while threads start; a count above int's
+// range too. For bench, any item of the list.
+TEST(CliErrors, ThreadCountAboveTheLimit) {
+    const std::string m = stories(), limit = "(at most " + std::to_string(max_threads()) + ")";
+    const std::string text = test::shared_file("golden/t_story1.txt").string();
+    const std::string out = (test::temp_dir("cli-threads") / "never-written").string();
+    for (const std::string& t : std::vector<std::string>{"100000", "40000", std::to_string(max_threads() + 1),
+                                                      "99999999999999999999"}) {
+        SCOPED_TRACE("-t " + t);
+        expect_one_line_error({"run", "-m", m, "-p", "hi", "-n", "1", "-t", t}, 2, {t, limit, "qlm run --help"});
+        expect_one_line_error({"chat", "-m", m, "-t", t}, 2, {t, limit, "qlm chat --help"});
+        expect_one_line_error({"perplexity", "-m", m, "-f", text, "-t", t}, 2, {t, limit, "qlm perplexity --help"});
+        expect_one_line_error({"bench", "-m", m, "-p", "8", "-n", "0", "-t", "1," + t}, 2, {t, limit, "qlm bench --help"});
+        expect_one_line_error({"imatrix", "-m", m, "-f", text, "-o", out, "-t", t}, 2, {t, limit, "qlm imatrix --help"});
+        expect_one_line_error({"quantize", m, out, "Q8_0", "-t", t}, 2, {t, limit, "qlm quantize --help"});
+        expect_one_line_error({"info", m, "-t", t}, 2, {t, limit, "qlm info --help"});
+    }
+    EXPECT_FALSE(std::filesystem::exists(out));
 }
 
 TEST(CliErrors, HfConfigProblems) {

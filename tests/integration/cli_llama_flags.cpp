@@ -1,5 +1,6 @@
 // llama.cpp's single-dash multi-letter flags on every subcommand: the spellings of what qlm
-// implements work (-fa [on|off], -ctk/-ctv, -sys, -st, -cnv in chat, -no-cnv in run); the others
+// implements work (-fa [on|off], -ctk/-ctv, -sys, -st, -cnv in chat, -no-cnv in run, -ngl: see
+// cli_gpu_layers.cpp); the others
 // are refused by name with one line and exit 2, never misread as bundled short flags ("-ngl 99" as
 // "-n gl", "-sm none" as a seed, "-cnv" as a context size).
 #include <gtest/gtest.h>
@@ -46,14 +47,14 @@ TEST(LlamaFlags, FlagsQlmLacksAreRefusedByNameInEveryCommand) {
     for (const auto& base : every_command()) {
         SCOPED_TRACE(base[0]);
         for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
-                 {"-ngl", "99"}, {"-sm", "none"}, {"-to", "60"}, {"-md", "draft.gguf"}, {"-ub", "256"}, {"-hf", "a/b"}}) {
+                 {"-sm", "none"}, {"-to", "60"}, {"-md", "draft.gguf"}, {"-ub", "256"}, {"-hf", "a/b"}}) {
             auto args = base;
             args.insert(args.end(), {flag, value});
             expect_usage_error(qlm(args), flag + " is a llama.cpp flag qlm does not have (");
         }
     }
-    expect_usage_error(qlm({"run", "-m", stories(), "-p", "hi", "-ngl", "99"}),
-                       "-ngl is a llama.cpp flag qlm does not have (qlm runs on the CPU)");
+    expect_usage_error(qlm({"run", "-m", stories(), "-p", "hi", "-sm", "none"}),
+                       "-sm is a llama.cpp flag qlm does not have (qlm's one GPU setting is -ngl)");
 }
 
 TEST(LlamaFlags, SpellingsOfWhatQlmDoesWork) {

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/test_support.h"
+#include "src/util/cpu_info.h"
 
 namespace qlm {
 namespace {
@@ -119,6 +120,25 @@ TEST(CliRun, LogitsOutMatchesGolden) {
         }
         // F32 weights: max |ours - ref| <= 1e-3 · rms(ref) (golden/README.md)
         EXPECT_LE(worst, 1e-3 * rms) << "position " << pos << ", token " << worst_id;
+    }
+}
+
+// More threads than the machine has cores (up to 4x the logical cores) run and give the same
+// greedy text and prompt logits as one thread.
+TEST(CliRun, MoreThreadsThanCoresGiveTheSameText) {
+    Story1 s;
+    const auto dir = test::temp_dir("cli-run-threads");
+    auto one = run_command(base(s, {"-p", s.prompt, "--temp", "0", "-n", "24", "--logits-out", (dir / "1.json").string()}));
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    for (const std::string& t : std::vector<std::string>{"3", std::to_string(max_threads())}) {
+        std::vector<std::string> a = base(s, {"-p", s.prompt, "--temp", "0", "-n", "24", "--logits-out",
+                                              (dir / (t + ".json")).string()});
+        a[5] = t;  // base() passes -t 1
+        auto r = run_command(a);
+        ASSERT_EQ(r.exit_code, 0) << "-t " << t << ": " << r.err;
+        EXPECT_EQ(r.out, one.out) << "-t " << t;
+        EXPECT_NE(r.err.find("threads " + t), std::string::npos) << r.err;
+        EXPECT_EQ(test::read_json(dir / (t + ".json")), test::read_json(dir / "1.json")) << "-t " << t;
     }
 }
 

@@ -93,6 +93,9 @@ inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType
                           int64_t n_batch = 512, bool flash_attn = false) {
     // QLM_GOLDEN_KV=f32 runs the comparisons with an F32 KV cache (for measuring; F16 is llama.cpp's default).
     if (const char* e = std::getenv("QLM_GOLDEN_KV"); e && std::string(e) == "f32") kv = KvType::F32;
+    // QLM_GOLDEN_THREADS=N runs them on N threads (default 0: one per physical core).
+    int n_threads = 0;
+    if (const char* e = std::getenv("QLM_GOLDEN_THREADS")) n_threads = std::atoi(e);
     auto file = std::shared_ptr<gguf::GgufFile>(gguf::GgufFile::open(model_path));
     auto model = Model::load(file);
     const int64_t n_ctx = std::min<int64_t>(model->hparams().n_ctx_train,
@@ -100,7 +103,7 @@ inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType
     InferenceContext ctx(*model, {.n_ctx = n_ctx,
                                   .n_batch = n_batch,
                                   .n_outputs = static_cast<int64_t>(g.prompt.size()),
-                                  .n_threads = 0,
+                                  .n_threads = n_threads,
                                   .kv_type = kv,
                                   .flash_attn = flash_attn});
     ModelRun r;

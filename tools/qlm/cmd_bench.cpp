@@ -6,6 +6,7 @@
 // names. The default test sizes shrink to a model whose context is smaller; sizes given with
 // -p/-n must fit. --kernels measures the dot kernels alone (scalar reference vs the SIMD dot of
 // the active ISA vs the 4x3 tile) on an in-cache matrix.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <sstream>
@@ -21,7 +22,9 @@
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -40,6 +43,7 @@ struct BenchCliOptions {
     std::string kv_type = "f16";
     bool flash_attn = false;
     bool kernels = false;
+    std::string gpu_layers;
 };
 
 std::vector<std::string> split_commas(const std::string& s) {
@@ -70,6 +74,18 @@ std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t 
     return out;
 }
 
+// --gpu-layers for the largest context the model's tests make (depth + tokens).
+void apply_bench_gpu_layers(GpuLayers request, const LoadedModel& loaded, const std::vector<bench::BenchTest>& tests,
+                            const bench::BenchOptions& opts) {
+    if (!request.any() || tests.empty()) return;
+    int64_t n_ctx = 1;
+    for (const auto& t : tests) n_ctx = std::max(n_ctx, t.depth + t.n_tokens);
+    const Hparams& hp = loaded.model->hparams();
+    const ContextOptions c{.n_ctx = n_ctx, .n_batch = opts.n_batch, .n_threads = tests.front().threads,
+                           .kv_type = opts.kv_type, .flash_attn = opts.flash_attn};
+    apply_gpu_layers(request, *loaded.file, hp, plan_context(hp, loaded.model->weights().matmul_groups(), c));
+}
+
 int run_kernels(const BenchCliOptions& o) {
     using enum GgmlType;
     const std::vector<GgmlType> types = {F16, Q8_0, Q4_0, Q4_1, Q5_0, Q5_1, Q2_K, Q3_K, Q4_K, Q5_K, Q6_K, IQ4_NL, IQ4_XS};
@@ -92,6 +108,9 @@ int run_bench(const BenchCliOptions& o) {
                                                       : parse_list(o.threads, "-t", 1);
     if (o.repetitions < 1) throw_usage("-r {}: at least one repetition is needed", o.repetitions);
     if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
+    if (o.gpu_layers.find(',') != std::string::npos)
+        throw_usage("-ngl/--gpu-layers {}: qlm bench takes one value per run", o.gpu_layers);
+    const GpuLayers gpu_layers = parse_gpu_layers(o.gpu_layers);
     bench::BenchOptions opts;
     opts.repetitions = o.repetitions;
     opts.n_batch = o.n_batch;
@@ -102,25 +121,26 @@ int run_bench(const BenchCliOptions& o) {
     for (const std::string& path : models) {
         const LoadedModel loaded = load_model(path, {.tokenizer = TokenizerNeed::None});
         const Model& model = *loaded.model;
+        std::vector<bench::BenchTest> tests;
         for (int64_t t : threads)
             for (int64_t d : depths) {
                 auto size = [&](int64_t n, bool given) {
                     return given ? n : bench::fit_default_tokens(n, d, model.hparams().n_ctx_train);
                 };
-                std::vector<bench::BenchTest> tests;
                 for (int64_t p : n_prompt)
                     if (p > 0)
                         tests.push_back({bench::BenchTest::Kind::Prompt, size(p, o.n_prompt_given), d, static_cast<int>(t)});
                 for (int64_t g : n_gen)
                     if (g > 0)
                         tests.push_back({bench::BenchTest::Kind::Generate, size(g, o.n_gen_given), d, static_cast<int>(t)});
-                for (const auto& test : tests) {
-                    samples.push_back(bench::run_bench_test(model, path, test, opts));
-                    const auto& s = samples.back();
-                    fmt::print(stderr, "qlm bench: {} {} t={}: {:.2f} t/s\n", s.model_name, bench::test_name(test),
-                               test.threads, s.median);
-                }
             }
+        apply_bench_gpu_layers(gpu_layers, loaded, tests, opts);
+        for (const auto& test : tests) {
+            samples.push_back(bench::run_bench_test(model, path, test, opts));
+            const auto& s = samples.back();
+            fmt::print(stderr, "qlm bench: {} {} t={}: {:.2f} t/s\n", s.model_name, bench::test_name(test), test.threads,
+                       s.median);
+        }
     }
     if (samples.empty()) throw_usage("bench: nothing to run (-p and -n are both 0)");
     fmt::print(stderr, "qlm bench: kernel set {}, CPU {}\n", samples.front().kernel_set, samples.front().cpu_info);
@@ -144,13 +164,15 @@ Action setup_bench(CLI::App& app) {
                    "generated tokens per tg test, comma-separated (0 = no tg test; the default shrinks to the model's context)")
         ->capture_default_str()
         ->each([o](const std::string&) { o->n_gen_given = true; });
-    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: one per physical core)");
+    app.add_option("-t,--threads", o->threads, "thread counts, comma-separated (default: one per physical core)")
+        ->check(thread_count_limit());
     app.add_option("-d,--depth", o->depths, "KV positions filled before each test, comma-separated")
         ->capture_default_str();
     app.add_option("-r,--repetitions", o->repetitions, "repetitions per test")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512, as qlm run)")->capture_default_str();
     app.add_option("-o,--output", o->output, "output format")->check(CLI::IsMember({"md", "json", "csv"}))->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
+    add_gpu_layers_flag(app, o->gpu_layers);
     app.add_flag("--kernels", o->kernels, "microbenchmark the dot kernels (scalar vs SIMD vs tile) instead");
     return [o]() -> int { return run_bench(*o); };
 }

@@ -24,9 +24,11 @@
 #include "src/util/interrupt.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/line_reader.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -175,11 +177,13 @@ Action setup_chat(CLI::App& app) {
         ->capture_default_str();
     app.add_option("-c,--ctx-size", o->load.n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->load.n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
-    app.add_option("-t,--threads", o->load.n_threads, "threads (0 = one per physical core)")->capture_default_str();
+    app.add_option("-t,--threads", o->load.n_threads, "threads (0 = one per physical core)")->capture_default_str()
+        ->check(thread_count_limit());
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop a reply before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens (a reply then ends at -n or a full context)");
     add_cache_flags(app, o->load.kv_type, &o->load.flash_attn);
+    add_gpu_layers_flag(app, o->load.gpu_layers);
     return [o, &app]() -> int {
         o->has_prompt = app.count("--prompt") > 0;
         return run_chat(*o);

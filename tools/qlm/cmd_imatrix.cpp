@@ -25,6 +25,7 @@
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -94,7 +95,8 @@ Action setup_imatrix(CLI::App& app) {
         ->each([o](const std::string&) { o->ctx_given = true; });
     app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
     app.add_option("--chunks", o->chunks, "process at most this many chunks (-1 = all)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+        ->check(thread_count_limit());
     return [o]() -> int { return run_imatrix(*o); };
 }
 

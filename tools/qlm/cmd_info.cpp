@@ -1,11 +1,15 @@
-// qlm info MODEL [-c N] | qlm info --hf-config config.json [-c N]
-// Architecture, hyperparameters, tokenizer, tensor types, exact parameter count and memory plan.
+// qlm info MODEL [-c N] [-ngl N|all] [--vram SIZE] | qlm info --hf-config config.json [-c N]
+// Architecture, hyperparameters, tokenizer, tensor types, exact parameter count and memory plan;
+// with -ngl or --vram, which layers a GPU would hold and whether they fit.
 #include <cstdio>
 #include <memory>
+#include <optional>
 #include <string>
 
 #include <fmt/format.h>
 
+#include "src/backend/gpu_device.h"
+#include "src/backend/layer_placement.h"
 #include "src/model/hf_config.h"
 #include "src/model/memory_plan.h"
 #include "src/model/model_loader.h"
@@ -13,8 +17,10 @@
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -30,14 +36,16 @@ struct InfoOptions {
     int64_t n_parallel = 1;
     std::string kv_type = "f16";
     bool flash_attn = false;
+    std::string gpu_layers;  // -ngl as given
+    std::string vram;        // --vram as given
 };
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
 // What `qlm run` with these -c, -b, -t, -np, --kv-type and -fa allocates: the plan InferenceContext
 // allocates from (memory_plan.h), line by line.
-void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, uint64_t weight_bytes,
-                       const InfoOptions& o, const char* weights_note) {
+MemoryPlan print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, uint64_t weight_bytes,
+                             const InfoOptions& o, const char* weights_note) {
     if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
     if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
     if (o.n_parallel < 1) throw_usage("--parallel {}: the number of sequences must be at least 1", o.n_parallel);
@@ -94,6 +102,61 @@ void print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, u
     line("total", p.total_bytes, "");
     if (hp.n_ctx_train > 0 && c.n_ctx > hp.n_ctx_train)
         fmt::print("  note: n_ctx {} is larger than the model's trained context {}\n", c.n_ctx, hp.n_ctx_train);
+    return p;
+}
+
+std::string layer_range(int64_t first, int64_t end) {
+    if (end - first == 1) return fmt::format("layer {}", first);
+    return fmt::format("layers {}..{}", first, end - 1);
+}
+
+// The GPU a plan is checked against: --vram (a hypothetical one), else the machine's, if any.
+struct PlanDevice {
+    std::optional<uint64_t> free_bytes;
+    std::string description;
+};
+
+PlanDevice plan_device(const InfoOptions& o) {
+    const std::string build = cuda_backend_built() ? "" : "; this build has no CUDA backend";
+    if (!o.vram.empty()) {
+        const uint64_t free = parse_vram_size(o.vram);
+        return {free, fmt::format("a hypothetical GPU with {} free (--vram){}", format_bytes(free), build)};
+    }
+    const GpuProbe gpu = probe_gpu();
+    if (gpu.device)
+        return {gpu.device->free_bytes, fmt::format("{}, {} free of {}", gpu.device->name,
+                                                    format_bytes(gpu.device->free_bytes),
+                                                    format_bytes(gpu.device->total_bytes))};
+    return {std::nullopt, fmt::format("no GPU: {}; give --vram SIZE to check a hypothetical one", gpu.why_none)};
+}
+
+// -ngl's placement for the memory plan's context (layer_placement.h), and whether it fits.
+void print_gpu_plan(const gguf::GgufFile& file, const Hparams& hp, const ContextLayout& context, const InfoOptions& o) {
+    const GpuLayers request = o.gpu_layers.empty() ? GpuLayers::all_slots() : parse_gpu_layers(o.gpu_layers);
+    const PlanDevice dev = plan_device(o);
+    const ModelFootprint f = model_footprint(file, hp, context);
+    const LayerPlacement p = plan_layers(f, request);
+    fmt::print("gpu plan (-ngl {}{}, {}):\n", gpu_layers_text(request), o.gpu_layers.empty() ? ", as --vram alone asks" : "",
+               dev.description);
+    std::string gpu = p.gpu_layer_count() > 0 ? layer_range(p.first_gpu_layer, p.n_layer) : "";
+    if (p.output_on_gpu) gpu += fmt::format("{}the output head{}", gpu.empty() ? "" : " and ", f.output_tied ? " (a copy of token_embd)" : "");
+    fmt::print("  on the GPU:  {}\n", gpu.empty() ? "nothing" : gpu);
+    fmt::print("  on the CPU:  {}token embedding{}\n", p.first_gpu_layer > 0 ? layer_range(0, p.first_gpu_layer) + ", " : "",
+               p.output_on_gpu ? "" : ", the output head");
+    auto row = [](const char* side, uint64_t w, uint64_t kv, std::optional<uint64_t> act) {
+        fmt::print("  {:<4} weights {:>11}  KV cache {:>11}{}\n", side, format_bytes(w), format_bytes(kv),
+                   act ? fmt::format("  activations {:>11}  total {:>11}", format_bytes(*act), format_bytes(w + kv + *act)) : "");
+    };
+    row("GPU", p.gpu_weight_bytes, p.gpu_kv_bytes, p.gpu_scratch_bytes);
+    row("CPU", p.cpu_weight_bytes, p.cpu_kv_bytes, std::nullopt);
+    if (!dev.free_bytes) return;
+    const int64_t largest = largest_gpu_layers_that_fit(f, *dev.free_bytes);
+    const std::string largest_text = largest == p.n_layer + 1 ? fmt::format("{} = all", largest) : std::to_string(largest);
+    if (p.gpu_total_bytes <= *dev.free_bytes)
+        fmt::print("  fits: yes (the largest -ngl that fits is {})\n", largest_text);
+    else
+        fmt::print("  fits: no, {} more needed: {}\n", format_bytes(p.gpu_total_bytes - *dev.free_bytes),
+                   largest > 0 ? fmt::format("use -ngl {} or less", largest_text) : std::string("use -ngl 0 (the CPU)"));
 }
 
 void print_shape(const ModelShape& s) {
@@ -201,7 +264,8 @@ int info_gguf(const InfoOptions& o) {
         fmt::print("  (the {} shape formula gives {}: the file stores tensors beyond that layout)\n", hp.arch,
                    with_commas(formula));
     }
-    print_memory_plan(hp, loaded.model->weights().matmul_groups(), ts.n_bytes, o, "mapped");
+    const MemoryPlan plan = print_memory_plan(hp, loaded.model->weights().matmul_groups(), ts.n_bytes, o, "mapped");
+    if (!o.gpu_layers.empty() || !o.vram.empty()) print_gpu_plan(*file, hp, plan.context, o);
     return 0;
 }
 
@@ -213,12 +277,21 @@ Action setup_info(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "context size for the memory plan (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt batch size for the memory plan (512, as qlm run)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")
-        ->capture_default_str();
+        ->capture_default_str()
+        ->check(thread_count_limit());
     app.add_option("--parallel", o->n_parallel, "sequences for the memory plan (1, as qlm run)")
         ->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
+    add_gpu_layers_flag(app, o->gpu_layers);
+    app.add_option("--vram", o->vram,
+                   "check the -ngl plan against a GPU with this much free memory (e.g. 24GiB), in any build; "
+                   "default: the machine's GPU in a CUDA build");
     return [o]() -> int {
+        parse_gpu_layers(o->gpu_layers);
+        if (!o->vram.empty()) parse_vram_size(o->vram);
         if (!o->hf_config.empty()) {
+            if (!o->gpu_layers.empty() || !o->vram.empty())
+                throw_usage("-ngl and --vram plan a GGUF file's tensors: give the model file, not --hf-config");
             if (!o->model.empty() || !o->model_flag.empty())
                 throw_usage("give either a GGUF model or --hf-config, not both");
             return info_hf(*o);

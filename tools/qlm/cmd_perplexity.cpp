@@ -27,8 +27,10 @@
 #include "src/util/error.h"
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -46,6 +48,7 @@ struct PerplexityOptions {
     std::string kv_type = "f16";
     bool flash_attn = false;
     bool ctx_given = false;
+    std::string gpu_layers;
 };
 
 using Clock = std::chrono::steady_clock;
@@ -67,6 +70,15 @@ int threads_of(const PerplexityOptions& o) {
     return o.n_threads > 0 ? o.n_threads : physical_cores();
 }
 
+// The context of the scoring run (all of a batch's logits), after --gpu-layers has been applied to it.
+ContextOptions scoring_context(const PerplexityOptions& o, const LoadedModel& l, const PerplexityParams& p) {
+    const ContextOptions c{.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads_of(o),
+                           .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn};
+    const Hparams& hp = l.model->hparams();
+    apply_gpu_layers(parse_gpu_layers(o.gpu_layers), *l.file, hp, plan_context(hp, l.model->weights().matmul_groups(), c));
+    return c;
+}
+
 int run_perplexity(const PerplexityOptions& o) {
     if (o.file.empty()) throw_usage("give the text to score with -f FILE");
     PromptSource src;
@@ -86,8 +98,7 @@ int run_perplexity(const PerplexityOptions& o) {
     const std::vector<int32_t> tokens = l.tokenizer->encode(text, {.add_bos = l.tokenizer->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
-                                    .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
+    InferenceContext ctx(*l.model, scoring_context(o, l, p));
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {}, {} of n_ctx {}, n_batch {}, threads {}, kv {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), counted(static_cast<int64_t>(tokens.size()), "token"),
                counted(n_chunk, "chunk"), p.n_ctx, p.n_batch,
@@ -197,8 +208,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     }
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, {.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads,
-                                    .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
+    InferenceContext ctx(*l.model, scoring_context(o, l, p));
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} of n_ctx {}, n_batch {}, threads {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, counted(n_chunk, "chunk"), p.n_ctx,
                p.n_batch, threads);
@@ -232,16 +242,19 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+        ->check(thread_count_limit());
     app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")->capture_default_str();
     app.add_option("--kl-divergence-base", o->kl_base,
                    "without --kl-divergence: save the scored log-probs here; with it: the base to compare against");
     app.add_flag("--kl-divergence", o->kl_divergence, "compare this model with the saved base: KL divergence, same top token, PPL");
     add_cache_flags(app, o->kv_type, &o->flash_attn);
+    add_gpu_layers_flag(app, o->gpu_layers);
     return [o, &app]() -> int {
         o->ctx_given = app.count("--ctx-size") > 0;
         if (o->n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o->n_threads);
         if (o->n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o->n_batch);
+        parse_gpu_layers(o->gpu_layers);
         if (o->ctx_given && (o->n_ctx < 8 || o->n_ctx % 2 != 0))
             throw_usage("-c {}: perplexity needs an even context size of at least 8 (e.g. -c 256 or -c 512)", o->n_ctx);
         return o->kl_divergence ? run_kl_divergence(*o) : run_perplexity(*o);

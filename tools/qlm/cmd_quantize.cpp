@@ -24,6 +24,7 @@
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
 #include "tools/qlm/number_format.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -114,7 +115,8 @@ Action setup_quantize(CLI::App& app) {
     app.add_option("--imatrix", o->imatrix,
                    "importance matrix (qlm imatrix / llama-imatrix .dat): weights each tensor's error by its column "
                    "importances");
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per logical core: quantizing has no per-token barrier, so hyperthreads help)");
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per logical core: quantizing has no per-token barrier, so hyperthreads help)")
+        ->check(thread_count_limit());
     return [o]() -> int {
         auto preset = preset_from_name(o->type);
         if (!preset) throw_usage("unknown quantization type '{}' (valid: {})", o->type, preset_names());

@@ -32,10 +32,12 @@
 #include "src/util/interrupt.h"
 #include "src/util/plural.h"
 #include "tools/qlm/command.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
 #include "tools/qlm/text_util.h"
+#include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
 
 namespace qlm::cli {
@@ -57,6 +59,7 @@ struct RunOptions {
     bool ignore_eos = false;
     std::string kv_type = "f16";
     bool flash_attn = false;
+    std::string gpu_layers;
     std::string logits_out;
     bool no_bos = false;
     bool special = false;
@@ -201,7 +204,7 @@ int run_parallel(const RunOptions& o, ModelForGeneration& lm, const LoadOptions&
 
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
-    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn};
+    const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn, .gpu_layers = o.gpu_layers};
     if (o.n_predict < -1) throw_usage("-n {}: use a number of tokens >= 0, or -1 to generate until end of text", o.n_predict);
     check_load_flags(lo);
     const SamplingParams sp = resolve_sampling(o.sampling);
@@ -265,7 +268,8 @@ Action setup_run(CLI::App& app) {
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str();
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+        ->check(thread_count_limit());
     app.add_option("--parallel", o->n_parallel,
                    "N samples of the prompt (seeds -s, -s+1, ...): the prompt is evaluated once and its KV blocks "
                    "shared; each step decodes the N sequences in one batch (-np N)")
@@ -274,6 +278,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     add_cache_flags(app, o->kv_type, &o->flash_attn);
+    add_gpu_layers_flag(app, o->gpu_layers);
     app.add_option("--logits-out", o->logits_out,
                    "write prompt logits and generated ids as JSON (golden-file layout; the ids are \"greedy\" at "
                    "--temp 0, \"generated\" when sampled)");

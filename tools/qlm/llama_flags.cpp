@@ -11,7 +11,7 @@
 namespace qlm::cli {
 namespace {
 
-constexpr const char* kCpu = "qlm runs on the CPU";
+constexpr const char* kGpu = "qlm's one GPU setting is -ngl";
 constexpr const char* kDownload = "qlm reads local GGUF files: fetch one with scripts/get-model.sh and pass -m FILE";
 constexpr const char* kDraft = "qlm has no speculative decoding";
 constexpr const char* kServer = "qlm has no server slots; qlm run --parallel N samples one prompt N times";
@@ -23,9 +23,9 @@ constexpr const char* kNone = "not implemented in qlm";
 // llama.cpp flags qlm does not have, with what qlm does instead.
 const std::map<std::string_view, const char*>& missing() {
     static const std::map<std::string_view, const char*> m = {
-        {"-ngl", kCpu}, {"-sm", kCpu}, {"-mg", kCpu}, {"-ts", kCpu}, {"-ot", kCpu}, {"-dev", kCpu},
-        {"-nkvo", kCpu}, {"-kvo", kCpu}, {"-cmoe", kCpu}, {"-ncmoe", kCpu}, {"-fit", kCpu}, {"-fitt", kCpu},
-        {"-fitc", kCpu}, {"-nopo", kCpu}, {"-nr", kCpu},
+        {"-sm", kGpu}, {"-mg", kGpu}, {"-ts", kGpu}, {"-ot", kGpu}, {"-dev", kGpu},
+        {"-nkvo", kGpu}, {"-kvo", kGpu}, {"-cmoe", kGpu}, {"-ncmoe", kGpu}, {"-fit", kGpu}, {"-fitt", kGpu},
+        {"-fitc", kGpu}, {"-nopo", kGpu}, {"-nr", kNone},
         {"-hf", kDownload}, {"-hfr", kDownload}, {"-hff", kDownload}, {"-hft", kDownload}, {"-mu", kDownload},
         {"-dr", kDownload}, {"-hfd", kDownload}, {"-hfrd", kDownload}, {"-hffd", kDownload}, {"-hfv", kDownload},
         {"-hffv", kDownload}, {"-hfrv", kDownload},
@@ -54,7 +54,8 @@ const std::map<std::string_view, const char*>& missing() {
 // llama.cpp spellings of qlm flags that take the same arguments.
 const std::map<std::string_view, const char*>& renamed() {
     static const std::map<std::string_view, const char*> m = {
-        {"-sys", "--system"}, {"--system-prompt", "--system"}, {"-st", "--single-turn"}, {"-np", "--parallel"}};
+        {"-sys", "--system"}, {"--system-prompt", "--system"}, {"-st", "--single-turn"}, {"-ngl", "--gpu-layers"},
+        {"-np", "--parallel"}};
     return m;
 }
 

@@ -3,9 +3,10 @@
 // runs on the command line first, for every subcommand:
 //   - the spellings of what qlm implements become qlm's flags: -fa [on|off|auto] (--flash-attn),
 //     -ctk/-ctv TYPE (--kv-type, one type for K and V), -sys (--system), -st (--single-turn),
+//     -ngl N|all (--gpu-layers),
 //     -cnv in chat (chat is a conversation), -no-cnv in run (run is plain completion);
 //   - every other llama.cpp flag is a UsageError naming it: "-sm is a llama.cpp flag qlm does not
-//     have (qlm runs on the CPU)"; -ngl, -np and -md among them;
+//     have (qlm's one GPU setting is -ngl)"; -np and -md among them;
 //   - any other single-dash word of two or more letters is an unknown flag (with "--x" suggested
 //     when the subcommand has it).
 // Arguments after "--" are left alone.

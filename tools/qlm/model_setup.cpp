@@ -6,6 +6,7 @@
 #include "src/model/weights.h"
 #include "src/util/cpu_info.h"
 #include "src/util/error.h"
+#include "tools/qlm/gpu_flags.h"
 #include "tools/qlm/number_format.h"
 #include "tools/qlm/usage_error.h"
 
@@ -33,6 +34,7 @@ void check_load_flags(const LoadOptions& o) {
     if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's)", o.n_ctx);
     if (o.n_batch < 1) throw_usage("-b {}: the batch size must be at least 1", o.n_batch);
     if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    parse_gpu_layers(o.gpu_layers);
 }
 
 ModelForGeneration load_for_generation(const LoadOptions& o) {
@@ -51,6 +53,7 @@ ModelForGeneration load_for_generation(const LoadOptions& o) {
     const std::vector<MatmulGroup> groups = m.loaded.model->weights().matmul_groups();
     m.plan = plan_memory(hp, groups, m.stats.n_bytes, m.context);
     if (const auto avail = available_memory_bytes()) check_context_fits(hp, groups, m.context, *avail);
+    apply_gpu_layers(parse_gpu_layers(o.gpu_layers), *m.loaded.file, hp, m.plan.context);
     return m;
 }
 

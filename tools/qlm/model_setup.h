@@ -22,6 +22,7 @@ struct LoadOptions {
     int n_threads = 0;  // 0: one per physical core
     std::string kv_type = "f16";  // f16 | f32 | q8_0
     bool flash_attn = false;
+    std::string gpu_layers;  // --gpu-layers / -ngl as given (gpu_flags.h)
 };
 
 struct ModelForGeneration {
@@ -35,11 +36,12 @@ struct ModelForGeneration {
 // --flash-attn (-fa, rewritten by main) unless flash_attn is null.
 void add_cache_flags(CLI::App& app, std::string& kv_type, bool* flash_attn);
 
-// Throws qlm::Error for a negative -c or -t, or -b < 1.
+// Throws qlm::Error for a negative -c or -t, -b < 1, or a bad --gpu-layers.
 void check_load_flags(const LoadOptions& o);
 
 // Checks the flags, loads the model and its tokenizer, and checks that the context fits in
-// memory; throws qlm::Error.
+// memory; with --gpu-layers, the placement (gpu_flags.h: a warning line when the layers run on
+// the CPU). Throws qlm::Error.
 ModelForGeneration load_for_generation(const LoadOptions& o);
 
 // "qlm: model '...' (llama, 292.80 K params, ...) loaded in 0.01 s | n_ctx ... | sampling: ..."

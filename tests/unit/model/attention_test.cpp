@@ -1,12 +1,11 @@
 // The tiled attention kernels (exact and online-softmax) against the direct reference (all
 // scores, softmax, weighted sum in double), for every KV cache type, GQA ratios, chunk shapes and
 // context lengths that cross the tile (64) and decode-split (512) boundaries. The kernels run as
-// the forward pass runs them: attention_team in a parallel region, on a scratch sized by
+// the forward pass runs them: attention_team on a thread pool, on a scratch sized by
 // attention_layout for the call, reading a sequence's K and V through its block table (a paged
 // cache of 16-position blocks). Sliding-window cases keep only the blocks of their last
 // window − 1 + n positions, filled chunk by chunk as a forward pass fills them.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <algorithm>
 #include <cmath>
@@ -15,6 +14,7 @@
 #include <vector>
 
 #include "quant/formats.h"
+#include "quant/thread_pool.h"
 #include "src/model/attention.h"
 #include "src/model/kv_cache.h"
 #include "src/model/model.h"
@@ -59,13 +59,12 @@ KvCache filled_cache(const Hparams& hp, int64_t total, KvType type, int64_t laye
     return kv;
 }
 
-// attention_team on a team of `threads`, with a scratch planned for exactly this call.
+// attention_team on a pool of `threads`, with a scratch planned for exactly this call.
 void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0, float* out,
                AttentionKernel kernel, int threads = 3) {
     AttentionScratch scratch(attention_layout(hp, kv.type(), kv.n_ctx(), n, kernel, threads));
-    const KvSeqView view = kv.view(0, layer);
-#pragma omp parallel num_threads(threads)
-    attention_team(hp, view, layer, q, n, p0, out, scratch);
+    ThreadPool pool(threads);
+    attention_team(pool, hp, kv.view(0, layer), layer, q, n, p0, out, scratch);
 }
 
 double rms(const std::vector<float>& v) {
@@ -150,20 +149,30 @@ INSTANTIATE_TEST_SUITE_P(CacheTypes, AttentionKernels,
                          ::testing::Combine(::testing::Values(KvType::F32, KvType::F16, KvType::Q8_0),
                                             ::testing::Values(AttentionKernel::Exact, AttentionKernel::Flash)));
 
+// Items run on whichever thread of the pool takes them, each with its own scratch: the result is
+// the same bits for the calling thread alone and pools of 2, 3 and 7 threads, for a decode step
+// with the context split in two and a prompt chunk, f16 and q8_0 caches (q8_0 dequantizes V into
+// the item's scratch), both kernels.
 TEST(Attention, SameBitsForAnyThreadCount) {
-    const Case c{4, 2, 32, 700, 2};
-    const Hparams hp = shape(c);
-    std::mt19937 rng(7);
-    const auto k = randn(static_cast<size_t>((c.p0 + c.n) * 64), rng, 1.f);
-    const auto v = randn(k.size(), rng, 1.f);
-    const KvCache kv = filled_cache(hp, c.p0 + c.n, KvType::F16, 0, k, v);
-    const auto q = randn(static_cast<size_t>(c.n * 128), rng, 2.f);
-    std::vector<float> one(q.size()), two(q.size());
-    for (AttentionKernel kernel : {AttentionKernel::Exact, AttentionKernel::Flash}) {
-        attention(hp, kv, 0, q.data(), c.n, c.p0, one.data(), kernel, 1);
-        attention(hp, kv, 0, q.data(), c.n, c.p0, two.data(), kernel, 2);
-        for (size_t i = 0; i < one.size(); ++i) ASSERT_EQ(one[i], two[i]) << i;
-    }
+    for (const Case& c : {Case{4, 2, 32, 700, 2}, Case{4, 2, 32, 5, 37}})
+        for (KvType type : {KvType::F16, KvType::Q8_0}) {
+            const Hparams hp = shape(c);
+            std::mt19937 rng(7);
+            const auto k = randn(static_cast<size_t>((c.p0 + c.n) * 64), rng, 1.f);
+            const auto v = randn(k.size(), rng, 1.f);
+            const KvCache kv = filled_cache(hp, c.p0 + c.n, type, 0, k, v);
+            const auto q = randn(static_cast<size_t>(c.n * 128), rng, 2.f);
+            std::vector<float> one(q.size()), many(q.size());
+            for (AttentionKernel kernel : {AttentionKernel::Exact, AttentionKernel::Flash}) {
+                attention(hp, kv, 0, q.data(), c.n, c.p0, one.data(), kernel, 1);
+                for (int threads : {2, 3, 7}) {
+                    std::fill(many.begin(), many.end(), -1.f);
+                    attention(hp, kv, 0, q.data(), c.n, c.p0, many.data(), kernel, threads);
+                    for (size_t i = 0; i < one.size(); ++i)
+                        ASSERT_EQ(one[i], many[i]) << i << ", threads " << threads << ", p0 " << c.p0 << ", n " << c.n;
+                }
+            }
+        }
 }
 
 TEST(Attention, Q8_0CacheIsAboutHalfOfF16) {

@@ -1,16 +1,19 @@
-// The forward pass runs as one parallel region per chunk; its work split depends only on the
-// shapes, so the logits must be bit-identical for any thread count: prompt (all logits), then
-// decode steps, with the exact and the flash attention kernel, F32 and Q8_0 weights, and a model
-// wide enough (n_embd 256) that decode steps run on the whole team too.
+// The forward pass runs as one run of the context's thread pool per chunk; its work split depends
+// only on the shapes, so the logits must be bit-identical for any thread count (1, 2, 3 and 7:
+// more threads than this machine may have cores, and counts that split the work unevenly):
+// prompt (all logits), then decode steps, with the exact and the flash attention kernel, F32 and
+// Q8_0 weights, and a model wide enough (n_embd 256) that decode steps run on the whole team too.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <memory>
+#include <string>
 #include <vector>
 
 #include "common/tiny_gguf.h"
 #include "src/gguf/gguf_file.h"
 #include "src/model/context.h"
+#include "src/util/cpu_info.h"
+#include "src/util/error.h"
 
 namespace qlm {
 namespace {
@@ -29,45 +32,58 @@ std::vector<float> run(const Model& model, int threads, bool flash) {
     return out;
 }
 
-TEST(ForwardThreads, LogitsIdenticalForOneAndTwoThreads) {
+// The model reads its weights from `bytes` (a parsed file does not copy them).
+struct TinyLoaded {
+    std::vector<uint8_t> bytes;
+    std::unique_ptr<Model> model;
+};
+
+TinyLoaded tiny_model(GgmlType mt) {
+    test::TinyModel m;
+    m.matrix_type = mt;
+    m.n_embd = 256;
+    m.n_ff = 512;
+    m.n_head = 4;
+    m.n_head_kv = 2;
+    m.n_layer = 2;
+    m.n_ctx = 64;
+    TinyLoaded t;
+    t.bytes = m.writer().to_bytes();
+    std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(t.bytes, "tiny.gguf");
+    t.model = Model::load(file);
+    return t;
+}
+
+TEST(ForwardThreads, LogitsIdenticalForAnyThreadCount) {
     for (GgmlType mt : {GgmlType::F32, GgmlType::Q8_0}) {
-        test::TinyModel m;
-        m.matrix_type = mt;
-        m.n_embd = 256;
-        m.n_ff = 512;
-        m.n_head = 4;
-        m.n_head_kv = 2;
-        m.n_layer = 2;
-        m.n_ctx = 64;
-        const std::vector<uint8_t> bytes = m.writer().to_bytes();
-        std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(bytes, "tiny.gguf");
-        auto model = Model::load(file);
+        const TinyLoaded t = tiny_model(mt);
+        const auto& model = t.model;
         for (bool flash : {false, true}) {
-            const std::vector<float> one = run(*model, 1, flash), two = run(*model, 2, flash);
+            const std::vector<float> one = run(*model, 1, flash);
             ASSERT_EQ(one.size(), static_cast<size_t>((37 + 4) * model->hparams().n_vocab));
-            EXPECT_EQ(one, two) << type_name(mt) << (flash ? " flash" : " exact");
+            for (int threads : {2, 3, 7})
+                EXPECT_EQ(one, run(*model, threads, flash))
+                    << type_name(mt) << (flash ? " flash" : " exact") << ", threads " << threads;
         }
     }
 }
 
-}  // namespace
-}  // namespace qlm
-
-namespace qlm {
-namespace {
-
-// A context's thread count is its own: running one leaves OpenMP's process-wide default alone.
-TEST(ForwardThreads, AContextDoesNotChangeTheProcessDefault) {
-    test::TinyModel m;
-    const std::vector<uint8_t> bytes = m.writer().to_bytes();
-    std::shared_ptr<const gguf::GgufFile> file = gguf::GgufFile::parse(bytes, "tiny.gguf");
-    auto model = Model::load(file);
-    const int before = omp_get_max_threads();
-    InferenceContext ctx(*model, {.n_ctx = 8, .n_threads = before + 2});
-    EXPECT_EQ(ctx.layout().n_threads, before + 2);
-    const std::vector<int32_t> prompt = {1, 2, 3};
-    ctx.eval(prompt, false);
-    EXPECT_EQ(omp_get_max_threads(), before);
+// Up to 4x the logical cores is accepted (threads then take turns on the cores); more is refused
+// with a qlm::Error naming the limit, before any thread starts.
+TEST(ForwardThreads, ThreadCountIsBounded) {
+    const TinyLoaded t = tiny_model(GgmlType::F32);
+    const auto& model = t.model;
+    EXPECT_EQ(run(*model, max_threads(), false), run(*model, 1, false));
+    for (int bad : {max_threads() + 1, 100000}) {
+        try {
+            InferenceContext ctx(*model, {.n_ctx = 64, .n_threads = bad});
+            ADD_FAILURE() << bad << " threads accepted";
+        } catch (const Error& e) {
+            EXPECT_NE(std::string(e.what()).find("use at most " + std::to_string(max_threads())), std::string::npos)
+                << e.what();
+        }
+    }
+    EXPECT_THROW(InferenceContext(*model, {.n_ctx = 64, .n_threads = -1}), Error);
 }
 
 }  // namespace

@@ -141,7 +141,8 @@ struct Recorder : MatmulObserver {
     }
 };
 
-// Runs moe_ffn_team on n random tokens and checks every output against the reference.
+// Runs moe_ffn_team on n random tokens (on a pool of 2 threads) and checks every output against the
+// reference.
 void check_layer(const Layer& L, int64_t n, Recorder* rec = nullptr) {
     const Hparams& hp = L.hp;
     const int64_t E = hp.n_embd, F = hp.n_ff_exp;
@@ -156,7 +157,8 @@ void check_layer(const Layer& L, int64_t n, Recorder* rec = nullptr) {
     const int64_t rows = moe_ffn_rows(hp, n);
     std::vector<float> gate(static_cast<size_t>(rows * F)), up(gate.size()), tmp(static_cast<size_t>(n * E));
     std::vector<uint8_t> act(1 << 16);
-    moe_ffn_team(hp, L.w, n, {xn.data(), x.data(), gate.data(), up.data(), tmp.data(), act.data(), active_isa(), rec}, buf);
+    ThreadPool pool(2);
+    moe_ffn_team(pool, hp, L.w, n, {xn.data(), x.data(), gate.data(), up.data(), tmp.data(), act.data(), active_isa(), rec}, buf);
     for (int64_t t = 0; t < n; ++t) {
         const std::vector<double> ref = L.reference(xn.data() + t * E, x0.data() + t * E);
         for (int64_t i = 0; i < E; ++i)

@@ -9,6 +9,7 @@
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 
 namespace qlm {
 namespace {
@@ -18,7 +19,8 @@ std::vector<float> product(const WeightView& w, const std::vector<float>& x, int
     std::vector<float> y(static_cast<size_t>(w.rows * n));
     float* ys[1] = {y.data()};
     std::vector<uint8_t> scratch(matmul_scratch_bytes(ws, n) + 64);
-    matmul_team(ws, ys, x.data(), n, scratch.data(), active_isa(), order);
+    ThreadPool alone;
+    matmul_team(alone, ws, ys, x.data(), n, scratch.data(), active_isa(), order);
     return y;
 }
 

@@ -1,15 +1,15 @@
-// matmul_team: several weights of different formats sharing one input, computed by a team in one
-// parallel region, must give exactly what one matmul per weight gives (the per-row work is the
-// same whatever the split), for decode and prompt shapes, more weights than one pass holds, and
-// when called outside any parallel region.
+// matmul_team: several weights of different formats sharing one input, computed on a thread pool,
+// must give exactly what one matmul per weight gives (the per-row work is the same whatever the
+// split), for decode and prompt shapes, more weights than one pass holds, pools of 2, 3 and 7
+// threads, and the calling thread alone.
 #include <gtest/gtest.h>
-#include <omp.h>
 
 #include <random>
 #include <vector>
 
 #include "quant/formats.h"
 #include "quant/matmul.h"
+#include "quant/thread_pool.h"
 
 namespace qlm {
 namespace {
@@ -34,7 +34,7 @@ OwnedWeight random_weight(GgmlType t, int64_t cols, int64_t rows, std::mt19937& 
     return w;
 }
 
-void check_group(const std::vector<GgmlType>& types, int64_t cols, int64_t n_tokens, bool in_region, uint32_t seed) {
+void check_group(const std::vector<GgmlType>& types, int64_t cols, int64_t n_tokens, int threads, uint32_t seed) {
     std::mt19937 rng(seed);
     std::vector<OwnedWeight> ws;
     for (size_t k = 0; k < types.size(); ++k) ws.push_back(random_weight(types[k], cols, 5 + 7 * static_cast<int64_t>(k), rng));
@@ -53,33 +53,31 @@ void check_group(const std::vector<GgmlType>& types, int64_t cols, int64_t n_tok
         matmul(ws[k].view, x.data(), n_tokens, want[k].data());
     }
     std::vector<uint8_t> scratch(matmul_scratch_bytes(views, n_tokens));
-    if (in_region) {
-#pragma omp parallel num_threads(2)
-        matmul_team(views, ys, x.data(), n_tokens, scratch.data(), active_isa());
-    } else {
-        matmul_team(views, ys, x.data(), n_tokens, scratch.data(), active_isa());
-    }
+    ThreadPool pool(threads);
+    matmul_team(pool, views, ys, x.data(), n_tokens, scratch.data(), active_isa());
     for (size_t k = 0; k < ws.size(); ++k)
         EXPECT_EQ(got[k], want[k]) << "weight " << k << " (" << type_name(types[k]) << "), tokens " << n_tokens
-                                   << (in_region ? ", in a region" : ", alone");
+                                   << ", threads " << threads;
 }
 
 TEST(MatmulTeam, MixedFormatsMatchOneMatmulEach) {
     const std::vector<GgmlType> mixed = {GgmlType::Q4_0, GgmlType::Q8_0, GgmlType::F16, GgmlType::Q4_1, GgmlType::F32};
     for (int64_t n_tokens : {1, 2, 3, 7, 50}) {
-        check_group(mixed, 64, n_tokens, true, 1);
-        check_group(mixed, 64, n_tokens, false, 2);
+        check_group(mixed, 64, n_tokens, 2, 1);
+        check_group(mixed, 64, n_tokens, 1, 2);
+        check_group(mixed, 64, n_tokens, 3, 8);
+        check_group(mixed, 64, n_tokens, 7, 9);
     }
     // K-quants need 256 columns; Q6_K and Q4_K share the Q8_K activation conversion.
-    check_group({GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0}, 256, 4, true, 3);
-    check_group({GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0}, 256, 1, true, 4);
+    check_group({GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0}, 256, 4, 2, 3);
+    check_group({GgmlType::Q4_K, GgmlType::Q6_K, GgmlType::Q5_0}, 256, 1, 2, 4);
 }
 
 TEST(MatmulTeam, MoreWeightsThanOnePassHolds) {
     std::vector<GgmlType> many;
     for (int k = 0; k < 11; ++k) many.push_back(k % 2 ? GgmlType::Q8_0 : GgmlType::Q4_0);
-    check_group(many, 96, 5, true, 5);
-    check_group(many, 96, 1, false, 6);
+    check_group(many, 96, 5, 2, 5);
+    check_group(many, 96, 1, 1, 6);
 }
 
 TEST(MatmulTeam, ScratchCountsEachActivationTypeOnce) {

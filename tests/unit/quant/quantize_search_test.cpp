@@ -1,7 +1,8 @@
 // The searched quantizers against the reference rules: on random rows (Gaussian, heavy-tailed,
-// rows with outliers, one-signed, constant and zero rows) the searched encoding dequantizes no
-// worse than the reference on every row and better in aggregate; importance weights lower the
-// weighted error; output is deterministic and decodes to finite values.
+// rows with outliers, one-signed, constant and zero rows) the searched encoding dequantizes better
+// in aggregate and on most rows; the legacy formats' blocks compete with the reference rule, so
+// no row of theirs is worse, and the K-quants' rows stay close to it where they are not better;
+// importance weights lower the weighted error; output is deterministic and decodes to finite values.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -64,7 +65,13 @@ std::vector<uint8_t> encode_searched(GgmlType t, const std::vector<float>& x, co
 
 class SearchedQuantizer : public ::testing::TestWithParam<GgmlType> {};
 
-TEST_P(SearchedQuantizer, NeverWorseThanReferenceOnAnyRowAndBetterOverall) {
+bool is_kquant(GgmlType t) { return format_ops(t).block_size == 256; }
+
+// Legacy formats: no row worse than the reference rule (each block keeps the reference's encoding
+// where the search is not strictly better). K-quants: the search is kept without that comparison
+// (its cost would be a second full search); a row may be slightly worse than the reference, within
+// 3% of its error plus 1e-5 of the row's Σx² (constant rows, which the reference codes exactly).
+TEST_P(SearchedQuantizer, BetterThanReferenceOverallAndOnMostRows) {
     const GgmlType t = GetParam();
     ASSERT_TRUE(has_searched_quantizer(t));
     double sum_ref = 0, sum_ours = 0;
@@ -76,7 +83,12 @@ TEST_P(SearchedQuantizer, NeverWorseThanReferenceOnAnyRowAndBetterOverall) {
         for (float v : ours) ASSERT_TRUE(std::isfinite(v)) << type_name(t) << " row " << row_i;
         const double e_ref = weighted_sq_error(x.data(), ref.data(), kRow, nullptr);
         const double e_ours = weighted_sq_error(x.data(), ours.data(), kRow, nullptr);
-        EXPECT_LE(e_ours, e_ref) << type_name(t) << " row " << row_i;
+        double energy = 0;
+        for (float v : x) energy += static_cast<double>(v) * v;
+        if (is_kquant(t))
+            EXPECT_LE(e_ours, 1.03 * e_ref + 1e-5 * energy) << type_name(t) << " row " << row_i;
+        else
+            EXPECT_LE(e_ours, e_ref) << type_name(t) << " row " << row_i;
         strictly_better += e_ours < e_ref;
         sum_ref += e_ref;
         sum_ours += e_ours;
@@ -86,8 +98,22 @@ TEST_P(SearchedQuantizer, NeverWorseThanReferenceOnAnyRowAndBetterOverall) {
     }
     std::printf("%s: squared error %.6g (reference %.6g, ratio %.3f), %d of %d rows better\n",
                 std::string(type_name(t)).c_str(), sum_ours, sum_ref, sum_ours / sum_ref, strictly_better, row_i);
-    EXPECT_LT(sum_ours, sum_ref) << type_name(t);
-    EXPECT_GT(strictly_better, row_i / 2) << type_name(t);
+    EXPECT_LT(sum_ours, 0.95 * sum_ref) << type_name(t);
+    EXPECT_GT(strictly_better, row_i * 3 / 4) << type_name(t);
+}
+
+// Where a legacy block's reference encoding is the better one, its bytes are the reference rule's.
+class SearchedLegacy : public ::testing::TestWithParam<GgmlType> {};
+
+TEST_P(SearchedLegacy, BlocksKeepTheReferenceBytesWhereTheyAreBetter) {
+    const GgmlType t = GetParam();
+    // Every value one of two levels that the reference's f16 scale (1/8, 1/16; and offset −1)
+    // hits exactly: its encoding is exact, and the search cannot be strictly better.
+    const bool offset = t == GgmlType::Q4_1 || t == GgmlType::Q5_1;
+    const float hi = offset ? -1.f + (t == GgmlType::Q4_1 ? 15.f : 31.f) / 16.f : 0.5f;
+    std::vector<float> x(kRow);
+    for (int64_t i = 0; i < kRow; ++i) x[i] = i % 3 == 0 ? -1.f : hi;
+    EXPECT_EQ(encode_searched(t, x, nullptr), encode_reference(t, x)) << type_name(t);
 }
 
 TEST_P(SearchedQuantizer, ImportanceWeightsLowerTheWeightedError) {
@@ -125,6 +151,10 @@ INSTANTIATE_TEST_SUITE_P(Formats, SearchedQuantizer,
                          ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
                                            GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
                                            GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS),
+                         [](const auto& info) { return std::string(type_name(info.param)); });
+
+INSTANTIATE_TEST_SUITE_P(Formats, SearchedLegacy,
+                         ::testing::Values(GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1),
                          [](const auto& info) { return std::string(type_name(info.param)); });
 
 TEST(SearchedQuantizer, Q8_0HasNoSearch) {

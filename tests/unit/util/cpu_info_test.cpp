@@ -1,6 +1,6 @@
 // physical_cores(): between 1 and the logical CPU count, and equal to the number of distinct
-// (package, core id) pairs that sysfs lists when it lists any. cpu_model_name(): the value of
-// /proc/cpuinfo's first "model name" line, without the padding around it.
+// (package, core id) pairs that sysfs lists when it lists any; the thread limit. cpu_model_name():
+// the value of /proc/cpuinfo's first "model name" line, without the padding around it.
 #include <gtest/gtest.h>
 
 #include <filesystem>
@@ -22,6 +22,13 @@ TEST(CpuInfo, PhysicalCoresIsWithinTheLogicalCount) {
         EXPECT_LE(n, static_cast<int>(logical));
     }
     EXPECT_EQ(physical_cores(), n);  // stable across calls
+}
+
+TEST(CpuInfo, ThreadLimitIsFourTimesTheLogicalCores) {
+    const unsigned logical = std::thread::hardware_concurrency();
+    EXPECT_EQ(logical_cores(), logical > 0 ? static_cast<int>(logical) : 1);
+    EXPECT_EQ(max_threads(), 4 * logical_cores());
+    EXPECT_GE(max_threads(), physical_cores());  // the default count is always allowed
 }
 
 TEST(CpuInfo, CountsDistinctCoreIds) {

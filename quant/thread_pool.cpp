@@ -1,0 +1,200 @@
+#include "quant/thread_pool.h"
+
+#include <algorithm>
+#include <system_error>
+
+#include "src/util/error.h"
+
+namespace qlm {
+
+namespace {
+// A slice's claim word: the loop's number (40 bits), the next chunk to hand out and the slice's
+// chunk count (12 bits each). A thread takes a chunk with one compare-and-swap that checks all
+// three, so a thread still looking at an earlier loop can never take a chunk of a later one.
+constexpr int kCountBits = 12;
+constexpr uint64_t kCountMask = (uint64_t{1} << kCountBits) - 1;
+constexpr int64_t kMaxChunks = static_cast<int64_t>(kCountMask);  // per slice (for_each_dynamic: per loop)
+
+constexpr uint64_t kLoopMask = (uint64_t{1} << (64 - 2 * kCountBits)) - 1;
+
+constexpr uint64_t claim_word(uint64_t loop, uint64_t next, uint64_t count) {
+    return (loop & kLoopMask) << (2 * kCountBits) | next << kCountBits | count;
+}
+
+inline void cpu_relax() {
+#if defined(__x86_64__) || defined(__i386__)
+    __builtin_ia32_pause();
+#elif defined(__aarch64__)
+    asm volatile("yield" ::: "memory");
+#endif
+}
+
+}  // namespace
+
+// A futex word and the number of threads asleep on it: a notify costs a system call only when one
+// is (the count is read after the word changes and raised before the sleeper's last look at the
+// word, both sequentially consistent, so a sleeper is never missed).
+struct ThreadPool::WaitWord {
+    std::atomic<uint32_t> value{0};
+    std::atomic<int32_t> sleepers{0};
+
+    // Returns once `value` no longer holds `old`: spins (reading the clock every 64 pauses) for
+    // `spin`, then sleeps until a notify.
+    void wait_while_equal(uint32_t old, std::chrono::nanoseconds spin) {
+        if (value.load(std::memory_order_acquire) != old) return;
+        if (spin.count() > 0) {
+            const auto deadline = std::chrono::steady_clock::now() + spin;
+            do {
+                for (int i = 0; i < 64; ++i) {
+                    cpu_relax();
+                    if (value.load(std::memory_order_acquire) != old) return;
+                }
+            } while (std::chrono::steady_clock::now() < deadline);
+        }
+        sleepers.fetch_add(1, std::memory_order_seq_cst);
+        while (value.load(std::memory_order_seq_cst) == old) value.wait(old, std::memory_order_seq_cst);
+        sleepers.fetch_sub(1, std::memory_order_relaxed);
+    }
+    // After a change of `value`.
+    void notify() {
+        if (sleepers.load(std::memory_order_seq_cst) > 0) value.notify_all();
+    }
+};
+
+namespace {
+// Slice s of a loop: items [begin, end) in `chunks` chunks.
+struct Slice {
+    int64_t begin, end;
+    int64_t chunks;
+};
+
+Slice slice_of(int64_t n, bool dynamic, int s, int size) {
+    if (dynamic) return s == 0 ? Slice{0, n, std::min(n, kMaxChunks)} : Slice{0, 0, 0};
+    const auto [b, e] = static_slice(n, s, size);
+    return {b, e, std::min<int64_t>(e - b, ThreadPool::kChunksPerSlice)};
+}
+}  // namespace
+
+// What the owner and the workers share. The descriptor of the loop in progress is written by the
+// owner before it publishes the loop's number; a worker may read a newer descriptor than the loop
+// it looks at, but then every claim it tries fails (the claim words carry the newer number), and
+// once a claim succeeds the loop cannot end before the chunk is done, so what it read is that
+// loop's. Every field threads write sits on a cache line of its own.
+struct ThreadPool::Shared {
+    std::chrono::nanoseconds spin{0};
+    std::atomic<RangeFn> range_fn{nullptr};
+    std::atomic<void*> fn{nullptr};
+    std::atomic<int64_t> n{0};
+    std::atomic<bool> dynamic{false};
+    std::atomic<bool> stop{false};
+    alignas(64) std::atomic<uint64_t> loop{0};     // the number of the loop in progress
+    alignas(64) WaitWord wake;                     // bumped (and notified) for each new loop
+    alignas(64) WaitWord done;                     // chunks finished by the workers and the owner
+    struct alignas(64) Claim {
+        std::atomic<uint64_t> word{0};
+    };
+    std::unique_ptr<Claim[]> claims;  // one per slice
+
+    // Runs chunks of loop `loop` on thread `first` (its index), from slice `first` on, until none
+    // is left; returns how many.
+    uint32_t take_chunks(uint64_t loop_number, int first, int size) noexcept {
+        const int64_t n_items = n.load(std::memory_order_relaxed);
+        const bool dyn = dynamic.load(std::memory_order_relaxed);
+        const RangeFn f = range_fn.load(std::memory_order_relaxed);
+        void* const ctx = fn.load(std::memory_order_relaxed);
+        uint32_t ran = 0;
+        for (int k = 0; k < size; ++k) {
+            const int s = (first + k) % size;
+            std::atomic<uint64_t>& word = claims[s].word;
+            uint64_t w = word.load(std::memory_order_relaxed);
+            for (;;) {
+                if (w >> (2 * kCountBits) != (loop_number & kLoopMask)) return ran;  // that loop has ended
+                const uint64_t next = (w >> kCountBits) & kCountMask, count = w & kCountMask;
+                if (next >= count) break;
+                if (!word.compare_exchange_weak(w, w + (uint64_t{1} << kCountBits), std::memory_order_acquire,
+                                                std::memory_order_relaxed))
+                    continue;
+                // The claim succeeded, so the descriptor read above is this loop's.
+                const Slice sl = slice_of(n_items, dyn, s, size);
+                const int64_t len = sl.end - sl.begin, q = len / sl.chunks, r = len % sl.chunks;
+                const auto c = static_cast<int64_t>(next);
+                const int64_t b = sl.begin + c * q + std::min(c, r);
+                f(ctx, b, b + q + (c < r ? 1 : 0), first);
+                ++ran;
+                w = word.load(std::memory_order_relaxed);
+            }
+        }
+        return ran;
+    }
+};
+
+ThreadPool::ThreadPool(int n_threads, std::chrono::microseconds spin) : size_(n_threads) {
+    if (n_threads < 1) throw_error("a thread pool needs at least one thread, not {}", n_threads);
+    if (n_threads == 1) return;
+    shared_ = std::make_unique<Shared>();
+    shared_->spin = spin;
+    shared_->claims = std::make_unique<Shared::Claim[]>(static_cast<size_t>(n_threads));
+    threads_.reserve(static_cast<size_t>(n_threads - 1));
+    try {
+        for (int i = 1; i < n_threads; ++i) threads_.emplace_back([this, i] { worker(i); });
+    } catch (const std::system_error& e) {
+        const size_t started = threads_.size();
+        stop_workers();
+        throw_error("could not start thread {} of {} ({}): use fewer threads (-t)", started + 2, n_threads, e.what());
+    }
+}
+
+ThreadPool::~ThreadPool() { stop_workers(); }
+
+void ThreadPool::stop_workers() {
+    if (threads_.empty()) return;
+    shared_->stop.store(true, std::memory_order_relaxed);
+    shared_->wake.value.fetch_add(1, std::memory_order_seq_cst);
+    shared_->wake.notify();
+    for (std::thread& t : threads_) t.join();
+    threads_.clear();
+}
+
+void ThreadPool::worker(int index) {
+    Shared& s = *shared_;
+    uint32_t seen = 0;
+    for (;;) {
+        s.wake.wait_while_equal(seen, s.spin);
+        seen = s.wake.value.load(std::memory_order_acquire);
+        if (s.stop.load(std::memory_order_relaxed)) return;
+        const uint32_t ran = s.take_chunks(s.loop.load(std::memory_order_acquire), index, size_);
+        if (ran > 0) {
+            s.done.value.fetch_add(ran, std::memory_order_seq_cst);
+            s.done.notify();
+        }
+    }
+}
+
+void ThreadPool::share(int64_t n, bool dynamic, RangeFn range_fn, void* fn) {
+    Shared& s = *shared_;
+    const uint64_t loop = s.loop.load(std::memory_order_relaxed) + 1;
+    s.range_fn.store(range_fn, std::memory_order_relaxed);
+    s.fn.store(fn, std::memory_order_relaxed);
+    s.n.store(n, std::memory_order_relaxed);
+    s.dynamic.store(dynamic, std::memory_order_relaxed);
+    s.done.value.store(0, std::memory_order_relaxed);
+    uint32_t total = 0;
+    for (int i = 0; i < size_; ++i) {
+        const auto chunks = static_cast<uint64_t>(slice_of(n, dynamic, i, size_).chunks);
+        s.claims[i].word.store(claim_word(loop, 0, chunks), std::memory_order_relaxed);
+        total += static_cast<uint32_t>(chunks);
+    }
+    s.loop.store(loop, std::memory_order_release);
+    s.wake.value.fetch_add(1, std::memory_order_seq_cst);
+    s.wake.notify();
+
+    const uint32_t ran = s.take_chunks(loop, 0, size_);
+    if (ran == total) return;  // no worker took a chunk
+    uint32_t d = s.done.value.fetch_add(ran, std::memory_order_acq_rel) + ran;
+    while (d != total) {
+        s.done.wait_while_equal(d, s.spin);
+        d = s.done.value.load(std::memory_order_acquire);
+    }
+}
+
+}  // namespace qlm
