@@ -56,7 +56,7 @@ ModelFootprint model_footprint(const gguf::GgufFile& file, const Hparams& hp, co
     const KvLayout& kv = context.kv;
     for (int64_t l = 0; l < hp.n_layer; ++l)
         f.layer_kv_bytes[static_cast<size_t>(l)] =
-            plan_math::mul({2, plan_math::u(kv.cells(l)), plan_math::u(kv.n_head_kv), kv.head_bytes});
+            plan_math::mul({2, plan_math::u(kv.pool_blocks(l)), kv.block_bytes});  // K and V blocks of layer l
     f.scratch_bytes = add2(context.activation_bytes, context.moe.bytes);
     f.logits_bytes = context.logits_bytes;
     return f;

@@ -136,9 +136,15 @@ uint64_t weight_bytes_per_token(const Model& model) {
     return b;
 }
 
-// A decode step reads every cached position a layer keeps for one query: the whole context, or
-// the window of a sliding-window layer (a layout for one-token chunks).
-uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) { return kv_layout(hp, pos + 1, kv, 1).bytes; }
+// A decode step reads every cached position one query sees: the whole context, or the window of
+// a sliding-window layer.
+uint64_t kv_bytes_per_token(const Hparams& hp, int64_t pos, KvType kv) {
+    const KvLayout l = kv_layout(hp, pos + 1, kv, 1);
+    uint64_t positions = 0;
+    for (int64_t layer = 0; layer < hp.n_layer; ++layer)
+        positions += static_cast<uint64_t>(l.slides(layer) ? std::min(pos + 1, hp.n_swa) : pos + 1);
+    return 2 * positions * static_cast<uint64_t>(hp.n_head_kv) * l.head_bytes;
+}
 
 int64_t fit_default_tokens(int64_t wanted, int64_t depth, int64_t n_ctx_train) {
     if (depth >= n_ctx_train)
@@ -191,7 +197,7 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
     ctx.eval(std::span<const int32_t>(tokens.data(), std::min<size_t>(tokens.size(), 8)), false);
 
     for (int rep = 0; rep < opts.repetitions; ++rep) {
-        ctx.truncate(0);
+        ctx.seq_rm(0, 0);
         if (test.depth > 0) ctx.eval(depth_tokens, false);
         const auto t0 = Clock::now();
         const double c0 = process_cpu_seconds();

@@ -75,7 +75,7 @@ void ChatSession::sync_cache() {
     size_t keep = 0;
     const size_t limit = std::min<size_t>(cached_.size(), static_cast<size_t>(source_.n_past()));
     while (keep < limit && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;
-    source_.truncate(static_cast<int64_t>(keep));
+    source_.seq_rm(static_cast<int64_t>(keep));
     cached_.resize(keep);
 }
 
@@ -118,7 +118,7 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
     const size_t limit = std::min<size_t>(cached_.size(), static_cast<size_t>(source_.n_past()));
     while (keep < limit && keep < ids.size() && cached_[keep] == ids[keep]) ++keep;
     if (keep == ids.size()) --keep;
-    source_.truncate(static_cast<int64_t>(keep));
+    source_.seq_rm(static_cast<int64_t>(keep));
     // A cache with sliding-window layers may have to forget more than asked (context.h).
     keep = std::min(keep, static_cast<size_t>(source_.n_past()));
     cached_.resize(keep);
@@ -132,7 +132,7 @@ TurnResult ChatSession::generate_reply(Sampler& sampler, const GenerateOptions& 
     try {
         tr.gen = generate(source_, decoder_, sampler, std::span<const int32_t>(ids).subspan(keep), go);
     } catch (...) {
-        source_.truncate(0);
+        source_.seq_rm(0);
         cached_.clear();
         throw;
     }

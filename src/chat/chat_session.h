@@ -22,10 +22,11 @@
 
 namespace qlm::chat {
 
-// A LogitsSource whose cache can be cut back to its first n positions.
+// A LogitsSource whose sequence can forget its positions from p0 on (KvCache::seq_rm); one with
+// sliding-window layers may forget more (n_past() tells).
 class KvSource : public LogitsSource {
 public:
-    virtual void truncate(int64_t n_past) = 0;
+    virtual void seq_rm(int64_t p0) = 0;
 };
 
 class ContextKvSource : public KvSource {
@@ -36,7 +37,7 @@ public:
     std::span<const float> logits(int64_t i) const override { return ctx_.logits(i); }
     int64_t n_past() const override { return ctx_.n_past(); }
     int64_t n_ctx() const override { return ctx_.n_ctx(); }
-    void truncate(int64_t n) override { ctx_.truncate(n); }
+    void seq_rm(int64_t p0) override { ctx_.seq_rm(0, p0); }
 
 private:
     InferenceContext& ctx_;

@@ -6,7 +6,7 @@
 //
 //   ContextLogitsSource src(ctx);
 //   PerplexityParams p{.n_ctx = 256, .n_batch = 256, .bos_id = tok->add_bos() ? tok->bos_id() : -1};
-//   PerplexityResult r = compute_perplexity(src, [&] { ctx.truncate(0); }, ids, p, on_chunk);
+//   PerplexityResult r = compute_perplexity(src, [&] { ctx.seq_rm(0, 0); }, ids, p, on_chunk);
 //   fmt::print("PPL = {:.4f} +/- {:.5f}\n", r.stats.ppl(), r.stats.ppl_error());
 //
 // KL divergence: a base run writes every scored position's log-probabilities to a file

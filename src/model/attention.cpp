@@ -69,7 +69,7 @@ int64_t split_size(int64_t n, int64_t p0) { return n < kTileTokens && p0 + n > k
 
 // What every item of one call shares: shapes, kernels, the converted queries and the work split.
 struct Plan {
-    const KvCache& kv;
+    KvSeqView kv;            // the sequence's K and V rows of this layer
     int64_t layer, n, p0, hd, n_head, group;
     int64_t window;             // a sliding-window layer's n_swa; 0: the whole causal context
     float scale;
@@ -83,11 +83,11 @@ struct Plan {
     uint8_t* qc;                // queries in K's dot type, one row per (t, h)
     std::vector<Item>& items;   // the scratch's, cleared and refilled within its capacity
 
-    Plan(const Hparams& hp, const KvCache& kv_, int64_t layer_, int64_t n_, int64_t p0_, uint8_t* qc_,
+    Plan(const Hparams& hp, const KvSeqView& kv_, int64_t layer_, int64_t n_, int64_t p0_, uint8_t* qc_,
          std::vector<Item>& items_)
         : kv(kv_), layer(layer_), n(n_), p0(p0_), hd(hp.head_dim), n_head(hp.n_head),
           group(hp.n_head / hp.n_head_kv), window(hp.is_swa(layer_) ? hp.n_swa : 0), scale(hp.scale_q ? 1.0f : hp.kq_scale()),
-          kf(kv_.format()), dot(vec_dot_for(kf, active_isa())),
+          kf(*kv_.format), dot(vec_dot_for(kf, active_isa())),
           to_q(quantize_activation_for(format_ops(kf.vec_dot_type), active_isa())),
           q_bytes(static_cast<size_t>(format_row_bytes(format_ops(kf.vec_dot_type), hd))),
           v_f16(kf.type == GgmlType::F16), v_f32(kf.type == GgmlType::F32), n_kv_end(p0_ + n_),
@@ -127,7 +127,7 @@ struct Plan {
     void scores(const Item& w, int64_t j0, int64_t j1, Dst dst) const {
         const int64_t rows = w.nt * group;
         for (int64_t j = j0; j < j1; ++j) {
-            const void* kr = kv.k_head(layer, j, w.g);
+            const void* kr = kv.k_head(j, w.g);
             for (int64_t r = 0; r < rows; ++r) {
                 const int64_t row = row_of(w, r);
                 if (!(j < visible(row)) || j < first_visible(row)) {
@@ -148,10 +148,13 @@ struct Plan {
     template <bool Lanes, class P, class O>
     void accumulate_v(const Item& w, int64_t j0, int64_t j1, P p, O o, float* vt) const {
         const int64_t rows = w.nt * group;
+        const void* vrow[kTileKv];  // the tile's V rows, looked up in the block table once for all rows
         for (int64_t t0 = j0; t0 < j1; t0 += kTileKv) {
             const int64_t t1 = std::min(t0 + kTileKv, j1);
+            for (int64_t j = t0; j < t1; ++j) vrow[j - t0] = kv.v_head(j, w.g);
             if (!v_f16 && !v_f32)
-                for (int64_t j = t0; j < t1; ++j) kf.dequantize_row(kv.v_head(layer, j, w.g), vt + (j - t0) * hd, hd);
+                for (int64_t j = t0; j < t1; ++j)
+                    if (vrow[j - t0]) kf.dequantize_row(vrow[j - t0], vt + (j - t0) * hd, hd);
             for (int64_t r = 0; r < rows; ++r) {
                 const float* pr = p(r);
                 float* orow = o(r);
@@ -161,9 +164,9 @@ struct Plan {
                     const float pj = pr[j - j0];
                     float* dst = Lanes ? orow + (j % kLanes) * hd : orow;
                     if (v_f16)
-                        axpy_f16(hd, pj, static_cast<const uint16_t*>(kv.v_head(layer, j, w.g)), dst);
+                        axpy_f16(hd, pj, static_cast<const uint16_t*>(vrow[j - t0]), dst);
                     else if (v_f32)
-                        axpy_f32(hd, pj, static_cast<const float*>(kv.v_head(layer, j, w.g)), dst);
+                        axpy_f32(hd, pj, static_cast<const float*>(vrow[j - t0]), dst);
                     else
                         axpy_f32(hd, pj, vt + (j - t0) * hd, dst);
                 }
@@ -434,9 +437,9 @@ void attention_flash(ThreadPool& pool, Plan& P, const float* q, float* out, Atte
 }
 
 // The pool's owner: the plan of this call, and the shared buffers set to what the kernel expects.
-void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvCache& kv, int64_t layer, int64_t n,
+void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvSeqView& kv, int64_t layer, int64_t n,
                     int64_t p0) {
-    if (static_cast<uint64_t>(n) * static_cast<uint64_t>(hp.n_head) * format_row_bytes(format_ops(kv.format().vec_dot_type), hp.head_dim) >
+    if (static_cast<uint64_t>(n) * static_cast<uint64_t>(hp.n_head) * format_row_bytes(format_ops(kv.format->vec_dot_type), hp.head_dim) >
         sh.layout.query_bytes)
         layout_exceeded("queries");
     const int64_t split = split_size(n, p0);
@@ -459,7 +462,7 @@ void prepare_shared(AttentionScratch::Impl& sh, const Hparams& hp, const KvCache
 }
 }  // namespace
 
-void attention_team(ThreadPool& pool, const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n,
+void attention_team(ThreadPool& pool, const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n,
                     int64_t p0, float* out, AttentionScratch& scratch) {
     if (n <= 0) return;
     AttentionScratch::Impl& sh = *scratch.impl_;
@@ -471,10 +474,10 @@ void attention_team(ThreadPool& pool, const Hparams& hp, const KvCache& kv, int6
         attention_exact(pool, *sh.plan, q, out, sh);
 }
 
-void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
+void attention_reference(const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
                          float* out) {
     const int64_t hd = hp.head_dim, n_head = hp.n_head;
-    const FormatOps& kf = kv.format();
+    const FormatOps& kf = *kv.format;
     std::vector<float> kj(static_cast<size_t>(hd)), vj(static_cast<size_t>(hd));
     std::vector<double> scores;
     for (int64_t t = 0; t < n; ++t)
@@ -486,7 +489,7 @@ void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, co
             scores.assign(static_cast<size_t>(n_kv), -std::numeric_limits<double>::infinity());
             double mx = -std::numeric_limits<double>::infinity();
             for (int64_t j = first; j < n_kv; ++j) {
-                kf.dequantize_row(kv.k_head(layer, j, g), kj.data(), hd);
+                kf.dequantize_row(kv.k_head(j, g), kj.data(), hd);
                 double d = 0;
                 for (int64_t i = 0; i < hd; ++i) d += static_cast<double>(qh[i]) * kj[static_cast<size_t>(i)];
                 scores[static_cast<size_t>(j)] = d * (hp.scale_q ? 1.0 : static_cast<double>(hp.kq_scale()));
@@ -496,7 +499,7 @@ void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, co
             for (double& sc : scores) sum += (sc = std::exp(sc - mx));
             std::vector<double> acc(static_cast<size_t>(hd), 0.0);
             for (int64_t j = first; j < n_kv; ++j) {
-                kf.dequantize_row(kv.v_head(layer, j, g), vj.data(), hd);
+                kf.dequantize_row(kv.v_head(j, g), vj.data(), hd);
                 for (int64_t i = 0; i < hd; ++i) acc[static_cast<size_t>(i)] += scores[static_cast<size_t>(j)] * vj[static_cast<size_t>(i)];
             }
             float* dst = out + (t * n_head + h) * hd;

@@ -65,13 +65,13 @@ public:
     struct Impl;
 
 private:
-    friend void attention_team(ThreadPool&, const Hparams&, const KvCache&, int64_t, const float*, int64_t, int64_t,
+    friend void attention_team(ThreadPool&, const Hparams&, const KvSeqView&, int64_t, const float*, int64_t, int64_t,
                                float*, AttentionScratch&);
     std::unique_ptr<Impl> impl_;
 };
 
-// For the n tokens of a chunk at positions p0..p0+n-1 (whose K and V rows are already stored in
-// `kv`): out[t·n_head + h] (head_dim floats) = Σ_j softmax_j(q_th · k_j · s) · v_j over
+// For the n tokens of one sequence's run at positions p0..p0+n-1 (whose K and V rows are already
+// stored in the cache `kv` views: the sequence's blocks of layer `layer`): out[t·n_head + h] (head_dim floats) = Σ_j softmax_j(q_th · k_j · s) · v_j over
 // positions j = 0..p0+t, with k_j, v_j the rows of query head h's kv head, and s = hp.kq_scale(),
 // or 1 when the forward pass scaled q already (hp.scale_q). q and out hold n rows
 // of n_head·head_dim floats. Queries are converted to the cache's dot type first (f16 for an f16
@@ -79,13 +79,13 @@ private:
 // On the threads of `pool` (called by its owner; at most the layout's n_threads), with one
 // `scratch` kept between calls; returns when every thread is done. n and p0 + n must be
 // within the layout's n_batch and n_ctx. Nothing here allocates or throws.
-void attention_team(ThreadPool& pool, const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n,
+void attention_team(ThreadPool& pool, const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n,
                     int64_t p0, float* out, AttentionScratch& scratch);
 
 // The same function computed the direct way in double (all scores of a row, softmax, weighted sum
 // of V) from the cache's dequantized rows and q as given: the reference both kernels are tested
 // against.
-void attention_reference(const Hparams& hp, const KvCache& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
+void attention_reference(const Hparams& hp, const KvSeqView& kv, int64_t layer, const float* q, int64_t n, int64_t p0,
                          float* out);
 
 }  // namespace qlm

@@ -1,5 +1,6 @@
-// InferenceContext: resolves the options into a ContextLayout, allocates its buffers, and runs
-// eval() as chunks of n_batch tokens through forward_chunk (forward.h).
+// InferenceContext: resolves the options into a ContextLayout, allocates its buffers, checks a
+// batch, and runs it as chunks of n_batch rows through forward_chunk (forward.h) after reserving
+// each sequence's cache slots.
 #include "src/model/context.h"
 
 #include <algorithm>
@@ -29,6 +30,10 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
         kv_ = std::make_unique<KvCache>(layout_.kv);
         buffers_ = std::make_unique<ForwardBuffers>(layout_);
         logits_.resize(static_cast<size_t>(layout_.n_outputs) * static_cast<size_t>(layout_.n_vocab));
+        output_seq_.reserve(static_cast<size_t>(layout_.n_outputs));
+        runs_.reserve(static_cast<size_t>(std::min(layout_.n_batch, layout_.kv.n_seq_max)));
+        chunk_outputs_.reserve(static_cast<size_t>(std::min(layout_.n_batch, layout_.n_outputs)));
+        seq_seen_.resize(static_cast<size_t>(layout_.kv.n_seq_max));
     } catch (const std::bad_alloc&) {
         throw_error("the buffers of a context of {} tokens ({} bytes) could not be allocated (use a smaller context "
                     "or batch)",
@@ -39,49 +44,102 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
 
 InferenceContext::~InferenceContext() = default;
 
-int64_t InferenceContext::n_past() const { return kv_->n_past(); }
-int64_t InferenceContext::n_ctx() const { return kv_->n_ctx(); }
-void InferenceContext::truncate(int64_t n_past) { kv_->truncate(n_past); }
-
 std::span<const float> InferenceContext::logits(int64_t i) const {
     if (i < 0 || i >= n_outputs_) throw_error("logits({}) requested, but only {} outputs exist", i, n_outputs_);
     const auto nv = static_cast<size_t>(model_.hparams().n_vocab);
     return {logits_.data() + static_cast<size_t>(i) * nv, nv};
 }
 
-uint64_t InferenceContext::allocated_bytes() const {
-    return kv_->bytes() + buffers_->bytes() + logits_.capacity() * sizeof(float);
+std::span<const float> InferenceContext::seq_logits(int32_t seq) const {
+    for (int64_t i = n_outputs_ - 1; i >= 0; --i)
+        if (output_seq_[static_cast<size_t>(i)] == seq) return logits(i);
+    throw_error("the last decode kept no logits for sequence {}", seq);
 }
 
-void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits) {
-    const Hparams& hp = model_.hparams();
-    const auto n_tok = static_cast<int64_t>(tokens.size());
-    n_outputs_ = 0;
-    if (n_tok == 0) return;
-    for (int64_t i = 0; i < n_tok; ++i)
-        if (tokens[i] < 0 || tokens[i] >= hp.n_vocab)
-            throw_error("token id {} at index {} is outside the vocabulary (0..{})", tokens[i], i, hp.n_vocab - 1);
-    if (n_tok > kv_->n_ctx() - kv_->n_past())
-        throw_error("the context is full: {} tokens already, {} more do not fit in a context of {}", kv_->n_past(),
-                    n_tok, kv_->n_ctx());
-    if (all_logits && n_tok > layout_.n_outputs)
-        throw_error("logits of all {} tokens were asked for, but the context keeps {} rows per eval (set "
-                    "ContextOptions::n_outputs)",
-                    n_tok, layout_.n_outputs);
+uint64_t InferenceContext::allocated_bytes() const {
+    return kv_->bytes() + kv_->table_bytes() + buffers_->bytes() + logits_.capacity() * sizeof(float);
+}
 
-    const ForwardSettings settings{.pool = *pool_, .observer = observer_};
-    for (int64_t c0 = 0; c0 < n_tok; c0 += layout_.n_batch) {
-        const int64_t n = std::min(layout_.n_batch, n_tok - c0);
-        const bool last_chunk = c0 + n == n_tok;
-        float* out = nullptr;
-        if (all_logits)
-            out = logits_.data() + c0 * hp.n_vocab;
-        else if (last_chunk)
-            out = logits_.data();
-        forward_chunk(model_, *kv_, *buffers_, settings, tokens.data() + c0, n, all_logits, out);
-        kv_->set_n_past(kv_->n_past() + n);
+// Everything decode refuses, checked before the cache changes.
+void InferenceContext::check_batch(const Batch& b) {
+    const Hparams& hp = model_.hparams();
+    const int64_t n = b.size();
+    if (static_cast<int64_t>(b.pos.size()) != n || static_cast<int64_t>(b.seq.size()) != n ||
+        static_cast<int64_t>(b.logits.size()) != n)
+        throw_error("a batch's token, position, sequence and logits columns differ in length");
+    std::fill(seq_seen_.begin(), seq_seen_.end(), 0);
+    int64_t n_out = 0, blocks = 0;
+    for (int64_t i = 0; i < n; ++i) {
+        const auto iu = static_cast<size_t>(i);
+        if (b.token[iu] < 0 || b.token[iu] >= hp.n_vocab)
+            throw_error("token id {} at index {} is outside the vocabulary (0..{})", b.token[iu], i, hp.n_vocab - 1);
+        const int32_t s = b.seq[iu];
+        n_out += b.logits[iu] != 0;
+        if (i > 0 && s == b.seq[iu - 1]) {
+            if (b.pos[iu] != b.pos[iu - 1] + 1)
+                throw_error("batch row {}: position {} of sequence {} does not follow position {}", i, b.pos[iu], s,
+                            b.pos[iu - 1]);
+            continue;
+        }
+        const int64_t start = kv_->n_pos(s);  // throws for an id out of range
+        if (seq_seen_[static_cast<size_t>(s)])
+            throw_error("batch row {}: the rows of sequence {} must be consecutive in a batch", i, s);
+        seq_seen_[static_cast<size_t>(s)] = 1;
+        if (b.pos[iu] != start)
+            throw_error("batch row {}: sequence {} continues at position {}, not {}", i, s, start, b.pos[iu]);
+        int64_t len = 1;
+        while (i + len < n && b.seq[static_cast<size_t>(i + len)] == s) ++len;
+        if (len > n_ctx() - start)
+            throw_error("the context is full: sequence {} holds {} tokens, {} more do not fit in a context of {}", s,
+                        start, len, n_ctx());
+        blocks += kv_->blocks_needed(s, len);
     }
-    n_outputs_ = all_logits ? n_tok : 1;
+    if (n_out > layout_.n_outputs)
+        throw_error("logits of {} rows were asked for, but the context keeps {} rows per decode (set "
+                    "ContextOptions::n_outputs)",
+                    n_out, layout_.n_outputs);
+    if (blocks > kv_->free_blocks())
+        throw_error("the KV cache is full: this batch needs {} more blocks of {} positions, {} of its {} are free "
+                    "(use a larger context size -c, or fewer sequences)",
+                    blocks, kv_->block_size(), kv_->free_blocks(), kv_->n_blocks());
+}
+
+void InferenceContext::decode(const Batch& b) {
+    n_outputs_ = 0;
+    output_seq_.clear();
+    if (b.size() == 0) return;
+    check_batch(b);
+    const ForwardSettings settings{.pool = *pool_, .observer = observer_};
+    const auto nv = static_cast<size_t>(layout_.n_vocab);
+    for (int64_t c0 = 0; c0 < b.size(); c0 += layout_.n_batch) {
+        const int64_t n = std::min(layout_.n_batch, b.size() - c0);
+        runs_.clear();
+        chunk_outputs_.clear();
+        for (int64_t r = 0; r < n; ++r) {
+            const auto i = static_cast<size_t>(c0 + r);
+            if (r == 0 || b.seq[i] != b.seq[i - 1]) runs_.push_back({.seq = b.seq[i], .row0 = r, .n = 0, .p0 = b.pos[i]});
+            ++runs_.back().n;
+            if (b.logits[i]) {
+                chunk_outputs_.push_back(r);
+                output_seq_.push_back(b.seq[i]);
+            }
+        }
+        for (const SeqRun& run : runs_) kv_->reserve(run.seq, run.n);
+        float* out = chunk_outputs_.empty() ? nullptr : logits_.data() + static_cast<size_t>(n_outputs_) * nv;
+        forward_chunk(model_, *kv_, *buffers_, settings,
+                      {.tokens = b.token.data() + c0, .pos = b.pos.data() + c0, .n = n, .runs = runs_,
+                       .outputs = chunk_outputs_},
+                      out);
+        n_outputs_ += static_cast<int64_t>(chunk_outputs_.size());
+    }
+}
+
+void InferenceContext::eval(std::span<const int32_t> tokens, bool all_logits, int32_t seq) {
+    const int64_t p0 = n_pos(seq);
+    const auto n = static_cast<int64_t>(tokens.size());
+    one_seq_.clear();
+    for (int64_t i = 0; i < n; ++i) one_seq_.add(tokens[static_cast<size_t>(i)], p0 + i, seq, all_logits || i == n - 1);
+    decode(one_seq_);
 }
 
 }  // namespace qlm

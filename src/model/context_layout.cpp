@@ -42,7 +42,7 @@ ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmu
     l.n_outputs = std::min(o.n_outputs, std::max<int64_t>(l.n_ctx, 1));
     l.n_threads = o.n_threads > 0 ? o.n_threads : physical_cores();
     l.flash_attn = o.flash_attn;
-    l.kv = kv_layout(hp, l.n_ctx, o.kv_type, l.n_batch);
+    l.kv = kv_layout(hp, l.n_ctx, o.kv_type, l.n_batch, o.n_seq_max, o.kv_block_size);
 
     l.n_embd = hp.n_embd;
     l.q_dim = hp.n_head * hp.head_dim;
@@ -62,7 +62,8 @@ ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmu
                                    o.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact, l.n_threads);
     l.n_vocab = hp.n_vocab;
     l.logits_bytes = mul({sizeof(float), u(l.n_outputs), u(l.n_vocab)});
-    l.scratch_bytes = add({l.activation_bytes, l.matmul_input_bytes, l.moe.bytes, l.attention.bytes, l.logits_bytes});
+    l.scratch_bytes =
+        add({l.activation_bytes, l.matmul_input_bytes, l.moe.bytes, l.attention.bytes, l.logits_bytes, l.kv.table_bytes});
     l.total_bytes = add({l.kv.bytes, l.scratch_bytes});
     return l;
 }

@@ -30,6 +30,8 @@ struct ContextOptions {
     int64_t n_outputs = 1;
     int n_threads = 0;        // 0: one per physical core; at most max_threads() (src/util/cpu_info.h)
     KvType kv_type = KvType::F16;
+    int64_t n_seq_max = 1;    // sequences the context decodes (ids 0 .. n_seq_max-1); they share its n_ctx positions
+    int64_t kv_block_size = kKvBlockSize;  // positions per KV cache block (a power of two, at least 8)
     bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
     MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
 };
@@ -53,12 +55,13 @@ struct ContextLayout {
     AttentionLayout attention;
     int64_t n_vocab = 0;
     uint64_t logits_bytes = 0;        // n_outputs × n_vocab floats
-    uint64_t scratch_bytes = 0;       // everything but the KV cache
+    uint64_t scratch_bytes = 0;       // everything but the KV cache's data (its block tables included)
     uint64_t total_bytes = 0;         // kv.bytes + scratch_bytes
 };
 
-// Throws qlm::Error for a negative n_ctx or n_threads, more threads than max_threads(), n_batch or n_outputs below 1, a KV type
-// that cannot hold the model's heads, or a size that overflows 64 bits. It does not compare n_ctx
+// Throws qlm::Error for a negative n_ctx or n_threads, more threads than max_threads(), n_batch,
+// n_outputs or n_seq_max below 1, a KV type that cannot hold the model's heads, a block size that
+// is not a power of two of at least 8, or a size that overflows 64 bits. It does not compare n_ctx
 // with the model's training context (see resolve_context_size).
 ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmul_groups, const ContextOptions& opts);
 

@@ -1,6 +1,6 @@
 // The forward pass, top to bottom (llama2.c's run.c, batched):
 //   embed (× embd_scale) -> per layer: rmsnorm -> q,k,v (+bias) -> [q/k norm] -> rope [-> q scale]
-//   -> KV append -> causal GQA attention [sliding window] -> o-proj [-> post-norm] -> residual
+//   -> KV store -> causal GQA attention per sequence [sliding window] -> o-proj [-> post-norm] -> residual
 //   -> rmsnorm -> SwiGLU or GeGLU FFN [-> post-norm] -> residual;  final rmsnorm -> logits
 //   [-> soft-cap]. The bracketed steps are architecture options of Hparams (qwen3, phi3, gemma3).
 // A prompt chunk of up to n_batch tokens goes through each layer at once, so every projection
@@ -53,13 +53,14 @@ void prepare_qkv(const Hparams& hp, const LayerWeights& L, const float* cs, floa
         for (int64_t i = 0; i < QD; ++i) q[i] *= hp.attn_scale;
 }
 
-// The RoPE cos/sin of positions p0 .. p0+n-1: cs for the global layers, cs_swa for the
+// The RoPE cos/sin of each row's position: cs for the global layers, cs_swa for the
 // sliding-window layers' own base and scale.
-void rope_tables(const Hparams& hp, const float* freq_factors, int64_t p0, int64_t n, float* cs, float* cs_swa) {
+void rope_tables(const Hparams& hp, const float* freq_factors, const int64_t* pos, int64_t n, float* cs,
+                 float* cs_swa) {
     for (int64_t t = 0; t < n; ++t) {
-        ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base, hp.rope_freq_scale, freq_factors);
+        ops::rope_cache(cs + t * hp.n_rot, hp.n_rot, pos[t], hp.rope_freq_base, hp.rope_freq_scale, freq_factors);
         if (hp.has_swa())
-            ops::rope_cache(cs_swa + t * hp.n_rot, hp.n_rot, p0 + t, hp.rope_freq_base_swa, hp.rope_freq_scale_swa,
+            ops::rope_cache(cs_swa + t * hp.n_rot, hp.n_rot, pos[t], hp.rope_freq_base_swa, hp.rope_freq_scale_swa,
                             freq_factors);
     }
 }
@@ -105,11 +106,11 @@ uint64_t ForwardBuffers::bytes() const {
 // Every step below is either a loop shared out over the context's thread pool (matmuls,
 // attention, per-token and per-element work) or done by this thread, and each loop has ended
 // before the next step starts. Nothing inside allocates or throws: every buffer was allocated
-// with the context, the weights' shapes were checked then, the tokens and positions by eval (a
-// throw inside a pool's loop would end the process).
+// with the context, the weights' shapes were checked then, the tokens and positions by decode,
+// which also reserved the cache slots (a throw inside a pool's loop would end the process).
 void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const ForwardSettings& settings,
-                   const int32_t* tokens, int64_t n, bool all_logits, float* logits_out) {
-    const int64_t p0 = kv.n_past();
+                   const ChunkInput& chunk, float* logits_out) {
+    const int64_t n = chunk.n;
     const Hparams& hp = model.hparams();
     const ModelWeights& w = model.weights();
     const int64_t E = hp.n_embd, QD = hp.n_head * hp.head_dim, KVD = hp.n_head_kv * hp.head_dim, F = hp.n_ff;
@@ -130,11 +131,11 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
             for (const WeightView* wv : ws) obs->on_matmul(*wv, in, nt);
         matmul_team(pool, std::span(ws.begin(), ws.size()), std::span(ys.begin(), ys.size()), in, nt, act, isa);
     };
-    const int64_t first = all_logits ? 0 : n - 1;  // the rows whose logits are wanted
+    const auto n_out = static_cast<int64_t>(chunk.outputs.size());
 
     // Token embeddings and the RoPE cos/sin of each position of this chunk.
-    for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, tokens[t], x + t * E);
-    rope_tables(hp, w.rope_freqs, p0, n, cs, cs_swa);
+    for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, chunk.tokens[t], x + t * E);
+    rope_tables(hp, w.rope_freqs, chunk.pos, n, cs, cs_swa);
 
     for (int64_t l = 0; l < hp.n_layer; ++l) {
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
@@ -145,8 +146,11 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
         pool.for_each(n, [&](int64_t t) {
             prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
         });
-        kv.store(l, p0, n, k, v);
-        attention_team(pool, hp, kv, l, q, n, p0, attn, s.attention);
+        for (const SeqRun& r : chunk.runs) kv.store(r.seq, l, r.p0, r.n, k + r.row0 * KVD, v + r.row0 * KVD);
+        // Each sequence attends to its own positions only.
+        for (const SeqRun& r : chunk.runs)
+            attention_team(pool, hp, kv.view(r.seq, l), l, q + r.row0 * QD, r.n, r.p0, attn + r.row0 * QD,
+                           s.attention);
         matmul({&L.wo}, {tmp}, attn, n);
         pool.for_each(n, [&](int64_t t) {
             add_bias(tmp + t * E, L.bo, 1, E);
@@ -168,13 +172,13 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
         });
     }
 
-    if (logits_out) {
-        pool.for_each(n - first, [&](int64_t i) {
-            ops::rmsnorm(x + (first + i) * E, w.output_norm, xn + i * E, E, hp.rms_eps);
+    if (logits_out && n_out > 0) {
+        pool.for_each(n_out, [&](int64_t i) {
+            ops::rmsnorm(x + chunk.outputs[static_cast<size_t>(i)] * E, w.output_norm, xn + i * E, E, hp.rms_eps);
         });
-        matmul({&w.output}, {logits_out}, xn, n - first);
+        matmul({&w.output}, {logits_out}, xn, n_out);
         if (hp.final_logit_softcap > 0.f)
-            pool.for_each(n - first, [&](int64_t t) {
+            pool.for_each(n_out, [&](int64_t t) {
                 ops::softcap(logits_out + t * hp.n_vocab, hp.n_vocab, hp.final_logit_softcap);
             });
     }

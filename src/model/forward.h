@@ -3,6 +3,7 @@
 #pragma once
 
 #include <cstdint>
+#include <span>
 #include <vector>
 
 #include "src/model/attention.h"
@@ -35,11 +36,27 @@ struct ForwardSettings {
     MatmulObserver* observer = nullptr;
 };
 
-// Runs n tokens at positions kv.n_past().. through every layer, storing their K and V rows in
-// `kv`; writes logits for all of them (all_logits) or the last one into logits_out when it is not
-// nullptr. Tokens must be in the vocabulary, n within the buffers' n_batch and the positions
-// within the cache (the context checks all three); nothing here allocates or throws.
+// Rows row0 .. row0+n-1 of a chunk: one sequence's tokens at positions p0 .. p0+n-1.
+struct SeqRun {
+    int32_t seq = 0;
+    int64_t row0 = 0, n = 0, p0 = 0;
+};
+
+// One chunk of a batch (batch.h): n rows, each sequence's rows one run.
+struct ChunkInput {
+    const int32_t* tokens = nullptr;   // n tokens
+    const int64_t* pos = nullptr;      // each row's position in its sequence
+    int64_t n = 0;
+    std::span<const SeqRun> runs;      // covering rows 0..n-1, their positions reserved in the cache
+    std::span<const int64_t> outputs;  // the rows whose logits are wanted, ascending
+};
+
+// Runs a chunk through every layer: each row at its own position (RoPE), its K and V rows stored
+// in its sequence's reserved cache slots, its attention over its own sequence's positions up to
+// its own. Writes the logits of the output rows, in order, to logits_out (n_vocab floats each).
+// Tokens must be in the vocabulary, n within the buffers' n_batch and the positions reserved (the
+// context checks and reserves); nothing here allocates or throws.
 void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& buf, const ForwardSettings& settings,
-                   const int32_t* tokens, int64_t n, bool all_logits, float* logits_out);
+                   const ChunkInput& in, float* logits_out);
 
 }  // namespace qlm

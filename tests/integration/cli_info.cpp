@@ -22,23 +22,44 @@ TEST(CliInfo, Stories260KParameterCountAndKvFormula) {
     EXPECT_NE(r.out.find("f32         48 tensors"), std::string::npos) << r.out;
     // 2 × 5 × 256 × 4 × 8 × 2 bytes = 163,840
     EXPECT_NE(r.out.find("163,840 bytes"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("= 2 x 5 layers x 256 ctx x 4 kv heads x 8 head_dim x 2 bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("= 2 x 5 layers x 16 blocks x 16 positions x 4 kv heads x 8 head_dim x 2 bytes"),
+              std::string::npos)
+        << r.out;
     EXPECT_NE(r.out.find("vocab 512, bos 1, eos 2"), std::string::npos) << r.out;
 }
 
-// gemma3-mini: five sliding-window layers (window 16) keep rings of 16 − 1 + n_batch cells.
+// gemma3-mini: five sliding-window layers (window 16) keep per sequence the blocks of any
+// 16 − 1 + n_batch positions: 79 positions touch at most 6 blocks of 16.
 TEST(CliInfo, SlidingWindowLayersInTheKvFormula) {
     auto model = test::synth_model("gemma3-mini-f32.gguf").string();
     auto r = run_command({qlm_bin().string(), "info", model, "-c", "4096", "-b", "64"});
     ASSERT_EQ(r.exit_code, 0) << r.err;
     EXPECT_NE(r.out.find("sliding window 16 on 5 of 6 layers (rope freq_base 10000, freq_scale 1)"), std::string::npos)
         << r.out;
-    // 2 × (4096 + 5 × 79) × 1 × 128 × 2 bytes = 2,299,392
-    EXPECT_NE(r.out.find("2,299,392 bytes"), std::string::npos) << r.out;
-    EXPECT_NE(r.out.find("= 2 x (1 layers x 4096 ctx + 5 sliding-window layers x 79 cells) x 1 kv heads x 128 "
-                         "head_dim x 2 bytes"),
+    // 2 × (256 + 5 × 6) blocks × 16 × 1 × 128 × 2 bytes = 2,342,912
+    EXPECT_NE(r.out.find("2,342,912 bytes"), std::string::npos) << r.out;
+    EXPECT_NE(r.out.find("= 2 x (1 layers x 256 blocks + 5 sliding-window layers x 6 blocks) x 16 positions x 1 kv "
+                         "heads x 128 head_dim x 2 bytes"),
               std::string::npos)
         << r.out;
+}
+
+// --parallel: the sequences share one pool of blocks (only their tables grow), and a prompt they
+// fork from is stored once.
+TEST(CliInfo, ParallelSequencesShareThePoolOfBlocks) {
+    auto model = test::shared_file("models/stories260K-F32.gguf").string();
+    auto r = run_command({qlm_bin().string(), "info", model, "-c", "256", "--parallel", "4"});
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_NE(r.out.find("163,840 bytes"), std::string::npos) << r.out;  // the same KV cache as one sequence
+    EXPECT_NE(r.out.find("= 4 x (4 sequences x 16 + 2 x 16 pool blocks)"), std::string::npos) << r.out;
+    // A block: 2 × 5 layers × 16 positions × 4 kv heads × 8 × 2 bytes; the 128-token prompt is 8 of them.
+    EXPECT_NE(r.out.find("KV blocks: 16 of 16 positions, 10,240 bytes each; 4 sequences forking a 128-token prompt "
+                         "store its 8 blocks (80.00 KiB) once instead of 4 times"),
+              std::string::npos)
+        << r.out;
+    auto bad = run_command({qlm_bin().string(), "info", model, "--parallel", "0"});
+    EXPECT_EQ(bad.exit_code, 2) << bad.out;
+    EXPECT_NE(bad.err.find("--parallel 0: the number of sequences must be at least 1"), std::string::npos) << bad.err;
 }
 
 TEST(CliInfo, Q8_0FileHasTheSameParameterCount) {

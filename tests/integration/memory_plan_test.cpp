@@ -1,7 +1,8 @@
 // The memory plan is what an inference context allocates: for every model the golden gates load,
 // and for options that reach every buffer (both attention kernels, every KV type the model's
 // heads allow, one and several threads, all-logits evals, decode steps past the 512-position
-// split, sliding-window rings smaller than the context, batches of one token for MoE models), the
+// split, sliding-window layers holding less than the context, several sequences, batches of one
+// token for MoE models), the
 // bytes an InferenceContext holds (counted from its buffers) equal plan_memory's, the plan
 // `qlm info` prints, right after it is made and after it has run. Nothing grows while it runs.
 #include <gtest/gtest.h>
@@ -98,6 +99,10 @@ TEST_P(PlannedIsAllocated, ForEveryKernelKvTypeAndThreadCount) {
                                             {.n_ctx = 48, .n_batch = 16, .n_outputs = 16, .n_threads = 1,
                                              .kv_type = KvType::Q8_0},
                                             40, 3);
+        // Several sequences: one pool of blocks, a block table each (two with sliding-window layers).
+        expect_planned_equals_allocated(gm.name + " f16 4 sequences", m,
+                                        {.n_ctx = 64, .n_batch = 16, .n_outputs = 4, .n_threads = 2, .n_seq_max = 4},
+                                        40, 3);
         // Batches of one token: a MoE layer's gate/up buffers still hold all its experts' rows.
         if (hp.is_moe())
             expect_planned_equals_allocated(gm.name + " f16 batch 1, 2 threads", m,
@@ -115,19 +120,19 @@ INSTANTIATE_TEST_SUITE_P(EveryGoldenModel, PlannedIsAllocated, ::testing::Values
                          });
 
 // `qlm info` prints the plan the context allocates: its total is the weights plus the bytes an
-// InferenceContext with the same -c, -b, -t, --kv-type and -fa holds.
+// InferenceContext with the same -c, -b, -t, --parallel, --kv-type and -fa holds.
 TEST(MemoryPlan, InfoPrintsWhatTheContextAllocates) {
     for (const char* name : {"stories260K-F32.gguf", "synth/mini-Q4_K_M.gguf"}) {
         const std::string path = shared_file(std::string("models/") + name).string();
         for (bool flash : {false, true}) {
             std::vector<std::string> args = {qlm_bin().string(), "info", path, "-c", "700", "-b", "64", "-t", "3",
                                              "--kv-type", "f32"};
-            if (flash) args.push_back("-fa");
+            if (flash) args.insert(args.end(), {"-fa", "--parallel", "3"});
             const CommandResult r = run_command(args);
             ASSERT_EQ(r.exit_code, 0) << r.err;
             const LoadedModel m = load_model(path);
             InferenceContext ctx(*m.model, {.n_ctx = 700, .n_batch = 64, .n_threads = 3, .kv_type = KvType::F32,
-                                            .flash_attn = flash});
+                                            .n_seq_max = flash ? 3 : 1, .flash_attn = flash});
             const uint64_t total = tensor_stats(*m.file).n_bytes + ctx.allocated_bytes();
             const size_t at = r.out.find("  total ");
             ASSERT_NE(at, std::string::npos) << r.out;

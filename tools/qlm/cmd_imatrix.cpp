@@ -69,7 +69,7 @@ int run_imatrix(const ImatrixOptions& o) {
                counted(n_chunk, "chunk"), p.n_ctx, counted(threads, "thread"));
     ContextLogitsSource source(ctx);
     const auto t0 = Clock::now();
-    PerplexityResult r = compute_perplexity(source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
+    PerplexityResult r = compute_perplexity(source, [&] { ctx.seq_rm(0, 0); }, tokens, p, hp.n_vocab,
                                             [&](int64_t c, const NllStats& s) {
                                                 collector.chunk_done();
                                                 std::fputs(fmt::format("[{}]{:.4f},", c + 1, s.ppl()).c_str(), stdout);

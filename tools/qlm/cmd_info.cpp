@@ -33,6 +33,7 @@ struct InfoOptions {
     int64_t n_ctx = 0;
     int64_t n_batch = 512;
     int n_threads = 0;
+    int64_t n_parallel = 1;
     std::string kv_type = "f16";
     bool flash_attn = false;
     std::string gpu_layers;  // -ngl as given
@@ -41,16 +42,18 @@ struct InfoOptions {
 
 std::string yes_no(bool b) { return b ? "yes" : "no"; }
 
-// What `qlm run` with these -c, -b, -t, --kv-type and -fa allocates: the plan InferenceContext
+// What `qlm run` with these -c, -b, -t, -np, --kv-type and -fa allocates: the plan InferenceContext
 // allocates from (memory_plan.h), line by line.
 MemoryPlan print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> groups, uint64_t weight_bytes,
                              const InfoOptions& o, const char* weights_note) {
     if (o.n_ctx < 0) throw_usage("-c {}: the context size cannot be negative (0 = the model's {})", o.n_ctx, hp.n_ctx_train);
     if (o.n_threads < 0) throw_usage("-t {}: the thread count cannot be negative (0 = one per physical core)", o.n_threads);
+    if (o.n_parallel < 1) throw_usage("--parallel {}: the number of sequences must be at least 1", o.n_parallel);
     const MemoryPlan p = plan_memory(hp, groups, weight_bytes,
                                      {.n_ctx = o.n_ctx, .n_batch = o.n_batch,
                                       .n_threads = o.n_threads > 0 ? o.n_threads : physical_cores(),
-                                      .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn});
+                                      .kv_type = *kv_type_from_name(o.kv_type), .n_seq_max = o.n_parallel,
+                                      .flash_attn = o.flash_attn});
     const ContextLayout& c = p.context;
     auto line = [](const std::string& what, uint64_t bytes, const std::string& formula) {
         fmt::print("  {:<19} {:>16} bytes  {:>11}{}\n", what, with_commas(bytes), format_bytes(bytes),
@@ -59,15 +62,31 @@ MemoryPlan print_memory_plan(const Hparams& hp, std::span<const MatmulGroup> gro
     fmt::print("memory plan (n_ctx {}{}, n_batch {}, kv {}, threads {}{}):\n", c.n_ctx, o.n_ctx == 0 ? " = model's" : "",
                c.n_batch, o.kv_type, c.n_threads, c.flash_attn ? ", flash attention" : "");
     line(fmt::format("weights ({})", weights_note), p.weight_bytes, "");
-    int64_t n_sliding = 0;  // layers whose cache is a window-sized ring
-    for (int64_t l = 0; l < hp.n_layer; ++l) n_sliding += c.kv.cells(l) != c.n_ctx;
-    const std::string positions =
-        n_sliding == 0 ? fmt::format("{} layers x {} ctx", hp.n_layer, c.n_ctx)
-                       : fmt::format("({} layers x {} ctx + {} sliding-window layers x {} cells)", hp.n_layer - n_sliding,
-                                     c.n_ctx, n_sliding, c.kv.swa_cells);
-    line("KV cache", c.kv.bytes,
-         fmt::format("2 x {} x {} kv heads x {} head_dim x {} bytes", positions, hp.n_head_kv, hp.head_dim,
-                     kv_elem_bytes_text(c.kv.type)));
+    const KvLayout& kv = c.kv;
+    int64_t n_sliding = 0;  // layers that keep only their window's blocks
+    for (int64_t l = 0; l < hp.n_layer; ++l) n_sliding += kv.slides(l);
+    const std::string blocks =
+        n_sliding == 0 ? fmt::format("{} layers x {} blocks", hp.n_layer, kv.n_blocks)
+                       : fmt::format("({} layers x {} blocks + {} sliding-window layers x {} blocks)",
+                                     hp.n_layer - n_sliding, kv.n_blocks, n_sliding, kv.n_swa_blocks);
+    line("KV cache", kv.bytes,
+         fmt::format("2 x {} x {} positions x {} kv heads x {} head_dim x {} bytes", blocks, kv.block_size,
+                     hp.n_head_kv, hp.head_dim, kv_elem_bytes_text(kv.type)));
+    line("KV block tables", kv.table_bytes,
+         fmt::format("4 x ({} sequence{} x {}{} + 2 x {} pool blocks)", kv.n_seq_max, kv.n_seq_max == 1 ? "" : "s",
+                     kv.n_blocks, n_sliding > 0 ? " x 2 tables" : "", kv.n_blocks + kv.n_swa_blocks));
+    // What paging saves: a prompt forked into n sequences is stored once (copy-on-write).
+    const uint64_t block_all_layers = 2 * kv.block_bytes * static_cast<uint64_t>(hp.n_layer - n_sliding);
+    const int64_t prompt = c.n_ctx / 2, prompt_blocks = (prompt + kv.block_size - 1) / kv.block_size;
+    const std::string sharing =
+        kv.n_seq_max == 1
+            ? std::string("with --parallel N, sequences forking one prompt share its blocks")
+            : fmt::format("{} sequences forking a {}-token prompt store its {} blocks ({}) once instead of {} times, "
+                          "plus at most one copied block each",
+                          kv.n_seq_max, prompt, prompt_blocks,
+                          format_bytes(block_all_layers * static_cast<uint64_t>(prompt_blocks)), kv.n_seq_max);
+    fmt::print("  KV blocks: {} of {} positions, {} bytes each{}; {}\n", kv.n_blocks, kv.block_size,
+               with_commas(block_all_layers), n_sliding > 0 ? " in the global layers" : "", sharing);
     line("activations", c.activation_bytes,
          fmt::format("4 x ({} x (3x{} + 2x{} + 2x{} + {}{}) + 2 x {} x {})", c.n_batch, c.n_embd, c.q_dim, c.kv_dim,
                      c.n_rope_tables > 1 ? fmt::format("{}x", c.n_rope_tables) : "", c.n_rot, c.ffn_rows, c.n_ff));
@@ -260,6 +279,8 @@ Action setup_info(CLI::App& app) {
     app.add_option("-t,--threads", o->n_threads, "threads for the memory plan (0 = one per physical core)")
         ->capture_default_str()
         ->check(thread_count_limit());
+    app.add_option("--parallel", o->n_parallel, "sequences for the memory plan (1, as qlm run)")
+        ->capture_default_str();
     add_cache_flags(app, o->kv_type, &o->flash_attn);
     add_gpu_layers_flag(app, o->gpu_layers);
     app.add_option("--vram", o->vram,

@@ -115,7 +115,7 @@ int run_perplexity(const PerplexityOptions& o) {
     ContextLogitsSource source(ctx);
     auto t_run = Clock::now();
     PerplexityResult r = compute_perplexity(
-        source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
+        source, [&] { ctx.seq_rm(0, 0); }, tokens, p, hp.n_vocab,
         [&](int64_t c, const NllStats& s) {
             if (c == 0) {
                 const double t = seconds_since(t_run);
@@ -217,7 +217,7 @@ int run_kl_divergence(const PerplexityOptions& o) {
     ContextLogitsSource source(ctx);
     auto t_run = Clock::now();
     for_each_scored_row(
-        source, [&] { ctx.truncate(0); }, tokens, p, hp.n_vocab,
+        source, [&] { ctx.seq_rm(0, 0); }, tokens, p, hp.n_vocab,
         [&](int64_t, int64_t, std::span<const float> row, int32_t next) { k.add(base.next_row(), row, next); },
         [&](int64_t c) {
             const KldRunning r = kld_running(k);

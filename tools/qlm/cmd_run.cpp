@@ -1,5 +1,7 @@
 // qlm run -m MODEL -p PROMPT: load a model, feed the prompt, stream generated text to stdout.
 // Flags follow llama.cpp's llama-cli / llama-completion. stderr gets a load summary and timings.
+// --parallel N (-np N): N samples of the prompt (seeds s, s+1, ...), the prompt evaluated once and
+// its KV blocks shared, each step one batch of N tokens; each text printed under its own label.
 // Ctrl-C stops the generation: the text's line is ended, the timings printed, and qlm exits 130
 // (128 + SIGINT, what a shell expects of a program Ctrl-C ended).
 #include <sys/stat.h>
@@ -22,6 +24,7 @@
 #include "src/generate/generate.h"
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
+#include "src/generate/parallel.h"
 #include "src/model/context.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
@@ -50,6 +53,7 @@ struct RunOptions {
     int64_t n_ctx = 0;
     int64_t n_batch = 512;
     int n_threads = 0;
+    int64_t n_parallel = 1;
     SamplingFlags sampling;
     std::vector<std::string> stops;
     bool ignore_eos = false;
@@ -149,6 +153,55 @@ void print_timings(const GenerateResult& r) {
                to_string(r.stop_reason));
 }
 
+// --parallel N: the samples one after the other, each under a label, then the total throughput.
+int run_parallel(const RunOptions& o, ModelForGeneration& lm, const LoadOptions& lo, const SamplingParams& sp,
+                 GenerateOptions go, const std::string& text, const std::vector<int32_t>& prompt_ids) {
+    const int64_t n = o.n_parallel;
+    ContextOptions co = lm.context;
+    co.n_seq_max = n;
+    co.n_outputs = n;
+    const KvLayout kv = plan_context(lm.loaded.model->hparams(), lm.loaded.model->weights().matmul_groups(), co).kv;
+    if (const int64_t fit = max_parallel_sequences(kv, static_cast<int64_t>(prompt_ids.size())); n > fit)
+        throw_usage("--parallel {}: the KV cache of {} positions ({} blocks of {}) holds the {}-token prompt and {} "
+                    "more block{}, one per sequence: use at most --parallel {}, or a larger -c",
+                    n, kv.n_ctx, kv.n_blocks, kv.block_size, prompt_ids.size(), std::max<int64_t>(fit, 0),
+                    std::max<int64_t>(fit, 0) == 1 ? "" : "s", std::max<int64_t>(fit, 0));
+    InferenceContext ctx(*lm.loaded.model, co);
+    std::vector<Sampler> samplers;
+    samplers.emplace_back(sp);
+    for (int64_t i = 1; i < n; ++i) {
+        SamplingParams si = sp;
+        si.seed = (samplers.front().seed() + static_cast<uint64_t>(i)) & 0xFFFFFFFFull;
+        if (si.seed == SamplingParams::kRandomSeed) si.seed = 0;  // stays a seed, not "pick one"
+        samplers.emplace_back(si);
+    }
+    fmt::print(stderr, "{}", load_summary(lm, lo, sp, samplers.front().seed()));
+    TokenizerDecoder decoder(*lm.loaded.tokenizer);
+    InterruptScope ctrl_c({SIGINT});
+    go.on_text = nullptr;
+    go.cancel = &interrupt_flag();
+    const ParallelResult r = generate_parallel(ctx, decoder, samplers, prompt_ids, go);
+    bool cancelled = false;
+    std::string stops;
+    for (size_t i = 0; i < r.sequences.size(); ++i) {
+        const GenerateResult& g = r.sequences[i];
+        emit(fmt::format("{}--- sequence {} of {} (seed {}, {}, stopped by {}) ---\n", i == 0 ? "" : "\n", i + 1, n,
+                         samplers[i].seed(), counted(static_cast<int64_t>(g.tokens.size()), "token"),
+                         to_string(g.stop_reason)));
+        if (!o.no_display_prompt && o.ids.empty()) emit(text);
+        emit(g.text);
+        if (g.text.empty() || g.text.back() != '\n') emit("\n");
+        cancelled = cancelled || g.stop_reason == StopReason::Cancelled;
+    }
+    const GenerateTimings& t = r.timings;
+    fmt::print(stderr,
+               "qlm: prompt: {} in {:.2f} s ({:.1f} tokens/s), evaluated once for {} sequences | generation: {} in "
+               "{:.2f} s ({:.1f} tokens/s in total)\n",
+               counted(t.prompt_tokens, "token"), t.prompt_seconds, t.prompt_tokens_per_second(), n,
+               counted(t.generated_tokens, "token"), t.generation_seconds, t.generation_tokens_per_second());
+    return cancelled ? kExitInterrupted : 0;
+}
+
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
     const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn, .gpu_layers = o.gpu_layers};
@@ -160,12 +213,16 @@ int run(const RunOptions& o) {
     if (o.ids.empty()) text = read_prompt(o.prompt, /*allow_empty=*/false);
     else if (o.prompt.has_text || !o.prompt.file.empty()) throw_usage("give either a text prompt or --ids, not both");
     else (void)parse_ids(o.ids, INT64_MAX);  // the syntax before loading; the vocabulary after
+    if (o.n_parallel < 1) throw_usage("--parallel {}: the number of sequences must be at least 1", o.n_parallel);
+    if (o.n_parallel > 1 && !o.logits_out.empty())
+        throw_usage("--logits-out records one sequence: leave out --parallel {} (or --logits-out)", o.n_parallel);
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
     const Hparams& hp = lm.loaded.model->hparams();
     const Tokenizer& tok = *lm.loaded.tokenizer;
     const std::vector<int32_t> prompt_ids = prompt_tokens(o, text, tok, hp, lm.context.n_ctx);
+    if (o.n_parallel > 1) return run_parallel(o, lm, lo, sp, go, text, prompt_ids);
     ContextOptions co = lm.context;
     if (!o.logits_out.empty()) co.n_outputs = static_cast<int64_t>(prompt_ids.size());  // every prompt position
     InferenceContext ctx(*lm.loaded.model, co);
@@ -213,6 +270,10 @@ Action setup_run(CLI::App& app) {
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
     app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
         ->check(thread_count_limit());
+    app.add_option("--parallel", o->n_parallel,
+                   "N samples of the prompt (seeds -s, -s+1, ...): the prompt is evaluated once and its KV blocks "
+                   "shared; each step decodes the N sequences in one batch (-np N)")
+        ->capture_default_str();
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");

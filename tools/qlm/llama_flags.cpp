@@ -14,7 +14,7 @@ namespace {
 constexpr const char* kGpu = "qlm's one GPU setting is -ngl";
 constexpr const char* kDownload = "qlm reads local GGUF files: fetch one with scripts/get-model.sh and pass -m FILE";
 constexpr const char* kDraft = "qlm has no speculative decoding";
-constexpr const char* kOneSequence = "qlm decodes one sequence at a time";
+constexpr const char* kServer = "qlm has no server slots; qlm run --parallel N samples one prompt N times";
 constexpr const char* kThreads = "qlm runs the prompt and the generation on the -t threads";
 constexpr const char* kAffinity = "qlm does not pin threads to CPUs";
 constexpr const char* kLoading = "qlm always memory-maps the model";
@@ -32,8 +32,8 @@ const std::map<std::string_view, const char*>& missing() {
         {"-md", kDraft}, {"-cd", kDraft}, {"-td", kDraft}, {"-tbd", kDraft}, {"-Cd", kDraft}, {"-Crd", kDraft},
         {"-ctkd", kDraft}, {"-ctvd", kDraft}, {"-ngld", kDraft}, {"-devd", kDraft}, {"-otd", kDraft},
         {"-cmoed", kDraft}, {"-ncmoed", kDraft},
-        {"-np", kOneSequence}, {"-cb", kOneSequence}, {"-nocb", kOneSequence}, {"-kvu", kOneSequence},
-        {"-no-kvu", kOneSequence}, {"-cram", kOneSequence}, {"-sps", kOneSequence}, {"-to", kOneSequence},
+        {"-cb", kServer}, {"-nocb", kServer}, {"-kvu", kServer}, {"-no-kvu", kServer}, {"-cram", kServer},
+        {"-sps", kServer}, {"-to", kServer},
         {"-tb", kThreads}, {"-Cr", kAffinity}, {"-Cb", kAffinity}, {"-Crb", kAffinity},
         {"-ub", "qlm has one batch size, -b"},
         {"-lm", kLoading}, {"-dio", kLoading}, {"-ndio", kLoading}, {"-mmp", kLoading},
@@ -54,7 +54,8 @@ const std::map<std::string_view, const char*>& missing() {
 // llama.cpp spellings of qlm flags that take the same arguments.
 const std::map<std::string_view, const char*>& renamed() {
     static const std::map<std::string_view, const char*> m = {
-        {"-sys", "--system"}, {"--system-prompt", "--system"}, {"-st", "--single-turn"}, {"-ngl", "--gpu-layers"}};
+        {"-sys", "--system"}, {"--system-prompt", "--system"}, {"-st", "--single-turn"}, {"-ngl", "--gpu-layers"},
+        {"-np", "--parallel"}};
     return m;
 }
 

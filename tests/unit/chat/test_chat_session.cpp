@@ -23,7 +23,7 @@ struct CountingSource : KvSource {
     std::span<const float> logits(int64_t i) const override { return inner.logits(i); }
     int64_t n_past() const override { return inner.n_past(); }
     int64_t n_ctx() const override { return inner.n_ctx(); }
-    void truncate(int64_t n) override { inner.truncate(n); }
+    void seq_rm(int64_t n) override { inner.seq_rm(n); }
     ContextKvSource inner;
     int64_t evaluated = 0;
 };
@@ -32,7 +32,7 @@ struct CountingSource : KvSource {
 // window of the new end was overwritten).
 struct ForgetfulSource : CountingSource {
     using CountingSource::CountingSource;
-    void truncate(int64_t n) override { CountingSource::truncate(n < n_past() ? 0 : n); }
+    void seq_rm(int64_t n) override { CountingSource::seq_rm(n < n_past() ? 0 : n); }
 };
 
 struct Stories {
@@ -149,7 +149,7 @@ struct ScriptedSource : KvSource {
     }
     int64_t n_past() const override { return n_past_; }
     int64_t n_ctx() const override { return 512; }
-    void truncate(int64_t n) override { n_past_ = n; }
+    void seq_rm(int64_t n) override { n_past_ = n; }
     std::vector<int32_t> next_;
     int64_t n_vocab_, n_past_ = 0, calls_ = 0;
     mutable std::vector<float> row_;

@@ -2,8 +2,9 @@
 // scores, softmax, weighted sum in double), for every KV cache type, GQA ratios, chunk shapes and
 // context lengths that cross the tile (64) and decode-split (512) boundaries. The kernels run as
 // the forward pass runs them: attention_team on a thread pool, on a scratch sized by
-// attention_layout for the call. Sliding-window cases keep their K and V in a ring of
-// window − 1 + n cells, filled chunk by chunk as a forward pass fills it.
+// attention_layout for the call, reading a sequence's K and V through its block table (a paged
+// cache of 16-position blocks). Sliding-window cases keep only the blocks of their last
+// window − 1 + n positions, filled chunk by chunk as a forward pass fills them.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -52,7 +53,8 @@ KvCache filled_cache(const Hparams& hp, int64_t total, KvType type, int64_t laye
     const int64_t row = hp.n_head_kv * hp.head_dim, chunk = n_batch > 0 ? n_batch : total;
     for (int64_t p = 0; p < total; p += chunk) {
         const int64_t m = std::min(chunk, total - p);
-        kv.store(layer, p, m, k.data() + p * row, v.data() + p * row);
+        EXPECT_EQ(kv.reserve(0, m), p);
+        kv.store(0, layer, p, m, k.data() + p * row, v.data() + p * row);
     }
     return kv;
 }
@@ -62,7 +64,7 @@ void attention(const Hparams& hp, const KvCache& kv, int64_t layer, const float*
                AttentionKernel kernel, int threads = 3) {
     AttentionScratch scratch(attention_layout(hp, kv.type(), kv.n_ctx(), n, kernel, threads));
     ThreadPool pool(threads);
-    attention_team(pool, hp, kv, layer, q, n, p0, out, scratch);
+    attention_team(pool, hp, kv.view(0, layer), layer, q, n, p0, out, scratch);
 }
 
 double rms(const std::vector<float>& v) {
@@ -81,8 +83,9 @@ double relative_error(const Case& c, KvType type, uint32_t seed, AttentionKernel
     const auto k = randn(static_cast<size_t>(total * kvd), rng, 1.0f);
     const auto v = randn(static_cast<size_t>(total * kvd), rng, 1.0f);
     const KvCache kv = filled_cache(hp, total, type, 1, k, v, c.window > 0 ? c.n : 0);
-    if (c.window > 0) {
-        EXPECT_EQ(kv.cells(1), std::min(total, c.window - 1 + c.n));
+    if (c.window > 0) {  // blocks enough for any window − 1 + n positions, never more than the context's
+        const int64_t w = std::min(total, c.window - 1 + c.n), bs = kKvBlockSize;
+        EXPECT_EQ(kv.layout().cells(1), std::min((total + bs - 1) / bs, (w - 1 + bs - 1) / bs + 1) * bs);
     }
     const auto q = randn(static_cast<size_t>(c.n * qd), rng, 2.0f);
     std::vector<float> got(q.size()), want(q.size());
@@ -96,7 +99,7 @@ double relative_error(const Case& c, KvType type, uint32_t seed, AttentionKernel
         qf.quantize_activation(q.data() + r * c.head_dim, qc.data(), c.head_dim);
         qf.dequantize_row(qc.data(), q_rounded.data() + r * c.head_dim, c.head_dim);
     }
-    attention_reference(hp, kv, 1, q_rounded.data(), c.n, c.p0, want.data());
+    attention_reference(hp, kv.view(0, 1), 1, q_rounded.data(), c.n, c.p0, want.data());
     double worst = 0;
     for (size_t i = 0; i < got.size(); ++i) {
         EXPECT_TRUE(std::isfinite(got[i])) << i;

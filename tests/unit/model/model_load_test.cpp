@@ -203,8 +203,8 @@ TEST(Hparams, Gemma3SlidingWindowNormsAndScales) {
     EXPECT_FLOAT_EQ(hp.rope_freq_base_swa, 10000.f);
     for (int64_t layer = 0; layer < 12; ++layer) EXPECT_EQ(hp.is_swa(layer), layer % 6 != 5) << layer;
     auto m = Model::load(l->file);
-    InferenceContext ctx(*m, {.n_ctx = 16, .n_batch = 2, .n_threads = 1});
-    EXPECT_EQ(ctx.layout().kv.cells(0), 4 - 1 + 2);
+    InferenceContext ctx(*m, {.n_ctx = 64, .n_batch = 2, .n_threads = 1});
+    EXPECT_EQ(ctx.layout().kv.cells(0), 32);  // any 4 − 1 + 2 positions touch at most 2 blocks of 16
     const std::vector<int32_t> toks = {1, 2, 3, 4, 5, 6, 7};
     ctx.eval(toks, false);
     for (float x : ctx.logits(0)) EXPECT_LE(std::fabs(x), 30.f);
@@ -399,12 +399,21 @@ TEST(Context, KvCacheBytesFormula) {
     hp.n_layer = 3;
     hp.n_head_kv = 2;
     hp.head_dim = 8;
-    EXPECT_EQ(kv_layout(hp, 100, KvType::F16).bytes, 2u * 3 * 100 * 2 * 8 * 2);
-    EXPECT_EQ(kv_layout(hp, 100, KvType::F32).bytes, 2u * 3 * 100 * 2 * 8 * 4);
+    // 100 positions take 7 blocks of 16: 112 positions' room.
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F16).bytes, 2u * 3 * 112 * 2 * 8 * 2);
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F32).bytes, 2u * 3 * 112 * 2 * 8 * 4);
+    EXPECT_EQ(kv_layout(hp, 100, KvType::F32, 0, 1, 8).bytes, 2u * 3 * 104 * 2 * 8 * 4);  // 13 blocks of 8
+    EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 1, 24), Error);  // not a power of two
+    EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 1, 4), Error);   // below 8
+    EXPECT_THROW(kv_layout(hp, 100, KvType::F32, 0, 0), Error);      // no sequence
     EXPECT_THROW(kv_layout(hp, 100, KvType::Q8_0), Error);  // head size 8: not a whole q8_0 block
     hp.head_dim = 64;
-    EXPECT_EQ(kv_layout(hp, 100, KvType::Q8_0).bytes, 2u * 3 * 100 * 2 * 2 * 34);  // 2 blocks per head
-    EXPECT_EQ(KvCache(kv_layout(hp, 100, KvType::Q8_0)).bytes(), 2u * 3 * 100 * 2 * 2 * 34);
+    EXPECT_EQ(kv_layout(hp, 100, KvType::Q8_0).bytes, 2u * 3 * 112 * 2 * 2 * 34);  // 2 blocks per head
+    EXPECT_EQ(KvCache(kv_layout(hp, 100, KvType::Q8_0)).bytes(), 2u * 3 * 112 * 2 * 2 * 34);
+    // More sequences share the same pool of blocks: only their tables grow.
+    EXPECT_EQ(kv_layout(hp, 128, KvType::F16, 0, 4).bytes, kv_layout(hp, 128, KvType::F16).bytes);
+    EXPECT_EQ(kv_layout(hp, 128, KvType::F16, 0, 4).table_bytes,
+              4 * kv_layout(hp, 128, KvType::F16).table_bytes - 3 * 2 * 8 * sizeof(int32_t));
     hp.n_layer = int64_t{1} << 40;
     EXPECT_THROW(kv_layout(hp, int64_t{1} << 20, KvType::F32), Error);  // too large: error, not a crash
 }
@@ -424,7 +433,7 @@ TEST(Context, TruncateAndBatchingAreConsistent) {
         std::vector<std::vector<float>> first;
         for (int i = 0; i < 5; ++i) first.emplace_back(a.logits(i).begin(), a.logits(i).end());
 
-        a.truncate(3);
+        a.seq_rm(0, 3);
         EXPECT_EQ(a.n_past(), 3);
         a.eval(std::span<const int32_t>(toks.data() + 3, 2), true);
         for (int i = 0; i < 2; ++i)
@@ -437,61 +446,6 @@ TEST(Context, TruncateAndBatchingAreConsistent) {
         }
         EXPECT_EQ(b.n_past(), 5);
     }
-}
-
-TEST(KvCache, StoreViewTruncate) {
-    Hparams hp;
-    hp.n_layer = 2;
-    hp.n_head_kv = 1;
-    hp.head_dim = 2;
-    KvCache c(kv_layout(hp, 4, KvType::F16));
-    const float k[4] = {1.f, 2.f, 0.1f, -3.f}, v[4] = {5.f, 6.f, 7.f, 8.f};
-    c.store(1, 0, 2, k, v);
-    const auto* k1 = static_cast<const uint16_t*>(c.k_head(1, 1, 0));
-    EXPECT_EQ(k1[0], 0x2E66);  // f16(0.1)
-    EXPECT_EQ(k1[1], 0xC200);  // −3
-    EXPECT_EQ(static_cast<const uint16_t*>(c.v_head(1, 0, 0))[1], 0x4600);  // 6
-    c.set_n_past(2);
-    c.truncate(5);
-    EXPECT_EQ(c.n_past(), 2);
-    c.truncate(1);
-    EXPECT_EQ(c.n_past(), 1);
-    EXPECT_THROW(c.store(0, 3, 2, k, v), Error);
-    EXPECT_THROW(c.store(2, 0, 1, k, v), Error);
-}
-
-// A sliding-window layer keeps window − 1 + n_batch positions in a ring, the others the whole
-// context; truncating behind what a ring still holds forgets everything.
-TEST(KvCache, SlidingWindowLayerKeepsOnlyItsWindow) {
-    Hparams hp;
-    hp.n_layer = 2;
-    hp.n_head_kv = 1;
-    hp.head_dim = 4;
-    hp.n_swa = 4;
-    hp.swa_period = 2;  // layer 0 slides, layer 1 sees everything
-    const KvLayout l = kv_layout(hp, 100, KvType::F32, 3);
-    EXPECT_EQ(l.cells(0), 6);  // 4 − 1 + 3
-    EXPECT_EQ(l.cells(1), 100);
-    EXPECT_EQ(l.bytes, 2u * (6 + 100) * 4 * sizeof(float));
-    EXPECT_EQ(kv_layout(hp, 5, KvType::F32, 3).cells(0), 5);  // never above n_ctx
-    KvCache c(l);
-    EXPECT_EQ(c.cells(0), 6);
-    EXPECT_EQ(c.bytes(), l.bytes);
-    std::vector<float> rows(12);
-    for (int64_t p0 = 0; p0 < 10; p0 += 3) {  // positions 0..9 in chunks of 3 (the last of 1)
-        const int64_t n = std::min<int64_t>(3, 10 - p0);
-        for (int64_t i = 0; i < n * 4; ++i) rows[static_cast<size_t>(i)] = static_cast<float>(p0 + i / 4);
-        for (int64_t layer : {0, 1}) c.store(layer, p0, n, rows.data(), rows.data());
-        c.set_n_past(p0 + n);
-    }
-    for (int64_t p = 4; p < 10; ++p)  // the ring holds positions 4..9 (cell p mod 6)
-        EXPECT_EQ(static_cast<const float*>(c.k_head(0, p, 0))[3], static_cast<float>(p)) << p;
-    for (int64_t p = 0; p < 10; ++p) EXPECT_EQ(static_cast<const float*>(c.v_head(1, p, 0))[0], static_cast<float>(p));
-    EXPECT_THROW(c.store(0, 10, 4, rows.data(), rows.data()), Error);  // more than the ring's 6 − 3 free cells
-    c.truncate(9);  // the next query (position 9) sees 6..9: still held
-    EXPECT_EQ(c.n_past(), 9);
-    c.truncate(6);  // it would see 3..6, and 3 is gone
-    EXPECT_EQ(c.n_past(), 0);
 }
 
 }  // namespace

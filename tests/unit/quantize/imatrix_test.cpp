@@ -227,7 +227,7 @@ TEST(Imatrix, CollectorMatchesDirectComputation) {
         InferenceContext ctx(*model, {.n_ctx = 64, .n_batch = 16, .n_outputs = 20, .n_threads = 1, .matmul_observer = &c});
         ctx.eval(std::span<const int32_t>(tokens.data(), 20), true);
         c.chunk_done();
-        ctx.truncate(0);
+        ctx.seq_rm(0, 0);
         ctx.eval(std::span<const int32_t>(tokens.data() + 20, 20), true);
         c.chunk_done();
     }

@@ -48,7 +48,10 @@ TEST(MemoryPlan, ZeroContextMeansTheModelsAndTotalsAddUp) {
     EXPECT_EQ(c.matmul_input_bytes, 512u * 2 * 18944);
     EXPECT_EQ(c.logits_bytes, 4u * 152064);  // one row: generation keeps the last token's logits
     EXPECT_EQ(c.attention.bytes, c.attention.shared_bytes + 2 * c.attention.thread_bytes);
-    EXPECT_EQ(c.scratch_bytes, c.activation_bytes + c.matmul_input_bytes + c.attention.bytes + c.logits_bytes);
+    EXPECT_EQ(c.scratch_bytes,
+              c.activation_bytes + c.matmul_input_bytes + c.attention.bytes + c.logits_bytes + c.kv.table_bytes);
+    // One table of 2048 blocks of 16 positions, and the pool's reference counts and free list.
+    EXPECT_EQ(c.kv.table_bytes, 4u * (2048 + 2 * 2048));
     EXPECT_EQ(c.total_bytes, c.kv.bytes + c.scratch_bytes);
     EXPECT_EQ(p.total_bytes, p.weight_bytes + c.total_bytes);
 }
