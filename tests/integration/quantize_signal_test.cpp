@@ -1,7 +1,8 @@
 // `qlm quantize` killed part-way (SIGTERM, SIGINT, SIGHUP) leaves neither the output nor its
-// temp file. The signal goes 1 s after the start of a quantization of the 135 M-parameter smol
-// model to Q4_K_M, which takes far longer; a signal that lands before the handlers are installed
-// (still loading) kills the process before any file exists, which the test accepts too.
+// temp file. The signal goes 1 s after the start of a one-thread quantization of the 135 M-parameter
+// smol model to IQ4_XS, whose search takes minutes (Q4_K_M's takes about a second, too close to
+// the signal); a signal that lands before the handlers are installed (still loading) kills the
+// process before any file exists, which the test accepts too.
 #include <gtest/gtest.h>
 #include <signal.h>
 #include <sys/wait.h>
@@ -27,7 +28,7 @@ void kill_midway(int sig) {
     ASSERT_GE(pid, 0);
     if (pid == 0) {
         freopen("/dev/null", "w", stderr);
-        execl(bin.c_str(), bin.c_str(), "quantize", in.c_str(), out.c_str(), "Q4_K_M", "-t", "1",
+        execl(bin.c_str(), bin.c_str(), "quantize", in.c_str(), out.c_str(), "IQ4_XS", "-t", "1",
               static_cast<char*>(nullptr));
         _exit(127);
     }
