@@ -118,6 +118,19 @@ struct DevQ8_0 {
     }
 };
 
+// Q4_K/Q5_K: the scales d·sc and offsets dmin·m of sub-blocks 2c and 2c+1, rounded as the
+// scalar reference rounds them.
+QLM_HD void sub_block_pair_k4(const uint8_t* b, int c, float& d0, float& n0, float& d1, float& n1) {
+    const float d = load_f16(b), dmin = load_f16(b + 2);
+    int sc0, m0, sc1, m1;
+    scale_min_k4(b + 4, 2 * c, sc0, m0);
+    scale_min_k4(b + 4, 2 * c + 1, sc1, m1);
+    d0 = mul_rn(d, static_cast<float>(sc0));
+    n0 = mul_rn(dmin, static_cast<float>(m0));
+    d1 = mul_rn(d, static_cast<float>(sc1));
+    n1 = mul_rn(dmin, static_cast<float>(m1));
+}
+
 // Q4_K: {f16 d, dmin; u8 scales[12]; u8 qs[128]}, x = (d·sc_j)·q − dmin·m_j for sub-block j = e/32;
 // q(e) = (qs[32·(e/64) + e%32] >> 4·((e/32)%2)) & 15. A part is 4 bytes of qs: four elements of
 // sub-block 2c (low nibbles) and four of 2c+1 (high nibbles), c = p/8.
@@ -125,12 +138,8 @@ struct DevQ4_K {
     static constexpr int kBlock = 256, kBytes = 144, kParts = 32;
     QLM_HD static float dot_part(const uint8_t* b, int p, const float* x) {
         const int c = p / 8, u = p % 8;
-        const float d = load_f16(b), dmin = load_f16(b + 2);
-        int sc0, m0, sc1, m1;
-        scale_min_k4(b + 4, 2 * c, sc0, m0);
-        scale_min_k4(b + 4, 2 * c + 1, sc1, m1);
-        const float d0 = mul_rn(d, static_cast<float>(sc0)), n0 = mul_rn(dmin, static_cast<float>(m0));
-        const float d1 = mul_rn(d, static_cast<float>(sc1)), n1 = mul_rn(dmin, static_cast<float>(m1));
+        float d0, n0, d1, n1;
+        sub_block_pair_k4(b, c, d0, n0, d1, n1);
         const uint8_t* qs = b + 16 + 32 * c + 4 * u;
         const float* x0 = x + 64 * c + 4 * u;
         float s = 0.f;
@@ -149,12 +158,8 @@ struct DevQ5_K {
     static constexpr int kBlock = 256, kBytes = 176, kParts = 32;
     QLM_HD static float dot_part(const uint8_t* b, int p, const float* x) {
         const int c = p / 8, u = p % 8;
-        const float d = load_f16(b), dmin = load_f16(b + 2);
-        int sc0, m0, sc1, m1;
-        scale_min_k4(b + 4, 2 * c, sc0, m0);
-        scale_min_k4(b + 4, 2 * c + 1, sc1, m1);
-        const float d0 = mul_rn(d, static_cast<float>(sc0)), n0 = mul_rn(dmin, static_cast<float>(m0));
-        const float d1 = mul_rn(d, static_cast<float>(sc1)), n1 = mul_rn(dmin, static_cast<float>(m1));
+        float d0, n0, d1, n1;
+        sub_block_pair_k4(b, c, d0, n0, d1, n1);
         const uint8_t* qh = b + 16 + 4 * u;
         const uint8_t* qs = b + 48 + 32 * c + 4 * u;
         const float* x0 = x + 64 * c + 4 * u;
