@@ -23,7 +23,8 @@ GgmlType kv_format_type(KvType t) {
     return GgmlType::F16;
 }
 
-int64_t ceil_div(int64_t a, int64_t b) { return (a + b - 1) / b; }
+// a ≥ 0, b > 0; no a + b − 1 that could overflow for a context near INT64_MAX.
+int64_t ceil_div(int64_t a, int64_t b) { return a / b + (a % b != 0 ? 1 : 0); }
 
 // A store the cache did not reserve is a bug in the caller: stop before writing past a block.
 [[noreturn]] void unreserved_store(int32_t seq, int64_t pos) {
