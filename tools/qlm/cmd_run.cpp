@@ -258,9 +258,11 @@ void print_beam_summary(const BeamResult& r, const BeamParams& bp) {
                            r.best().sum_logprob, counted(r.best().length, "token"), to_string(r.best().stop_reason));
     const GenerateTimings& t = r.timings;
     fmt::print(stderr,
-               "qlm: beam search: {}, {}, {} of {} kept finished, search ended by {} | prompt: {} in {:.2f} s ({:.1f} "
+               "qlm: beam search: {}, {}, {} of {} kept finished, {} | prompt: {} in {:.2f} s ({:.1f} "
                "tokens/s) | generation: {}, {} decoded in {:.2f} s ({:.1f} tokens/s)\n",
-               counted(bp.n_beams, "beam"), best, r.n_finished, r.hypotheses.size(), to_string(r.search_end),
+               counted(bp.n_beams, "beam"), best, r.n_finished, r.hypotheses.size(),
+               r.search_end == StopReason::EndOfGeneration ? std::string("search done")
+                                                             : fmt::format("search ended by {}", to_string(r.search_end)),
                counted(t.prompt_tokens, "token"), t.prompt_seconds, t.prompt_tokens_per_second(),
                counted(r.steps, "step"), counted(t.generated_tokens, "token"), t.generation_seconds,
                t.generation_tokens_per_second());
