@@ -104,12 +104,11 @@ private:
     };
     void find_end_tokens(int64_t n_vocab);
     void rank_candidates();
-    std::vector<Child> choose(int64_t step);
+    std::vector<Child> choose(int64_t step, std::optional<StopReason> last);
+    std::optional<StopReason> last_step(int64_t step) const;
     std::vector<Beam> grow(std::vector<Child>& children) const;
     void place(std::vector<Beam>& next);
-    bool fits(const std::vector<Beam>& beams) const;
     void decode(std::vector<Beam>& beams);
-    void finalize(const std::vector<Beam>& beams, int64_t length, StopReason why);
 
     InferenceContext& ctx_;
     const TokenDecoder& decoder_;
@@ -130,7 +129,7 @@ private:
 void Search::find_end_tokens(int64_t n_vocab) {
     for (int32_t id = 0; id < n_vocab; ++id)
         if (decoder_.is_end_of_generation(id)) end_ids_.push_back(id);
-    // With ignore_eos they are banned: HF's search without an end token ranks 2K candidates.
+    // With ignore_eos they are banned: transformers without an end token ranks 2K candidates.
     const size_t n_end = opts_.ignore_eos ? 0 : end_ids_.size();
     n_keep_ = std::max<size_t>(2, 1 + n_end) * static_cast<size_t>(p_.n_beams);
 }
@@ -164,9 +163,10 @@ void Search::rank_candidates() {
     ranked_.resize(keep);
 }
 
-// HF's process(): down the ranking, candidates that end the text go to the finished list (rank
-// below K), the others become the next beams, until K of them.
-std::vector<Search::Child> Search::choose(int64_t step) {
+// Down the ranking: a candidate that ends the text (end token, stop string), or any candidate on
+// the last step (`last`: the reason the search ends there), joins the finished list when its rank
+// is below K; the others become the next beams, until K of them.
+std::vector<Search::Child> Search::choose(int64_t step, std::optional<StopReason> last) {
     const auto k = static_cast<size_t>(p_.n_beams);
     std::vector<Child> children;
     for (size_t rank = 0; rank < ranked_.size() && children.size() < k; ++rank) {
@@ -175,11 +175,14 @@ std::vector<Search::Child> Search::choose(int64_t step) {
         const bool is_end = !opts_.ignore_eos && decoder_.is_end_of_generation(c.token);
         const std::string piece = is_end ? std::string() : decoder_.token_to_piece(c.token);
         const std::optional<size_t> stop = stop_position(parent.raw, piece, opts_.stop);
-        if (!is_end && !stop) {
+        if (!is_end && !stop && !last) {
             children.push_back({c.beam, c.token, c.score, parent.raw + piece});
             continue;
         }
-        if (rank >= k) continue;
+        if (rank >= k) {
+            if (last) break;
+            continue;
+        }
         BeamHypothesis h;
         h.tokens = parent.tokens;
         h.sum_logprob = c.score;
@@ -190,12 +193,23 @@ std::vector<Search::Child> Search::choose(int64_t step) {
             h.text = valid_text(parent.raw);
         } else {
             h.tokens.push_back(c.token);
-            h.stop_reason = StopReason::StopString;
-            h.text = valid_text((parent.raw + piece).substr(0, *stop));
+            h.stop_reason = stop ? StopReason::StopString : *last;
+            h.text = valid_text(stop ? (parent.raw + piece).substr(0, *stop) : parent.raw + piece);
         }
         finished_.add(std::move(h));
     }
     return children;
+}
+
+// Why step `step` is the last, if it is: cancelled, n_predict reached, or the cache may not hold
+// the next decode (a position past n_ctx, or fewer free blocks than beams: each beam's new token
+// takes at most one block, a new one or a copy of a shared one).
+std::optional<StopReason> Search::last_step(int64_t step) const {
+    if (opts_.cancel && opts_.cancel->load(std::memory_order_relaxed)) return StopReason::Cancelled;
+    if (opts_.n_predict > 0 && step >= opts_.n_predict) return StopReason::MaxTokens;
+    const int64_t n_pos = static_cast<int64_t>(prompt_.size()) + step - 1;  // where this step's tokens go
+    if (n_pos >= ctx_.n_ctx() || ctx_.kv().free_blocks() < p_.n_beams) return StopReason::ContextFull;
+    return std::nullopt;
 }
 
 // The children as beams (slot -1: not placed yet).
@@ -237,17 +251,6 @@ void Search::place(std::vector<Beam>& next) {
         if (!taken[s] && ctx_.n_pos(static_cast<int32_t>(s)) > 0) ctx_.seq_rm(static_cast<int32_t>(s), 0);
 }
 
-// Whether every beam's next token has a position and a block (counting a copy for each beam whose
-// last block is shared, which may count one more than the cache will copy).
-bool Search::fits(const std::vector<Beam>& beams) const {
-    int64_t blocks = 0;
-    for (const Beam& b : beams) {
-        if (ctx_.n_pos(b.slot) >= ctx_.n_ctx()) return false;
-        blocks += ctx_.kv().blocks_needed(b.slot, 1);
-    }
-    return blocks <= ctx_.kv().free_blocks();
-}
-
 // All beams' new tokens in one batch; each beam's logits are its row's.
 void Search::decode(std::vector<Beam>& beams) {
     batch_.clear();
@@ -255,20 +258,6 @@ void Search::decode(std::vector<Beam>& beams) {
     ctx_.decode(batch_);
     for (size_t i = 0; i < beams.size(); ++i) beams[i].logits = ctx_.logits(static_cast<int64_t>(i));
     out_.timings.generated_tokens += batch_.size();
-}
-
-// HF's finalize: the live beams join the finished list as they are.
-void Search::finalize(const std::vector<Beam>& beams, int64_t length, StopReason why) {
-    for (const Beam& b : beams) {
-        BeamHypothesis h;
-        h.tokens = b.tokens;
-        h.text = valid_text(b.raw);
-        h.sum_logprob = b.score;
-        h.length = length;
-        h.stop_reason = why;
-        finished_.add(std::move(h));
-    }
-    out_.search_end = why;
 }
 
 BeamResult Search::run() {
@@ -280,26 +269,24 @@ BeamResult Search::run() {
     find_end_tokens(ctx_.model().hparams().n_vocab);
     live_.assign(1, Beam{});
     live_[0].logits = ctx_.logits(0);
-    if (opts_.n_predict == 0) finalize(live_, 0, StopReason::MaxTokens);
+    if (opts_.n_predict == 0) {
+        finished_.add(BeamHypothesis{});
+        out_.search_end = StopReason::MaxTokens;
+    }
     for (int64_t step = 1; opts_.n_predict != 0; ++step) {
+        const std::optional<StopReason> last = last_step(step);
         rank_candidates();
-        std::vector<Child> children = choose(step);
+        std::vector<Child> children = choose(step, last);
         out_.steps = step;
-        if (!ranked_.empty() && finished_.is_done(ranked_.front().score, step)) break;
-        std::vector<Beam> next = grow(children);
-        if (next.empty()) break;  // every continuation banned or finished
-        const bool cancelled = opts_.cancel && opts_.cancel->load(std::memory_order_relaxed);
-        std::optional<StopReason> end;
-        if (cancelled) end = StopReason::Cancelled;
-        else if (opts_.n_predict > 0 && step >= opts_.n_predict) end = StopReason::MaxTokens;
-        if (!end) {
-            place(next);
-            if (!fits(next)) end = StopReason::ContextFull;
-        }
-        if (end) {
-            finalize(next, step, *end);
+        if (last) {
+            out_.search_end = *last;
             break;
         }
+        // Done: no live beam left, or K finished and the best live beam's score at this length
+        // cannot beat the worst of them (or K finished, with early stopping).
+        if (children.empty() || finished_.is_done(children.front().score, step)) break;
+        std::vector<Beam> next = grow(children);
+        place(next);
         decode(next);
         live_ = std::move(next);
     }

@@ -1,13 +1,10 @@
-// beam_search on a real model (stories260K, F32) against an independent reference: Hugging Face's
-// beam search written out plainly in this file (BeamSearchScorer.process / BeamHypotheses.add /
-// is_done / finalize, NoRepeatNGramLogitsProcessor), which recomputes every hypothesis' logits
-// from scratch with a fresh evaluation of prompt + its tokens: no cache sharing, no sequence
-// slots, no forks. Rows of a multi-row batch are computed alone (multi_sequence_test), so with
-// K >= 2 beams each decode row's logits are bit for bit those of the fresh evaluation, and the
-// search must give the same hypotheses with the same scores; a wrong parent, a wrong fork or a
-// block written before it is copied changes the logits or the tokens. The reference itself is
-// checked against an exhaustive search over all continuations of up to 2 tokens (K = vocabulary
-// size), and K = 1 against greedy generate().
+// beam_search on a real model (stories260K, F32) against an independent reference: transformers'
+// _beam_search written out plainly in this file (ranking, the finished list, the stopping rule,
+// NoRepeatNGramLogitsProcessor), which recomputes every hypothesis' logits from scratch with a
+// fresh evaluation of prompt + its tokens: no cache sharing, no sequence slots, no forks. A wrong
+// parent, a wrong fork or a block written before it is copied changes the logits or the tokens.
+// The reference itself is checked against an exhaustive search over all continuations of up to
+// 2 tokens (K = vocabulary size), and K = 1 against greedy generate().
 #include <algorithm>
 #include <cmath>
 #include <map>
@@ -113,39 +110,25 @@ struct RefHyp {
 };
 
 struct RefResult {
-    std::vector<RefHyp> kept;  // in HF's list order
+    std::vector<RefHyp> kept;  // best first
     RefHyp best;
 };
 
-// A candidate whose text contains a stop string finishes like an end token, keeping its token.
+// transformers' _beam_search for one prompt, plainly: rank the best max(2, 1 + E)·K candidates;
+// those that hit a stopping criterion (end token, a stop string in the text, the last step) and
+// rank below K merge into the finished list (the best K by score kept); the best K others run on;
+// stop when K finished and (early, or the best running score at this length cannot beat the worst).
 RefResult reference(const Stories& s, FreshLogits& fresh, const TokenDecoder& dec, const std::vector<int32_t>& prompt,
                     int k, float A, bool early, int n_predict, int ngram, const std::vector<std::string>& stops = {}) {
     const int n_vocab = static_cast<int>(s.model->hparams().n_vocab);
     int n_eos = 0;
     for (int t = 0; t < n_vocab; ++t) n_eos += dec.is_end_of_generation(t);
     RefResult r;
-    double worst = 1e9;
-    auto add = [&](const std::vector<int32_t>& tokens, double sum, int64_t len, bool finished) {
-        const double score = sum / std::pow(static_cast<double>(len), static_cast<double>(A));
-        if (static_cast<int>(r.kept.size()) < k || score > worst) {
-            r.kept.push_back({score, tokens, finished});
-            if (static_cast<int>(r.kept.size()) > k) {
-                std::vector<std::pair<double, size_t>> sorted;
-                for (size_t i = 0; i < r.kept.size(); ++i) sorted.push_back({r.kept[i].score, i});
-                std::sort(sorted.begin(), sorted.end());
-                r.kept.erase(r.kept.begin() + static_cast<std::ptrdiff_t>(sorted[0].second));
-                worst = sorted[1].first;
-            } else {
-                worst = std::min(score, worst);
-            }
-        }
-    };
     struct Beam {
         std::vector<int32_t> tokens;
         double score;
     };
     std::vector<Beam> beams{{{}, 0.0}};
-    bool done = false;
     for (int step = 1; step <= n_predict; ++step) {
         struct Cand {
             double score;
@@ -164,34 +147,34 @@ RefResult reference(const Stories& s, FreshLogits& fresh, const TokenDecoder& de
             return a.score != b.score ? a.score > b.score : a.beam != b.beam ? a.beam < b.beam : a.token < b.token;
         });
         all.resize(std::min(all.size(), static_cast<size_t>(std::max(2, 1 + n_eos) * k)));
-        std::vector<Beam> next;
+        std::vector<Beam> running;
         for (int rank = 0; rank < static_cast<int>(all.size()); ++rank) {
             const Cand& c = all[static_cast<size_t>(rank)];
             Beam nb{beams[c.beam].tokens, c.score};
             nb.tokens.push_back(c.token);
             std::string text;
             for (int32_t t : nb.tokens) text += dec.token_to_piece(t);
+            const bool eos = dec.is_end_of_generation(c.token);
             const bool stopped = std::any_of(stops.begin(), stops.end(),
                                              [&](const std::string& st) { return text.find(st) != std::string::npos; });
-            if (dec.is_end_of_generation(c.token)) {
-                if (rank < k) add(beams[c.beam].tokens, c.score, step, true);
-            } else if (stopped) {
-                if (rank < k) add(nb.tokens, c.score, step, true);
-            } else {
-                next.push_back(nb);
+            if (eos || stopped || step == n_predict) {
+                if (eos) nb.tokens.pop_back();  // the end token is not part of the text
+                if (rank < k)
+                    r.kept.push_back({c.score / std::pow(static_cast<double>(step), static_cast<double>(A)), nb.tokens,
+                                      eos || stopped});
+            } else if (static_cast<int>(running.size()) < k) {
+                running.push_back(nb);
             }
-            if (static_cast<int>(next.size()) == k) break;
         }
-        done = static_cast<int>(r.kept.size()) >= k &&
-               (early || worst >= all[0].score / std::pow(static_cast<double>(step), static_cast<double>(A)));
-        if (done) break;
-        beams = next;
+        std::stable_sort(r.kept.begin(), r.kept.end(), [](const RefHyp& a, const RefHyp& b) { return a.score > b.score; });
+        if (static_cast<int>(r.kept.size()) > k) r.kept.resize(static_cast<size_t>(k));
+        const bool full = static_cast<int>(r.kept.size()) == k;
+        if (running.empty() ||
+            (full && (early || r.kept.back().score >= running[0].score / std::pow(static_cast<double>(step), double{A}))))
+            break;
+        beams = running;
     }
-    if (!done)
-        for (const Beam& b : beams) add(b.tokens, b.score, static_cast<int64_t>(b.tokens.size()), false);
-    std::vector<RefHyp> sorted = r.kept;
-    std::stable_sort(sorted.begin(), sorted.end(), [](const RefHyp& a, const RefHyp& b) { return a.score < b.score; });
-    r.best = sorted.back();
+    r.best = r.kept.front();
     return r;
 }
 
