@@ -153,6 +153,8 @@ void end_text_line(std::string_view text) {
         std::fputc('\n', stderr);
 }
 
+void end_text_line(const GenerateResult& r) { end_text_line(r.text); }
+
 void print_timings(const GenerateResult& r) {
     const GenerateTimings& t = r.timings;
     fmt::print(stderr,
@@ -343,7 +345,7 @@ int run(const RunOptions& o) {
     InterruptScope ctrl_c({SIGINT});
     go.cancel = &interrupt_flag();
     const GenerateResult r = generate(source, decoder, sampler, prompt_ids, go);
-    end_text_line(r.text);
+    end_text_line(r);
 
     if (!o.logits_out.empty()) {
         dump.model = std::filesystem::path(o.model).filename().string();
