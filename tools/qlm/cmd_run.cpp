@@ -2,6 +2,7 @@
 // Flags follow llama.cpp's llama-cli / llama-completion. stderr gets a load summary and timings.
 // --parallel N (-np N): N samples of the prompt (seeds s, s+1, ...), the prompt evaluated once and
 // its KV blocks shared, each step one batch of N tokens; each text printed under its own label.
+// --beams K: beam search (src/generate/beam_search.h); the best hypothesis printed as the text.
 // Ctrl-C stops the generation: the text's line is ended, the timings printed, and qlm exits 130
 // (128 + SIGINT, what a shell expects of a program Ctrl-C ended).
 #include <sys/stat.h>
@@ -21,6 +22,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
+#include "src/generate/beam_search.h"
 #include "src/generate/generate.h"
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
@@ -45,6 +47,13 @@ namespace {
 
 constexpr int kExitInterrupted = 128 + SIGINT;
 
+struct BeamFlags {
+    int64_t k = 0;
+    float length_penalty = 1.0f;
+    bool early_stopping = false;
+    bool given = false, penalty_given = false;  // --beams, --length-penalty on the command line
+};
+
 struct RunOptions {
     std::string model;
     PromptSource prompt;
@@ -54,6 +63,7 @@ struct RunOptions {
     int64_t n_batch = 512;
     int n_threads = 0;
     int64_t n_parallel = 1;
+    BeamFlags beams;
     SamplingFlags sampling;
     std::vector<std::string> stops;
     bool ignore_eos = false;
@@ -133,8 +143,8 @@ std::vector<int32_t> prompt_tokens(const RunOptions& o, const std::string& text,
 }
 
 // Ends the text's line before the timings when both streams go to the same place.
-void end_text_line(const GenerateResult& r) {
-    if (r.text.empty() || r.text.back() == '\n') return;
+void end_text_line(std::string_view text) {
+    if (text.empty() || text.back() == '\n') return;
     struct stat so {}, se {};
     if (isatty(STDOUT_FILENO))
         emit("\n");
@@ -142,6 +152,8 @@ void end_text_line(const GenerateResult& r) {
              so.st_ino == se.st_ino)
         std::fputc('\n', stderr);
 }
+
+void end_text_line(const GenerateResult& r) { end_text_line(r.text); }
 
 void print_timings(const GenerateResult& r) {
     const GenerateTimings& t = r.timings;
@@ -202,6 +214,93 @@ int run_parallel(const RunOptions& o, ModelForGeneration& lm, const LoadOptions&
     return cancelled ? kExitInterrupted : 0;
 }
 
+// --- beam search (--beams K) ---
+
+BeamParams beam_params(const RunOptions& o) {
+    return {.n_beams = static_cast<int32_t>(std::clamp<int64_t>(o.beams.k, 0, INT32_MAX)),
+            .length_penalty = o.beams.length_penalty, .early_stopping = o.beams.early_stopping,
+            .no_repeat_ngram = o.sampling.params.no_repeat_ngram};
+}
+
+// The first sampling flag set to something other than its default (--no-repeat-ngram applies to beams).
+const char* sampling_flag_set(const SamplingFlags& f) {
+    const SamplingParams d;
+    const SamplingParams& p = f.params;
+    if (p.temperature != d.temperature) return "--temp";
+    if (p.top_k != d.top_k) return "--top-k";
+    if (p.top_p != d.top_p) return "--top-p";
+    if (p.min_p != d.min_p) return "--min-p";
+    if (p.repeat_penalty != d.repeat_penalty) return "--repeat-penalty";
+    if (p.repeat_last_n != d.repeat_last_n) return "--repeat-last-n";
+    if (p.presence_penalty != d.presence_penalty) return "--presence-penalty";
+    if (p.frequency_penalty != d.frequency_penalty) return "--frequency-penalty";
+    if (f.seed != -1) return "--seed";
+    return nullptr;
+}
+
+void check_beam_flags(const RunOptions& o) {
+    const BeamFlags& b = o.beams;
+    if (!b.given) {
+        if (b.penalty_given) throw_usage("--length-penalty applies to beam search: add --beams K");
+        if (b.early_stopping) throw_usage("--early-stopping applies to beam search: add --beams K");
+        return;
+    }
+    if (b.k < 1 || b.k > INT32_MAX) throw_usage("--beams {}: the number of beams must be 1..{}", b.k, INT32_MAX);
+    as_usage([&] { validate(beam_params(o)); });
+    if (o.n_parallel > 1) throw_usage("--beams and --parallel are different searches: give one of them");
+    if (!o.logits_out.empty()) throw_usage("--logits-out records one sequence: leave out --beams {} (or --logits-out)", b.k);
+    if (const char* flag = sampling_flag_set(o.sampling))
+        throw_usage("--beams {} ranks continuations by log-probability and does not sample: leave out {}", b.k, flag);
+}
+
+void print_beam_summary(const BeamResult& r, const BeamParams& bp) {
+    std::string best = "no hypothesis (every continuation was banned)";
+    if (!r.hypotheses.empty())
+        best = fmt::format("best score {:.4f} (sum log-prob {:.4f} over {}, stopped by {})", r.best().score,
+                           r.best().sum_logprob, counted(r.best().length, "token"), to_string(r.best().stop_reason));
+    const GenerateTimings& t = r.timings;
+    fmt::print(stderr,
+               "qlm: beam search: {}, {}, {} of {} kept finished, {} | prompt: {} in {:.2f} s ({:.1f} "
+               "tokens/s) | generation: {}, {} decoded in {:.2f} s ({:.1f} tokens/s)\n",
+               counted(bp.n_beams, "beam"), best, r.n_finished, r.hypotheses.size(),
+               r.search_end == StopReason::EndOfGeneration ? std::string("search done")
+                                                             : fmt::format("search ended by {}", to_string(r.search_end)),
+               counted(t.prompt_tokens, "token"), t.prompt_seconds, t.prompt_tokens_per_second(),
+               counted(r.steps, "step"), counted(t.generated_tokens, "token"), t.generation_seconds,
+               t.generation_tokens_per_second());
+}
+
+// --beams K: the best hypothesis' text as plain qlm run prints its text, then the search's summary.
+int run_beams(const RunOptions& o, ModelForGeneration& lm, const LoadOptions& lo, const SamplingParams& sp,
+              GenerateOptions go, const std::string& text, const std::vector<int32_t>& prompt_ids) {
+    const BeamParams bp = beam_params(o);
+    ContextOptions co = lm.context;
+    co.n_seq_max = bp.n_beams;
+    co.n_outputs = bp.n_beams;
+    const KvLayout kv = plan_context(lm.loaded.model->hparams(), lm.loaded.model->weights().matmul_groups(), co).kv;
+    if (const int64_t fit = std::max<int64_t>(0, max_beams(kv, static_cast<int64_t>(prompt_ids.size()))); bp.n_beams > fit)
+        throw_usage("--beams {}: the KV cache of {} positions ({} blocks of {}) holds the {}-token prompt and {} more "
+                    "block{}, one per beam: use at most --beams {}, or a larger -c",
+                    bp.n_beams, kv.n_ctx, kv.n_blocks, kv.block_size, prompt_ids.size(), fit, fit == 1 ? "" : "s", fit);
+    InferenceContext ctx(*lm.loaded.model, co);
+    std::string summary = load_summary(lm, lo, sp, sp.seed);
+    summary.resize(summary.find(" | sampling:"));
+    fmt::print(stderr, "{} | beam search: {}, length penalty {:g}{}{}\n", summary, counted(bp.n_beams, "beam"),
+               bp.length_penalty, bp.early_stopping ? ", early stopping" : "",
+               bp.no_repeat_ngram > 0 ? fmt::format(", no-repeat-ngram {}", bp.no_repeat_ngram) : "");
+    if (!o.no_display_prompt && o.ids.empty()) emit(text);
+    TokenizerDecoder decoder(*lm.loaded.tokenizer);
+    InterruptScope ctrl_c({SIGINT});
+    go.on_text = nullptr;
+    go.cancel = &interrupt_flag();
+    const BeamResult r = beam_search(ctx, decoder, prompt_ids, bp, go);
+    const std::string best = r.hypotheses.empty() ? std::string() : r.best().text;
+    emit(best);
+    end_text_line(best);
+    print_beam_summary(r, bp);
+    return r.search_end == StopReason::Cancelled ? kExitInterrupted : 0;
+}
+
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
     const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn, .gpu_layers = o.gpu_layers};
@@ -216,6 +315,7 @@ int run(const RunOptions& o) {
     if (o.n_parallel < 1) throw_usage("--parallel {}: the number of sequences must be at least 1", o.n_parallel);
     if (o.n_parallel > 1 && !o.logits_out.empty())
         throw_usage("--logits-out records one sequence: leave out --parallel {} (or --logits-out)", o.n_parallel);
+    check_beam_flags(o);
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
@@ -223,6 +323,7 @@ int run(const RunOptions& o) {
     const Tokenizer& tok = *lm.loaded.tokenizer;
     const std::vector<int32_t> prompt_ids = prompt_tokens(o, text, tok, hp, lm.context.n_ctx);
     if (o.n_parallel > 1) return run_parallel(o, lm, lo, sp, go, text, prompt_ids);
+    if (o.beams.given) return run_beams(o, lm, lo, sp, go, text, prompt_ids);
     ContextOptions co = lm.context;
     if (!o.logits_out.empty()) co.n_outputs = static_cast<int64_t>(prompt_ids.size());  // every prompt position
     InferenceContext ctx(*lm.loaded.model, co);
@@ -274,6 +375,14 @@ Action setup_run(CLI::App& app) {
                    "N samples of the prompt (seeds -s, -s+1, ...): the prompt is evaluated once and its KV blocks "
                    "shared; each step decodes the N sequences in one batch (-np N)")
         ->capture_default_str();
+    app.add_option("--beams", o->beams.k,
+                   "beam search with K beams (Hugging Face's semantics): the best-scoring continuation, the K beams "
+                   "decoded in one batch sharing KV blocks; no sampling flags");
+    app.add_option("--length-penalty", o->beams.length_penalty,
+                   "beam search: a hypothesis scores sum log-prob / length^A (1 = per token, 0 = plain sum)")
+        ->capture_default_str();
+    app.add_flag("--early-stopping", o->beams.early_stopping,
+                 "beam search: stop as soon as K hypotheses have finished");
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
@@ -287,6 +396,8 @@ Action setup_run(CLI::App& app) {
     app.add_flag("--no-display-prompt", o->no_display_prompt, "print only the generated text, not the prompt");
     return [o, &app]() -> int {
         o->prompt.has_text = app.count("--prompt") > 0;
+        o->beams.given = app.count("--beams") > 0;
+        o->beams.penalty_given = app.count("--length-penalty") > 0;
         return run(*o);
     };
 }
