@@ -86,6 +86,9 @@ TEST(CliBeams, WhatCannotRunIsAUsageError) {
                        "--beams 2 ranks continuations by log-probability and does not sample: leave out --top-k");
     expect_usage_error(beams({"--beams", "2", "-s", "7"}), "--beams 2 ranks continuations by log-probability and does "
                                                            "not sample: leave out --seed");
+    // A sampling flag is refused even at its default value: it would be ignored.
+    expect_usage_error(beams({"--beams", "2", "--temp", "0.8"}),
+                       "--beams 2 ranks continuations by log-probability and does not sample: leave out --temp");
     expect_usage_error(beams({"--beams", "2", "--logits-out", "x.json"}), "--logits-out records one sequence");
     expect_usage_error(beams({"--length-penalty", "2"}), "--length-penalty applies to beam search: add --beams K");
     expect_usage_error(beams({"--early-stopping"}), "--early-stopping applies to beam search: add --beams K");

@@ -222,22 +222,6 @@ BeamParams beam_params(const RunOptions& o) {
             .no_repeat_ngram = o.sampling.params.no_repeat_ngram};
 }
 
-// The first sampling flag set to something other than its default (--no-repeat-ngram applies to beams).
-const char* sampling_flag_set(const SamplingFlags& f) {
-    const SamplingParams d;
-    const SamplingParams& p = f.params;
-    if (p.temperature != d.temperature) return "--temp";
-    if (p.top_k != d.top_k) return "--top-k";
-    if (p.top_p != d.top_p) return "--top-p";
-    if (p.min_p != d.min_p) return "--min-p";
-    if (p.repeat_penalty != d.repeat_penalty) return "--repeat-penalty";
-    if (p.repeat_last_n != d.repeat_last_n) return "--repeat-last-n";
-    if (p.presence_penalty != d.presence_penalty) return "--presence-penalty";
-    if (p.frequency_penalty != d.frequency_penalty) return "--frequency-penalty";
-    if (f.seed != -1) return "--seed";
-    return nullptr;
-}
-
 void check_beam_flags(const RunOptions& o) {
     const BeamFlags& b = o.beams;
     if (!b.given) {
@@ -249,7 +233,7 @@ void check_beam_flags(const RunOptions& o) {
     as_usage([&] { validate(beam_params(o)); });
     if (o.n_parallel > 1) throw_usage("--beams and --parallel are different searches: give one of them");
     if (!o.logits_out.empty()) throw_usage("--logits-out records one sequence: leave out --beams {} (or --logits-out)", b.k);
-    if (const char* flag = sampling_flag_set(o.sampling))
+    if (const std::string flag = given_sampling_flag(o.sampling); !flag.empty())
         throw_usage("--beams {} ranks continuations by log-probability and does not sample: leave out {}", b.k, flag);
 }
 

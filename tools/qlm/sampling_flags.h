@@ -4,6 +4,8 @@
 #pragma once
 
 #include <cstdint>
+#include <string>
+#include <vector>
 
 #include <CLI/CLI.hpp>
 
@@ -14,9 +16,14 @@ namespace qlm::cli {
 struct SamplingFlags {
     SamplingParams params;
     int64_t seed = -1;  // -1: random
+    std::vector<const CLI::Option*> samplers;  // the flags that shape sampling (all but --no-repeat-ngram)
 };
 
 void add_sampling_flags(CLI::App& app, SamplingFlags& flags);
+
+// The first flag of flags.samplers given on the command line (its long name), or "" when none was:
+// for modes that do not sample, where such a flag, even at its default value, would be ignored.
+std::string given_sampling_flag(const SamplingFlags& flags);
 
 // The validated parameters (seed applied); throws qlm::Error naming the flag.
 SamplingParams resolve_sampling(const SamplingFlags& flags);
