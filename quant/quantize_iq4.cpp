@@ -9,6 +9,7 @@
 #include "quant/format_iq4_xs.h"
 #include "quant/format_q8_k.h"
 #include "quant/fp16.h"
+#include "quant/quantize_iq4.h"
 
 namespace qlm {
 
@@ -17,25 +18,12 @@ namespace {
 constexpr float kGroupMaxEps = 1e-15f;  // a group whose largest |x| is below this is all zero
 constexpr int kTries = 7;               // extra starting scales (kIq4Values[0] + t)/max, t = −7..7
 
-// The index of the grid value nearest to v; exact halfway points (and NaN) take the upper one.
-int best_index(float v) {
-    if (v <= kIq4Values[0]) return 0;
-    if (v >= kIq4Values[15]) return 15;
-    int lo = 0, hi = 15;
-    while (hi - lo > 1) {
-        const int mid = (lo + hi) / 2;
-        if (v < kIq4Values[mid]) hi = mid;
-        else lo = mid;
-    }
-    return v - kIq4Values[hi - 1] < kIq4Values[hi] - v ? hi - 1 : hi;
-}
-
 // Σ w·q·x and Σ w·q² over a 32-element group whose elements take the grid values nearest to id·x.
 void fit_sums(const float* x, const float* w, float id, float& sumqx, float& sumq2) {
     sumqx = 0;
     sumq2 = 0;
     for (int j = 0; j < 32; ++j) {
-        const float q = kIq4Values[best_index(id * x[j])];
+        const float q = kIq4Values[iq4_nearest_index_upper(id * x[j])];
         sumqx += w[j] * q * x[j];
         sumq2 += w[j] * q * q;
     }
@@ -71,7 +59,7 @@ float group_scale(const float* x, const float* w) {
 // The 32 nearest grid indices of id·x packed as an IQ4_NL block's 16 bytes.
 void put_indices(const float* x, float id, uint8_t* qs) {
     for (int j = 0; j < 16; ++j)
-        qs[j] = static_cast<uint8_t>(best_index(id * x[j]) | (best_index(id * x[j + 16]) << 4));
+        qs[j] = static_cast<uint8_t>(iq4_nearest_index_upper(id * x[j]) | (iq4_nearest_index_upper(id * x[j + 16]) << 4));
 }
 
 void square_weights(const float* x, float* w) {

@@ -5,7 +5,52 @@
 // scale and each sub-block's neighbouring scale codes.
 #pragma once
 
+#include <array>
+#include <cmath>
+#include <cstddef>
+#include <cstdint>
+
+#include "quant/format_iq4_nl.h"
+
 namespace qlm {
+
+// The index of the grid value (kIq4Values) nearest to v. Every midpoint m between neighbouring
+// grid values is a multiple of 1/2, so v lies above m exactly when ceil(2v) > 2m, and at or above it
+// exactly when floor(2v) >= 2m: one rounding and a table lookup in place of a search, with the same
+// answer for every float (tests/unit/quant/iq4_index_test.cpp checks them against the searches).
+inline constexpr int kIq4HalfRange = 256;  // |2m| < 256 for every midpoint m
+// kIq4IndexByHalf[upper][c + kIq4HalfRange]: how many doubled midpoints lie below c (upper = 0)
+// or at or below it (upper = 1).
+inline constexpr auto kIq4IndexByHalf = [] {
+    std::array<std::array<uint8_t, 2 * kIq4HalfRange + 1>, 2> t{};
+    for (int upper = 0; upper < 2; ++upper)
+        for (int c = -kIq4HalfRange; c <= kIq4HalfRange; ++c) {
+            int k = 0;
+            for (int i = 0; i < 15; ++i) {
+                const int twice_m = kIq4Values[i] + kIq4Values[i + 1];
+                k += (upper ? c >= twice_m : c > twice_m) ? 1 : 0;
+            }
+            t[static_cast<size_t>(upper)][static_cast<size_t>(c + kIq4HalfRange)] = static_cast<uint8_t>(k);
+        }
+    return t;
+}();
+
+// 2v clamped to [-kIq4HalfRange, kIq4HalfRange] (NaN to `nan_to`), rounded up (ceil) or down, as
+// a table row. Truncation and a one-step correction: the baseline x86-64 build has no roundss.
+inline size_t iq4_half_row(float v, bool up, float nan_to) {
+    float t = 2.f * v;
+    if (!(t >= -kIq4HalfRange && t <= kIq4HalfRange)) t = t > 0 ? kIq4HalfRange : t < 0 ? -kIq4HalfRange : nan_to;
+    int i = static_cast<int>(t);  // toward zero
+    if (up) i += t > static_cast<float>(i) ? 1 : 0;
+    else i -= t < static_cast<float>(i) ? 1 : 0;
+    return static_cast<size_t>(i + kIq4HalfRange);
+}
+
+// The lower index at a midpoint; 0 for NaN.
+inline int iq4_nearest_index(float v) { return kIq4IndexByHalf[0][iq4_half_row(v, true, -kIq4HalfRange)]; }
+
+// The upper index at a midpoint (llama.cpp's best_index_iq4nl); 15 for NaN.
+inline int iq4_nearest_index_upper(float v) { return kIq4IndexByHalf[1][iq4_half_row(v, false, kIq4HalfRange)]; }
 
 // One block (32 floats for IQ4_NL, 256 for IQ4_XS) with one non-negative weight per element into
 // `out` (one block); deterministic.

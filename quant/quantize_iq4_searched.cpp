@@ -27,31 +27,29 @@ struct Group {
     uint8_t idx[32];
 };
 
-// Midpoints between neighbouring grid values: the nearest value's index is how many lie below v.
-constexpr auto kMidpoints = [] {
-    std::array<float, 15> m{};
-    for (int k = 0; k < 15; ++k) m[k] = 0.5f * static_cast<float>(kIq4Values[k] + kIq4Values[k + 1]);
-    return m;
-}();
-
-int nearest_value(float v) {
-    int k = 0;
-    for (float m : kMidpoints) k += v > m ? 1 : 0;  // NaN: 0
-    return k;
-}
-
 inline float f16_round(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
-// The nearest grid value of each x/d (the best index for any non-negative weight) and Σ w·(x − d·v)².
+// The nearest grid value of each x/d (the best index for any non-negative weight) and Σ w·(x − d·v)²,
+// summed in four interleaved partial sums (independent additions, a fixed order).
 double assign(const float* x, const float* w, float d, uint8_t* idx) {
-    const float id = d != 0.f ? 1.f / d : 0.f;
-    double e = 0;
-    for (int j = 0; j < 32; ++j) {
-        idx[j] = static_cast<uint8_t>(d != 0.f ? nearest_value(id * x[j]) : 8);
-        const double r = static_cast<double>(x[j]) - static_cast<double>(d * static_cast<float>(kIq4Values[idx[j]]));
-        e += static_cast<double>(w[j]) * r * r;
+    if (d == 0.f) {
+        std::memset(idx, 8, 32);
+    } else {
+        const float id = 1.f / d;
+        for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint8_t>(iq4_nearest_index(id * x[j]));
     }
-    return e;
+    double e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+    auto term = [&](int j) {
+        const double r = static_cast<double>(x[j]) - static_cast<double>(d * static_cast<float>(kIq4Values[idx[j]]));
+        return static_cast<double>(w[j]) * r * r;
+    };
+    for (int j = 0; j < 32; j += 4) {
+        e0 += term(j);
+        e1 += term(j + 1);
+        e2 += term(j + 2);
+        e3 += term(j + 3);
+    }
+    return (e0 + e1) + (e2 + e3);
 }
 
 // Σ w·v·x and Σ w·v² for fixed indices.

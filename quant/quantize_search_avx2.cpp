@@ -67,18 +67,10 @@ void codes_avx2(const float* q, int n, int8_t* out) {  // n is a multiple of 32
         }
 }
 
-void search_avx2(GgmlType t, const BlockGroup& g) {
-    if (g.unit_w)
-        Search<Avx2Lanes, true>::run(t, g);
-    else
-        Search<Avx2Lanes, false>::run(t, g);
-}
-void reference_avx2(GgmlType t, const BlockGroup& g) { Search<Avx2Lanes, true>::reference(t, g); }
-
 }  // namespace
 
 const SearchKernel& search_kernel_avx2() {
-    static constexpr SearchKernel k{8, search_avx2, reference_avx2, f16_row_avx2, gather_avx2, codes_avx2};
+    static constexpr SearchKernel k{8, search_group<Avx2Lanes>, reference_group<Avx2Lanes>, f16_row_avx2, gather_avx2, codes_avx2};
     return k;
 }
 

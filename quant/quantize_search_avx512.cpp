@@ -79,18 +79,10 @@ void codes_avx512(const float* q, int n, int8_t* out) {  // n is a multiple of 1
         }
 }
 
-void search_avx512(GgmlType t, const BlockGroup& g) {
-    if (g.unit_w)
-        Search<Avx512Lanes, true>::run(t, g);
-    else
-        Search<Avx512Lanes, false>::run(t, g);
-}
-void reference_avx512(GgmlType t, const BlockGroup& g) { Search<Avx512Lanes, true>::reference(t, g); }
-
 }  // namespace
 
 const SearchKernel& search_kernel_avx512() {
-    static constexpr SearchKernel k{16, search_avx512, reference_avx512, f16_row_avx512, gather_avx512, codes_avx512};
+    static constexpr SearchKernel k{16, search_group<Avx512Lanes>, reference_group<Avx512Lanes>, f16_row_avx512, gather_avx512, codes_avx512};
     return k;
 }
 

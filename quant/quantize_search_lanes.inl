@@ -722,4 +722,18 @@ struct Search {
     }
 };
 
+// A SearchKernel's two entries for lanes L: the search (specialised for unit weights) and the
+// reference rule.
+template <class L>
+void search_group(GgmlType t, const BlockGroup& g) {
+    if (g.unit_w)
+        Search<L, true>::run(t, g);
+    else
+        Search<L, false>::run(t, g);
+}
+template <class L>
+void reference_group(GgmlType t, const BlockGroup& g) {
+    Search<L, true>::reference(t, g);
+}
+
 }  // namespace

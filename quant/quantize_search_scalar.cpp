@@ -61,18 +61,10 @@ void codes_scalar(const float* q, int n, int8_t* out) {
     for (int e = 0; e < n; ++e) out[e] = static_cast<int8_t>(q[e]);
 }
 
-void search_scalar(GgmlType t, const BlockGroup& g) {
-    if (g.unit_w)
-        Search<ScalarLanes, true>::run(t, g);
-    else
-        Search<ScalarLanes, false>::run(t, g);
-}
-void reference_scalar(GgmlType t, const BlockGroup& g) { Search<ScalarLanes, true>::reference(t, g); }
-
 }  // namespace
 
 const SearchKernel& search_kernel_scalar() {
-    static constexpr SearchKernel k{1, search_scalar, reference_scalar, f16_row_scalar, gather_scalar, codes_scalar};
+    static constexpr SearchKernel k{1, search_group<ScalarLanes>, reference_group<ScalarLanes>, f16_row_scalar, gather_scalar, codes_scalar};
     return k;
 }
 
