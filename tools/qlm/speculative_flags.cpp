@@ -20,18 +20,19 @@ void add_speculative_flags(CLI::App& app, SpeculativeFlags& f) {
     f.draft_min_opt = app.add_option("--draft-min,--draft-n-min", f.draft_min,
                                      "a shorter draft is dropped and the step decodes one token")
                           ->capture_default_str();
-    app.add_option("--lookup", f.lookup,
+    f.lookup_opt = app.add_option("--lookup", f.lookup,
                    "speculative decoding without a draft model: draft up to N tokens that followed an earlier "
                    "occurrence of the last n-gram of the text");
-    app.add_option("--self-spec", f.self_spec,
+    f.self_spec_opt = app.add_option("--self-spec", f.self_spec,
                    "self-speculative decoding: the model's first L layers with its final norm and head draft, the "
                    "whole model verifies, reusing the draft's K/V of layers < L");
 }
 
 void check_speculative_flags(const SpeculativeFlags& f, int64_t n_parallel, bool logits_out) {
-    const int modes = (f.draft_model.empty() ? 0 : 1) + (f.lookup != 0 ? 1 : 0) + (f.self_spec != 0 ? 1 : 0);
-    const bool max_set = f.draft_max_opt && f.draft_max_opt->count() > 0;
-    const bool min_set = f.draft_min_opt && f.draft_min_opt->count() > 0;
+    const auto given = [](const CLI::Option* o) { return o && o->count() > 0; };
+    const bool lookup = given(f.lookup_opt) || f.lookup != 0, self_spec = given(f.self_spec_opt) || f.self_spec != 0;
+    const int modes = (f.draft_model.empty() ? 0 : 1) + (lookup ? 1 : 0) + (self_spec ? 1 : 0);
+    const bool max_set = given(f.draft_max_opt), min_set = given(f.draft_min_opt);
     if (modes == 0) {
         if (max_set || min_set)
             throw_usage("--draft-max and --draft-min need a drafting mode: -md DRAFT.gguf, --lookup N or --self-spec L");
@@ -41,7 +42,7 @@ void check_speculative_flags(const SpeculativeFlags& f, int64_t n_parallel, bool
     if (n_parallel > 1)
         throw_usage("speculative decoding runs one sequence: leave out --parallel {} (or the drafting flag)", n_parallel);
     if (logits_out) throw_usage("--logits-out records plain decoding: leave out the drafting flag (or --logits-out)");
-    if (f.lookup != 0) {
+    if (lookup) {
         if (f.lookup < 1 || f.lookup > kDraftMaxLimit)
             throw_usage("--lookup {}: the draft length must be in 1 .. {}", f.lookup, kDraftMaxLimit);
         if (max_set) throw_usage("--lookup N sets the draft length: leave out --draft-max");
@@ -50,7 +51,8 @@ void check_speculative_flags(const SpeculativeFlags& f, int64_t n_parallel, bool
     }
     if (f.draft_min < 0 || f.draft_min > f.n_draft())
         throw_usage("--draft-min {}: must be in 0 .. {} (the draft length)", f.draft_min, f.n_draft());
-    if (f.self_spec < 0) throw_usage("--self-spec {}: give a number of layers >= 1", f.self_spec);
+    if (self_spec && f.self_spec < 1)
+        throw_usage("--self-spec {}: give a number of layers in 1 .. n_layer-1", f.self_spec);
     if (!f.draft_model.empty()) {
         std::error_code ec;
         if (!std::filesystem::is_regular_file(f.draft_model, ec))

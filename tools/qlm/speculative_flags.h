@@ -24,6 +24,8 @@ struct SpeculativeFlags {
     int64_t self_spec = 0;   // 0: off
     CLI::Option* draft_max_opt = nullptr;
     CLI::Option* draft_min_opt = nullptr;
+    CLI::Option* lookup_opt = nullptr;
+    CLI::Option* self_spec_opt = nullptr;
 
     bool requested() const { return !draft_model.empty() || lookup != 0 || self_spec != 0; }
     int64_t n_draft() const { return lookup != 0 ? lookup : draft_max; }  // tokens drafted per step at most
