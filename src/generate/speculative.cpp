@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <limits>
 #include <optional>
 #include <string>
@@ -16,13 +17,20 @@
 
 namespace qlm {
 
-DraftPicker::DraftPicker(const SamplingParams& target) : sampler_(target) {}
+DraftPicker::DraftPicker(const SamplingParams& target, float p_min) : sampler_(target), p_min_(p_min) {}
 
 int32_t DraftPicker::pick(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& q) {
     if (!banned_.empty()) {
         biased_.assign(logits.begin(), logits.end());
         for (int32_t id : banned_) biased_[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
         logits = biased_;
+    }
+    if (p_min_ > 0.0f) {
+        float mx = -std::numeric_limits<float>::infinity();
+        for (float l : logits) mx = std::max(mx, l);
+        double sum = 0.0;
+        for (float l : logits) sum += std::exp(static_cast<double>(l - mx));
+        confident_ = 1.0 / sum >= p_min_;  // the most likely token's probability
     }
     sampler_.distribution(logits, history, q);
     return sampler_.draw_from(q);
@@ -49,7 +57,7 @@ public:
     SpeculativeGeneration(SpeculativeModel& model, const TokenDecoder& decoder, Sampler& sampler,
                           std::span<const int32_t> prompt, const GenerateOptions& opts, const SpeculativeOptions& spec)
         : model_(model), decoder_(decoder), sampler_(sampler), opts_(opts), spec_(spec), filter_(opts.stop),
-          picker_(draft_params(sampler)), tokens_(prompt.begin(), prompt.end()),
+          picker_(draft_params(sampler), spec.draft_p_min), tokens_(prompt.begin(), prompt.end()),
           n_prompt_(static_cast<int64_t>(prompt.size())) {}
 
     SpeculativeResult run() {
@@ -188,6 +196,8 @@ SpeculativeResult generate_speculative(SpeculativeModel& model, const TokenDecod
     validate(opts);
     if (spec.draft_max < 1 || spec.draft_max > model.max_draft())
         throw_error("--draft-max {} is out of range: use 1 .. {}", spec.draft_max, model.max_draft());
+    if (!(spec.draft_p_min >= 0.0f && spec.draft_p_min <= 1.0f))
+        throw_error("--draft-p-min {} is out of range: use 0 .. 1", spec.draft_p_min);
     if (spec.draft_min < 0 || spec.draft_min > spec.draft_max)
         throw_error("--draft-min {} is out of range: use 0 .. --draft-max ({})", spec.draft_min, spec.draft_max);
     if (prompt.empty()) throw_error("generate: the prompt has no tokens; give a non-empty prompt (or add BOS)");

@@ -44,13 +44,18 @@ struct Draft {
 // settings, its own RNG), with the tokens the target bans (ban) banned too.
 class DraftPicker {
 public:
-    explicit DraftPicker(const SamplingParams& target);
+    // p_min > 0: a token is confident() when the softmax of the draft's logits gives the most
+    // likely token at least p_min (llama.cpp's --draft-p-min); drafting stops at one that is not.
+    explicit DraftPicker(const SamplingParams& target, float p_min = 0.0f);
     void ban(std::span<const int32_t> ids) { banned_.assign(ids.begin(), ids.end()); }
     // Draws a token from the chain's distribution over logits, which it leaves in q.
     int32_t pick(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& q);
+    bool confident() const { return confident_; }  // of the last pick
 
 private:
     Sampler sampler_;
+    float p_min_;
+    bool confident_ = true;
     std::vector<int32_t> banned_;
     std::vector<float> biased_;
 };
@@ -83,6 +88,7 @@ public:
 struct SpeculativeOptions {
     int64_t draft_max = 16;    // tokens drafted per step at most
     int64_t draft_min = 0;     // a shorter draft is dropped (the step decodes one token)
+    float draft_p_min = 0.0f;  // a draft model stops drafting at a token it gives less (DraftPicker)
     int64_t plain_probe = 32;  // generated tokens decoded again one at a time afterwards, to time plain decoding
 };
 
@@ -104,7 +110,7 @@ struct SpeculativeResult {
 };
 
 // Throws qlm::Error for a draft_max outside 1 .. model.max_draft(), a draft_min outside
-// 0 .. draft_max, and what generate() throws for.
+// 0 .. draft_max, a draft_p_min outside [0, 1], and what generate() throws for.
 SpeculativeResult generate_speculative(SpeculativeModel& model, const TokenDecoder& decoder, Sampler& sampler,
                                        std::span<const int32_t> prompt, const GenerateOptions& opts,
                                        const SpeculativeOptions& spec);

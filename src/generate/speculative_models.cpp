@@ -62,6 +62,10 @@ public:
         for (int64_t j = 0; j < n_max; ++j) {
             out.q.emplace_back();
             const int32_t x = picker.pick(d_.logits(d_.n_outputs() - 1), history_, out.q.back());
+            if (!picker.confident()) {
+                out.q.pop_back();
+                break;
+            }
             out.tokens.push_back(x);
             history_.push_back(x);
             if (j + 1 < n_max) d_.eval(std::span<const int32_t>(&x, 1), false);
@@ -110,6 +114,10 @@ public:
             if (j == n_max) break;
             out.q.emplace_back();
             token = picker.pick(c_.logits(0), history_, out.q.back());
+            if (!picker.confident()) {
+                out.q.pop_back();
+                break;
+            }
             out.tokens.push_back(token);
             history_.push_back(token);
         }

@@ -53,6 +53,8 @@ TEST(CliSpeculative, GreedyTextIsTheTargetsOnStories) {
     expect_same_text(plain, {"-md", stories_q8(), "--draft-max", "5", "--draft-min", "2"});
     expect_same_text(plain, {"--lookup", "8"});
     for (const char* layers : {"1", "2", "3", "4"}) expect_same_text(plain, {"--self-spec", layers, "--draft-max", "6"});
+    expect_same_text(plain, {"--self-spec", "4", "--draft-p-min", "0.5"});
+    expect_same_text(plain, {"-md", stories_q8(), "--draft-p-min", "0.9"});
 }
 
 TEST(CliSpeculative, GreedyTextIsTheTargetsOnKjvWithAQuantizedDraft) {
@@ -110,9 +112,11 @@ TEST(CliSpeculative, WhatCannotRunIsAUsageError) {
     expect_usage_error({"-md", stories_q8(), "--draft-min", "17"}, "--draft-min 17: must be in 0 .. 16");
     expect_usage_error({"--lookup", "0"}, "--lookup 0: the draft length must be in 1 .. 128");
     expect_usage_error({"--lookup", "4", "--draft-max", "4"}, "--lookup N sets the draft length");
+    expect_usage_error({"--lookup", "4", "--draft-p-min", "0.5"}, "--lookup drafts without probabilities");
+    expect_usage_error({"--self-spec", "2", "--draft-p-min", "1.5"}, "--draft-p-min 1.5: must be in 0 .. 1");
     expect_usage_error({"--self-spec", "5"}, "--self-spec 5: this model has 5 layers; draft with 1 .. 4 of them");
     expect_usage_error({"--self-spec", "0"}, "--self-spec 0: give a number of layers in 1 .. n_layer-1");
-    expect_usage_error({"--draft-max", "4"}, "--draft-max and --draft-min need a drafting mode");
+    expect_usage_error({"--draft-max", "4"}, "--draft-max, --draft-min and --draft-p-min need a drafting mode");
     expect_usage_error({"--lookup", "4", "--self-spec", "2"}, "-md, --lookup and --self-spec are drafting modes");
     expect_usage_error({"-md", stories_q8(), "--parallel", "2"}, "speculative decoding runs one sequence");
     expect_usage_error({"--lookup", "4", "--logits-out", "/tmp/x.json"}, "--logits-out records plain decoding");

@@ -20,6 +20,10 @@ void add_speculative_flags(CLI::App& app, SpeculativeFlags& f) {
     f.draft_min_opt = app.add_option("--draft-min,--draft-n-min", f.draft_min,
                                      "a shorter draft is dropped and the step decodes one token")
                           ->capture_default_str();
+    f.draft_p_min_opt = app.add_option("--draft-p-min", f.draft_p_min,
+                                       "stop drafting at a token the drafter gives less than P (softmax of its "
+                                       "logits; with -md or --self-spec)")
+                            ->capture_default_str();
     f.lookup_opt = app.add_option("--lookup", f.lookup,
                    "speculative decoding without a draft model: draft up to N tokens that followed an earlier "
                    "occurrence of the last n-gram of the text");
@@ -32,10 +36,11 @@ void check_speculative_flags(const SpeculativeFlags& f, int64_t n_parallel, bool
     const auto given = [](const CLI::Option* o) { return o && o->count() > 0; };
     const bool lookup = given(f.lookup_opt) || f.lookup != 0, self_spec = given(f.self_spec_opt) || f.self_spec != 0;
     const int modes = (f.draft_model.empty() ? 0 : 1) + (lookup ? 1 : 0) + (self_spec ? 1 : 0);
-    const bool max_set = given(f.draft_max_opt), min_set = given(f.draft_min_opt);
+    const bool max_set = given(f.draft_max_opt), min_set = given(f.draft_min_opt), p_min_set = given(f.draft_p_min_opt);
     if (modes == 0) {
-        if (max_set || min_set)
-            throw_usage("--draft-max and --draft-min need a drafting mode: -md DRAFT.gguf, --lookup N or --self-spec L");
+        if (max_set || min_set || p_min_set)
+            throw_usage("--draft-max, --draft-min and --draft-p-min need a drafting mode: -md DRAFT.gguf, --lookup N or "
+                        "--self-spec L");
         return;
     }
     if (modes > 1) throw_usage("-md, --lookup and --self-spec are drafting modes: give one of them");
@@ -46,11 +51,14 @@ void check_speculative_flags(const SpeculativeFlags& f, int64_t n_parallel, bool
         if (f.lookup < 1 || f.lookup > kDraftMaxLimit)
             throw_usage("--lookup {}: the draft length must be in 1 .. {}", f.lookup, kDraftMaxLimit);
         if (max_set) throw_usage("--lookup N sets the draft length: leave out --draft-max");
+        if (p_min_set) throw_usage("--lookup drafts without probabilities: leave out --draft-p-min");
     } else if (f.draft_max < 1 || f.draft_max > kDraftMaxLimit) {
         throw_usage("--draft-max {}: the draft length must be in 1 .. {}", f.draft_max, kDraftMaxLimit);
     }
     if (f.draft_min < 0 || f.draft_min > f.n_draft())
         throw_usage("--draft-min {}: must be in 0 .. {} (the draft length)", f.draft_min, f.n_draft());
+    if (!(f.draft_p_min >= 0.0f && f.draft_p_min <= 1.0f))
+        throw_usage("--draft-p-min {}: must be in 0 .. 1 (0: off)", f.draft_p_min);
     if (self_spec && f.self_spec < 1)
         throw_usage("--self-spec {}: give a number of layers in 1 .. n_layer-1", f.self_spec);
     if (!f.draft_model.empty()) {

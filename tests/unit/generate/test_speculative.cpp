@@ -194,6 +194,16 @@ TEST(Speculative, OutOfRangeDraftLengthsAreRefused) {
     EXPECT_THROW(generate_speculative(pair, dec, s, prompt, {}, {.draft_max = 4, .draft_min = 5}), Error);
 }
 
+TEST(Speculative, DraftPickerConfidenceIsTheDraftsTopProbability) {
+    const std::vector<float> logits = {std::log(0.6f), std::log(0.3f), std::log(0.1f)};
+    TokenDistribution q;
+    for (float p_min : {0.0f, 0.55f, 0.65f}) {
+        DraftPicker picker(sampling(0.0f, 1), p_min);
+        EXPECT_EQ(picker.pick(logits, {}, q), 0);
+        EXPECT_EQ(picker.confident(), p_min < 0.6f) << p_min;
+    }
+}
+
 TEST(DraftLookup, TheLongestMostRecentMatchIsContinued) {
     std::vector<int32_t> out;
     lookup_draft(std::vector<int32_t>{1, 2, 3, 4, 1, 2, 3}, 3, out);
