@@ -132,6 +132,45 @@ TEST(Speculative, SampledTokensFollowTheTargetsChainDistribution) {
     EXPECT_LT(chi, 18.47);  // chi-square, df 4, p = 0.001
 }
 
+// With repetition penalties the target's distribution at each row depends on the history up to
+// that row, drafted tokens included: the emitted tokens' counts match the sum of the
+// distributions each was drawn from (a Pearson statistic over the sum, which a varying
+// distribution only makes smaller).
+TEST(Speculative, PenaltiesSeeTheDraftedTokensAsHistory) {
+    SamplingParams sp = sampling(1.0f, 1);
+    sp.repeat_penalty = 3.0f;
+    sp.repeat_last_n = 3;
+    sp.top_k = 0;
+    std::vector<double> expected(kV, 0.0);
+    std::vector<int> counts(kV, 0);
+    Letters dec;
+    GenerateOptions go;
+    go.n_predict = 6;
+    Sampler ref(sp);
+    TokenDistribution p;
+    for (uint64_t seed = 1; seed <= 3000; ++seed) {
+        ScriptedPair pair(64);
+        sp.seed = seed;
+        Sampler s(sp);
+        std::vector<int32_t> history = {static_cast<int32_t>(seed % kV)};
+        const SpeculativeResult r = generate_speculative(pair, dec, s, history, go, {.draft_max = 3, .plain_probe = 0});
+        for (int32_t t : r.generation.tokens) {
+            ref.distribution(rotated(kTarget, history.back()), history, p);
+            // By offset from the last token: offset 0 is always in the penalty window.
+            const int32_t last = history.back();
+            for (int32_t id = 0; id < kV; ++id) expected[static_cast<size_t>((id - last + kV) % kV)] += p.prob(id);
+            ++counts[static_cast<size_t>((t - last + kV) % kV)];
+            history.push_back(t);
+        }
+    }
+    double chi = 0.0;
+    for (int32_t i = 0; i < kV; ++i) {
+        const double e = expected[static_cast<size_t>(i)];
+        chi += (counts[static_cast<size_t>(i)] - e) * (counts[static_cast<size_t>(i)] - e) / e;
+    }
+    EXPECT_LT(chi, 20.52);  // chi-square, df 5, p = 0.001
+}
+
 TEST(Speculative, GreedyOutputIsTheTargetsGreedyChain) {
     for (bool wrong : {false, true}) {
         ScriptedPair pair(64);
