@@ -104,11 +104,41 @@ void InferenceContext::check_batch(const Batch& b) {
                     blocks, kv_->block_size(), kv_->free_blocks(), kv_->n_blocks());
 }
 
-void InferenceContext::decode(const Batch& b) {
+// What decode refuses for a range that starts past layer 0: its rows rerun positions already held.
+void InferenceContext::check_held_rows(const Batch& b, const LayerRange& range) {
+    const int64_t n_layer = model_.hparams().n_layer;
+    const int64_t end = range.end < 0 ? n_layer : range.end;
+    if (range.begin < 0 || range.begin >= end || end > n_layer)
+        throw_error("layers [{}, {}) are not a range of this model's {} layers", range.begin, end, n_layer);
+    if (range.begin == 0) return;
+    if (!range.hidden_in) throw_error("a decode from layer {} needs the rows' hidden states", range.begin);
+    int64_t n_out = 0;
+    for (int64_t i = 0; i < b.size(); ++i) {
+        const auto iu = static_cast<size_t>(i);
+        n_out += b.logits[iu] != 0;
+        const bool continues = i > 0 && b.seq[iu] == b.seq[iu - 1];
+        if (continues && b.pos[iu] != b.pos[iu - 1] + 1)
+            throw_error("batch row {}: position {} of sequence {} does not follow position {}", i, b.pos[iu],
+                        b.seq[iu], b.pos[iu - 1]);
+        if (b.pos[iu] < 0 || b.pos[iu] >= kv_->n_pos(b.seq[iu]))
+            throw_error("batch row {}: a decode from layer {} reruns held positions, and sequence {} holds {}, not "
+                        "position {}",
+                        i, range.begin, b.seq[iu], kv_->n_pos(b.seq[iu]), b.pos[iu]);
+    }
+    if (n_out > layout_.n_outputs)
+        throw_error("logits of {} rows were asked for, but the context keeps {} rows per decode", n_out,
+                    layout_.n_outputs);
+}
+
+void InferenceContext::decode(const Batch& b) { decode(b, LayerRange{}); }
+
+void InferenceContext::decode(const Batch& b, const LayerRange& range) {
     n_outputs_ = 0;
     output_seq_.clear();
     if (b.size() == 0) return;
-    check_batch(b);
+    check_held_rows(b, range);
+    if (range.begin == 0) check_batch(b);
+    const auto E = static_cast<size_t>(model_.hparams().n_embd);
     const ForwardSettings settings{.pool = *pool_, .observer = observer_};
     const auto nv = static_cast<size_t>(layout_.n_vocab);
     for (int64_t c0 = 0; c0 < b.size(); c0 += layout_.n_batch) {
@@ -124,11 +154,15 @@ void InferenceContext::decode(const Batch& b) {
                 output_seq_.push_back(b.seq[i]);
             }
         }
-        for (const SeqRun& run : runs_) kv_->reserve(run.seq, run.n);
+        if (range.begin == 0)
+            for (const SeqRun& run : runs_) kv_->reserve(run.seq, run.n);
         float* out = chunk_outputs_.empty() ? nullptr : logits_.data() + static_cast<size_t>(n_outputs_) * nv;
+        const auto row0 = static_cast<size_t>(c0) * E;
         forward_chunk(model_, *kv_, *buffers_, settings,
                       {.tokens = b.token.data() + c0, .pos = b.pos.data() + c0, .n = n, .runs = runs_,
-                       .outputs = chunk_outputs_},
+                       .outputs = chunk_outputs_, .layer_begin = range.begin, .layer_end = range.end,
+                       .hidden_in = range.hidden_in ? range.hidden_in + row0 : nullptr,
+                       .hidden_out = range.hidden_out ? range.hidden_out + row0 : nullptr},
                       out);
         n_outputs_ += static_cast<int64_t>(chunk_outputs_.size());
     }

@@ -31,6 +31,17 @@ struct ForwardBuffers;  // forward.h
 struct SeqRun;          // forward.h
 class ThreadPool;      // quant/thread_pool.h
 
+// A part of the forward pass for decode: layers [begin, end) (an early exit, or the rest of a pass
+// an early exit began). From begin > 0 the rows enter as hidden_in, the state (n_embd floats a
+// row, in batch order) a decode over layers [0, begin) of the same rows left in its hidden_out;
+// their positions are the ones that decode reserved, and this one writes their K and V in its own
+// layers. The logits of a range are those of the state after its last layer (final norm, head).
+struct LayerRange {
+    int64_t begin = 0, end = -1;  // end < 0: n_layer
+    const float* hidden_in = nullptr;
+    float* hidden_out = nullptr;  // optional: each row's state after layer end-1
+};
+
 class InferenceContext {
 public:
     // Throws qlm::Error when n_ctx exceeds the model's training context, the thread count is out
@@ -49,6 +60,11 @@ public:
     // a copy for every sequence that writes into a shared block). Allocates nothing once its
     // bookkeeping has grown to the largest batch.
     void decode(const Batch& batch);
+    // decode over a range of layers (LayerRange). From begin > 0 each sequence's rows must be
+    // positions it holds already (reserved by a decode from layer 0); throws qlm::Error, before
+    // anything runs, for a range outside 0..n_layer, a missing hidden_in, or rows outside what the
+    // sequence holds.
+    void decode(const Batch& batch, const LayerRange& range);
 
     // decode of one sequence's tokens at positions n_pos(seq) .. n_pos(seq)+tokens.size()-1, with
     // logits for every token (all_logits) or the last.
@@ -79,6 +95,7 @@ public:
 
 private:
     void check_batch(const Batch& batch);
+    void check_held_rows(const Batch& batch, const LayerRange& range);
 
     const Model& model_;
     ContextLayout layout_;

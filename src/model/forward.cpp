@@ -10,6 +10,7 @@
 // K·Q dots and the probabilities for V), with --flash-attn as an online softmax.
 #include "src/model/forward.h"
 
+#include <algorithm>
 #include <initializer_list>
 #include <span>
 #include <vector>
@@ -133,11 +134,15 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
     };
     const auto n_out = static_cast<int64_t>(chunk.outputs.size());
 
-    // Token embeddings and the RoPE cos/sin of each position of this chunk.
-    for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, chunk.tokens[t], x + t * E);
+    // Token embeddings (or the state the earlier layers left) and the RoPE cos/sin of each position.
+    const int64_t l_end = chunk.layer_end < 0 ? hp.n_layer : chunk.layer_end;
+    if (chunk.layer_begin == 0)
+        for (int64_t t = 0; t < n; ++t) embed(hp, w.token_embd, chunk.tokens[t], x + t * E);
+    else
+        std::copy(chunk.hidden_in, chunk.hidden_in + n * E, x);
     rope_tables(hp, w.rope_freqs, chunk.pos, n, cs, cs_swa);
 
-    for (int64_t l = 0; l < hp.n_layer; ++l) {
+    for (int64_t l = chunk.layer_begin; l < l_end; ++l) {
         const LayerWeights& L = w.layers[static_cast<size_t>(l)];
         const float* layer_cs = hp.is_swa(l) ? cs_swa : cs;
         // Attention block.
@@ -172,6 +177,7 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
         });
     }
 
+    if (chunk.hidden_out) std::copy(x, x + n * E, chunk.hidden_out);
     if (logits_out && n_out > 0) {
         pool.for_each(n_out, [&](int64_t i) {
             ops::rmsnorm(x + chunk.outputs[static_cast<size_t>(i)] * E, w.output_norm, xn + i * E, E, hp.rms_eps);

@@ -49,9 +49,16 @@ struct ChunkInput {
     int64_t n = 0;
     std::span<const SeqRun> runs;      // covering rows 0..n-1, their positions reserved in the cache
     std::span<const int64_t> outputs;  // the rows whose logits are wanted, ascending
+    // The layers to run, [layer_begin, layer_end): all of them by default. From layer_begin > 0
+    // the rows enter as hidden_in (n rows of n_embd floats: the state a pass over the layers
+    // before it left) instead of as embeddings; hidden_out, when set, receives the rows' state
+    // after the last layer run. The logits come from that state through the final norm and head.
+    int64_t layer_begin = 0, layer_end = -1;  // layer_end < 0: n_layer
+    const float* hidden_in = nullptr;
+    float* hidden_out = nullptr;
 };
 
-// Runs a chunk through every layer: each row at its own position (RoPE), its K and V rows stored
+// Runs a chunk through its layers (every layer unless the input names a range): each row at its own position (RoPE), its K and V rows stored
 // in its sequence's reserved cache slots, its attention over its own sequence's positions up to
 // its own. Writes the logits of the output rows, in order, to logits_out (n_vocab floats each).
 // Tokens must be in the vocabulary, n within the buffers' n_batch and the positions reserved (the

@@ -56,4 +56,22 @@ int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> 
     return draw(work_, rng_);
 }
 
+void Sampler::distribution(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& out) {
+    if (logits.empty()) throw_error("sampler: the logits are empty (the model has no vocabulary)");
+    make_candidates(logits, work_);
+    apply_penalties(work_, penalty_window(history, params_.repeat_last_n), params_.repeat_penalty,
+                    params_.frequency_penalty, params_.presence_penalty);
+    if (params_.no_repeat_ngram > 0) ban_repeated_ngrams(work_, history, params_.no_repeat_ngram);
+    if (is_greedy(params_)) {
+        out.set_point_mass(argmax(work_));
+        return;
+    }
+    keep_top_k(work_, params_.top_k);
+    keep_top_p(work_, params_.top_p);
+    keep_min_p(work_, params_.min_p);
+    scale_temperature(work_, params_.temperature);
+    softmax(work_);
+    out.set(work_);
+}
+
 }  // namespace qlm

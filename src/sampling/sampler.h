@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "src/sampling/sampler_stages.h"
+#include "src/sampling/token_distribution.h"
 
 namespace qlm {
 
@@ -51,6 +52,13 @@ public:
     // Picks the next token from logits (n_vocab floats) given the tokens so far (prompt + output).
     // NaN logits count as -inf. Throws qlm::Error when logits is empty.
     int32_t sample(std::span<const float> logits, std::span<const int32_t> history);
+    // The distribution sample() draws from, after every stage of the chain (a point mass at the
+    // argmax when greedy): the surviving candidates with their probabilities, sorted by id.
+    // Speculative decoding (src/generate/speculative.h) verifies drafts against it.
+    void distribution(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& out);
+    // One token drawn from a distribution with this sampler's RNG.
+    int32_t draw_from(const TokenDistribution& d) { return qlm::draw_from(d, rng_); }
+    std::mt19937_64& rng() { return rng_; }
     const SamplingParams& params() const { return params_; }
     uint64_t seed() const { return seed_; }  // the seed actually used
 

@@ -82,6 +82,8 @@ TEST(CliBeams, WhatCannotRunIsAUsageError) {
     expect_usage_error(beams({"--beams", "2", "--length-penalty", "nan"}), "--length-penalty nan: give a finite number");
     expect_usage_error(beams({"--beams", "2", "--no-repeat-ngram", "-1"}), "--no-repeat-ngram -1 is out of range");
     expect_usage_error(beams({"--beams", "2", "-np", "2"}), "--beams and --parallel are different searches");
+    expect_usage_error(beams({"--beams", "2", "--lookup", "4"}), "--beams and speculative decoding (-md, --lookup, "
+                                                                 "--self-spec) do not combine: give one of them");
     expect_usage_error(beams({"--beams", "2", "--top-k", "5"}),
                        "--beams 2 ranks continuations by log-probability and does not sample: leave out --top-k");
     expect_usage_error(beams({"--beams", "2", "-s", "7"}), "--beams 2 ranks continuations by log-probability and does "

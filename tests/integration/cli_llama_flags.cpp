@@ -47,7 +47,7 @@ TEST(LlamaFlags, FlagsQlmLacksAreRefusedByNameInEveryCommand) {
     for (const auto& base : every_command()) {
         SCOPED_TRACE(base[0]);
         for (const auto& [flag, value] : std::vector<std::pair<std::string, std::string>>{
-                 {"-sm", "none"}, {"-to", "60"}, {"-md", "draft.gguf"}, {"-ub", "256"}, {"-hf", "a/b"}}) {
+                 {"-sm", "none"}, {"-to", "60"}, {"-cd", "512"}, {"-ub", "256"}, {"-hf", "a/b"}}) {
             auto args = base;
             args.insert(args.end(), {flag, value});
             expect_usage_error(qlm(args), flag + " is a llama.cpp flag qlm does not have (");

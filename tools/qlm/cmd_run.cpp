@@ -3,6 +3,8 @@
 // --parallel N (-np N): N samples of the prompt (seeds s, s+1, ...), the prompt evaluated once and
 // its KV blocks shared, each step one batch of N tokens; each text printed under its own label.
 // --beams K: beam search (src/generate/beam_search.h); the best hypothesis printed as the text.
+// -md DRAFT / --lookup N / --self-spec L: speculative decoding (speculative_flags.h), the acceptance
+// rate and the speed-up over plain decoding in the timings.
 // Ctrl-C stops the generation: the text's line is ended, the timings printed, and qlm exits 130
 // (128 + SIGINT, what a shell expects of a program Ctrl-C ended).
 #include <sys/stat.h>
@@ -27,6 +29,7 @@
 #include "src/generate/logits_json.h"
 #include "src/generate/model_adapters.h"
 #include "src/generate/parallel.h"
+#include "src/generate/speculative_models.h"
 #include "src/model/context.h"
 #include "src/sampling/sampler.h"
 #include "src/tokenizer/tokenizer.h"
@@ -38,6 +41,7 @@
 #include "tools/qlm/model_setup.h"
 #include "tools/qlm/prompt_input.h"
 #include "tools/qlm/sampling_flags.h"
+#include "tools/qlm/speculative_flags.h"
 #include "tools/qlm/text_util.h"
 #include "tools/qlm/thread_flag.h"
 #include "tools/qlm/usage_error.h"
@@ -65,6 +69,7 @@ struct RunOptions {
     int64_t n_parallel = 1;
     BeamFlags beams;
     SamplingFlags sampling;
+    SpeculativeFlags spec;
     std::vector<std::string> stops;
     bool ignore_eos = false;
     std::string kv_type = "f16";
@@ -232,6 +237,8 @@ void check_beam_flags(const RunOptions& o) {
     if (b.k < 1 || b.k > INT32_MAX) throw_usage("--beams {}: the number of beams must be 1..{}", b.k, INT32_MAX);
     as_usage([&] { validate(beam_params(o)); });
     if (o.n_parallel > 1) throw_usage("--beams and --parallel are different searches: give one of them");
+    if (o.spec.requested())
+        throw_usage("--beams and speculative decoding (-md, --lookup, --self-spec) do not combine: give one of them");
     if (!o.logits_out.empty()) throw_usage("--logits-out records one sequence: leave out --beams {} (or --logits-out)", b.k);
     if (const std::string flag = given_sampling_flag(o.sampling); !flag.empty())
         throw_usage("--beams {} ranks continuations by log-probability and does not sample: leave out {}", b.k, flag);
@@ -285,6 +292,41 @@ int run_beams(const RunOptions& o, ModelForGeneration& lm, const LoadOptions& lo
     return r.search_end == StopReason::Cancelled ? kExitInterrupted : 0;
 }
 
+// -md / --lookup / --self-spec: the target verifies what the drafter proposes (speculative.h).
+int run_speculative(const RunOptions& o, ModelForGeneration& lm, const LoadOptions& lo, const SamplingParams& sp,
+                    GenerateOptions go, const std::string& text, const std::vector<int32_t>& prompt_ids) {
+    const Hparams& hp = lm.loaded.model->hparams();
+    if (o.spec.self_spec != 0 && o.spec.self_spec > hp.n_layer - 1)
+        throw_usage("--self-spec {}: this model has {} layers; draft with 1 .. {} of them", o.spec.self_spec,
+                    hp.n_layer, hp.n_layer - 1);
+    std::unique_ptr<DraftForGeneration> draft;
+    if (!o.spec.draft_model.empty()) draft = std::make_unique<DraftForGeneration>(load_draft(o.spec, lm));
+    ContextOptions co = lm.context;
+    co.n_outputs = o.spec.n_draft() + 1;
+    InferenceContext ctx(*lm.loaded.model, co);
+    std::unique_ptr<InferenceContext> draft_ctx;
+    std::unique_ptr<SpeculativeModel> spec;
+    if (draft) {
+        draft_ctx = std::make_unique<InferenceContext>(*draft->loaded.model, draft->context);
+        spec = draft_model_speculation(ctx, *draft_ctx);
+    } else if (o.spec.lookup != 0) {
+        spec = lookup_speculation(ctx);
+    } else {
+        as_usage([&] { spec = self_speculation(ctx, o.spec.self_spec); });
+    }
+    Sampler sampler(sp);
+    fmt::print(stderr, "{}", load_summary(lm, lo, sp, sampler.seed()));
+    if (!o.no_display_prompt && o.ids.empty()) emit(text);
+    TokenizerDecoder decoder(*lm.loaded.tokenizer);
+    InterruptScope ctrl_c({SIGINT});
+    go.cancel = &interrupt_flag();
+    const SpeculativeResult r = generate_speculative(*spec, decoder, sampler, prompt_ids, go, o.spec.options());
+    end_text_line(r.generation);
+    print_timings(r.generation);
+    fmt::print(stderr, "{}", speculative_summary(o.spec, hp.n_layer, r));
+    return r.generation.stop_reason == StopReason::Cancelled ? kExitInterrupted : 0;
+}
+
 int run(const RunOptions& o) {
     // --- validate flags before touching the model ---
     const LoadOptions lo{.model = o.model, .n_ctx = o.n_ctx, .n_batch = o.n_batch, .n_threads = o.n_threads, .kv_type = o.kv_type, .flash_attn = o.flash_attn, .gpu_layers = o.gpu_layers};
@@ -300,6 +342,7 @@ int run(const RunOptions& o) {
     if (o.n_parallel > 1 && !o.logits_out.empty())
         throw_usage("--logits-out records one sequence: leave out --parallel {} (or --logits-out)", o.n_parallel);
     check_beam_flags(o);
+    check_speculative_flags(o.spec, o.n_parallel, !o.logits_out.empty());
 
     // --- load ---
     ModelForGeneration lm = load_for_generation(lo);
@@ -308,6 +351,7 @@ int run(const RunOptions& o) {
     const std::vector<int32_t> prompt_ids = prompt_tokens(o, text, tok, hp, lm.context.n_ctx);
     if (o.n_parallel > 1) return run_parallel(o, lm, lo, sp, go, text, prompt_ids);
     if (o.beams.given) return run_beams(o, lm, lo, sp, go, text, prompt_ids);
+    if (o.spec.requested()) return run_speculative(o, lm, lo, sp, go, text, prompt_ids);
     ContextOptions co = lm.context;
     if (!o.logits_out.empty()) co.n_outputs = static_cast<int64_t>(prompt_ids.size());  // every prompt position
     InferenceContext ctx(*lm.loaded.model, co);
@@ -368,6 +412,7 @@ Action setup_run(CLI::App& app) {
     app.add_flag("--early-stopping", o->beams.early_stopping,
                  "beam search: stop as soon as K hypotheses have finished");
     add_sampling_flags(app, o->sampling);
+    add_speculative_flags(app, o->spec);
     app.add_option("--stop", o->stops, "stop before this text (repeatable)")->allow_extra_args(false);
     app.add_flag("--ignore-eos", o->ignore_eos, "keep generating past end-of-text tokens");
     add_cache_flags(app, o->kv_type, &o->flash_attn);

@@ -13,7 +13,7 @@ namespace {
 
 constexpr const char* kGpu = "qlm's one GPU setting is -ngl";
 constexpr const char* kDownload = "qlm reads local GGUF files: fetch one with scripts/get-model.sh and pass -m FILE";
-constexpr const char* kDraft = "qlm has no speculative decoding";
+constexpr const char* kDraft = "qlm's draft model (-md) shares the target's context size, threads and cache settings";
 constexpr const char* kServer = "qlm has no server slots; qlm run --parallel N samples one prompt N times";
 constexpr const char* kThreads = "qlm runs the prompt and the generation on the -t threads";
 constexpr const char* kAffinity = "qlm does not pin threads to CPUs";
@@ -29,7 +29,7 @@ const std::map<std::string_view, const char*>& missing() {
         {"-hf", kDownload}, {"-hfr", kDownload}, {"-hff", kDownload}, {"-hft", kDownload}, {"-mu", kDownload},
         {"-dr", kDownload}, {"-hfd", kDownload}, {"-hfrd", kDownload}, {"-hffd", kDownload}, {"-hfv", kDownload},
         {"-hffv", kDownload}, {"-hfrv", kDownload},
-        {"-md", kDraft}, {"-cd", kDraft}, {"-td", kDraft}, {"-tbd", kDraft}, {"-Cd", kDraft}, {"-Crd", kDraft},
+        {"-cd", kDraft}, {"-td", kDraft}, {"-tbd", kDraft}, {"-Cd", kDraft}, {"-Crd", kDraft},
         {"-ctkd", kDraft}, {"-ctvd", kDraft}, {"-ngld", kDraft}, {"-devd", kDraft}, {"-otd", kDraft},
         {"-cmoed", kDraft}, {"-ncmoed", kDraft},
         {"-cb", kServer}, {"-nocb", kServer}, {"-kvu", kServer}, {"-no-kvu", kServer}, {"-cram", kServer},
@@ -55,7 +55,7 @@ const std::map<std::string_view, const char*>& missing() {
 const std::map<std::string_view, const char*>& renamed() {
     static const std::map<std::string_view, const char*> m = {
         {"-sys", "--system"}, {"--system-prompt", "--system"}, {"-st", "--single-turn"}, {"-ngl", "--gpu-layers"},
-        {"-np", "--parallel"}};
+        {"-np", "--parallel"}, {"-md", "--model-draft"}};
     return m;
 }
 

@@ -69,7 +69,9 @@ TEST(GenerateParallel, EachSequenceIsWhatItsSeedGivesAlone) {
         }
         EXPECT_EQ(r.timings.generated_tokens, total);
         EXPECT_EQ(r.timings.prompt_tokens, static_cast<int64_t>(s.prompt().size()));
-        if (temp > 0) EXPECT_NE(r.sequences[0].text, r.sequences[1].text);  // different seeds, different samples
+        if (temp > 0) {
+            EXPECT_NE(r.sequences[0].text, r.sequences[1].text);  // different seeds, different samples
+        }
     }
 }
 
