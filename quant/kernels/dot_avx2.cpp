@@ -161,4 +161,35 @@ void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
     for (; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
 
+// Four queries at a time share each converted group of K; each keeps its own accumulator, as
+// dot_f16_batch_avx2 does (one FMA per group of 8, hsum_avx at the end).
+void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out) {
+    constexpr int64_t kRows = 4;
+    int64_t r = 0;
+    for (; r + kRows <= rows; r += kRows) {
+        Vf acc[kRows] = {Vf(0.f), Vf(0.f), Vf(0.f), Vf(0.f)};
+        for (int64_t i = 0; i + kLanes <= n; i += kLanes) {
+            const Vf kv = load_f16(k + i);
+            for (int64_t t = 0; t < kRows; ++t) acc[t] = xsimd::fma(load_f32(q[r + t] + i), kv, acc[t]);
+        }
+        for (int64_t t = 0; t < kRows; ++t) out[r + t] = hsum_avx(acc[t]);
+    }
+    for (; r < rows; ++r) {
+        Vf acc(0.f);
+        for (int64_t i = 0; i + kLanes <= n; i += kLanes) acc = xsimd::fma(load_f32(q[r] + i), load_f16(k + i), acc);
+        out[r] = hsum_avx(acc);
+    }
+}
+
+// Each group of 8 of x is converted once and added to every row, as axpy_f16_avx2 adds it.
+void axpy_f16_rows_avx2(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows) {
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        const Vf xv = load_f16(x + i);
+        for (int64_t r = 0; r < rows; ++r) xsimd::fma(Vf(a[r]), xv, load_f32(y[r] + i)).store_unaligned(y[r] + i);
+    }
+    for (; i < n; ++i)
+        for (int64_t r = 0; r < rows; ++r) y[r][i] += a[r] * fp16_to_fp32(x[i]);
+}
+
 }  // namespace qlm::kernels

@@ -88,4 +88,11 @@ void exp_ggml_avx2(const float* x, float* y, int64_t n);
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);
 
+// One f16 K row against many f32 query rows (= qlm::DotF16RowsFn) and one f16 V row into many
+// outputs (= qlm::AxpyF16RowsFn): dot_f16_batch and axpy_f16 row by row, bit for bit.
+void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+void axpy_f16_rows_scalar(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows);
+void axpy_f16_rows_avx2(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows);
+
 }  // namespace qlm::kernels
