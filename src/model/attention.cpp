@@ -160,7 +160,7 @@ struct Plan {
         const int64_t count = visible(row) - softmax_begin(row);
         ops::softmax(seen, count);
         if (v_f16)
-            for (int64_t j = 0; j < count; ++j) seen[j] = fp16_to_fp32(fp32_to_fp16(seen[j]));
+            round_to_f16(seen, count);
     }
 };
 

@@ -93,6 +93,8 @@ struct DecodePlan {
     const FormatOps* kf;
     VecDotFn dot;
     QuantizeRowFn to_q;
+    DotF16RowsFn dot_rows;
+    AxpyF16Fn axpy16;
     size_t q_bytes;
     bool k_f16, v_f16, v_f32;
     uint8_t* qc;  // queries in K's dot type, row s·n_head + h
@@ -103,7 +105,8 @@ struct DecodePlan {
     int64_t row(int64_t s, int64_t g, int64_t gi) const { return s * n_head + g * group + gi; }
     bool sees(int64_t s, int64_t j) const { return j >= seq[s].first && j < seq[s].vis; }
 
-    // f(members, count, a, b) for each run [a, b) of [j0, j1) within one block, once per set of
+    // f(members, count, a, b) for each run [a, b) of [j0, j1) within one block (at most kTileKv
+    // positions), once per set of
     // sequences whose rows read the run (take(s, a, b)) and whose tables map the block to the same
     // physical block: those read it once for all.
     template <class Take, class F>
@@ -111,7 +114,7 @@ struct DecodePlan {
         const int shift = seq[0].kv.block_shift;
         int members[kDecodeSeqs];
         for (int64_t a = j0; a < j1;) {
-            const int64_t bi = a >> shift, b = std::min(j1, (bi + 1) << shift);
+            const int64_t bi = a >> shift, b = std::min({j1, (bi + 1) << shift, a + kTileKv});
             uint32_t left = 0;
             for (int64_t s = 0; s < n_seq; ++s)
                 if (take(s, a, b)) left |= 1u << s;
@@ -130,59 +133,80 @@ struct DecodePlan {
         }
     }
 
-    // Scores of the rows of kv head g, sequences `members`, for position j (the rows that see it):
-    // put(s, gi, score). th: the thread's row lists.
-    template <class Put>
-    void score_position(int64_t g, const int* members, int count, int64_t j, DecodeScratch::PerThread& th,
-                        Put put) const {
+    // Scores of the rows of kv head g, sequences `members` (who share the block of [a, b)), for
+    // the positions of [a, b) each sees: score(s, gi)[j - off]. The sequences that see all of
+    // [a, b) go through one kernel call per position, each K row dotted with all their queries; a
+    // sequence that sees part of it (its last positions, its window's start) alone.
+    template <class Score>
+    void score_run(int64_t g, const int* members, int count, int64_t a, int64_t b, int64_t off,
+                   DecodeScratch::PerThread& th, Score score) const {
         int64_t n = 0;
-        for (int m = 0; m < count; ++m) {
-            if (!sees(members[m], j)) continue;
+        auto add_rows = [&](int s) {
             for (int64_t gi = 0; gi < group; ++gi) {
-                const int64_t row = this->row(members[m], g, gi);
-                th.rows.data()[n] = members[m] * group + gi;
-                th.q.data()[n++] = qf + row * hd;
+                const int64_t r = row(s, g, gi);
+                th.rows.data()[n] = r;
+                th.q.data()[n] = qf + r * hd;
+                th.y.data()[n++] = score(s, gi);
             }
+        };
+        for (int m = 0; m < count; ++m)
+            if (seq[members[m]].first <= a && seq[members[m]].vis >= b) add_rows(members[m]);
+        score_positions(g, members[0], n, a, b, off, th);
+        for (int m = 0; m < count; ++m) {
+            const SeqState& q = seq[members[m]];
+            if (q.first <= a && q.vis >= b) continue;
+            n = 0;
+            add_rows(members[m]);
+            score_positions(g, members[m], n, std::max(a, q.first), std::min(b, q.vis), off, th);
         }
-        if (n == 0) return;
-        const void* kr = seq[members[0]].kv.k_head(j, g);
-        float* d = th.dots.data();
-        if (k_f16) {
-            dot_f16_rows(hd, static_cast<const uint16_t*>(kr), th.q.data(), n, d);
-        } else {
-            for (int64_t r = 0; r < n; ++r) {
-                const int64_t local = th.rows.data()[r], s = local / group;
-                d[r] = dot(hd, kr, qc + static_cast<size_t>(row(s, g, local % group)) * q_bytes);
-            }
-        }
-        for (int64_t r = 0; r < n; ++r) put(th.rows.data()[r], d[r] * scale);
     }
 
-    // y(local row) += p(local row) · v_j for the rows of kv head g, sequences `members`, that see j.
-    template <class P, class Y>
-    void add_value(int64_t g, const int* members, int count, int64_t j, DecodeScratch::PerThread& th, P p,
-                   Y y) const {
-        int64_t n = 0;
-        for (int m = 0; m < count; ++m) {
-            if (!sees(members[m], j)) continue;
-            for (int64_t gi = 0; gi < group; ++gi) {
-                const int64_t local = members[m] * group + gi;
-                th.coef.data()[n] = p(local);
-                th.y.data()[n++] = y(local);
+    // The scores of th's n rows for positions [a, b) of sequence s's blocks, into th.y[r][j - off].
+    void score_positions(int64_t g, int s, int64_t n, int64_t a, int64_t b, int64_t off,
+                         DecodeScratch::PerThread& th) const {
+        if (n == 0) return;
+        float* d = th.dots.data();
+        for (int64_t j = a; j < b; ++j) {
+            const void* kr = seq[s].kv.k_head(j, g);
+            if (k_f16) {
+                dot_rows(hd, static_cast<const uint16_t*>(kr), th.q.data(), n, d);
+            } else {
+                for (int64_t r = 0; r < n; ++r) d[r] = dot(hd, kr, qc + static_cast<size_t>(th.rows.data()[r]) * q_bytes);
+            }
+            for (int64_t r = 0; r < n; ++r) th.y.data()[r][j - off] = d[r] * scale;
+        }
+    }
+
+    // out(s, gi) += Σ_j prob(s, gi)[j - off] · v_j over the positions of [a, b) (at most kTileKv of
+    // one block, shared by `members`) each row sees, j ascending per row; with lanes, position j
+    // goes to lane j mod 8 of the row's lane buffer. The block's V rows are looked up (and
+    // dequantized, q8_0) once for all rows and stay in cache while every row adds them.
+    template <class Prob, class Out>
+    void value_run(int64_t g, const int* members, int count, int64_t a, int64_t b, int64_t off, bool lanes,
+                   DecodeScratch::PerThread& th, Prob prob, Out out) const {
+        const void* vrow[kTileKv];
+        for (int64_t j = a; j < b; ++j) {
+            vrow[j - a] = seq[members[0]].kv.v_head(j, g);
+            if (!v_f16 && !v_f32 && vrow[j - a]) {
+                kf->dequantize_row(vrow[j - a], th.v.data() + (j - a) * hd, hd);
+                vrow[j - a] = th.v.data() + (j - a) * hd;
             }
         }
-        if (n == 0) return;
-        const void* vr = seq[members[0]].kv.v_head(j, g);
-        if (v_f16) {
-            axpy_f16_rows(hd, static_cast<const uint16_t*>(vr), th.coef.data(), th.y.data(), n);
-            return;
+        for (int m = 0; m < count; ++m) {
+            const SeqState& q = seq[members[m]];
+            const int64_t lo = std::max(a, q.first), hi = std::min(b, q.vis);
+            for (int64_t gi = 0; gi < group; ++gi) {
+                const float* p = prob(members[m], gi);
+                float* o = out(members[m], gi);
+                for (int64_t j = lo; j < hi; ++j) {
+                    float* dst = lanes ? o + (j % kLanes) * hd : o;
+                    if (v_f16)
+                        axpy16(hd, p[j - off], static_cast<const uint16_t*>(vrow[j - a]), dst);
+                    else
+                        axpy_f32(hd, p[j - off], static_cast<const float*>(vrow[j - a]), dst);
+                }
+            }
         }
-        const float* vf = static_cast<const float*>(vr);
-        if (!v_f32) {
-            kf->dequantize_row(vr, th.v.data(), hd);
-            vf = th.v.data();
-        }
-        for (int64_t r = 0; r < n; ++r) axpy_f32(hd, th.coef.data()[r], vf, th.y.data()[r]);
     }
 };
 
@@ -199,10 +223,7 @@ void decode_exact(ThreadPool& pool, const DecodePlan& P, DecodeScratch& sc) {
         const int64_t g = it / n_tiles, j0 = it % n_tiles * kTileKv, j1 = std::min(j0 + kTileKv, ld);
         auto take = [&](int64_t s, int64_t a, int64_t b) { return a < P.seq[s].vis && b > P.seq[s].first; };
         P.for_each_shared(j0, j1, take, [&](const int* members, int count, int64_t a, int64_t b) {
-            for (int64_t j = a; j < b; ++j)
-                P.score_position(g, members, count, j, th, [&](int64_t local, float v) {
-                    scores[P.row(local / P.group, g, local % P.group) * ld + j] = v;
-                });
+            P.score_run(g, members, count, a, b, 0, th, [&](int s, int64_t gi) { return scores + P.row(s, g, gi) * ld; });
         });
     });
     pool.for_each(rows_all, [&](int64_t row) {
@@ -211,7 +232,7 @@ void decode_exact(ThreadPool& pool, const DecodePlan& P, DecodeScratch& sc) {
         std::fill(sr + q.soft, sr + q.first, kNegInf);
         ops::softmax(sr + q.soft, q.vis - q.soft);
         if (P.v_f16)
-            for (int64_t j = q.soft; j < q.vis; ++j) sr[j] = fp16_to_fp32(fp32_to_fp16(sr[j]));
+            round_to_f16(sr + q.soft, q.vis - q.soft);
     });
     pool.for_each_dynamic(P.n_kv * P.n_split, [&](int64_t it, int thread) {
         DecodeScratch::PerThread& th = sc.threads[static_cast<size_t>(thread)];
@@ -222,11 +243,9 @@ void decode_exact(ThreadPool& pool, const DecodePlan& P, DecodeScratch& sc) {
         std::fill(lanes, lanes + P.n_seq * P.group * kLanes * hd, 0.f);
         auto take = [&](int64_t s, int64_t a, int64_t b) { return a < P.seq[s].vis && b > P.seq[s].first; };
         P.for_each_shared(j0, j1, take, [&](const int* members, int count, int64_t a, int64_t b) {
-            for (int64_t j = a; j < b; ++j)
-                P.add_value(
-                    g, members, count, j, th,
-                    [&](int64_t local) { return scores[P.row(local / P.group, g, local % P.group) * ld + j]; },
-                    [&](int64_t local) { return lanes + (local * kLanes + j % kLanes) * hd; });
+            P.value_run(
+                g, members, count, a, b, 0, true, th, [&](int s, int64_t gi) { return scores + P.row(s, g, gi) * ld; },
+                [&](int s, int64_t gi) { return lanes + (s * P.group + gi) * kLanes * hd; });
         });
         for (int64_t s = 0; s < P.n_seq; ++s)
             if (in_split(s))
@@ -266,8 +285,7 @@ void flash_split(const DecodePlan& P, int64_t g, int64_t sp, DecodeScratch::PerT
         const int64_t t1 = std::min(t0 + kTileKv, j_end);
         std::fill(s, s + rows * kTileKv, kNegInf);
         P.for_each_shared(t0, t1, take, [&](const int* members, int count, int64_t a, int64_t b) {
-            for (int64_t j = a; j < b; ++j)
-                P.score_position(g, members, count, j, th, [&](int64_t local, float v) { srow(local)[j - t0] = v; });
+            P.score_run(g, members, count, a, b, t0, th, [&](int q, int64_t gi) { return srow(q * P.group + gi); });
         });
         for (int64_t local = 0; local < rows; ++local) {
             const int64_t e = std::min(t1, P.seq[local / P.group].vis) - t0;
@@ -287,8 +305,9 @@ void flash_split(const DecodePlan& P, int64_t g, int64_t sp, DecodeScratch::PerT
             }
         }
         P.for_each_shared(t0, t1, take, [&](const int* members, int count, int64_t a, int64_t b) {
-            for (int64_t j = a; j < b; ++j)
-                P.add_value(g, members, count, j, th, [&](int64_t local) { return srow(local)[j - t0]; }, orow);
+            P.value_run(
+                g, members, count, a, b, t0, false, th, [&](int q, int64_t gi) { return srow(q * P.group + gi); },
+                [&](int q, int64_t gi) { return orow(q * P.group + gi); });
         });
     }
     for (int64_t local = 0; local < rows; ++local) {
@@ -360,7 +379,8 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
     uint8_t* qc = sc->queries.data() + rows_all * hd * sizeof(float);
     DecodePlan P{hd, hp.n_head, hp.n_head_kv, hp.n_head / hp.n_head_kv, n_seq, 0, 1,
                  hp.scale_q ? 1.0f : hp.kq_scale(), &kf, vec_dot_for(kf, active_isa()),
-                 quantize_activation_for(qf, active_isa()), q_bytes, kf.type == GgmlType::F16,
+                 quantize_activation_for(qf, active_isa()), active_kernels().dot_f16_rows,
+                 active_kernels().axpy_f16, q_bytes, kf.type == GgmlType::F16,
                  kf.type == GgmlType::F16, kf.type == GgmlType::F32, qc, qfl, {}};
     const int64_t window = hp.is_swa(layer) ? hp.n_swa : 0;
     for (int64_t s = 0; s < n_seq; ++s) {
