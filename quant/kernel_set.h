@@ -37,8 +37,11 @@ using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
 // in f32 holding f16 values (the query of dot_f16_batch, widened once): the sum dot_f16_batch
 // computes for each row, one K row against many queries (attention over shared KV blocks).
 using DotF16RowsFn = void (*)(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
-// y[r][i] += a[r]·x[i] for r < rows, x in f16: axpy_f16 of each row, x converted once.
-using AxpyF16RowsFn = void (*)(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows);
+// lanes[((lane0 + k) mod 8)·n + i] += p[k]·x[k][i] for k < count (ascending), i < n, x[k] f16 rows:
+// axpy_f16 of each row into lane lane0 + k of an 8-lane buffer (attention's V·P), the lanes kept
+// in registers across the rows.
+using AxpyF16LanesFn = void (*)(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                                float* lanes);
 // y[i] = exp(x[i]); x may equal y.
 using ExpFn = void (*)(const float* x, float* y, int64_t n);
 
@@ -65,7 +68,7 @@ struct RowKernels {
     VecDotFn dot_f16_batch = nullptr;
     ExpFn exp_ggml = nullptr;  // as ggml's x86 vector exp, bit for bit on every set (softmax, SiLU)
     DotF16RowsFn dot_f16_rows = nullptr;    // dot_f16_batch of one K row with many queries
-    AxpyF16RowsFn axpy_f16_rows = nullptr;  // axpy_f16 of one V row into many outputs
+    AxpyF16LanesFn axpy_f16_lanes = nullptr;  // axpy_f16 of many V rows into a row's 8 lanes
 };
 
 struct KernelSet : RowKernels {
@@ -124,8 +127,9 @@ inline void exp_ggml(const float* x, float* y, int64_t n) { active_kernels().exp
 inline void dot_f16_rows(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out) {
     active_kernels().dot_f16_rows(n, k, q, rows, out);
 }
-inline void axpy_f16_rows(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows) {
-    active_kernels().axpy_f16_rows(n, x, a, y, rows);
+inline void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                           float* lanes) {
+    active_kernels().axpy_f16_lanes(n, count, x, p, lane0, lanes);
 }
 
 }  // namespace qlm

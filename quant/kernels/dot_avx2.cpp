@@ -181,15 +181,42 @@ void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int6
     }
 }
 
-// Each group of 8 of x is converted once and added to every row, as axpy_f16_avx2 adds it.
-void axpy_f16_rows_avx2(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows) {
+// Per group of 8 elements the 8 lanes stay in registers while every row is added to its lane
+// (a switch names the register; the lane advances by one per row), with axpy_f16_avx2's FMA.
+void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                         float* lanes) {
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes) {
-        const Vf xv = load_f16(x + i);
-        for (int64_t r = 0; r < rows; ++r) xsimd::fma(Vf(a[r]), xv, load_f32(y[r] + i)).store_unaligned(y[r] + i);
+        Vf l0 = load_f32(lanes + i), l1 = load_f32(lanes + n + i), l2 = load_f32(lanes + 2 * n + i),
+           l3 = load_f32(lanes + 3 * n + i), l4 = load_f32(lanes + 4 * n + i), l5 = load_f32(lanes + 5 * n + i),
+           l6 = load_f32(lanes + 6 * n + i), l7 = load_f32(lanes + 7 * n + i);
+        for (int64_t k = 0; k < count; ++k) {
+            const Vf a(p[k]), v = load_f16(x[k] + i);
+            switch ((lane0 + k) & 7) {
+                case 0: l0 = xsimd::fma(a, v, l0); break;
+                case 1: l1 = xsimd::fma(a, v, l1); break;
+                case 2: l2 = xsimd::fma(a, v, l2); break;
+                case 3: l3 = xsimd::fma(a, v, l3); break;
+                case 4: l4 = xsimd::fma(a, v, l4); break;
+                case 5: l5 = xsimd::fma(a, v, l5); break;
+                case 6: l6 = xsimd::fma(a, v, l6); break;
+                default: l7 = xsimd::fma(a, v, l7); break;
+            }
+        }
+        l0.store_unaligned(lanes + i);
+        l1.store_unaligned(lanes + n + i);
+        l2.store_unaligned(lanes + 2 * n + i);
+        l3.store_unaligned(lanes + 3 * n + i);
+        l4.store_unaligned(lanes + 4 * n + i);
+        l5.store_unaligned(lanes + 5 * n + i);
+        l6.store_unaligned(lanes + 6 * n + i);
+        l7.store_unaligned(lanes + 7 * n + i);
     }
-    for (; i < n; ++i)
-        for (int64_t r = 0; r < rows; ++r) y[r][i] += a[r] * fp16_to_fp32(x[i]);
+    if (i < n)
+        for (int64_t k = 0; k < count; ++k) {
+            float* y = lanes + ((lane0 + k) & 7) * n;
+            for (int64_t t = i; t < n; ++t) y[t] += p[k] * fp16_to_fp32(x[k][t]);
+        }
 }
 
 }  // namespace qlm::kernels

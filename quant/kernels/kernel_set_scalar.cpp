@@ -84,8 +84,9 @@ void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, in
     }
 }
 
-void axpy_f16_rows_scalar(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows) {
-    for (int64_t r = 0; r < rows; ++r) axpy_f16_scalar(n, a[r], x, y[r]);
+void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                           float* lanes) {
+    for (int64_t k = 0; k < count; ++k) axpy_f16_scalar(n, p[k], x[k], lanes + (lane0 + k) % 8 * n);
 }
 
 constinit const KernelSet scalar_set = make_kernel_set(
@@ -94,7 +95,7 @@ constinit const KernelSet scalar_set = make_kernel_set(
      .dot_f16_batch = dot_f16_batch_scalar,
      .exp_ggml = exp_ggml_scalar,
      .dot_f16_rows = dot_f16_rows_scalar,
-     .axpy_f16_rows = axpy_f16_rows_scalar},
+     .axpy_f16_lanes = axpy_f16_lanes_scalar},
     {
         {GgmlType::F32, {.batch_dot = dot_f32_batch_scalar}},
         {GgmlType::F16, {.batch_dot = dot_f16_batch_scalar}},

@@ -88,11 +88,14 @@ void exp_ggml_avx2(const float* x, float* y, int64_t n);
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);
 
-// One f16 K row against many f32 query rows (= qlm::DotF16RowsFn) and one f16 V row into many
-// outputs (= qlm::AxpyF16RowsFn): dot_f16_batch and axpy_f16 row by row, bit for bit.
+// One f16 K row against many f32 query rows (= qlm::DotF16RowsFn): dot_f16_batch row by row, bit
+// for bit.
 void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
 void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
-void axpy_f16_rows_scalar(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows);
-void axpy_f16_rows_avx2(int64_t n, const uint16_t* x, const float* a, float* const* y, int64_t rows);
+// Many f16 V rows into the 8 lanes of one output row (= qlm::AxpyF16LanesFn): axpy_f16 of each.
+void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                           float* lanes);
+void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                         float* lanes);
 
 }  // namespace qlm::kernels

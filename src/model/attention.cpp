@@ -127,9 +127,13 @@ struct Plan {
     void accumulate_v(const Item& w, int64_t j0, int64_t j1, P p, O o, float* vt) const {
         const int64_t rows = w.nt * group;
         const void* vrow[kTileKv];  // the tile's V rows, looked up in the block table once for all rows
+        const uint16_t* v16[kTileKv];
         for (int64_t t0 = j0; t0 < j1; t0 += kTileKv) {
             const int64_t t1 = std::min(t0 + kTileKv, j1);
-            for (int64_t j = t0; j < t1; ++j) vrow[j - t0] = kv.v_head(j, w.g);
+            for (int64_t j = t0; j < t1; ++j) {
+                vrow[j - t0] = kv.v_head(j, w.g);
+                v16[j - t0] = static_cast<const uint16_t*>(vrow[j - t0]);
+            }
             if (!v_f16 && !v_f32)
                 for (int64_t j = t0; j < t1; ++j)
                     if (vrow[j - t0]) kf.dequantize_row(vrow[j - t0], vt + (j - t0) * hd, hd);
@@ -138,6 +142,10 @@ struct Plan {
                 float* orow = o(r);
                 const int64_t begin = std::max(t0, first_visible(row_of(w, r)));
                 const int64_t end = std::min(t1, visible(row_of(w, r)));
+                if (Lanes && v_f16) {  // one kernel call for the tile, the row's lanes in registers
+                    if (begin < end) axpy_f16_lanes(hd, end - begin, v16 + (begin - t0), pr + (begin - j0), begin, orow);
+                    continue;
+                }
                 for (int64_t j = begin; j < end; ++j) {
                     const float pj = pr[j - j0];
                     float* dst = Lanes ? orow + (j % kLanes) * hd : orow;

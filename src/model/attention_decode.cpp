@@ -95,6 +95,7 @@ struct DecodePlan {
     QuantizeRowFn to_q;
     DotF16RowsFn dot_rows;
     AxpyF16Fn axpy16;
+    AxpyF16LanesFn axpy_lanes;
     size_t q_bytes;
     bool k_f16, v_f16, v_f32;
     uint8_t* qc;  // queries in K's dot type, row s·n_head + h
@@ -185,7 +186,9 @@ struct DecodePlan {
     void value_run(int64_t g, const int* members, int count, int64_t a, int64_t b, int64_t off, bool lanes,
                    DecodeScratch::PerThread& th, Prob prob, Out out) const {
         const void* vrow[kTileKv];
+        const uint16_t* v16[kTileKv];
         for (int64_t j = a; j < b; ++j) {
+            v16[j - a] = static_cast<const uint16_t*>(seq[members[0]].kv.v_head(j, g));
             vrow[j - a] = seq[members[0]].kv.v_head(j, g);
             if (!v_f16 && !v_f32 && vrow[j - a]) {
                 kf->dequantize_row(vrow[j - a], th.v.data() + (j - a) * hd, hd);
@@ -198,6 +201,10 @@ struct DecodePlan {
             for (int64_t gi = 0; gi < group; ++gi) {
                 const float* p = prob(members[m], gi);
                 float* o = out(members[m], gi);
+                if (lanes && v_f16) {
+                    if (lo < hi) axpy_lanes(hd, hi - lo, v16 + (lo - a), p + (lo - off), lo, o);
+                    continue;
+                }
                 for (int64_t j = lo; j < hi; ++j) {
                     float* dst = lanes ? o + (j % kLanes) * hd : o;
                     if (v_f16)
@@ -380,7 +387,7 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
     DecodePlan P{hd, hp.n_head, hp.n_head_kv, hp.n_head / hp.n_head_kv, n_seq, 0, 1,
                  hp.scale_q ? 1.0f : hp.kq_scale(), &kf, vec_dot_for(kf, active_isa()),
                  quantize_activation_for(qf, active_isa()), active_kernels().dot_f16_rows,
-                 active_kernels().axpy_f16, q_bytes, kf.type == GgmlType::F16,
+                 active_kernels().axpy_f16, active_kernels().axpy_f16_lanes, q_bytes, kf.type == GgmlType::F16,
                  kf.type == GgmlType::F16, kf.type == GgmlType::F32, qc, qfl, {}};
     const int64_t window = hp.is_swa(layer) ? hp.n_swa : 0;
     for (int64_t s = 0; s < n_seq; ++s) {

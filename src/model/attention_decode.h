@@ -3,8 +3,8 @@
 // forked from one prompt share its KV blocks (seq_cp copies the block table, not the data), so
 // each shared block is read once for all of them: a K row is dotted with the queries of every
 // sequence that holds it (and every query head of its kv head) in one kernel call
-// (dot_f16_rows), a V row added into all their outputs in one (axpy_f16_rows); each sequence's
-// own blocks are read for it alone.
+// (dot_f16_rows), and the block's V rows, loaded once, are added into each of their outputs while
+// they stay in cache (axpy_f16_lanes); each sequence's own blocks are read for it alone.
 //
 // The result is, bit for bit, what attention_team gives each sequence alone: every row keeps its
 // own scores, softmax, positions in ascending order, KV splits of kSplitKv positions and flash

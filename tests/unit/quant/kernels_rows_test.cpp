@@ -1,6 +1,6 @@
-// The many-row attention kernels (dot_f16_rows: one f16 K row against many queries; axpy_f16_rows:
-// one f16 V row into many outputs) give, row by row, the bits of the one-row kernels they stand
-// for (dot_f16_batch, axpy_f16) on every kernel set this CPU runs, and equal the scalar set's:
+// The many-row attention kernels (dot_f16_rows: one f16 K row against many queries;
+// axpy_f16_lanes: many f16 V rows into one output row's 8 lanes) give, row by row, the bits of the
+// one-row kernels they stand for (dot_f16_batch, axpy_f16) on every kernel set this CPU runs:
 // random rows over several binades, extreme values (f16's largest finite value, subnormals, signed
 // zeros), row counts around the SIMD version's group of 4 and lengths with tails.
 #include <gtest/gtest.h>
@@ -75,35 +75,34 @@ TEST(RowKernels, DotF16RowsEqualsTheBatchDotOfEachRow) {
     }
 }
 
-TEST(RowKernels, AxpyF16RowsEqualsTheAxpyOfEachRow) {
-    std::mt19937 rng(12);
+TEST(RowKernels, AxpyF16LanesEqualsTheAxpyOfEachRowIntoItsLane) {
+    std::mt19937 rng(13);
     std::uniform_real_distribution<float> u(-2.f, 2.f);
     for (Isa isa : isas()) {
         const KernelSet& ks = kernel_set(isa);
         for (bool extreme : {false, true})
             for (int64_t n : {1, 7, 8, 13, 64, 100})
-                for (int64_t rows : {1, 2, 5, 17}) {
-                    const std::vector<uint16_t> x = f16_row(n, rng, extreme);
-                    std::vector<float> a;
-                    std::vector<std::vector<float>> y, want;
-                    for (int64_t r = 0; r < rows; ++r) {
-                        a.push_back(r == 1 ? 0.f : u(rng));
-                        std::vector<float> row(static_cast<size_t>(n));
-                        for (float& v : row) v = u(rng);
-                        y.push_back(row);
-                        want.push_back(row);
+                for (int64_t count : {1, 3, 8, 17})
+                    for (int64_t lane0 : {0, 3, 13}) {
+                        std::vector<std::vector<uint16_t>> x;
+                        std::vector<const uint16_t*> xp;
+                        std::vector<float> p;
+                        for (int64_t k = 0; k < count; ++k) {
+                            x.push_back(f16_row(n, rng, extreme));
+                            p.push_back(k == 2 ? 0.f : u(rng));
+                        }
+                        for (const auto& row : x) xp.push_back(row.data());
+                        std::vector<float> got(static_cast<size_t>(8 * n));
+                        for (float& v : got) v = u(rng);
+                        std::vector<float> want = got;
+                        ks.axpy_f16_lanes(n, count, xp.data(), p.data(), lane0, got.data());
+                        for (int64_t k = 0; k < count; ++k)
+                            ks.axpy_f16(n, p[static_cast<size_t>(k)], xp[static_cast<size_t>(k)],
+                                        want.data() + (lane0 + k) % 8 * n);
+                        for (size_t i = 0; i < got.size(); ++i)
+                            ASSERT_TRUE(same_bits(got[i], want[i])) << isa_name(isa) << " n " << n << " count " << count
+                                                                    << " lane0 " << lane0 << " i " << i;
                     }
-                    std::vector<float*> yp;
-                    for (auto& row : y) yp.push_back(row.data());
-                    ks.axpy_f16_rows(n, x.data(), a.data(), yp.data(), rows);
-                    for (int64_t r = 0; r < rows; ++r) {
-                        ks.axpy_f16(n, a[static_cast<size_t>(r)], x.data(), want[static_cast<size_t>(r)].data());
-                        for (int64_t i = 0; i < n; ++i)
-                            ASSERT_TRUE(same_bits(y[static_cast<size_t>(r)][static_cast<size_t>(i)],
-                                                  want[static_cast<size_t>(r)][static_cast<size_t>(i)]))
-                                << isa_name(isa) << " n " << n << " rows " << rows << " row " << r << " i " << i;
-                    }
-                }
     }
 }
 
