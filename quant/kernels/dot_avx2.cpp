@@ -2,6 +2,8 @@
 // xsimd; the int8 kernels are in dot_quant_x86.inl. Only called when cpu_supports_avx2().
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include <xsimd/xsimd.hpp>
 
 #include "quant/fp16.h"
@@ -181,36 +183,35 @@ void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int6
     }
 }
 
-// Per group of 8 elements the 8 lanes stay in registers while every row is added to its lane
-// (a switch names the register; the lane advances by one per row), with axpy_f16_avx2's FMA.
+// Per group of 8 elements the 8 lanes stay in registers while every row is added to its lane, with
+// axpy_f16_avx2's FMA: rows before the first lane 0 and after the last whole group of 8 one by one
+// (a switch names the register), the rest 8 at a time with the lanes in order.
 void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                          float* lanes) {
+    const int64_t head = std::min(count, (8 - (lane0 & 7)) & 7);
+    const int64_t body = head + (count - head) / 8 * 8;
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes) {
-        Vf l0 = load_f32(lanes + i), l1 = load_f32(lanes + n + i), l2 = load_f32(lanes + 2 * n + i),
-           l3 = load_f32(lanes + 3 * n + i), l4 = load_f32(lanes + 4 * n + i), l5 = load_f32(lanes + 5 * n + i),
-           l6 = load_f32(lanes + 6 * n + i), l7 = load_f32(lanes + 7 * n + i);
-        for (int64_t k = 0; k < count; ++k) {
+        Vf l[8];
+        for (int t = 0; t < 8; ++t) l[t] = load_f32(lanes + t * n + i);
+        auto one = [&](int64_t k) {
             const Vf a(p[k]), v = load_f16(x[k] + i);
             switch ((lane0 + k) & 7) {
-                case 0: l0 = xsimd::fma(a, v, l0); break;
-                case 1: l1 = xsimd::fma(a, v, l1); break;
-                case 2: l2 = xsimd::fma(a, v, l2); break;
-                case 3: l3 = xsimd::fma(a, v, l3); break;
-                case 4: l4 = xsimd::fma(a, v, l4); break;
-                case 5: l5 = xsimd::fma(a, v, l5); break;
-                case 6: l6 = xsimd::fma(a, v, l6); break;
-                default: l7 = xsimd::fma(a, v, l7); break;
+                case 0: l[0] = xsimd::fma(a, v, l[0]); break;
+                case 1: l[1] = xsimd::fma(a, v, l[1]); break;
+                case 2: l[2] = xsimd::fma(a, v, l[2]); break;
+                case 3: l[3] = xsimd::fma(a, v, l[3]); break;
+                case 4: l[4] = xsimd::fma(a, v, l[4]); break;
+                case 5: l[5] = xsimd::fma(a, v, l[5]); break;
+                case 6: l[6] = xsimd::fma(a, v, l[6]); break;
+                default: l[7] = xsimd::fma(a, v, l[7]); break;
             }
-        }
-        l0.store_unaligned(lanes + i);
-        l1.store_unaligned(lanes + n + i);
-        l2.store_unaligned(lanes + 2 * n + i);
-        l3.store_unaligned(lanes + 3 * n + i);
-        l4.store_unaligned(lanes + 4 * n + i);
-        l5.store_unaligned(lanes + 5 * n + i);
-        l6.store_unaligned(lanes + 6 * n + i);
-        l7.store_unaligned(lanes + 7 * n + i);
+        };
+        for (int64_t k = 0; k < head; ++k) one(k);
+        for (int64_t k = head; k < body; k += 8)
+            for (int t = 0; t < 8; ++t) l[t] = xsimd::fma(Vf(p[k + t]), load_f16(x[k + t] + i), l[t]);
+        for (int64_t k = body; k < count; ++k) one(k);
+        for (int t = 0; t < 8; ++t) l[t].store_unaligned(lanes + t * n + i);
     }
     if (i < n)
         for (int64_t k = 0; k < count; ++k) {
