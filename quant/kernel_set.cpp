@@ -59,6 +59,8 @@ KernelSet resolve(const KernelSet& set) {
         if (!r.axpy_f16) r.axpy_f16 = s->axpy_f16;
         if (!r.dot_f16_batch) r.dot_f16_batch = s->dot_f16_batch;
         if (!r.exp_ggml) r.exp_ggml = s->exp_ggml;
+        if (!r.dot_f16_rows) r.dot_f16_rows = s->dot_f16_rows;
+        if (!r.axpy_f16_lanes) r.axpy_f16_lanes = s->axpy_f16_lanes;
     }
     for (const FormatOps& f : all_formats()) {
         FormatKernels& k = r.formats[static_cast<size_t>(f.type)];

@@ -1,6 +1,6 @@
 // Kernel sets: one table per ISA (scalar, AVX2, AVX-512, NEON) of the kernels matmul and attention
 // call, indexed by format: {vec_dot, gemm_tile, quantize_activation, batch_dot} per format, plus
-// the kernels that are not per format (RowKernels: axpy_f16, dot_f16_batch, exp_ggml). Each set
+// the kernels that are not per format (RowKernels: axpy_f16, dot_f16_batch, exp_ggml, and their many-row forms). Each set
 // is built in its ISA's file, quant/kernels/kernel_set_<isa>.cpp, and lists only what that ISA
 // does better; what it lacks comes from its fallback set (avx512 -> avx2 -> scalar, neon ->
 // scalar). The scalar set ends every chain: the formats' reference rules
@@ -33,6 +33,15 @@ using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const v
 constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
 // y[i] += a * x[i] for f16 x.
 using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
+// out[r] = Σ_i q[r][i]·k[i] for r < rows over n elements (whole groups of 8), k in f16, the q rows
+// in f32 holding f16 values (the query of dot_f16_batch, widened once): the sum dot_f16_batch
+// computes for each row, one K row against many queries (attention over shared KV blocks).
+using DotF16RowsFn = void (*)(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+// lanes[((lane0 + k) mod 8)·n + i] += p[k]·x[k][i] for k < count (ascending), i < n, x[k] f16 rows:
+// axpy_f16 of each row into lane lane0 + k of an 8-lane buffer (attention's V·P), the lanes kept
+// in registers across the rows.
+using AxpyF16LanesFn = void (*)(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                                float* lanes);
 // y[i] = exp(x[i]); x may equal y.
 using ExpFn = void (*)(const float* x, float* y, int64_t n);
 
@@ -58,6 +67,8 @@ struct RowKernels {
     // matmul (attention's q·k); the same sum as the F16 tile's.
     VecDotFn dot_f16_batch = nullptr;
     ExpFn exp_ggml = nullptr;  // as ggml's x86 vector exp, bit for bit on every set (softmax, SiLU)
+    DotF16RowsFn dot_f16_rows = nullptr;    // dot_f16_batch of one K row with many queries
+    AxpyF16LanesFn axpy_f16_lanes = nullptr;  // axpy_f16 of many V rows into a row's 8 lanes
 };
 
 struct KernelSet : RowKernels {
@@ -113,5 +124,12 @@ inline float dot_f16_batch(int64_t n, const uint16_t* x, const uint16_t* y) {
     return active_kernels().dot_f16_batch(n, x, y);
 }
 inline void exp_ggml(const float* x, float* y, int64_t n) { active_kernels().exp_ggml(x, y, n); }
+inline void dot_f16_rows(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out) {
+    active_kernels().dot_f16_rows(n, k, q, rows, out);
+}
+inline void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                           float* lanes) {
+    active_kernels().axpy_f16_lanes(n, count, x, p, lane0, lanes);
+}
 
 }  // namespace qlm

@@ -2,6 +2,8 @@
 // xsimd; the int8 kernels are in dot_quant_x86.inl. Only called when cpu_supports_avx2().
 #include <immintrin.h>
 
+#include <algorithm>
+
 #include <xsimd/xsimd.hpp>
 
 #include "quant/fp16.h"
@@ -159,6 +161,63 @@ void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
     int64_t i = 0;
     for (; i + kLanes <= n; i += kLanes) xsimd::fma(va, load_f16(x + i), load_f32(y + i)).store_unaligned(y + i);
     for (; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
+}
+
+// Four queries at a time share each converted group of K; each keeps its own accumulator, as
+// dot_f16_batch_avx2 does (one FMA per group of 8, hsum_avx at the end).
+void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out) {
+    constexpr int64_t kRows = 4;
+    int64_t r = 0;
+    for (; r + kRows <= rows; r += kRows) {
+        Vf acc[kRows] = {Vf(0.f), Vf(0.f), Vf(0.f), Vf(0.f)};
+        for (int64_t i = 0; i + kLanes <= n; i += kLanes) {
+            const Vf kv = load_f16(k + i);
+            for (int64_t t = 0; t < kRows; ++t) acc[t] = xsimd::fma(load_f32(q[r + t] + i), kv, acc[t]);
+        }
+        for (int64_t t = 0; t < kRows; ++t) out[r + t] = hsum_avx(acc[t]);
+    }
+    for (; r < rows; ++r) {
+        Vf acc(0.f);
+        for (int64_t i = 0; i + kLanes <= n; i += kLanes) acc = xsimd::fma(load_f32(q[r] + i), load_f16(k + i), acc);
+        out[r] = hsum_avx(acc);
+    }
+}
+
+// Per group of 8 elements the 8 lanes stay in registers while every row is added to its lane, with
+// axpy_f16_avx2's FMA: rows before the first lane 0 and after the last whole group of 8 one by one
+// (a switch names the register), the rest 8 at a time with the lanes in order.
+void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                         float* lanes) {
+    const int64_t head = std::min(count, (8 - (lane0 & 7)) & 7);
+    const int64_t body = head + (count - head) / 8 * 8;
+    int64_t i = 0;
+    for (; i + kLanes <= n; i += kLanes) {
+        Vf l[8];
+        for (int t = 0; t < 8; ++t) l[t] = load_f32(lanes + t * n + i);
+        auto one = [&](int64_t k) {
+            const Vf a(p[k]), v = load_f16(x[k] + i);
+            switch ((lane0 + k) & 7) {
+                case 0: l[0] = xsimd::fma(a, v, l[0]); break;
+                case 1: l[1] = xsimd::fma(a, v, l[1]); break;
+                case 2: l[2] = xsimd::fma(a, v, l[2]); break;
+                case 3: l[3] = xsimd::fma(a, v, l[3]); break;
+                case 4: l[4] = xsimd::fma(a, v, l[4]); break;
+                case 5: l[5] = xsimd::fma(a, v, l[5]); break;
+                case 6: l[6] = xsimd::fma(a, v, l[6]); break;
+                default: l[7] = xsimd::fma(a, v, l[7]); break;
+            }
+        };
+        for (int64_t k = 0; k < head; ++k) one(k);
+        for (int64_t k = head; k < body; k += 8)
+            for (int t = 0; t < 8; ++t) l[t] = xsimd::fma(Vf(p[k + t]), load_f16(x[k + t] + i), l[t]);
+        for (int64_t k = body; k < count; ++k) one(k);
+        for (int t = 0; t < 8; ++t) l[t].store_unaligned(lanes + t * n + i);
+    }
+    if (i < n)
+        for (int64_t k = 0; k < count; ++k) {
+            float* y = lanes + ((lane0 + k) & 7) * n;
+            for (int64_t t = i; t < n; ++t) y[t] += p[k] * fp16_to_fp32(x[k][t]);
+        }
 }
 
 }  // namespace qlm::kernels

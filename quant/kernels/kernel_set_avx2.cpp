@@ -10,7 +10,11 @@ namespace qlm::kernels {
 
 constinit const KernelSet avx2_set = make_kernel_set(
     Isa::Avx2, &scalar_set,
-    {.axpy_f16 = axpy_f16_avx2, .dot_f16_batch = dot_f16_batch_avx2, .exp_ggml = exp_ggml_avx2},
+    {.axpy_f16 = axpy_f16_avx2,
+     .dot_f16_batch = dot_f16_batch_avx2,
+     .exp_ggml = exp_ggml_avx2,
+     .dot_f16_rows = dot_f16_rows_avx2,
+     .axpy_f16_lanes = axpy_f16_lanes_avx2},
     {
         {GgmlType::F32, {dot_f32_avx2, gemm4x3_f32_avx2}},
         {GgmlType::F16, {dot_f16_avx2, gemm4x3_f16_avx2, convert_f32_to_f16_avx2}},

@@ -74,9 +74,28 @@ void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y) {
     for (int64_t i = 0; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
 
+// The f16 products are exact in f32 (both factors hold f16 values), as in dot_f16_batch_scalar.
+void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out) {
+    for (int64_t r = 0; r < rows; ++r) {
+        float l[8] = {};
+        for (int64_t i = 0; i + 8 <= n; i += 8)
+            for (int j = 0; j < 8; ++j) l[j] += q[r][i + j] * fp16_to_fp32(k[i + j]);
+        out[r] = reduce_lanes8_tinyblas(l);
+    }
+}
+
+void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                           float* lanes) {
+    for (int64_t k = 0; k < count; ++k) axpy_f16_scalar(n, p[k], x[k], lanes + (lane0 + k) % 8 * n);
+}
+
 constinit const KernelSet scalar_set = make_kernel_set(
     Isa::Scalar, nullptr,
-    {.axpy_f16 = axpy_f16_scalar, .dot_f16_batch = dot_f16_batch_scalar, .exp_ggml = exp_ggml_scalar},
+    {.axpy_f16 = axpy_f16_scalar,
+     .dot_f16_batch = dot_f16_batch_scalar,
+     .exp_ggml = exp_ggml_scalar,
+     .dot_f16_rows = dot_f16_rows_scalar,
+     .axpy_f16_lanes = axpy_f16_lanes_scalar},
     {
         {GgmlType::F32, {.batch_dot = dot_f32_batch_scalar}},
         {GgmlType::F16, {.batch_dot = dot_f16_batch_scalar}},

@@ -88,4 +88,14 @@ void exp_ggml_avx2(const float* x, float* y, int64_t n);
 void axpy_f16_scalar(int64_t n, float a, const uint16_t* x, float* y);
 void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);
 
+// One f16 K row against many f32 query rows (= qlm::DotF16RowsFn): dot_f16_batch row by row, bit
+// for bit.
+void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+// Many f16 V rows into the 8 lanes of one output row (= qlm::AxpyF16LanesFn): axpy_f16 of each.
+void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                           float* lanes);
+void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                         float* lanes);
+
 }  // namespace qlm::kernels

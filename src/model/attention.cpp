@@ -11,6 +11,8 @@
 
 #include "quant/formats.h"
 #include "quant/fp16.h"
+#include "src/model/attention_common.h"
+#include "src/model/attention_decode.h"
 #include "src/model/kv_cache.h"
 #include "src/model/hparams.h"
 #include "src/model/ops.h"
@@ -19,14 +21,7 @@
 namespace qlm {
 
 namespace {
-constexpr int64_t kTileTokens = 8;   // query tokens per work item
-constexpr int64_t kTileKv = 64;      // KV positions per tile
-constexpr int64_t kSplitKv = 512;    // decode: KV positions per partial result
-constexpr float kNegInf = -std::numeric_limits<float>::infinity();
-
-inline void axpy_f32(int64_t n, float a, const float* x, float* y) {
-    for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
-}
+using namespace attention_detail;
 
 // q·k of f16 rows in the order of llama.cpp's batched f16 matmul (llamafile's tinyBLAS: lane
 // i mod 8 over the row, the lanes reduced as one AVX register; dot_f16_batch). A head size that is
@@ -37,23 +32,6 @@ inline float dot_f16_order(int64_t n, const uint16_t* q, const uint16_t* k) {
     for (int64_t i = 0; i < n; ++i) s += static_cast<double>(fp16_to_fp32(q[i]) * fp16_to_fp32(k[i]));
     return static_cast<float>(s);
 }
-
-// V·P rows are summed the same way over KV positions: position j goes to lane j mod 8 (a block of
-// head_dim floats in the row's 8·head_dim lane buffer), the lanes are reduced at the end.
-constexpr int64_t kLanes = 8;
-void reduce_lanes(const float* lanes, int64_t hd, float* out) {
-    float v[kLanes];
-    for (int64_t i = 0; i < hd; ++i) {
-        for (int64_t l = 0; l < kLanes; ++l) v[l] = lanes[l * hd + i];
-        out[i] = ops::sum8_avx_order(v);
-    }
-}
-
-// The running softmax state of one row (flash kernel): max m and normaliser l.
-struct RowAcc {
-    float m = kNegInf;
-    float l = 0.f;
-};
 
 // Rows of one work item: row r = tt·group + gi is token t0 + tt, query head g·group + gi.
 struct Item {
@@ -149,9 +127,13 @@ struct Plan {
     void accumulate_v(const Item& w, int64_t j0, int64_t j1, P p, O o, float* vt) const {
         const int64_t rows = w.nt * group;
         const void* vrow[kTileKv];  // the tile's V rows, looked up in the block table once for all rows
+        const uint16_t* v16[kTileKv];
         for (int64_t t0 = j0; t0 < j1; t0 += kTileKv) {
             const int64_t t1 = std::min(t0 + kTileKv, j1);
-            for (int64_t j = t0; j < t1; ++j) vrow[j - t0] = kv.v_head(j, w.g);
+            for (int64_t j = t0; j < t1; ++j) {
+                vrow[j - t0] = kv.v_head(j, w.g);
+                v16[j - t0] = static_cast<const uint16_t*>(vrow[j - t0]);
+            }
             if (!v_f16 && !v_f32)
                 for (int64_t j = t0; j < t1; ++j)
                     if (vrow[j - t0]) kf.dequantize_row(vrow[j - t0], vt + (j - t0) * hd, hd);
@@ -160,6 +142,10 @@ struct Plan {
                 float* orow = o(r);
                 const int64_t begin = std::max(t0, first_visible(row_of(w, r)));
                 const int64_t end = std::min(t1, visible(row_of(w, r)));
+                if (Lanes && v_f16) {  // one kernel call for the tile, the row's lanes in registers
+                    if (begin < end) axpy_f16_lanes(hd, end - begin, v16 + (begin - t0), pr + (begin - j0), begin, orow);
+                    continue;
+                }
                 for (int64_t j = begin; j < end; ++j) {
                     const float pj = pr[j - j0];
                     float* dst = Lanes ? orow + (j % kLanes) * hd : orow;
@@ -182,22 +168,10 @@ struct Plan {
         const int64_t count = visible(row) - softmax_begin(row);
         ops::softmax(seen, count);
         if (v_f16)
-            for (int64_t j = 0; j < count; ++j) seen[j] = fp16_to_fp32(fp32_to_fp16(seen[j]));
+            round_to_f16(seen, count);
     }
 };
 
-// A buffer of n values, uninitialised until written (its pages are not touched at allocation).
-template <class T>
-struct Buffer {
-    std::unique_ptr<T[]> p;
-    uint64_t n = 0;
-    void allocate(uint64_t count) {
-        p.reset(count ? new T[count] : nullptr);
-        n = count;
-    }
-    T* data() const { return p.get(); }
-    uint64_t bytes() const { return n * sizeof(T); }
-};
 }  // namespace
 
 // What attention_team keeps between calls: the plan of the current call, the buffers all threads
@@ -213,10 +187,11 @@ struct AttentionScratch::Impl {
     std::vector<Item> items;
     Buffer<float> row_scores, split_out, split_max, split_sum;
     std::vector<PerThread> threads;
+    std::unique_ptr<DecodeScratch> decode;
 };
 
 AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ctx, int64_t n_batch,
-                                 AttentionKernel kernel, int n_threads) {
+                                 AttentionKernel kernel, int n_threads, int64_t n_seq) {
     using plan_math::add, plan_math::mul, plan_math::u;
     AttentionLayout l;
     l.kernel = kernel;
@@ -244,10 +219,12 @@ AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ct
         l.thread_rows = tile_rows;
     }
     if (kf.type != GgmlType::F16 && kf.type != GgmlType::F32) l.thread_v = mul({u(kTileKv), hd});
+    plan_decode(l, hp, kf, n_ctx, n_batch, n_seq);
     l.shared_bytes = add({l.query_bytes, mul({l.max_items, sizeof(Item)}),
-                          mul({sizeof(float), add({l.row_scores, l.split_out, l.split_stats, l.split_stats})})});
+                          mul({sizeof(float), add({l.row_scores, l.split_out, l.split_stats, l.split_stats})}),
+                          decode_shared_bytes(l)});
     l.thread_bytes = add({mul({sizeof(float), add({l.thread_scores, l.thread_out, l.thread_v, l.thread_lanes})}),
-                          mul({l.thread_rows, sizeof(RowAcc)})});
+                          mul({l.thread_rows, sizeof(RowAcc)}), decode_thread_bytes(l)});
     l.bytes = add({l.shared_bytes, mul({l.thread_bytes, u(l.n_threads)})});
     return l;
 }
@@ -269,7 +246,10 @@ AttentionScratch::AttentionScratch(const AttentionLayout& layout) : impl_(std::m
         t.lanes.allocate(layout.thread_lanes);
         t.rows.allocate(layout.thread_rows);
     }
+    if (layout.decode_seqs > 0) m.decode = std::make_unique<DecodeScratch>(layout);
 }
+
+DecodeScratch* AttentionScratch::decode() { return impl_->decode.get(); }
 
 AttentionScratch::~AttentionScratch() = default;
 
@@ -279,7 +259,7 @@ uint64_t AttentionScratch::bytes() const {
                  m.split_max.bytes() + m.split_sum.bytes();
     for (const Impl::PerThread& t : m.threads)
         b += t.scores.bytes() + t.out.bytes() + t.v.bytes() + t.lanes.bytes() + t.rows.bytes();
-    return b;
+    return b + (m.decode ? m.decode->bytes() : 0);
 }
 
 namespace {

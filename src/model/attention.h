@@ -46,14 +46,26 @@ struct AttentionLayout {
     uint64_t thread_v = 0;        // per thread: a tile of dequantized V rows (q8_0 caches; floats)
     uint64_t thread_lanes = 0;    // per thread, exact kernel: one item's V·P sums, 8 lanes per row (floats)
     uint64_t thread_rows = 0;     // per thread, flash kernel: one item's running (max, normaliser)
+    // Several sequences' decode steps in one call (attention_decode.h): up to decode_seqs of them.
+    int64_t decode_seqs = 0;      // 0: no such call
+    uint64_t decode_query = 0;    // shared: their queries in K's dot type and as floats, in bytes
+    uint64_t decode_scores = 0;   // shared, exact kernel: every row's scores over the context
+    uint64_t decode_part = 0;     // shared: the splits' partial outputs (floats)
+    uint64_t decode_stats = 0;    // shared, flash kernel: max and normaliser per split row (floats each)
+    uint64_t thread_decode_rows = 0;  // per thread: the rows of one kv head (decode_seqs × group)
+    uint64_t thread_decode = 0;   // per thread: their V·P lanes (exact) or scores and outputs (flash), floats
     uint64_t shared_bytes = 0;    // the buffers all threads share, in bytes
     uint64_t thread_bytes = 0;    // one thread's buffers, in bytes
     uint64_t bytes = 0;           // shared_bytes + n_threads × thread_bytes
 };
 
-// Throws qlm::Error when a size overflows 64 bits.
+// n_seq: the most sequences a call may decode at once (attention_decode_team; up to
+// kDecodeSeqs of them are planned for, more go in several calls). Throws qlm::Error when a size
+// overflows 64 bits.
 AttentionLayout attention_layout(const Hparams& hp, KvType kv_type, int64_t n_ctx, int64_t n_batch,
-                                 AttentionKernel kernel, int n_threads);
+                                 AttentionKernel kernel, int n_threads, int64_t n_seq = 1);
+
+struct DecodeScratch;  // attention_decode.h
 
 // What attention_team keeps between calls: the plan of the current call
 // and every buffer of an AttentionLayout, allocated once.
@@ -62,6 +74,7 @@ public:
     explicit AttentionScratch(const AttentionLayout& layout);  // throws std::bad_alloc
     ~AttentionScratch();
     uint64_t bytes() const;  // what it holds
+    DecodeScratch* decode();  // the buffers of attention_decode_team; nullptr when not planned
     struct Impl;
 
 private:

@@ -59,7 +59,8 @@ ContextLayout plan_context(const Hparams& hp, std::span<const MatmulGroup> matmu
     l.matmul_input_row_bytes = matmul_input_row_bytes(matmul_groups);
     l.matmul_input_bytes = mul({l.matmul_input_row_bytes, u(l.n_batch)});
     l.attention = attention_layout(hp, o.kv_type, l.n_ctx, l.n_batch,
-                                   o.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact, l.n_threads);
+                                   o.flash_attn ? AttentionKernel::Flash : AttentionKernel::Exact, l.n_threads,
+                                   o.n_seq_max);
     l.n_vocab = hp.n_vocab;
     l.logits_bytes = mul({sizeof(float), u(l.n_outputs), u(l.n_vocab)});
     l.scratch_bytes =

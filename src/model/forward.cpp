@@ -18,6 +18,7 @@
 #include "quant/formats.h"
 #include "quant/matmul.h"
 #include "quant/thread_pool.h"
+#include "src/model/attention_decode.h"
 #include "src/model/ops.h"
 #include "src/model/weights.h"
 
@@ -152,10 +153,8 @@ void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& s, const For
             prepare_qkv(hp, L, layer_cs + t * hp.n_rot, q + t * QD, k + t * KVD, v + t * KVD);
         });
         for (const SeqRun& r : chunk.runs) kv.store(r.seq, l, r.p0, r.n, k + r.row0 * KVD, v + r.row0 * KVD);
-        // Each sequence attends to its own positions only.
-        for (const SeqRun& r : chunk.runs)
-            attention_team(pool, hp, kv.view(r.seq, l), l, q + r.row0 * QD, r.n, r.p0, attn + r.row0 * QD,
-                           s.attention);
+        // Each sequence attends to its own positions only; decode steps of several at once.
+        attention_runs(pool, hp, kv, l, chunk.runs, q, attn, s.attention);
         matmul({&L.wo}, {tmp}, attn, n);
         pool.for_each(n, [&](int64_t t) {
             add_bias(tmp + t * E, L.bo, 1, E);

@@ -1,8 +1,9 @@
 // Several sequences in one context: rows of two sequences decoded in one Batch give each sequence
 // the logits it gets decoded alone, and a sequence forked from a prompt with seq_cp (sharing its
-// blocks, copying on write) continues exactly as the whole text evaluated from scratch. On a dense
-// model (both attention kernels, f16 and q8_0 caches), Gemma 3's sliding-window layers and a MoE
-// model. A row's math does not depend on the other rows of a multi-row batch, so prompts and forks
+// blocks, copying on write) continues exactly as the whole text evaluated from scratch, and so do
+// several forks of different lengths decoded together (one attention call over the shared blocks).
+// On a dense model (both attention kernels, f16 and q8_0 caches), Gemma 3's sliding-window layers
+// and a MoE model. A row's math does not depend on the other rows of a multi-row batch, so prompts and forks
 // must be bit-identical; a decode step of two sequences is a two-row batch where each alone is a
 // one-row step, and float matrix products add in llama.cpp's batched order for more than one row
 // (quant/matmul.h), so those logits are held to rms(diff) <= 1e-3 R, R the rms of the
@@ -146,6 +147,50 @@ void forked_sequences(const Config& s) {
     }
 }
 
+// Five sequences forked from a prompt of two and a half blocks: a first batch gives each a
+// continuation of its own length (1 to 5 tokens; the partial block is copied on write), then
+// decode steps of all five in one batch, whose attention reads the shared blocks once for all
+// (attention_decode.h). Every row's logits are those of the sequence's text evaluated alone.
+void sequences_sharing_a_prefix(const Config& s) {
+    const std::string path = s.synthetic ? synth_model(s.model).string() : shared_file("models/" + s.model).string();
+    const LoadedModel lm = load_model(path, {.tokenizer = TokenizerNeed::None});
+    const Model& m = *lm.model;
+    const int64_t nv = m.hparams().n_vocab, prompt = 40, n_seq = 5, steps = 4;
+    const std::vector<int32_t> p = tokens(prompt, 5, nv);
+    std::vector<std::vector<int32_t>> texts;
+    for (int32_t f = 0; f < n_seq; ++f) {
+        std::vector<int32_t> t = p;
+        const std::vector<int32_t> cont = tokens(f + 1 + steps, 20 + f, nv);
+        t.insert(t.end(), cont.begin(), cont.end());
+        texts.push_back(t);
+    }
+    InferenceContext ctx(m, options(s, n_seq, 64));
+    ctx.eval(p, false);
+    for (int32_t f = 1; f < n_seq; ++f) ctx.seq_cp(0, f);
+    Batch batch;
+    for (int32_t f = 0; f < n_seq; ++f)
+        for (int64_t i = prompt; i < prompt + f + 1; ++i) batch.add(texts[static_cast<size_t>(f)][static_cast<size_t>(i)], i, f, true);
+    ctx.decode(batch);
+    std::vector<Rows> want;
+    for (int32_t f = 0; f < n_seq; ++f) want.push_back(alone(m, s, texts[static_cast<size_t>(f)], steps));
+    int64_t out = 0;
+    for (int32_t f = 0; f < n_seq; ++f)
+        for (int64_t i = prompt; i < prompt + f + 1; ++i)
+            expect_same(ctx.logits(out++), want[static_cast<size_t>(f)][static_cast<size_t>(i)],
+                        label(s) + " shared prefix, fork " + std::to_string(f));
+    for (int64_t k = 0; k < steps; ++k) {
+        batch.clear();
+        for (int32_t f = 0; f < n_seq; ++f) {
+            const int64_t i = prompt + f + 1 + k;
+            batch.add(texts[static_cast<size_t>(f)][static_cast<size_t>(i)], i, f, true);
+        }
+        ctx.decode(batch);
+        for (int32_t f = 0; f < n_seq; ++f)
+            expect_close(ctx.seq_logits(f), want[static_cast<size_t>(f)][static_cast<size_t>(prompt + f + 1 + k)],
+                         label(s) + " shared prefix, step " + std::to_string(k) + ", fork " + std::to_string(f));
+    }
+}
+
 const Config kSetups[] = {
     {"stories260K-F32.gguf", false},
     {"llama3-mini-f32.gguf", true},
@@ -161,6 +206,12 @@ TEST(MultiSequence, TwoSequencesInOneBatchMatchEachAlone) {
 
 TEST(MultiSequence, ForkedSequencesMatchTheirWholeTextAlone) {
     for (const Config& s : kSetups) forked_sequences(s);
+}
+
+TEST(MultiSequence, SequencesSharingAPrefixDecodeAsEachAlone) {
+    for (const Config& s : kSetups) sequences_sharing_a_prefix(s);
+    sequences_sharing_a_prefix({"llama3-mini-f32.gguf", true, KvType::Q8_0, true});
+    sequences_sharing_a_prefix({"llama3-mini-f32.gguf", true, KvType::F32});
 }
 
 // Batch errors are refused before anything runs, naming the limit.

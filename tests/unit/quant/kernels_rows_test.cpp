@@ -1,0 +1,110 @@
+// The many-row attention kernels (dot_f16_rows: one f16 K row against many queries;
+// axpy_f16_lanes: many f16 V rows into one output row's 8 lanes) give, row by row, the bits of the
+// one-row kernels they stand for (dot_f16_batch, axpy_f16) on every kernel set this CPU runs:
+// random rows over several binades, extreme values (f16's largest finite value, subnormals, signed
+// zeros), row counts around the SIMD version's group of 4 and lengths with tails.
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstdint>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "quant/formats.h"
+#include "quant/fp16.h"
+#include "quant/kernel_set.h"
+
+namespace qlm {
+namespace {
+
+std::vector<Isa> isas() {
+    std::vector<Isa> v{Isa::Scalar};
+    for (Isa isa : {Isa::Avx2, Isa::Avx512, Isa::Neon})
+        if (cpu_supports(isa)) v.push_back(isa);
+    return v;
+}
+
+// f16 values over several binades; with `extreme`, a third of them f16's extremes.
+std::vector<uint16_t> f16_row(int64_t n, std::mt19937& rng, bool extreme) {
+    std::uniform_real_distribution<float> u(-1.f, 1.f), e(-8.f, 8.f);
+    std::uniform_int_distribution<int> pick(0, 8);
+    const float specials[] = {65504.f, -65504.f, 0x1p-24f, -0x1p-20f, 0.f, -0.f};
+    std::vector<uint16_t> r(static_cast<size_t>(n));
+    for (uint16_t& h : r) {
+        const int p = pick(rng);
+        const float x = extreme && p < 6 ? specials[p] : u(rng) * std::exp2(e(rng));
+        h = fp32_to_fp16(x);
+    }
+    return r;
+}
+
+bool same_bits(float a, float b) { return std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b)); }
+
+TEST(RowKernels, DotF16RowsEqualsTheBatchDotOfEachRow) {
+    std::mt19937 rng(11);
+    for (Isa isa : isas()) {
+        const KernelSet& ks = kernel_set(isa);
+        for (bool extreme : {false, true})
+            for (int64_t n : {8, 16, 64, 72, 256})
+                for (int64_t rows : {1, 3, 4, 5, 9, 24}) {
+                    const std::vector<uint16_t> k = f16_row(n, rng, extreme);
+                    std::vector<std::vector<uint16_t>> qh;
+                    std::vector<std::vector<float>> qf;
+                    std::vector<const float*> qp;
+                    for (int64_t r = 0; r < rows; ++r) {
+                        qh.push_back(f16_row(n, rng, extreme));
+                        std::vector<float> f;
+                        for (uint16_t h : qh.back()) f.push_back(fp16_to_fp32(h));
+                        qf.push_back(std::move(f));
+                    }
+                    for (const auto& f : qf) qp.push_back(f.data());
+                    std::vector<float> got(static_cast<size_t>(rows), -1.f), ref(got.size(), -2.f);
+                    ks.dot_f16_rows(n, k.data(), qp.data(), rows, got.data());
+                    kernel_set(Isa::Scalar).dot_f16_rows(n, k.data(), qp.data(), rows, ref.data());
+                    for (int64_t r = 0; r < rows; ++r) {
+                        const float one = ks.dot_f16_batch(n, qh[static_cast<size_t>(r)].data(), k.data());
+                        ASSERT_TRUE(same_bits(got[static_cast<size_t>(r)], one))
+                            << isa_name(isa) << " n " << n << " rows " << rows << " row " << r << ": " << got[r]
+                            << " vs " << one;
+                        ASSERT_TRUE(same_bits(got[static_cast<size_t>(r)], ref[static_cast<size_t>(r)]))
+                            << isa_name(isa) << " n " << n << " rows " << rows << " row " << r;
+                    }
+                }
+    }
+}
+
+TEST(RowKernels, AxpyF16LanesEqualsTheAxpyOfEachRowIntoItsLane) {
+    std::mt19937 rng(13);
+    std::uniform_real_distribution<float> u(-2.f, 2.f);
+    for (Isa isa : isas()) {
+        const KernelSet& ks = kernel_set(isa);
+        for (bool extreme : {false, true})
+            for (int64_t n : {1, 7, 8, 13, 64, 100})
+                for (int64_t count : {1, 3, 8, 17})
+                    for (int64_t lane0 : {0, 3, 13}) {
+                        std::vector<std::vector<uint16_t>> x;
+                        std::vector<const uint16_t*> xp;
+                        std::vector<float> p;
+                        for (int64_t k = 0; k < count; ++k) {
+                            x.push_back(f16_row(n, rng, extreme));
+                            p.push_back(k == 2 ? 0.f : u(rng));
+                        }
+                        for (const auto& row : x) xp.push_back(row.data());
+                        std::vector<float> got(static_cast<size_t>(8 * n));
+                        for (float& v : got) v = u(rng);
+                        std::vector<float> want = got;
+                        ks.axpy_f16_lanes(n, count, xp.data(), p.data(), lane0, got.data());
+                        for (int64_t k = 0; k < count; ++k)
+                            ks.axpy_f16(n, p[static_cast<size_t>(k)], xp[static_cast<size_t>(k)],
+                                        want.data() + (lane0 + k) % 8 * n);
+                        for (size_t i = 0; i < got.size(); ++i)
+                            ASSERT_TRUE(same_bits(got[i], want[i])) << isa_name(isa) << " n " << n << " count " << count
+                                                                    << " lane0 " << lane0 << " i " << i;
+                    }
+    }
+}
+
+}  // namespace
+}  // namespace qlm
