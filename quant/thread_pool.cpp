@@ -81,14 +81,19 @@ Slice slice_of(int64_t n, bool dynamic, int s, int size) {
 // once a claim succeeds the loop cannot end before the chunk is done, so what it read is that
 // loop's. Every field threads write sits on a cache line of its own.
 struct ThreadPool::Shared {
+    // The announcement: the loop's descriptor, its number and the wake word share one cache line,
+    // so a worker that sees the wake word change has the whole loop in that one transfer.
+    struct alignas(64) Announcement {
+        WaitWord wake;                      // bumped (and notified) for each new loop
+        std::atomic<uint64_t> loop{0};      // the number of the loop in progress
+        std::atomic<RangeFn> range_fn{nullptr};
+        std::atomic<void*> fn{nullptr};
+        std::atomic<int64_t> n{0};
+        std::atomic<bool> dynamic{false};
+        std::atomic<bool> stop{false};
+    };
+    Announcement a;
     std::chrono::nanoseconds spin{0};
-    std::atomic<RangeFn> range_fn{nullptr};
-    std::atomic<void*> fn{nullptr};
-    std::atomic<int64_t> n{0};
-    std::atomic<bool> dynamic{false};
-    std::atomic<bool> stop{false};
-    alignas(64) std::atomic<uint64_t> loop{0};     // the number of the loop in progress
-    alignas(64) WaitWord wake;                     // bumped (and notified) for each new loop
     alignas(64) WaitWord done;                     // chunks finished by the workers and the owner
     struct alignas(64) Claim {
         std::atomic<uint64_t> word{0};
@@ -98,10 +103,10 @@ struct ThreadPool::Shared {
     // Runs chunks of loop `loop` on thread `first` (its index), from slice `first` on, until none
     // is left; returns how many.
     uint32_t take_chunks(uint64_t loop_number, int first, int size) noexcept {
-        const int64_t n_items = n.load(std::memory_order_relaxed);
-        const bool dyn = dynamic.load(std::memory_order_relaxed);
-        const RangeFn f = range_fn.load(std::memory_order_relaxed);
-        void* const ctx = fn.load(std::memory_order_relaxed);
+        const int64_t n_items = a.n.load(std::memory_order_relaxed);
+        const bool dyn = a.dynamic.load(std::memory_order_relaxed);
+        const RangeFn f = a.range_fn.load(std::memory_order_relaxed);
+        void* const ctx = a.fn.load(std::memory_order_relaxed);
         uint32_t ran = 0;
         for (int k = 0; k < size; ++k) {
             const int s = (first + k) % size;
@@ -148,9 +153,9 @@ ThreadPool::~ThreadPool() { stop_workers(); }
 
 void ThreadPool::stop_workers() {
     if (threads_.empty()) return;
-    shared_->stop.store(true, std::memory_order_relaxed);
-    shared_->wake.value.fetch_add(1, std::memory_order_seq_cst);
-    shared_->wake.notify();
+    shared_->a.stop.store(true, std::memory_order_relaxed);
+    shared_->a.wake.value.fetch_add(1, std::memory_order_seq_cst);
+    shared_->a.wake.notify();
     for (std::thread& t : threads_) t.join();
     threads_.clear();
 }
@@ -159,10 +164,10 @@ void ThreadPool::worker(int index) {
     Shared& s = *shared_;
     uint32_t seen = 0;
     for (;;) {
-        s.wake.wait_while_equal(seen, s.spin);
-        seen = s.wake.value.load(std::memory_order_acquire);
-        if (s.stop.load(std::memory_order_relaxed)) return;
-        const uint32_t ran = s.take_chunks(s.loop.load(std::memory_order_acquire), index, size_);
+        s.a.wake.wait_while_equal(seen, s.spin);
+        seen = s.a.wake.value.load(std::memory_order_acquire);
+        if (s.a.stop.load(std::memory_order_relaxed)) return;
+        const uint32_t ran = s.take_chunks(s.a.loop.load(std::memory_order_acquire), index, size_);
         if (ran > 0) {
             s.done.value.fetch_add(ran, std::memory_order_seq_cst);
             s.done.notify();
@@ -172,11 +177,11 @@ void ThreadPool::worker(int index) {
 
 void ThreadPool::share(int64_t n, bool dynamic, RangeFn range_fn, void* fn) {
     Shared& s = *shared_;
-    const uint64_t loop = s.loop.load(std::memory_order_relaxed) + 1;
-    s.range_fn.store(range_fn, std::memory_order_relaxed);
-    s.fn.store(fn, std::memory_order_relaxed);
-    s.n.store(n, std::memory_order_relaxed);
-    s.dynamic.store(dynamic, std::memory_order_relaxed);
+    const uint64_t loop = s.a.loop.load(std::memory_order_relaxed) + 1;
+    s.a.range_fn.store(range_fn, std::memory_order_relaxed);
+    s.a.fn.store(fn, std::memory_order_relaxed);
+    s.a.n.store(n, std::memory_order_relaxed);
+    s.a.dynamic.store(dynamic, std::memory_order_relaxed);
     s.done.value.store(0, std::memory_order_relaxed);
     uint32_t total = 0;
     for (int i = 0; i < size_; ++i) {
@@ -184,9 +189,9 @@ void ThreadPool::share(int64_t n, bool dynamic, RangeFn range_fn, void* fn) {
         s.claims[i].word.store(claim_word(loop, 0, chunks), std::memory_order_relaxed);
         total += static_cast<uint32_t>(chunks);
     }
-    s.loop.store(loop, std::memory_order_release);
-    s.wake.value.fetch_add(1, std::memory_order_seq_cst);
-    s.wake.notify();
+    s.a.loop.store(loop, std::memory_order_release);
+    s.a.wake.value.fetch_add(1, std::memory_order_seq_cst);
+    s.a.wake.notify();
 
     const uint32_t ran = s.take_chunks(loop, 0, size_);
     if (ran == total) return;  // no worker took a chunk
