@@ -4,6 +4,7 @@
 #include <limits>
 #include <optional>
 
+#include "src/generate/banned_tokens.h"
 #include "src/generate/stop_strings.h"
 #include "src/tokenizer/tokenizer.h"
 #include "src/util/error.h"
@@ -99,12 +100,7 @@ private:
         for (int32_t id = 0; id < static_cast<int32_t>(logits_.size()); ++id)
             if (decoder_.is_end_of_generation(id)) end_ids_.push_back(id);
     }
-    std::span<const float> sampling_logits() {
-        if (end_ids_.empty()) return logits_;
-        biased_.assign(logits_.begin(), logits_.end());
-        for (int32_t id : end_ids_) biased_[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-        return biased_;
-    }
+    std::span<const float> sampling_logits() { return without_tokens(logits_, end_ids_, biased_); }
 
     // Whole UTF-8 characters to on_text (the rest waits for the next piece, or is flushed last).
     void emit(std::string_view bytes, bool last) {

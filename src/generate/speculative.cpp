@@ -11,6 +11,7 @@
 #include <optional>
 #include <string>
 
+#include "src/generate/banned_tokens.h"
 #include "src/generate/stop_strings.h"
 #include "src/util/error.h"
 #include "src/util/utf8.h"
@@ -20,11 +21,7 @@ namespace qlm {
 DraftPicker::DraftPicker(const SamplingParams& target, float p_min) : sampler_(target), p_min_(p_min) {}
 
 int32_t DraftPicker::pick(std::span<const float> logits, std::span<const int32_t> history, TokenDistribution& q) {
-    if (!banned_.empty()) {
-        biased_.assign(logits.begin(), logits.end());
-        for (int32_t id : banned_) biased_[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-        logits = biased_;
-    }
+    logits = without_tokens(logits, banned_, biased_);
     if (p_min_ > 0.0f) {
         float mx = -std::numeric_limits<float>::infinity();
         for (float l : logits) mx = std::max(mx, l);
@@ -96,10 +93,7 @@ private:
     }
 
     std::span<const float> sampling_logits(std::span<const float> logits) {
-        if (end_ids_.empty()) return logits;
-        biased_.assign(logits.begin(), logits.end());
-        for (int32_t id : end_ids_) biased_[static_cast<size_t>(id)] = -std::numeric_limits<float>::infinity();
-        return biased_;
+        return without_tokens(logits, end_ids_, biased_);
     }
 
     void emit(std::string_view bytes, bool last) {

@@ -394,19 +394,7 @@ void attention_flash(ThreadPool& pool, Plan& P, const float* q, float* out, Atte
     });
     if (P.n_split == 1) return;
     pool.for_each(rows_all, [&](int64_t row) {
-        float m = kNegInf, l = 0.f;
-        for (int64_t sp = 0; sp < P.n_split; ++sp) m = std::max(m, part_m[static_cast<size_t>(sp * rows_all + row)]);
-        float* dst = out + row * hd;
-        std::fill(dst, dst + hd, 0.f);
-        for (int64_t sp = 0; sp < P.n_split; ++sp) {
-            const auto pr = static_cast<size_t>(sp * rows_all + row);
-            if (part_m[pr] == kNegInf) continue;  // a split wholly in this row's future
-            const float c = std::exp(part_m[pr] - m);
-            l += part_l[pr] * c;
-            axpy_f32(hd, c, part_o + pr * uhd, dst);
-        }
-        const float inv = l > 0.f ? 1.0f / l : 0.f;
-        for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
+        merge_splits(part_m, part_l, part_o, P.n_split, rows_all, row, hd, out + row * hd);
     });
 }
 

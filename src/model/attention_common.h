@@ -1,7 +1,10 @@
 // What the attention kernels (attention.cpp, attention_decode.cpp) share: the work split's
-// constants, the V·P lane reduction, the running softmax state and the scratch buffer type.
+// constants, the V·P lane reduction, the running softmax state, the merge of a row's splits and
+// the scratch buffer type.
 #pragma once
 
+#include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <limits>
 #include <memory>
@@ -43,6 +46,25 @@ inline void round_to_f16(float* x, int64_t n) {
         to_f16(x + j, h, m);
         for (int64_t i = 0; i < m; ++i) x[j + i] = fp16_to_fp32(h[i]);
     }
+}
+
+// Row `row` of a flash pass split into n_split partial results (split sp's max, normaliser and
+// unnormalised output at [sp·rows_all + row] of part_m, part_l and part_o, hd floats each) merged
+// into dst with the usual rescaling; a split wholly in the row's future (max −inf) is skipped.
+inline void merge_splits(const float* part_m, const float* part_l, const float* part_o, int64_t n_split,
+                         int64_t rows_all, int64_t row, int64_t hd, float* dst) {
+    float m = kNegInf, l = 0.f;
+    for (int64_t sp = 0; sp < n_split; ++sp) m = std::max(m, part_m[sp * rows_all + row]);
+    std::fill(dst, dst + hd, 0.f);
+    for (int64_t sp = 0; sp < n_split; ++sp) {
+        const int64_t pr = sp * rows_all + row;
+        if (part_m[pr] == kNegInf) continue;
+        const float c = std::exp(part_m[pr] - m);
+        l += part_l[pr] * c;
+        axpy_f32(hd, c, part_o + pr * hd, dst);
+    }
+    const float inv = l > 0.f ? 1.0f / l : 0.f;
+    for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
 }
 
 // The running softmax state of one row (flash kernel): max m and normaliser l.

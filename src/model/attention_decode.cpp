@@ -349,19 +349,7 @@ void decode_flash(ThreadPool& pool, const DecodePlan& P, DecodeScratch& sc) {
     pool.for_each(rows_all, [&](int64_t row) {
         const SeqState& q = P.seq[row / P.n_head];
         if (q.n_split == 1) return;
-        float m = kNegInf, l = 0.f;
-        for (int64_t sp = 0; sp < q.n_split; ++sp) m = std::max(m, part_m[sp * rows_all + row]);
-        float* dst = q.out + row % P.n_head * hd;
-        std::fill(dst, dst + hd, 0.f);
-        for (int64_t sp = 0; sp < q.n_split; ++sp) {
-            const int64_t pr = sp * rows_all + row;
-            if (part_m[pr] == kNegInf) continue;
-            const float c = std::exp(part_m[pr] - m);
-            l += part_l[pr] * c;
-            axpy_f32(hd, c, part_o + pr * hd, dst);
-        }
-        const float inv = l > 0.f ? 1.0f / l : 0.f;
-        for (int64_t i = 0; i < hd; ++i) dst[i] *= inv;
+        merge_splits(part_m, part_l, part_o, q.n_split, rows_all, row, hd, q.out + row % P.n_head * hd);
     });
 }
 
