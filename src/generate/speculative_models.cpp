@@ -14,8 +14,9 @@ void plain(InferenceContext& t, std::span<const int32_t> text, int64_t n_prompt,
     for (int64_t j = 0; j < n; ++j) t.eval(text.subspan(static_cast<size_t>(n_prompt + j), 1), false);
 }
 
-// The target side shared by the drafters that keep the target's pass whole: one batch of the
-// context's last token and the draft, logits for every row.
+// The target side shared by the drafters: one batch of the context's last token and the draft,
+// logits for every row (self-speculation replaces the verifying pass with the layers above its
+// draft's).
 class TargetVerifier : public SpeculativeModel {
 public:
     explicit TargetVerifier(InferenceContext& target) : t_(target) {}
@@ -91,13 +92,11 @@ public:
     }
 };
 
-class SelfSpeculation final : public SpeculativeModel {
+class SelfSpeculation final : public TargetVerifier {
 public:
     SelfSpeculation(InferenceContext& ctx, int64_t n_draft_layers)
-        : c_(ctx), L_(n_draft_layers), E_(ctx.model().hparams().n_embd),
+        : TargetVerifier(ctx), L_(n_draft_layers), E_(ctx.model().hparams().n_embd),
           hidden_(static_cast<size_t>(ctx.layout().n_outputs * E_)) {}
-
-    void prefill(std::span<const int32_t> prompt) override { c_.eval(prompt, false); }
 
     // Each row runs layers [0, L) alone, as a plain decode step would, and leaves its state after
     // layer L-1 in hidden_; the last draft token gets its pass too, without logits, so that every
@@ -109,11 +108,11 @@ public:
         for (int64_t j = 0; j <= n_max; ++j) {
             one_.clear();
             one_.add(token, p0 + j, 0, j < n_max);
-            c_.decode(one_, {.begin = 0, .end = L_, .hidden_out = hidden_.data() + j * E_});
+            t_.decode(one_, {.begin = 0, .end = L_, .hidden_out = hidden_.data() + j * E_});
             lower_rows_ = j + 1;
             if (j == n_max) break;
             out.q.emplace_back();
-            token = picker.pick(c_.logits(0), history_, out.q.back());
+            token = picker.pick(t_.logits(0), history_, out.q.back());
             if (!picker.confident()) {
                 out.q.pop_back();
                 break;
@@ -130,31 +129,20 @@ public:
         batch_.add(context.back(), p0, 0, true);
         for (int64_t i = 0; i < k; ++i) batch_.add(draft[static_cast<size_t>(i)], p0 + 1 + i, 0, true);
         if (lower_rows_ < k + 1) {  // nothing drafted this step: a plain pass
-            c_.decode(batch_);
+            t_.decode(batch_);
         } else {
-            if (c_.n_pos(0) > p0 + k + 1) c_.seq_rm(0, p0 + k + 1);  // a draft dropped after its passes
-            c_.decode(batch_, {.begin = L_, .hidden_in = hidden_.data()});
+            if (t_.n_pos(0) > p0 + k + 1) t_.seq_rm(0, p0 + k + 1);  // a draft dropped after its passes
+            t_.decode(batch_, {.begin = L_, .hidden_in = hidden_.data()});
         }
         lower_rows_ = 0;
     }
-    std::span<const float> logits(int64_t i) const override { return c_.logits(i); }
-    void keep(int64_t n) override {
-        if (c_.n_pos(0) > n) c_.seq_rm(0, n);
-    }
-    int64_t n_past() const override { return c_.n_pos(0); }
-    int64_t n_ctx() const override { return c_.n_ctx(); }
-    void decode_plain(std::span<const int32_t> text, int64_t n_prompt, int64_t n) override {
-        plain(c_, text, n_prompt, n);
-    }
-    int64_t max_draft() const override { return c_.layout().n_outputs - 1; }
 
 private:
-    InferenceContext& c_;
     int64_t L_, E_;
     std::vector<float> hidden_;  // a row per position of the step: the state after layer L-1
     int64_t lower_rows_ = 0;     // rows of this step whose layers [0, L) have run
     std::vector<int32_t> history_;
-    Batch one_, batch_;
+    Batch one_;
 };
 
 }  // namespace
