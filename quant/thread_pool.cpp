@@ -31,6 +31,30 @@ inline void cpu_relax() {
 
 }  // namespace
 
+// How long one thread spins before it sleeps. On an idle machine a sleeping worker costs a wake-up
+// (tens of µs on a virtual CPU) at the first loop of every token, since the gap between two tokens'
+// loops (sampling, printing) outlasts a short spin: so spin `full` (ThreadPool's spin). But a
+// thread whose core is shared with another process must not hold it: once a spin shows the thread
+// was descheduled (the clock jumped between two looks), it spins at most kShortSpin for the next
+// kShortFor.
+// The owner gives the same signal to every worker when it has run kAloneLoops loops in a row
+// without a worker taking a chunk (the workers were not there).
+struct SpinBudget {
+    static constexpr std::chrono::microseconds kShortSpin{20};
+    static constexpr std::chrono::microseconds kPreemptedGap{50};
+    static constexpr std::chrono::milliseconds kShortFor{50};
+    static constexpr int kAloneLoops = 8;
+    std::chrono::nanoseconds full{0};
+    std::chrono::steady_clock::time_point short_until{};
+    const std::atomic<int64_t>* pool_short_until = nullptr;  // steady_clock ticks, set by the owner
+
+    std::chrono::nanoseconds short_spin() const { return std::min<std::chrono::nanoseconds>(full, kShortSpin); }
+    bool is_short(std::chrono::steady_clock::time_point now) const {
+        return now < short_until ||
+               (pool_short_until && now.time_since_epoch().count() < pool_short_until->load(std::memory_order_relaxed));
+    }
+};
+
 // A futex word and the number of threads asleep on it: a notify costs a system call only when one
 // is (the count is read after the word changes and raised before the sleeper's last look at the
 // word, both sequentially consistent, so a sleeper is never missed).
@@ -39,17 +63,24 @@ struct ThreadPool::WaitWord {
     std::atomic<int32_t> sleepers{0};
 
     // Returns once `value` no longer holds `old`: spins (reading the clock every 64 pauses) for
-    // `spin`, then sleeps until a notify.
-    void wait_while_equal(uint32_t old, std::chrono::nanoseconds spin) {
+    // the waiting thread's budget, then sleeps until a notify.
+    void wait_while_equal(uint32_t old, SpinBudget& budget) {
         if (value.load(std::memory_order_acquire) != old) return;
-        if (spin.count() > 0) {
-            const auto deadline = std::chrono::steady_clock::now() + spin;
-            do {
+        if (budget.full.count() > 0) {
+            using Clock = std::chrono::steady_clock;
+            const auto start = Clock::now();
+            auto last = start;
+            for (;;) {
                 for (int i = 0; i < 64; ++i) {
                     cpu_relax();
                     if (value.load(std::memory_order_acquire) != old) return;
                 }
-            } while (std::chrono::steady_clock::now() < deadline);
+                const auto now = Clock::now();
+                // 64 pauses take a few µs: a longer gap means the thread lost its core meanwhile.
+                if (now - last > SpinBudget::kPreemptedGap) budget.short_until = now + SpinBudget::kShortFor;
+                last = now;
+                if (now - start >= (budget.is_short(now) ? budget.short_spin() : budget.full)) break;
+            }
         }
         sleepers.fetch_add(1, std::memory_order_seq_cst);
         while (value.load(std::memory_order_seq_cst) == old) value.wait(old, std::memory_order_seq_cst);
@@ -91,9 +122,12 @@ struct ThreadPool::Shared {
         std::atomic<int64_t> n{0};
         std::atomic<bool> dynamic{false};
         std::atomic<bool> stop{false};
+        std::atomic<int64_t> short_until{0};  // SpinBudget::pool_short_until
     };
     Announcement a;
-    std::chrono::nanoseconds spin{0};
+    SpinBudget owner_spin;                         // the owner's, waiting for chunks
+    int alone = 0;                                 // the owner's count of loops no worker joined
+    bool joined = false;                           // a worker has joined a loop (they have started)
     alignas(64) WaitWord done;                     // chunks finished by the workers and the owner
     struct alignas(64) Claim {
         std::atomic<uint64_t> word{0};
@@ -137,7 +171,7 @@ ThreadPool::ThreadPool(int n_threads, std::chrono::microseconds spin) : size_(n_
     if (n_threads < 1) throw_error("a thread pool needs at least one thread, not {}", n_threads);
     if (n_threads == 1) return;
     shared_ = std::make_unique<Shared>();
-    shared_->spin = spin;
+    shared_->owner_spin.full = spin;
     shared_->claims = std::make_unique<Shared::Claim[]>(static_cast<size_t>(n_threads));
     threads_.reserve(static_cast<size_t>(n_threads - 1));
     try {
@@ -163,8 +197,9 @@ void ThreadPool::stop_workers() {
 void ThreadPool::worker(int index) {
     Shared& s = *shared_;
     uint32_t seen = 0;
+    SpinBudget budget{.full = s.owner_spin.full, .pool_short_until = &s.a.short_until};
     for (;;) {
-        s.a.wake.wait_while_equal(seen, s.spin);
+        s.a.wake.wait_while_equal(seen, budget);
         seen = s.a.wake.value.load(std::memory_order_acquire);
         if (s.a.stop.load(std::memory_order_relaxed)) return;
         const uint32_t ran = s.take_chunks(s.a.loop.load(std::memory_order_acquire), index, size_);
@@ -194,10 +229,19 @@ void ThreadPool::share(int64_t n, bool dynamic, RangeFn range_fn, void* fn) {
     s.a.wake.notify();
 
     const uint32_t ran = s.take_chunks(loop, 0, size_);
-    if (ran == total) return;  // no worker took a chunk
+    if (ran == total) {  // no worker took a chunk
+        if (total > 1 && s.joined && ++s.alone >= SpinBudget::kAloneLoops) {
+            s.alone = 0;
+            const auto until = std::chrono::steady_clock::now() + SpinBudget::kShortFor;
+            s.a.short_until.store(until.time_since_epoch().count(), std::memory_order_relaxed);
+        }
+        return;
+    }
+    s.alone = 0;
+    s.joined = true;
     uint32_t d = s.done.value.fetch_add(ran, std::memory_order_acq_rel) + ran;
     while (d != total) {
-        s.done.wait_while_equal(d, s.spin);
+        s.done.wait_while_equal(d, s.owner_spin);
         d = s.done.value.load(std::memory_order_acquire);
     }
 }

@@ -18,9 +18,10 @@
 // a thread that has lost its core to another process arrives a scheduler time slice late, at
 // every one of the ~100 barriers of a decode token. Here the owner waits only for chunks that
 // another thread has started, and does the rest itself; and a waiting thread spins for a bounded
-// time (kDefaultSpin: longer than the gap between two loops of a token), then sleeps on a futex
-// (std::atomic::wait), so it never holds a core that someone else needs for long. GNU OpenMP spins
-// far longer by default, and its spin count is read once, when the library loads.
+// time (kDefaultSpin: longer than the gap between two tokens' loops; much shorter once the thread
+// has seen itself lose its core), then sleeps on a futex (std::atomic::wait), so it never holds a
+// core that someone else needs for long. GNU OpenMP spins far longer by default, whatever the
+// load, and its spin count is read once, when the library loads.
 //
 // The pool is owned by its user (one per inference context): thread counts are per pool, nothing
 // is process-wide. It sits beside matmul, its lowest user (the kernels below are single-threaded;
@@ -48,11 +49,13 @@ inline std::pair<int64_t, int64_t> static_slice(int64_t n, int index, int size) 
 
 class ThreadPool {
 public:
-    // How long a waiting thread spins before it sleeps: longer than the gap between two loops of a
-    // decode token (under 5 µs, measured on kjv-8M), short enough that a thread without work soon
-    // leaves its core to whoever needs it (with a busy loop on one of two cores, 50 µs made two
-    // threads decode slower than one; 5 and 20 µs faster).
-    static constexpr std::chrono::microseconds kDefaultSpin{20};
+    // How long a waiting thread spins before it sleeps: longer than the gap between two tokens'
+    // loops, so that on an idle machine no worker sleeps and is woken within a decode (a wake-up
+    // costs tens of µs on a virtual CPU: kjv-8M decoded 1230 t/s with a 20 µs spin, 1650 with
+    // 200 µs, OpenMP's threads 1676). A thread that finds it has lost its core to another process
+    // spins at most 20 µs for a while (thread_pool.cpp, SpinBudget): with a busy loop on one of two
+    // cores, 50 µs made two threads decode slower than one; 5 and 20 µs faster.
+    static constexpr std::chrono::microseconds kDefaultSpin{200};
     // Chunks per slice of for_each: how finely a finished thread can take over another's slice.
     static constexpr int kChunksPerSlice = 8;
 
