@@ -8,6 +8,7 @@
 
 #include <fmt/format.h>
 
+#include "common/loaded_model.h"
 #include "common/test_support.h"
 #include "src/chat/chat_repl.h"
 
@@ -27,10 +28,7 @@ struct ScriptReader : LineReader {
     std::deque<std::string> lines_;
 };
 
-struct Chat {
-    std::shared_ptr<const gguf::GgufFile> file{gguf::GgufFile::open(test::shared_file("models/stories260K-F32.gguf").string())};
-    std::unique_ptr<Model> model = Model::load(file);
-    std::unique_ptr<Tokenizer> tok = Tokenizer::from_gguf(*file);
+struct Chat : test::LoadedModel {
     InferenceContext ctx{*model, ContextOptions{.n_ctx = 256, .n_threads = 1}};
     ContextKvSource source{ctx};
     ChatSession session{source, *tok, ChatTemplate::builtin(Family::ChatML, "<s>", "</s>")};

@@ -6,6 +6,7 @@
 #include <fstream>
 #include <regex>
 
+#include "common/loaded_model.h"
 #include "common/test_support.h"
 #include "src/chat/chat_session.h"
 #include "src/util/error.h"
@@ -35,10 +36,7 @@ struct ForgetfulSource : CountingSource {
     void seq_rm(int64_t n) override { CountingSource::seq_rm(n < n_past() ? 0 : n); }
 };
 
-struct Stories {
-    std::shared_ptr<const gguf::GgufFile> file{gguf::GgufFile::open(test::shared_file("models/stories260K-F32.gguf").string())};
-    std::unique_ptr<Model> model = Model::load(file);
-    std::unique_ptr<Tokenizer> tok = Tokenizer::from_gguf(*file);
+struct Stories : test::LoadedModel {
     std::unique_ptr<InferenceContext> context(int64_t n_ctx) {
         return std::make_unique<InferenceContext>(*model, ContextOptions{.n_ctx = n_ctx, .n_batch = 512, .n_threads = 1});
     }

@@ -14,6 +14,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/loaded_model.h"
 #include "common/test_support.h"
 #include "src/generate/beam_search.h"
 #include "src/generate/generate.h"
@@ -26,14 +27,8 @@
 namespace qlm {
 namespace {
 
-struct Stories {
-    std::shared_ptr<const gguf::GgufFile> file{
-        gguf::GgufFile::open(test::shared_file("models/stories260K-F32.gguf").string())};
-    std::unique_ptr<Model> model = Model::load(file);
-    std::unique_ptr<Tokenizer> tok = Tokenizer::from_gguf(*file);
-    std::vector<int32_t> prompt(const std::string& text = "Once upon a time, a cat") const {
-        return tok->encode(text, {.add_bos = true});
-    }
+struct Stories : test::LoadedModel {
+    std::vector<int32_t> prompt(const std::string& text = "Once upon a time, a cat") const { return encode(text); }
 };
 
 // stories260K never ends a story with its end-of-text token (llama2.c separates stories with BOS),

@@ -8,6 +8,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/loaded_model.h"
 #include "common/test_support.h"
 #include "src/generate/generate.h"
 #include "src/generate/logits_json.h"
@@ -19,24 +20,11 @@
 namespace qlm {
 namespace {
 
-struct Loaded {
-    std::shared_ptr<const gguf::GgufFile> file;
-    std::unique_ptr<Model> model;
-    std::unique_ptr<Tokenizer> tok;
-};
-
-Loaded load(const std::string& model_name) {
-    Loaded l;
-    l.file = gguf::GgufFile::open(qlm::test::shared_file("models/" + model_name).string());
-    l.model = Model::load(l.file);
-    l.tok = Tokenizer::from_gguf(*l.file);
-    return l;
-}
 
 void expect_greedy_matches_golden(const std::string& golden_name) {
     const LogitsDump ref = logits_dump_from_json(
         qlm::test::read_json(qlm::test::shared_file("golden/" + golden_name)), golden_name);
-    Loaded l = load(ref.model);
+    const qlm::test::LoadedModel l(ref.model);
     InferenceContext ctx(*l.model, {.n_ctx = 256,
                                     .n_batch = 64,
                                     .n_outputs = static_cast<int64_t>(ref.prompt_ids.size()),
@@ -78,7 +66,7 @@ TEST(GenerateModel, Stories260KGreedyMatchesLlamaCpp2) { expect_greedy_matches_g
 TEST(GenerateModel, Stories260KGreedyMatchesLlamaCpp3) { expect_greedy_matches_golden("stories260K-F32.story3.json"); }
 
 TEST(GenerateModel, SameSeedSameSampledText) {
-    Loaded l = load("stories260K-F32.gguf");
+    const qlm::test::LoadedModel l("stories260K-F32.gguf");
     std::vector<int32_t> prompt = l.tok->encode("Once upon a time", {.add_bos = true});
     auto sample_once = [&](uint64_t seed) {
         InferenceContext ctx(*l.model, {.n_ctx = 128, .n_threads = 1});
@@ -100,7 +88,7 @@ TEST(GenerateModel, SameSeedSameSampledText) {
 }
 
 TEST(GenerateModel, ContextFullOnARealModel) {
-    Loaded l = load("stories260K-F32.gguf");
+    const qlm::test::LoadedModel l("stories260K-F32.gguf");
     InferenceContext ctx(*l.model, {.n_ctx = 16, .n_threads = 1});
     ContextLogitsSource source(ctx);
     TokenizerDecoder decoder(*l.tok);

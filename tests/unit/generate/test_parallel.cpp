@@ -9,6 +9,7 @@
 
 #include <gtest/gtest.h>
 
+#include "common/loaded_model.h"
 #include "common/test_support.h"
 #include "src/generate/generate.h"
 #include "src/generate/model_adapters.h"
@@ -21,12 +22,8 @@
 namespace qlm {
 namespace {
 
-struct Stories {
-    std::shared_ptr<const gguf::GgufFile> file{
-        gguf::GgufFile::open(test::shared_file("models/stories260K-F32.gguf").string())};
-    std::unique_ptr<Model> model = Model::load(file);
-    std::unique_ptr<Tokenizer> tok = Tokenizer::from_gguf(*file);
-    std::vector<int32_t> prompt() const { return tok->encode("Once upon a time, a cat", {.add_bos = true}); }
+struct Stories : test::LoadedModel {
+    std::vector<int32_t> prompt() const { return encode("Once upon a time, a cat"); }
 };
 
 SamplingParams sampling(float temp, uint64_t seed) {
