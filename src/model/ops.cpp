@@ -60,7 +60,9 @@ void softcap(float* x, int64_t n, float c) {
 
 void softmax(float* x, int64_t n) {
     float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = std::fmax(mx, x[i]);
+    // A compare, not std::fmax (a libm call per element); both skip NaNs, and a ±0 maximum
+    // gives the same differences below.
+    for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
     for (int64_t i = 0; i < n; ++i) x[i] -= mx;
     qlm::exp_ggml(x, x, n);
     double sum = 0.0;

@@ -88,7 +88,7 @@ TEST(CliMessages, ContextAdviceIsAdviceThatWorks) {
 
     std::string huge;
     for (int i = 0; i < 1200; ++i) huge += "The cat. ";
-    for (const std::string& c : {"0", "2048", "512"}) {
+    for (const char* c : {"0", "2048", "512"}) {
         auto r = run_command(qlm({"run", "-m", stories(), "-t", "1", "-p", huge, "-n", "4", "-c", c}));
         EXPECT_EQ(r.exit_code, 1) << r.err;
         EXPECT_NE(r.err.find("this model's context holds at most 2048: use a shorter prompt, or a model with a larger "
