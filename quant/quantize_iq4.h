@@ -52,9 +52,19 @@ inline int iq4_nearest_index(float v) { return kIq4IndexByHalf[0][iq4_half_row(v
 // The upper index at a midpoint (llama.cpp's best_index_iq4nl); 15 for NaN.
 inline int iq4_nearest_index_upper(float v) { return kIq4IndexByHalf[1][iq4_half_row(v, false, kIq4HalfRange)]; }
 
+// The search's inner step for one 32-element group and scale d: idx[j] = the nearest grid index
+// of x[j]/d (iq4_nearest_index; 8, the value 1, everywhere when d = 0) and the returned
+// Σ w·(x − d·v)² in double, summed in four interleaved partial sums (j mod 4, in order) added as
+// (e0 + e1) + (e2 + e3). The AVX2 version (quantize_iq4_avx2.cpp, x86-64 builds, only on a CPU
+// with AVX2) returns the same bits.
+double iq4_assign_scalar(const float* x, const float* w, float d, uint8_t* idx);
+double iq4_assign_avx2(const float* x, const float* w, float d, uint8_t* idx);
+using Iq4AssignFn = double (*)(const float* x, const float* w, float d, uint8_t* idx);
+
 // One block (32 floats for IQ4_NL, 256 for IQ4_XS) with one non-negative weight per element into
 // `out` (one block); deterministic.
-void iq4_nl_block_searched(const float* x, const float* w, void* out);
-void iq4_xs_block_searched(const float* x, const float* w, void* out);
+// `assign` is one of the iq4_assign versions (the bytes do not depend on which).
+void iq4_nl_block_searched(const float* x, const float* w, void* out, Iq4AssignFn assign);
+void iq4_xs_block_searched(const float* x, const float* w, void* out, Iq4AssignFn assign);
 
 }  // namespace qlm

@@ -4,6 +4,7 @@
 #include <array>
 #include <cmath>
 #include <cstring>
+#include <iterator>
 #include <limits>
 
 #include "quant/format_iq4_nl.h"
@@ -29,29 +30,6 @@ struct Group {
 
 inline float f16_round(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
-// The nearest grid value of each x/d (the best index for any non-negative weight) and Σ w·(x − d·v)²,
-// summed in four interleaved partial sums (independent additions, a fixed order).
-double assign(const float* x, const float* w, float d, uint8_t* idx) {
-    if (d == 0.f) {
-        std::memset(idx, 8, 32);
-    } else {
-        const float id = 1.f / d;
-        for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint8_t>(iq4_nearest_index(id * x[j]));
-    }
-    double e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-    auto term = [&](int j) {
-        const double r = static_cast<double>(x[j]) - static_cast<double>(d * static_cast<float>(kIq4Values[idx[j]]));
-        return static_cast<double>(w[j]) * r * r;
-    };
-    for (int j = 0; j < 32; j += 4) {
-        e0 += term(j);
-        e1 += term(j + 1);
-        e2 += term(j + 2);
-        e3 += term(j + 3);
-    }
-    return (e0 + e1) + (e2 + e3);
-}
-
 // Σ w·v·x and Σ w·v² for fixed indices.
 void moments(const float* x, const float* w, const uint8_t* idx, double& vx, double& vv) {
     vx = vv = 0;
@@ -65,7 +43,7 @@ void moments(const float* x, const float* w, const uint8_t* idx, double& vx, dou
 // The best scale of one 32-element group: the all-zero encoding, then for the extreme element at
 // each grid end ± kSteps, indices by nearest value and kRefits least-squares refits of d (rounded
 // to f16 when round16, as IQ4_NL stores it), each measured.
-Group search_group(const float* x, const float* w, bool round16) {
+Group search_group(const float* x, const float* w, bool round16, Iq4AssignFn assign) {
     Group best;
     best.err = assign(x, w, 0.f, best.idx);
     float amax = 0, max = 0;
@@ -76,18 +54,27 @@ Group search_group(const float* x, const float* w, bool round16) {
         }
     if (!(amax >= kGroupMaxEps) || !std::isfinite(amax)) return best;
     uint8_t idx[32];
+    // The last scales measured: a refit that lands on one of them (a fifth of all refits do, most
+    // on the previous chain's refit) has nothing new to measure (a scale's indices and error
+    // depend on the scale alone) and, being the chain's last step, nothing after it.
+    static_assert(kRefits == 1, "a refit at an earlier step would need its continuation measured");
+    float recent[4] = {0.f, 0.f, 0.f, 0.f};  // d = 0 is never measured here
+    int n_measured = 0;
     for (int end : {static_cast<int>(kIq4Values[0]), static_cast<int>(kIq4Values[15])})
         for (int t = -kSteps; t <= kSteps; ++t) {
             float d = max / static_cast<float>(end + t);
             for (int it = 0; it <= kRefits; ++it) {
                 if (round16) d = f16_round(d);
                 if (d == 0.f || !std::isfinite(d)) break;
+                if (it == kRefits && std::find(std::begin(recent), std::end(recent), d) != std::end(recent)) break;
+                recent[n_measured++ % 4] = d;
                 const double e = assign(x, w, d, idx);
                 if (e < best.err) {
                     best.err = e;
                     best.d = d;
                     std::memcpy(best.idx, idx, 32);
                 }
+                if (it == kRefits) break;  // no refit follows
                 double vx, vv;
                 moments(x, w, idx, vx, vv);
                 if (!(vv > 0)) break;
@@ -103,7 +90,8 @@ void pack(const uint8_t* idx, uint8_t* qs) {
 
 // IQ4_XS for a fixed f16 super-block scale d: each sub-block takes the code nearest to its own best
 // scale s_j or a neighbour, whichever dequantizes closer. Returns the total error.
-double code_sub_blocks(const float* x, const float* w, const float* s, float d, int* code, uint8_t (*idx)[32]) {
+double code_sub_blocks(const float* x, const float* w, const float* s, float d, int* code, uint8_t (*idx)[32],
+                       Iq4AssignFn assign) {
     double total = 0;
     for (int j = 0; j < 8; ++j) {
         const float* xj = x + 32 * j;
@@ -127,8 +115,29 @@ double code_sub_blocks(const float* x, const float* w, const float* s, float d, 
 
 }  // namespace
 
-void iq4_nl_block_searched(const float* x, const float* w, void* out) {
-    const Group g = search_group(x, w, true);
+double iq4_assign_scalar(const float* x, const float* w, float d, uint8_t* idx) {
+    if (d == 0.f) {
+        std::memset(idx, 8, 32);
+    } else {
+        const float id = 1.f / d;
+        for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint8_t>(iq4_nearest_index(id * x[j]));
+    }
+    double e0 = 0, e1 = 0, e2 = 0, e3 = 0;
+    auto term = [&](int j) {
+        const double r = static_cast<double>(x[j]) - static_cast<double>(d * static_cast<float>(kIq4Values[idx[j]]));
+        return static_cast<double>(w[j]) * r * r;
+    };
+    for (int j = 0; j < 32; j += 4) {
+        e0 += term(j);
+        e1 += term(j + 1);
+        e2 += term(j + 2);
+        e3 += term(j + 3);
+    }
+    return (e0 + e1) + (e2 + e3);
+}
+
+void iq4_nl_block_searched(const float* x, const float* w, void* out, Iq4AssignFn assign) {
+    const Group g = search_group(x, w, true, assign);
     BlockIQ4_NL b;
     b.d = fp32_to_fp16(g.d);
     pack(g.idx, b.qs);
@@ -138,10 +147,10 @@ void iq4_nl_block_searched(const float* x, const float* w, void* out) {
 // Each sub-block's best unrounded scale s_j; then d from the largest |s_j| mapped to code −32, −31
 // or 31, each followed by kSuperRounds of code choice and a least-squares refit of d over all
 // sub-blocks; the lowest total error wins.
-void iq4_xs_block_searched(const float* x, const float* w, void* out) {
+void iq4_xs_block_searched(const float* x, const float* w, void* out, Iq4AssignFn assign) {
     float s[8], smax = 0;
     for (int j = 0; j < 8; ++j) {
-        s[j] = search_group(x + 32 * j, w + 32 * j, false).d;
+        s[j] = search_group(x + 32 * j, w + 32 * j, false, assign).d;
         if (std::fabs(s[j]) > std::fabs(smax)) smax = s[j];
     }
     double best = kInf;
@@ -155,7 +164,7 @@ void iq4_xs_block_searched(const float* x, const float* w, void* out) {
         for (int end : {-32, -31, 31}) {
             float d = f16_round(smax / static_cast<float>(end));
             for (int round = 0; round < kSuperRounds && d != 0.f && std::isfinite(d); ++round) {
-                const double e = code_sub_blocks(x, w, s, d, code, idx);
+                const double e = code_sub_blocks(x, w, s, d, code, idx, assign);
                 if (e < best) {
                     best = e;
                     best_d = d;

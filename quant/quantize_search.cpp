@@ -254,7 +254,7 @@ PackFn packer(GgmlType t) {
 
 // The formats searched one block at a time instead of on the lanes: IQ4_NL and IQ4_XS
 // (quant/quantize_iq4_searched.cpp), whose non-linear grid has no closed-form screening.
-using BlockSearchFn = void (*)(const float* x, const float* w, void* out);
+using BlockSearchFn = void (*)(const float* x, const float* w, void* out, Iq4AssignFn assign);
 
 BlockSearchFn block_search(GgmlType t) {
     switch (t) {
@@ -262,6 +262,14 @@ BlockSearchFn block_search(GgmlType t) {
         case GgmlType::IQ4_XS: return iq4_xs_block_searched;
         default: return nullptr;
     }
+}
+
+Iq4AssignFn iq4_assign(Isa isa) {
+#if QLM_X86_KERNELS
+    if ((isa == Isa::Avx512 || isa == Isa::Avx2) && cpu_supports(Isa::Avx2)) return iq4_assign_avx2;
+#endif
+    (void)isa;
+    return iq4_assign_scalar;
 }
 
 const search::SearchKernel& search_kernel(Isa isa) {
@@ -362,7 +370,8 @@ void quantize_on_lanes(GgmlType t, bool reference, PackFn pack, const float* src
 // the reference rule's encoding, the search with the block's importances and, when weighted, the
 // search with unit weights; the first with the least weighted error wins (ties keep the reference).
 void quantize_by_blocks(GgmlType t, BlockSearchFn search, const float* src, void* dst, int64_t n_rows,
-                        int64_t row_len, const float* importance, SearchStats* stats) {
+                        int64_t row_len, const float* importance, SearchStats* stats, Isa isa) {
+    const Iq4AssignFn assign = iq4_assign(isa);
     const FormatOps& ops = format_ops(t);
     const int bs = static_cast<int>(ops.block_size);
     const size_t bytes = ops.block_bytes;
@@ -388,8 +397,8 @@ void quantize_by_blocks(GgmlType t, BlockSearchFn search, const float* src, void
         };
         ops.quantize_row(src, cand[0], bs);
         int n_cand = 1;
-        search(src, w, cand[n_cand++]);
-        if (w != ones.data()) search(src, ones.data(), cand[n_cand++]);
+        search(src, w, cand[n_cand++], assign);
+        if (w != ones.data()) search(src, ones.data(), cand[n_cand++], assign);
         int best = 0;
         double best_err = error_of(cand[0]);
         for (int c = 1; c < n_cand; ++c) {
@@ -422,7 +431,7 @@ void quantize_rows_searched(GgmlType t, const float* src, void* dst, int64_t n_r
     if (!pack && !by_block) throw_error("no searched quantizer for type {}", type_name(t));
     if (row_len % format_ops(t).block_size != 0)
         throw_error("searched {}: rows of {} values are not whole blocks", type_name(t), row_len);
-    if (by_block) return quantize_by_blocks(t, by_block, src, dst, n_rows, row_len, importance, stats);
+    if (by_block) return quantize_by_blocks(t, by_block, src, dst, n_rows, row_len, importance, stats, isa);
     quantize_on_lanes(t, false, pack, src, dst, n_rows, row_len, importance, stats, isa);
 }
 

@@ -1,5 +1,5 @@
 // The searched quantizers' SIMD builds (quant/quantize_search_{avx2,avx512}.cpp, one block per
-// lane) against their scalar build: every block's bytes and its reported error must be identical,
+// lane; the IQ4 search's AVX2 inner step, quant/quantize_iq4_avx2.cpp) against their scalar build: every block's bytes and its reported error must be identical,
 // on Gaussian and heavy-tailed rows, rows with huge outliers, subnormal and near-overflow values,
 // zero, constant and one-signed rows, with and without importances (some all zero), and block
 // counts that leave the last SIMD group part full (tails) or are smaller than one group. The
@@ -206,7 +206,7 @@ INSTANTIATE_TEST_SUITE_P(
     Formats, SearchIsa,
     ::testing::Combine(::testing::Values(GgmlType::Q4_0, GgmlType::Q4_1, GgmlType::Q5_0, GgmlType::Q5_1,
                                          GgmlType::Q2_K, GgmlType::Q3_K, GgmlType::Q4_K, GgmlType::Q5_K,
-                                         GgmlType::Q6_K),
+                                         GgmlType::Q6_K, GgmlType::IQ4_NL, GgmlType::IQ4_XS),
                        ::testing::Values(Isa::Avx2, Isa::Avx512)),
     [](const auto& info) {
         return std::string(type_name(std::get<0>(info.param))) + "_" + isa_name(std::get<1>(info.param));
