@@ -52,14 +52,22 @@ inline int iq4_nearest_index(float v) { return kIq4IndexByHalf[0][iq4_half_row(v
 // The upper index at a midpoint (llama.cpp's best_index_iq4nl); 15 for NaN.
 inline int iq4_nearest_index_upper(float v) { return kIq4IndexByHalf[1][iq4_half_row(v, false, kIq4HalfRange)]; }
 
+// Σ w·v·x and Σ w·v² of a 32-element group with grid values v = kIq4Values[idx] (the least-squares
+// scale is vx/vv), each in double as four interleaved partial sums (j mod 4, in order) added as
+// (s0 + s1) + (s2 + s3).
+struct Iq4Moments {
+    double vx = 0, vv = 0;
+};
+Iq4Moments iq4_moments(const float* x, const float* w, const uint8_t* idx);
+
 // The search's inner step for one 32-element group and scale d: idx[j] = the nearest grid index
-// of x[j]/d (iq4_nearest_index; 8, the value 1, everywhere when d = 0) and the returned
-// Σ w·(x − d·v)² in double, summed in four interleaved partial sums (j mod 4, in order) added as
-// (e0 + e1) + (e2 + e3). The AVX2 version (quantize_iq4_avx2.cpp, x86-64 builds, only on a CPU
-// with AVX2) returns the same bits.
-double iq4_assign_scalar(const float* x, const float* w, float d, uint8_t* idx);
-double iq4_assign_avx2(const float* x, const float* w, float d, uint8_t* idx);
-using Iq4AssignFn = double (*)(const float* x, const float* w, float d, uint8_t* idx);
+// of x[j]/d (iq4_nearest_index; 8, the value 1, everywhere when d = 0), the returned
+// Σ w·(x − d·v)² in double, summed as iq4_moments sums, and with `moments` not null, iq4_moments
+// of those indices. The AVX2 version (quantize_iq4_avx2.cpp, x86-64 builds, only on a CPU with
+// AVX2) returns the same bits.
+double iq4_assign_scalar(const float* x, const float* w, float d, uint8_t* idx, Iq4Moments* moments);
+double iq4_assign_avx2(const float* x, const float* w, float d, uint8_t* idx, Iq4Moments* moments);
+using Iq4AssignFn = double (*)(const float* x, const float* w, float d, uint8_t* idx, Iq4Moments* moments);
 
 // One block (32 floats for IQ4_NL, 256 for IQ4_XS) with one non-negative weight per element into
 // `out` (one block); deterministic.

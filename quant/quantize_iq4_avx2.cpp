@@ -28,11 +28,12 @@ constexpr Grid kGrid = [] {
 
 }  // namespace
 
-double iq4_assign_avx2(const float* x, const float* w, float d, uint8_t* idx) {
-    if (d == 0.f) return iq4_assign_scalar(x, w, d, idx);
+double iq4_assign_avx2(const float* x, const float* w, float d, uint8_t* idx, Iq4Moments* moments) {
+    if (d == 0.f) return iq4_assign_scalar(x, w, d, idx, moments);
     const __m256 id = _mm256_set1_ps(1.f / d), vd = _mm256_set1_ps(d);
     const __m256 kLow = _mm256_loadu_ps(kGrid.value), kHigh = _mm256_loadu_ps(kGrid.value + 8);
-    __m256d acc = _mm256_setzero_pd();  // lane k: the scalar version's partial sum e_k (j ≡ k mod 4)
+    // Lane k: the scalar version's partial sums of j ≡ k mod 4 (error, w·v·x, w·v²).
+    __m256d acc = _mm256_setzero_pd(), acc_vx = _mm256_setzero_pd(), acc_vv = _mm256_setzero_pd();
     for (int j = 0; j < 32; j += 8) {
         const __m256 xs = _mm256_loadu_ps(x + j);
         const __m256 v = _mm256_mul_ps(id, xs);
@@ -56,11 +57,24 @@ double iq4_assign_avx2(const float* x, const float* w, float d, uint8_t* idx) {
             const __m128 xh = h ? _mm256_extractf128_ps(xs, 1) : _mm256_castps256_ps128(xs);
             const __m128 dh = h ? _mm256_extractf128_ps(dv, 1) : _mm256_castps256_ps128(dv);
             const __m128 wh = h ? _mm256_extractf128_ps(ws, 1) : _mm256_castps256_ps128(ws);
-            const __m256d r = _mm256_sub_pd(_mm256_cvtps_pd(xh), _mm256_cvtps_pd(dh));
-            acc = _mm256_add_pd(acc, _mm256_mul_pd(_mm256_mul_pd(_mm256_cvtps_pd(wh), r), r));
+            const __m256d xd = _mm256_cvtps_pd(xh), wd = _mm256_cvtps_pd(wh);
+            const __m256d r = _mm256_sub_pd(xd, _mm256_cvtps_pd(dh));
+            acc = _mm256_add_pd(acc, _mm256_mul_pd(_mm256_mul_pd(wd, r), r));
+            if (moments) {
+                const __m256d v = _mm256_cvtps_pd(h ? _mm256_extractf128_ps(val, 1) : _mm256_castps256_ps128(val));
+                const __m256d wv = _mm256_mul_pd(wd, v);
+                acc_vx = _mm256_add_pd(acc_vx, _mm256_mul_pd(wv, xd));
+                acc_vv = _mm256_add_pd(acc_vv, _mm256_mul_pd(wv, v));
+            }
         }
     }
     alignas(32) double e[4];
+    if (moments) {
+        _mm256_store_pd(e, acc_vx);
+        moments->vx = (e[0] + e[1]) + (e[2] + e[3]);
+        _mm256_store_pd(e, acc_vv);
+        moments->vv = (e[0] + e[1]) + (e[2] + e[3]);
+    }
     _mm256_store_pd(e, acc);
     return (e[0] + e[1]) + (e[2] + e[3]);
 }

@@ -30,22 +30,12 @@ struct Group {
 
 inline float f16_round(float v) { return fp16_to_fp32(fp32_to_fp16(v)); }
 
-// Σ w·v·x and Σ w·v² for fixed indices.
-void moments(const float* x, const float* w, const uint8_t* idx, double& vx, double& vv) {
-    vx = vv = 0;
-    for (int j = 0; j < 32; ++j) {
-        const double v = kIq4Values[idx[j]];
-        vx += static_cast<double>(w[j]) * v * x[j];
-        vv += static_cast<double>(w[j]) * v * v;
-    }
-}
-
 // The best scale of one 32-element group: the all-zero encoding, then for the extreme element at
 // each grid end ± kSteps, indices by nearest value and kRefits least-squares refits of d (rounded
 // to f16 when round16, as IQ4_NL stores it), each measured.
 Group search_group(const float* x, const float* w, bool round16, Iq4AssignFn assign) {
     Group best;
-    best.err = assign(x, w, 0.f, best.idx);
+    best.err = assign(x, w, 0.f, best.idx, nullptr);
     float amax = 0, max = 0;
     for (int j = 0; j < 32; ++j)
         if (std::fabs(x[j]) > amax) {
@@ -68,17 +58,15 @@ Group search_group(const float* x, const float* w, bool round16, Iq4AssignFn ass
                 if (d == 0.f || !std::isfinite(d)) break;
                 if (it == kRefits && std::find(std::begin(recent), std::end(recent), d) != std::end(recent)) break;
                 recent[n_measured++ % 4] = d;
-                const double e = assign(x, w, d, idx);
+                Iq4Moments m;
+                const double e = assign(x, w, d, idx, it < kRefits ? &m : nullptr);  // no refit after the last
                 if (e < best.err) {
                     best.err = e;
                     best.d = d;
                     std::memcpy(best.idx, idx, 32);
                 }
-                if (it == kRefits) break;  // no refit follows
-                double vx, vv;
-                moments(x, w, idx, vx, vv);
-                if (!(vv > 0)) break;
-                d = static_cast<float>(vx / vv);
+                if (it == kRefits || !(m.vv > 0)) break;
+                d = static_cast<float>(m.vx / m.vv);
             }
         }
     return best;
@@ -101,7 +89,7 @@ double code_sub_blocks(const float* x, const float* w, const float* s, float d, 
         double best = kInf;
         for (int l = std::max(-32, l0 - 1); l <= std::min(31, l0 + 1); ++l) {
             uint8_t q[32];
-            const double e = assign(xj, wj, d * static_cast<float>(l), q);
+            const double e = assign(xj, wj, d * static_cast<float>(l), q, nullptr);
             if (e < best) {
                 best = e;
                 code[j] = l;
@@ -115,25 +103,31 @@ double code_sub_blocks(const float* x, const float* w, const float* s, float d, 
 
 }  // namespace
 
-double iq4_assign_scalar(const float* x, const float* w, float d, uint8_t* idx) {
+Iq4Moments iq4_moments(const float* x, const float* w, const uint8_t* idx) {
+    double vx[4] = {}, vv[4] = {};
+    for (int j = 0; j < 32; ++j) {
+        const double v = kIq4Values[idx[j]];
+        const double wv = static_cast<double>(w[j]) * v;
+        vx[j % 4] += wv * x[j];
+        vv[j % 4] += wv * v;
+    }
+    return {(vx[0] + vx[1]) + (vx[2] + vx[3]), (vv[0] + vv[1]) + (vv[2] + vv[3])};
+}
+
+double iq4_assign_scalar(const float* x, const float* w, float d, uint8_t* idx, Iq4Moments* moments) {
     if (d == 0.f) {
         std::memset(idx, 8, 32);
     } else {
         const float id = 1.f / d;
         for (int j = 0; j < 32; ++j) idx[j] = static_cast<uint8_t>(iq4_nearest_index(id * x[j]));
     }
-    double e0 = 0, e1 = 0, e2 = 0, e3 = 0;
-    auto term = [&](int j) {
+    double e[4] = {};
+    for (int j = 0; j < 32; ++j) {
         const double r = static_cast<double>(x[j]) - static_cast<double>(d * static_cast<float>(kIq4Values[idx[j]]));
-        return static_cast<double>(w[j]) * r * r;
-    };
-    for (int j = 0; j < 32; j += 4) {
-        e0 += term(j);
-        e1 += term(j + 1);
-        e2 += term(j + 2);
-        e3 += term(j + 3);
+        e[j % 4] += static_cast<double>(w[j]) * r * r;
     }
-    return (e0 + e1) + (e2 + e3);
+    if (moments) *moments = iq4_moments(x, w, idx);
+    return (e[0] + e[1]) + (e[2] + e[3]);
 }
 
 void iq4_nl_block_searched(const float* x, const float* w, void* out, Iq4AssignFn assign) {
@@ -173,10 +167,9 @@ void iq4_xs_block_searched(const float* x, const float* w, void* out, Iq4AssignF
                 }
                 double num = 0, den = 0;
                 for (int j = 0; j < 8; ++j) {
-                    double vx, vv;
-                    moments(x + 32 * j, w + 32 * j, idx[j], vx, vv);
-                    num += code[j] * vx;
-                    den += static_cast<double>(code[j]) * code[j] * vv;
+                    const Iq4Moments m = iq4_moments(x + 32 * j, w + 32 * j, idx[j]);
+                    num += code[j] * m.vx;
+                    den += static_cast<double>(code[j]) * code[j] * m.vv;
                 }
                 if (!(den > 0)) break;
                 d = f16_round(static_cast<float>(num / den));

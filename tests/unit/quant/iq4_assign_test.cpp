@@ -1,5 +1,5 @@
 // The IQ4 search's inner step on AVX2 (iq4_assign_avx2) against the scalar version: the same
-// indices and the same error bits for groups whose values sit on and a few ulps around every grid
+// indices and the same bits of the error and of the moments for groups whose values sit on and a few ulps around every grid
 // value and midpoint (scaled by d), random groups with random weights (some zero), non-finite and
 // extreme values, and scales from subnormal (1/d overflows) to huge, zero included.
 #include <gtest/gtest.h>
@@ -10,6 +10,7 @@
 #include <limits>
 #include <random>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "quant/format_iq4_nl.h"
@@ -23,15 +24,26 @@ void expect_same(const float* x, const float* w, float d, const std::string& wha
     uint8_t want[32], got[32];
     std::memset(want, 0xee, sizeof want);
     std::memset(got, 0xdd, sizeof got);
-    const double e_want = iq4_assign_scalar(x, w, d, want);
+    Iq4Moments m_want, m_got{-1, -1};
+    const double e_want = iq4_assign_scalar(x, w, d, want, &m_want);
 #if defined(__x86_64__)
-    const double e_got = iq4_assign_avx2(x, w, d, got);
+    const double e_got = iq4_assign_avx2(x, w, d, got, &m_got);
 #else
-    const double e_got = iq4_assign_scalar(x, w, d, got);  // never reached: SetUp skips
+    const double e_got = iq4_assign_scalar(x, w, d, got, &m_got);  // never reached: SetUp skips
 #endif
     ASSERT_EQ(std::memcmp(want, got, 32), 0) << what << " d " << d;
     ASSERT_TRUE(std::memcmp(&e_want, &e_got, sizeof e_want) == 0 || (std::isnan(e_want) && std::isnan(e_got)))
         << what << " d " << d << ": " << e_want << " vs " << e_got;
+    for (auto [a, b] : {std::pair{m_want.vx, m_got.vx}, std::pair{m_want.vv, m_got.vv}})
+        ASSERT_TRUE(std::memcmp(&a, &b, sizeof a) == 0 || (std::isnan(a) && std::isnan(b)))
+            << what << " d " << d << " moments: " << a << " vs " << b;
+    // Without moments asked for, the same indices and error.
+    uint8_t again[32];
+    const double e_again = iq4_assign_scalar(x, w, d, again, nullptr);
+    ASSERT_EQ(std::memcmp(want, again, 32), 0);
+    ASSERT_TRUE(std::memcmp(&e_want, &e_again, sizeof e_want) == 0 || std::isnan(e_want));
+    const Iq4Moments direct = iq4_moments(x, w, want);
+    ASSERT_TRUE(std::memcmp(&direct.vx, &m_want.vx, sizeof direct.vx) == 0 || std::isnan(direct.vx));
 }
 
 class Iq4Assign : public ::testing::Test {
