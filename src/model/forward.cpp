@@ -113,11 +113,13 @@ void forward_chunk(const Model& model, ForwardBuffers& s, const OpsPlan& plan, c
     rope_tables(hp, w.rope_freqs, chunk.pos, n, cs, cs_swa);
 
     LayerOps* cur = nullptr;  // the set holding the rows
+    bool host_current = true;  // s.x holds the rows' state as cur does
     const auto use = [&](LayerOps* next) {
         if (next == cur) return;
-        if (cur) cur->to_host(s);
+        if (!host_current) cur->to_host(s);
         next->enter(chunk, s);
         cur = next;
+        host_current = false;
     };
     const bool moe = hp.is_moe();
     for (int64_t l = chunk.layer_begin; l < l_end; ++l) {
@@ -126,6 +128,7 @@ void forward_chunk(const Model& model, ForwardBuffers& s, const OpsPlan& plan, c
     }
     if (chunk.hidden_out) {
         cur->to_host(s);
+        host_current = true;
         std::copy(x, x + n * E, chunk.hidden_out);
     }
     if (logits_out && !chunk.outputs.empty()) {
