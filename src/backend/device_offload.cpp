@@ -3,7 +3,7 @@
 #include <fmt/format.h>
 
 #if QLM_CUDA_BACKEND
-#include "src/backend/cuda_offload.h"
+#include "src/backend/cuda/cuda_offload.h"
 #endif
 
 namespace qlm {

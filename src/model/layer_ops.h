@@ -40,8 +40,9 @@ enum class LayerMatmul {
 // The ops of one backend. The forward pass calls, per chunk: enter, then per layer
 // attention_norm, matmul(Qkv), prepare_qkv, store_kv, attention, matmul(O), attention_residual,
 // and either moe_ffn or matmul(GateUp), ffn_activation, matmul(Down), ffn_residual; output when
-// the set holds the head; to_host when the rows leave the set. Nothing here allocates or throws
-// (the set allocated what it needs when it was made, for the context's layout).
+// the set holds the head; to_host when the rows leave the set. Nothing here allocates (the set
+// allocated what it needs when it was made, for the context's layout); the CPU's ops do not
+// throw, a device's throw qlm::Error when the device fails (the run cannot go on then).
 class LayerOps {
 public:
     virtual ~LayerOps() = default;
