@@ -1,9 +1,8 @@
 // What `-ngl` does in this build on this machine. A request for GPU layers in a build without the
 // CUDA backend, or on a machine without a GPU, runs on the CPU after one warning line (as
 // llama.cpp does, so that scripts passing -ngl 99 keep working). With a GPU the placement is
-// checked against its free memory (too little: one error line with the largest -ngl that fits).
-// The forward pass has no GPU path yet, so the layers still run on the CPU, and the warning
-// says so.
+// checked against its free memory (too little: one error line with the largest -ngl that fits)
+// and the placement is what the GPU will hold; device_offload.h turns it into the device's ops.
 #pragma once
 
 #include <string>

@@ -182,7 +182,7 @@ BenchSample run_bench_test(const Model& model, const std::string& path, const Be
 
     const bool rss_reset = reset_peak_rss();
     InferenceContext ctx(model, {.n_ctx = n_ctx, .n_batch = opts.n_batch, .n_threads = test.threads,
-                                 .kv_type = opts.kv_type, .flash_attn = opts.flash_attn});
+                                 .kv_type = opts.kv_type, .flash_attn = opts.flash_attn, .device = opts.device});
     std::mt19937 rng(opts.seed);
     std::uniform_int_distribution<int32_t> tok(0, static_cast<int32_t>(hp.n_vocab - 1));
     auto random_tokens = [&](int64_t n) {

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "src/model/kv_cache.h"
+#include "src/model/layer_ops.h"
 #include "src/model/model.h"
 
 namespace qlm::bench {
@@ -28,6 +29,7 @@ struct BenchOptions {
     KvType kv_type = KvType::F16;
     bool flash_attn = false;
     uint32_t seed = 1234;  // the random token ids
+    const DeviceOffload* device = nullptr;  // the layers -ngl put on a device (ContextOptions::device)
 };
 
 struct BenchSample {

@@ -9,7 +9,9 @@
 
 #include "quant/matmul.h"
 #include "quant/thread_pool.h"
+#include "src/model/cpu_ops.h"
 #include "src/model/forward.h"
+#include "src/model/layer_ops.h"
 #include "src/model/memory_plan.h"
 #include "src/model/weights.h"
 #include "src/util/error.h"
@@ -40,9 +42,26 @@ InferenceContext::InferenceContext(const Model& model, const ContextOptions& opt
                     layout_.n_ctx, layout_.total_bytes);
     }
     pool_ = std::make_unique<ThreadPool>(layout_.n_threads);
+    cpu_ops_ = std::make_unique<CpuOps>(model_, *kv_, *buffers_, *pool_, observer_);
+    if (opts.device && observer_)
+        throw_error("a matmul observer sees the CPU's layers only: run without a device ({}) to observe them",
+                    opts.device->name());
+    if (opts.device) device_ops_ = opts.device->make_ops(layout_, *kv_);
+    layer_ops_.resize(static_cast<size_t>(hp.n_layer));
+    for (int64_t l = 0; l < hp.n_layer; ++l)
+        layer_ops_[static_cast<size_t>(l)] = device_ops_ && opts.device->runs_layer(l) ? device_ops_.get() : cpu_ops_.get();
+    head_ops_ = device_ops_ && opts.device->runs_head() ? device_ops_.get() : cpu_ops_.get();
 }
 
 InferenceContext::~InferenceContext() = default;
+
+std::string_view InferenceContext::layer_ops_name(int64_t layer) const {
+    if (layer < 0 || layer >= static_cast<int64_t>(layer_ops_.size()))
+        throw_error("layer {} requested, but the model has {} layers", layer, layer_ops_.size());
+    return layer_ops_[static_cast<size_t>(layer)]->name();
+}
+
+std::string_view InferenceContext::head_ops_name() const { return head_ops_->name(); }
 
 std::span<const float> InferenceContext::logits(int64_t i) const {
     if (i < 0 || i >= n_outputs_) throw_error("logits({}) requested, but only {} outputs exist", i, n_outputs_);
@@ -139,7 +158,7 @@ void InferenceContext::decode(const Batch& b, const LayerRange& range) {
     check_held_rows(b, range);
     if (range.begin == 0) check_batch(b);
     const auto E = static_cast<size_t>(model_.hparams().n_embd);
-    const ForwardSettings settings{.pool = *pool_, .observer = observer_};
+    const OpsPlan plan{.layers = layer_ops_, .head = head_ops_};
     const auto nv = static_cast<size_t>(layout_.n_vocab);
     for (int64_t c0 = 0; c0 < b.size(); c0 += layout_.n_batch) {
         const int64_t n = std::min(layout_.n_batch, b.size() - c0);
@@ -158,7 +177,7 @@ void InferenceContext::decode(const Batch& b, const LayerRange& range) {
             for (const SeqRun& run : runs_) kv_->reserve(run.seq, run.n);
         float* out = chunk_outputs_.empty() ? nullptr : logits_.data() + static_cast<size_t>(n_outputs_) * nv;
         const auto row0 = static_cast<size_t>(c0) * E;
-        forward_chunk(model_, *kv_, *buffers_, settings,
+        forward_chunk(model_, *buffers_, plan,
                       {.tokens = b.token.data() + c0, .pos = b.pos.data() + c0, .n = n, .runs = runs_,
                        .outputs = chunk_outputs_, .layer_begin = range.begin, .layer_end = range.end,
                        .hidden_in = range.hidden_in ? range.hidden_in + row0 : nullptr,

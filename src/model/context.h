@@ -17,6 +17,7 @@
 #include <cstdint>
 #include <memory>
 #include <span>
+#include <string_view>
 #include <vector>
 
 #include "src/model/batch.h"
@@ -29,7 +30,8 @@ namespace qlm {
 
 struct ForwardBuffers;  // forward.h
 struct SeqRun;          // forward.h
-class ThreadPool;      // quant/thread_pool.h
+class LayerOps;         // layer_ops.h
+class ThreadPool;       // quant/thread_pool.h
 
 // A part of the forward pass for decode: layers [begin, end) (an early exit, or the rest of a pass
 // an early exit began). From begin > 0 the rows enter as hidden_in, the state (n_embd floats a
@@ -45,9 +47,10 @@ struct LayerRange {
 class InferenceContext {
 public:
     // Throws qlm::Error when n_ctx exceeds the model's training context, the thread count is out
-    // of range or its threads cannot be started, or the buffers do not fit in the memory
-    // available (available_memory_bytes) or cannot be allocated. The context's threads run its
-    // forward passes only.
+    // of range or its threads cannot be started, the buffers do not fit in the memory available
+    // (available_memory_bytes) or cannot be allocated, the options' device cannot allocate its
+    // part, or a device comes with a matmul observer. The context's threads run its forward
+    // passes only.
     InferenceContext(const Model& model, const ContextOptions& opts);
     ~InferenceContext();
 
@@ -87,6 +90,11 @@ public:
     void seq_cp(int32_t src, int32_t dst, int64_t n = -1) { kv_->seq_cp(src, dst, n); }
     const KvCache& kv() const { return *kv_; }
 
+    // The ops set (layer_ops.h) that runs layer `layer`, and the output head: "cpu", or the
+    // options' device.
+    std::string_view layer_ops_name(int64_t layer) const;
+    std::string_view head_ops_name() const;
+
     const Model& model() const { return model_; }
     const ContextLayout& layout() const { return layout_; }
     // Bytes of the buffers it holds (KV cache and its tables, forward buffers, logits), counted
@@ -111,6 +119,9 @@ private:
     std::vector<int64_t> chunk_outputs_;
     std::vector<uint8_t> seq_seen_;
     std::unique_ptr<ThreadPool> pool_;
+    std::unique_ptr<LayerOps> cpu_ops_, device_ops_;
+    std::vector<LayerOps*> layer_ops_;  // per layer: cpu_ops_ or device_ops_
+    LayerOps* head_ops_ = nullptr;
 };
 
 }  // namespace qlm

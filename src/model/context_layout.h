@@ -19,6 +19,7 @@
 
 namespace qlm {
 
+class DeviceOffload;   // layer_ops.h
 class MatmulObserver;  // matmul_observer.h
 
 struct ContextOptions {
@@ -34,6 +35,10 @@ struct ContextOptions {
     int64_t kv_block_size = kKvBlockSize;  // positions per KV cache block (a power of two, at least 8)
     bool flash_attn = false;  // online-softmax attention (attention.h); default: llama.cpp's exact numerics
     MatmulObserver* matmul_observer = nullptr;  // optional; not owned, must outlive the context
+    // Optional: the device that runs the layers (and head) it names; every other one runs on the
+    // CPU. Not owned, must outlive the context. An observer sees CPU layers only, so the two do
+    // not go together.
+    const DeviceOffload* device = nullptr;
 };
 
 struct ContextLayout {

@@ -1,5 +1,6 @@
 // The forward pass of one chunk of tokens through every layer (forward.cpp), on buffers the
-// inference context allocated (context.cpp).
+// inference context allocated (context.cpp), each layer on the ops set (layer_ops.h) the context
+// chose for it.
 #pragma once
 
 #include <cstdint>
@@ -9,6 +10,7 @@
 #include "src/model/attention.h"
 #include "src/model/context_layout.h"
 #include "src/model/kv_cache.h"
+#include "src/model/layer_ops.h"
 #include "src/model/matmul_observer.h"
 #include "src/model/model.h"
 #include "src/model/moe_ffn.h"
@@ -29,11 +31,6 @@ struct ForwardBuffers {
     std::vector<uint8_t> act;       // activations converted for the matmuls (matmul_scratch_bytes)
     AttentionScratch attention;
     MoeBuffers moe;                 // routing buffers (empty for a dense model)
-};
-
-struct ForwardSettings {
-    ThreadPool& pool;  // the context's threads; at most the attention scratch's n_threads
-    MatmulObserver* observer = nullptr;
 };
 
 // Rows row0 .. row0+n-1 of a chunk: one sequence's tokens at positions p0 .. p0+n-1.
@@ -58,12 +55,19 @@ struct ChunkInput {
     float* hidden_out = nullptr;
 };
 
+// Which ops set runs each layer, and the output head.
+struct OpsPlan {
+    std::span<LayerOps* const> layers;  // n_layer entries
+    LayerOps* head = nullptr;
+};
+
 // Runs a chunk through its layers (every layer unless the input names a range): each row at its own position (RoPE), its K and V rows stored
 // in its sequence's reserved cache slots, its attention over its own sequence's positions up to
 // its own. Writes the logits of the output rows, in order, to logits_out (n_vocab floats each).
 // Tokens must be in the vocabulary, n within the buffers' n_batch and the positions reserved (the
-// context checks and reserves); nothing here allocates or throws.
-void forward_chunk(const Model& model, KvCache& kv, ForwardBuffers& buf, const ForwardSettings& settings,
-                   const ChunkInput& in, float* logits_out);
+// context checks and reserves); nothing here allocates or throws. The embeddings and the RoPE
+// tables are computed on the host, in `buf`, and enter the first layer's ops set from there.
+void forward_chunk(const Model& model, ForwardBuffers& buf, const OpsPlan& plan, const ChunkInput& in,
+                   float* logits_out);
 
 }  // namespace qlm

@@ -182,6 +182,7 @@ void KvCache::make_writable(std::vector<int32_t>& table, BlockPool& pool, bool s
             std::memcpy(block_data(l, false, fresh), block_data(l, false, b), layout_.block_bytes);
             std::memcpy(block_data(l, true, fresh), block_data(l, true, b), layout_.block_bytes);
         }
+        if (log_copies_) copies_.push_back({.sliding = sliding, .from = b, .to = fresh});
         pool.release(b);
     }
     b = fresh;
@@ -263,6 +264,12 @@ void KvCache::store(int32_t seq, int64_t layer, int64_t pos, int64_t n, const fl
         }
         done += run;
     }
+}
+
+std::span<const int32_t> KvCache::table(int32_t seq, bool sliding) const {
+    check_seq(seq);
+    const Seq& s = seqs_[static_cast<size_t>(seq)];
+    return sliding ? std::span<const int32_t>(s.swa_table) : std::span<const int32_t>(s.table);
 }
 
 KvSeqView KvCache::view(int32_t seq, int64_t layer) const {

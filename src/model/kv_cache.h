@@ -22,6 +22,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -98,6 +99,13 @@ struct KvSeqView {
     }
 };
 
+// A block copied before it was written (copy-on-write, KvCache::reserve), in the global pool or
+// the sliding layers' own.
+struct KvBlockCopy {
+    bool sliding = false;
+    int32_t from = 0, to = 0;
+};
+
 class KvCache {
 public:
     // Allocates layout.bytes and the tables; throws qlm::Error when that is not possible.
@@ -135,6 +143,16 @@ public:
     // row_size()), positions that reserve handed out. Does not allocate or throw.
     void store(int32_t seq, int64_t layer, int64_t pos, int64_t n, const float* k, const float* v);
     KvSeqView view(int32_t seq, int64_t layer) const;
+    // The block table of sequence seq for a global (sliding: false) or sliding layer: entry i is
+    // the block of positions [i·block_size, (i+1)·block_size), -1 where none is held.
+    std::span<const int32_t> table(int32_t seq, bool sliding) const;
+
+    // A device that keeps some layers' K and V in blocks of its own (layer_ops.h) copies what
+    // reserve copies: with logging on, each copy is also recorded, in order, until
+    // clear_block_copies. Off by default (the log would grow without a reader).
+    void log_block_copies(bool on) { log_copies_ = on; }
+    std::span<const KvBlockCopy> block_copies() const { return copies_; }
+    void clear_block_copies() { copies_.clear(); }
 
     // Forgets positions p0 .. p1-1 of sequence seq (p1 < 0: to its end); only a sequence's tail can
     // be removed (throws qlm::Error otherwise). When a sliding layer has dropped a block that the
@@ -169,6 +187,8 @@ private:
     std::vector<Seq> seqs_;
     BlockPool pool_, swa_pool_;
     std::unique_ptr<uint8_t[]> data_;
+    bool log_copies_ = false;
+    std::vector<KvBlockCopy> copies_;
 };
 
 }  // namespace qlm

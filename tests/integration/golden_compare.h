@@ -23,6 +23,7 @@
 #include "common/test_support.h"
 #include "src/gguf/gguf_file.h"
 #include "src/model/context.h"
+#include "src/model/layer_ops.h"
 
 namespace qlm::test {
 
@@ -88,9 +89,13 @@ inline double top2_gap_over_rms(std::span<const float> l) {
     return (v[0] - v[1]) / rms(all);
 }
 
+// The device a run hands some layers to (layer_ops.h), made for the loaded model and the
+// context's options; empty: every layer on the CPU.
+using DeviceFactory = std::function<std::unique_ptr<DeviceOffload>(const Model&, const ContextOptions&)>;
+
 // Runs the prompt as one batch, then the reference's greedy continuation one token at a time.
 inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType kv = KvType::F16,
-                          int64_t n_batch = 512, bool flash_attn = false) {
+                          int64_t n_batch = 512, bool flash_attn = false, const DeviceFactory& make_device = {}) {
     // QLM_GOLDEN_KV=f32 runs the comparisons with an F32 KV cache (for measuring; F16 is llama.cpp's default).
     if (const char* e = std::getenv("QLM_GOLDEN_KV"); e && std::string(e) == "f32") kv = KvType::F32;
     // QLM_GOLDEN_THREADS=N runs them on N threads (default 0: one per physical core).
@@ -100,12 +105,15 @@ inline ModelRun run_model(const std::string& model_path, const Golden& g, KvType
     auto model = Model::load(file);
     const int64_t n_ctx = std::min<int64_t>(model->hparams().n_ctx_train,
                                             static_cast<int64_t>(g.prompt.size() + g.greedy.size() + 8));
-    InferenceContext ctx(*model, {.n_ctx = n_ctx,
-                                  .n_batch = n_batch,
-                                  .n_outputs = static_cast<int64_t>(g.prompt.size()),
-                                  .n_threads = n_threads,
-                                  .kv_type = kv,
-                                  .flash_attn = flash_attn});
+    ContextOptions opts{.n_ctx = n_ctx,
+                        .n_batch = n_batch,
+                        .n_outputs = static_cast<int64_t>(g.prompt.size()),
+                        .n_threads = n_threads,
+                        .kv_type = kv,
+                        .flash_attn = flash_attn};
+    const std::unique_ptr<DeviceOffload> device = make_device ? make_device(*model, opts) : nullptr;
+    opts.device = device.get();
+    InferenceContext ctx(*model, opts);
     ModelRun r;
     ctx.eval(g.prompt, true);
     for (int64_t i = 0; i < ctx.n_outputs(); ++i) {

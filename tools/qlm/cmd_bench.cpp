@@ -74,16 +74,18 @@ std::vector<int64_t> parse_list(const std::string& s, const char* flag, int64_t 
     return out;
 }
 
-// --gpu-layers for the largest context the model's tests make (depth + tokens).
-void apply_bench_gpu_layers(GpuLayers request, const LoadedModel& loaded, const std::vector<bench::BenchTest>& tests,
-                            const bench::BenchOptions& opts) {
-    if (!request.any() || tests.empty()) return;
+// --gpu-layers for the largest context the model's tests make (depth + tokens): the device that
+// runs the layers it placed, or nullptr.
+std::unique_ptr<DeviceOffload> apply_bench_gpu_layers(GpuLayers request, const LoadedModel& loaded,
+                                                      const std::vector<bench::BenchTest>& tests,
+                                                      const bench::BenchOptions& opts) {
+    if (!request.any() || tests.empty()) return nullptr;
     int64_t n_ctx = 1;
     for (const auto& t : tests) n_ctx = std::max(n_ctx, t.depth + t.n_tokens);
     const Hparams& hp = loaded.model->hparams();
     const ContextOptions c{.n_ctx = n_ctx, .n_batch = opts.n_batch, .n_threads = tests.front().threads,
                            .kv_type = opts.kv_type, .flash_attn = opts.flash_attn};
-    apply_gpu_layers(request, *loaded.file, hp, plan_context(hp, loaded.model->weights().matmul_groups(), c));
+    return apply_gpu_layers(request, loaded, plan_context(hp, loaded.model->weights().matmul_groups(), c));
 }
 
 int run_kernels(const BenchCliOptions& o) {
@@ -134,9 +136,11 @@ int run_bench(const BenchCliOptions& o) {
                     if (g > 0)
                         tests.push_back({bench::BenchTest::Kind::Generate, size(g, o.n_gen_given), d, static_cast<int>(t)});
             }
-        apply_bench_gpu_layers(gpu_layers, loaded, tests, opts);
+        const std::unique_ptr<DeviceOffload> device = apply_bench_gpu_layers(gpu_layers, loaded, tests, opts);
+        bench::BenchOptions model_opts = opts;
+        model_opts.device = device.get();
         for (const auto& test : tests) {
-            samples.push_back(bench::run_bench_test(model, path, test, opts));
+            samples.push_back(bench::run_bench_test(model, path, test, model_opts));
             const auto& s = samples.back();
             fmt::print(stderr, "qlm bench: {} {} t={}: {:.2f} t/s\n", s.model_name, bench::test_name(test), test.threads,
                        s.median);

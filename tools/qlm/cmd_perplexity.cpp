@@ -70,12 +70,15 @@ int threads_of(const PerplexityOptions& o) {
     return o.n_threads > 0 ? o.n_threads : physical_cores();
 }
 
-// The context of the scoring run (all of a batch's logits), after --gpu-layers has been applied to it.
-ContextOptions scoring_context(const PerplexityOptions& o, const LoadedModel& l, const PerplexityParams& p) {
-    const ContextOptions c{.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads_of(o),
-                           .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn};
+// The context of the scoring run (all of a batch's logits), after --gpu-layers has been applied
+// to it: `device` keeps the layers it placed on a device.
+ContextOptions scoring_context(const PerplexityOptions& o, const LoadedModel& l, const PerplexityParams& p,
+                               std::unique_ptr<DeviceOffload>& device) {
+    ContextOptions c{.n_ctx = p.n_ctx, .n_batch = p.n_batch, .n_outputs = p.n_batch, .n_threads = threads_of(o),
+                     .kv_type = *kv_type_from_name(o.kv_type), .flash_attn = o.flash_attn};
     const Hparams& hp = l.model->hparams();
-    apply_gpu_layers(parse_gpu_layers(o.gpu_layers), *l.file, hp, plan_context(hp, l.model->weights().matmul_groups(), c));
+    device = apply_gpu_layers(parse_gpu_layers(o.gpu_layers), l, plan_context(hp, l.model->weights().matmul_groups(), c));
+    c.device = device.get();
     return c;
 }
 
@@ -98,7 +101,8 @@ int run_perplexity(const PerplexityOptions& o) {
     const std::vector<int32_t> tokens = l.tokenizer->encode(text, {.add_bos = l.tokenizer->add_bos()});
     const int64_t n_chunk = perplexity_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, scoring_context(o, l, p));
+    std::unique_ptr<DeviceOffload> device;
+    InferenceContext ctx(*l.model, scoring_context(o, l, p, device));
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | {}, {} of n_ctx {}, n_batch {}, threads {}, kv {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), counted(static_cast<int64_t>(tokens.size()), "token"),
                counted(n_chunk, "chunk"), p.n_ctx, p.n_batch,
@@ -208,7 +212,8 @@ int run_kl_divergence(const PerplexityOptions& o) {
     }
     const int64_t n_chunk = whole_chunks(static_cast<int64_t>(tokens.size()), p);
     const int threads = threads_of(o);
-    InferenceContext ctx(*l.model, scoring_context(o, l, p));
+    std::unique_ptr<DeviceOffload> device;
+    InferenceContext ctx(*l.model, scoring_context(o, l, p, device));
     fmt::print(stderr, "qlm: model '{}' loaded in {:.2f} s | base {}: {} of n_ctx {}, n_batch {}, threads {}\n",
                hp.name.empty() ? o.model : hp.name, seconds_since(t_load), o.kl_base, counted(n_chunk, "chunk"), p.n_ctx,
                p.n_batch, threads);

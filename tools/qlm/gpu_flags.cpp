@@ -6,6 +6,7 @@
 #include <string_view>
 #include <utility>
 
+#include "src/backend/device_offload.h"
 #include "src/backend/gpu_device.h"
 #include "src/backend/offload.h"
 #include "tools/qlm/usage_error.h"
@@ -49,11 +50,14 @@ uint64_t parse_vram_size(const std::string& value) {
     return static_cast<uint64_t>(bytes);
 }
 
-void apply_gpu_layers(GpuLayers request, const gguf::GgufFile& file, const Hparams& hp, const ContextLayout& context) {
-    if (!request.any()) return;
-    const OffloadDecision d = decide_offload(request, model_footprint(file, hp, context), probe_gpu());
-    const std::string warning = offload_warning(request, d);
-    std::fwrite(warning.data(), 1, warning.size(), stderr);
+std::unique_ptr<DeviceOffload> apply_gpu_layers(GpuLayers request, const LoadedModel& loaded, const ContextLayout& context) {
+    if (!request.any()) return nullptr;
+    const Model& model = *loaded.model;
+    const OffloadDecision d =
+        decide_offload(request, model_footprint(*loaded.file, model.hparams(), context), probe_gpu());
+    OffloadSetup setup = setup_offload(request, model, d);
+    std::fwrite(setup.warning.data(), 1, setup.warning.size(), stderr);
+    return std::move(setup.device);
 }
 
 }  // namespace qlm::cli

@@ -5,6 +5,7 @@
 #pragma once
 
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -12,6 +13,8 @@
 #include "src/backend/layer_placement.h"
 #include "src/gguf/gguf_file.h"
 #include "src/model/context_layout.h"
+#include "src/model/layer_ops.h"
+#include "src/model/model_loader.h"
 
 namespace qlm::cli {
 
@@ -24,9 +27,10 @@ GpuLayers parse_gpu_layers(const std::string& value);
 // Throws UsageError naming --vram.
 uint64_t parse_vram_size(const std::string& value);
 
-// For a run about to allocate `context`: probes the GPU, checks the placement against its free
-// memory (qlm::Error when it does not fit) and prints the warning line on stderr when the layers
-// asked for run on the CPU.
-void apply_gpu_layers(GpuLayers request, const gguf::GgufFile& file, const Hparams& hp, const ContextLayout& context);
+// For a run of `loaded` about to allocate `context`: probes the GPU, checks the placement against
+// its free memory (qlm::Error when it does not fit), prints the warning line on stderr when
+// layers asked for run on the CPU, and returns the device that runs the others (nullptr: none;
+// ContextOptions::device of the run's contexts, which it must outlive).
+std::unique_ptr<DeviceOffload> apply_gpu_layers(GpuLayers request, const LoadedModel& loaded, const ContextLayout& context);
 
 }  // namespace qlm::cli

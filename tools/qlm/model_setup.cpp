@@ -53,7 +53,8 @@ ModelForGeneration load_for_generation(const LoadOptions& o) {
     const std::vector<MatmulGroup> groups = m.loaded.model->weights().matmul_groups();
     m.plan = plan_memory(hp, groups, m.stats.n_bytes, m.context);
     if (const auto avail = available_memory_bytes()) check_context_fits(hp, groups, m.context, *avail);
-    apply_gpu_layers(parse_gpu_layers(o.gpu_layers), *m.loaded.file, hp, m.plan.context);
+    m.device = apply_gpu_layers(parse_gpu_layers(o.gpu_layers), m.loaded, m.plan.context);
+    m.context.device = m.device.get();
     return m;
 }
 

@@ -9,6 +9,7 @@
 #include <CLI/CLI.hpp>
 
 #include "src/model/context.h"
+#include "src/model/layer_ops.h"
 #include "src/model/memory_plan.h"
 #include "src/model/model_loader.h"
 #include "src/sampling/sampler.h"
@@ -30,6 +31,9 @@ struct ModelForGeneration {
     ContextOptions context;  // n_ctx and n_threads resolved (never 0)
     TensorStats stats;
     MemoryPlan plan;         // for `context`
+    // The device running the layers --gpu-layers placed there (context.device points to it);
+    // nullptr: all on the CPU.
+    std::unique_ptr<DeviceOffload> device;
 };
 
 // The KV cache flags of run, chat, perplexity, bench and info: --kv-type f16|f32|q8_0, and

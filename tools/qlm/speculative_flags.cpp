@@ -79,6 +79,7 @@ DraftForGeneration load_draft(const SpeculativeFlags& f, const ModelForGeneratio
         throw_usage("-md {}: the draft model's context holds {} tokens, less than the target's -c {}: use -c {}",
                     f.draft_model, dh.n_ctx_train, target.context.n_ctx, dh.n_ctx_train);
     d.context = target.context;
+    d.context.device = nullptr;  // the target's device holds the target's layers
     d.context.n_outputs = 1;
     return d;
 }

@@ -133,10 +133,12 @@ TEST(Offload, WithAGpuThePlacementIsCheckedAgainstItsFreeMemory) {
                  .why_none = ""};
     EXPECT_THROW(decide_offload(GpuLayers::all_slots(), fake(), gpu), Error);
     const OffloadDecision d = decide_offload(GpuLayers::n(2), fake(), gpu);
-    // The forward pass has no GPU path: the warning says what was planned and that the CPU runs it.
-    EXPECT_EQ(offload_warning(GpuLayers::n(2), d),
-              "qlm: warning: -ngl 2: the forward pass has no GPU path yet (1 layer and the output head planned for "
-              "Fake GPU: 190.00 MiB of 300.00 MiB free); running on the CPU\n");
+    // It fits: the GPU holds the last layer and the head, and nothing is said.
+    EXPECT_TRUE(d.cpu_reason.empty());
+    EXPECT_EQ(d.placement.gpu_slots, 2);
+    EXPECT_EQ(d.placement.first_gpu_layer, 3);
+    EXPECT_EQ(d.placement.gpu_total_bytes, 190 * MiB);
+    EXPECT_EQ(offload_warning(GpuLayers::n(2), d), "");
 }
 
 // The footprint of a real file: every tensor byte is in exactly one place, and the KV bytes are

@@ -118,6 +118,32 @@ TEST(KvCache, ForkSharesBlocksAndCopiesOnWrite) {
     EXPECT_EQ(k_at(kv, 0, 1, 8), 108.f);
 }
 
+// A device keeping some layers' blocks repeats the copies reserve makes: with logging on, each
+// copy-on-write is recorded (pool, from, to) in order, and the table names the block written.
+TEST(KvCache, LogsItsCopiesOnWriteForADevice) {
+    KvCache kv(kv_layout(tiny(), 64, KvType::F32, 0, 2, 8));
+    append(kv, 0, 12, 100.f);
+    kv.seq_cp(0, 1);
+    append(kv, 1, 1, 500.f);  // a copy, but no log yet
+    EXPECT_TRUE(kv.block_copies().empty());
+    kv.log_block_copies(true);
+    kv.seq_cp(0, 1);
+    const int32_t shared = kv.table(1, false)[1];
+    append(kv, 1, 1, 600.f);
+    ASSERT_EQ(kv.block_copies().size(), 1u);
+    const KvBlockCopy c = kv.block_copies()[0];
+    EXPECT_FALSE(c.sliding);
+    EXPECT_EQ(c.from, shared);
+    EXPECT_EQ(c.to, kv.table(1, false)[1]);
+    EXPECT_NE(c.to, c.from);
+    EXPECT_EQ(kv.table(0, false)[1], shared);  // the original keeps its block
+    append(kv, 1, 1, 700.f);                   // its own block now: nothing copied
+    EXPECT_EQ(kv.block_copies().size(), 1u);
+    kv.clear_block_copies();
+    EXPECT_TRUE(kv.block_copies().empty());
+    EXPECT_THROW((void)kv.table(2, false), Error);
+}
+
 TEST(KvCache, SeqRmForgetsTheTailAndFreesItsBlocks) {
     KvCache kv(kv_layout(tiny(), 64, KvType::F32, 0, 2, 8));
     append(kv, 0, 20, 0.f);  // 3 blocks
