@@ -31,6 +31,12 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                             int64_t y_stride);
 constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
+// `rows` weight rows (any count) x n_tokens activation rows (1..kGemmBatchTokens), every weight
+// block decoded once for all the tokens (decode steps of several sequences, prompt batches):
+// y[t·y_stride + r] = dot(row r of w, row t of a), strides as GemmTileFn's.
+using GemmBatchFn = void (*)(int64_t n, int64_t rows, const void* w, uint64_t w_stride, const void* a,
+                             uint64_t a_stride, int64_t n_tokens, float* y, int64_t y_stride);
+constexpr int64_t kGemmBatchTokens = 8;
 // y[i] += a * x[i] for f16 x.
 using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
 // out[r] = Σ_i q[r][i]·k[i] for r < rows over n elements (whole groups of 8), k in f16, the q rows
@@ -58,6 +64,9 @@ struct FormatKernels {
     // tile (llama.cpp multiplies a batch in another order than one token); nullptr: vec_dot.
     // Only whole groups of 8 elements are summed (matmul asks it for no other rows).
     VecDotFn batch_dot = nullptr;
+    // Up to 8 tokens per weight-block decode; nullptr: the tile and dots. Each output has the
+    // vec_dot's per-block integer sums; Q8_0 weights also its float order (the same bits).
+    GemmBatchFn gemm_batch = nullptr;
 };
 
 // The kernels on plain f32/f16 rows that belong to no weight format; nullptr: the fallback set's.
