@@ -10,6 +10,9 @@ namespace qlm {
 
 namespace {
 constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in cache across tokens)
+// The batch kernels' items: 32 rows share each block's activation sums and scales (AVX-512 Q4_0
+// runs 2 x 16 rows), and the shapes of the models in use still split evenly over the threads.
+constexpr int64_t kBatchRowTile = 32;
 constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3- and 8-token tiles)
 constexpr size_t kMaxGroup = 8;     // weights per matmul_team pass (larger groups run in passes)
 
@@ -23,7 +26,7 @@ struct Resolved {
     bool tile_all;          // every token through the tile (float formats, see matmul_team)
     const uint8_t* act;     // n_tokens rows of a_row_bytes
     uint64_t a_row_bytes;
-    int64_t n_row_tiles, first_item;
+    int64_t row_tile, n_row_tiles, first_item;
 };
 
 // Rows r0..r1 x tokens t0..t1 of one weight: batches of up to 8 tokens where the format has them,
@@ -167,7 +170,8 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             const int i = static_cast<int>(std::find(types, types + n_types, af.type) - types);
             r.act = scratch + offsets[i];
         }
-        r.n_row_tiles = (w.rows + kRowTile - 1) / kRowTile;
+        r.row_tile = r.batch ? kBatchRowTile : kRowTile;
+        r.n_row_tiles = (w.rows + r.row_tile - 1) / r.row_tile;
         r.first_item = n_items;
         n_items += r.n_row_tiles * n_tok_tiles;
     }
@@ -181,7 +185,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         while (k + 1 < ws.size() && item >= m[k + 1].first_item) ++k;
         const Resolved& r = m[k];
         const int64_t local = item - r.first_item;
-        const int64_t r0 = (local / n_tok_tiles) * kRowTile, r1 = std::min(r.w->rows, r0 + kRowTile);
+        const int64_t r0 = (local / n_tok_tiles) * r.row_tile, r1 = std::min(r.w->rows, r0 + r.row_tile);
         const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
         run_item(r, r0, r1, t0, t1);
     });

@@ -94,7 +94,7 @@ TEST_P(BatchKernels, MatchScalarDots) {
         const bool exact = bf.type == GgmlType::Q8_0;
         for (int64_t nb : {1, 2, 3, 9}) {
             const int64_t n = nb * f.block_size;
-            for (int64_t rows : {1, 3, 4, 5, 7, 9}) {
+            for (int64_t rows : {1, 3, 4, 5, 7, 9, 16, 17, 32, 35, 50}) {
                 for (Fill fill : {Fill::Random, Fill::AllOnes, Fill::AllZero}) {
                     const Act act = fill == Fill::Random ? static_cast<Act>(rng() % 5) : static_cast<Act>(1 + rng() % 3);
                     // Rows padded by 5 bytes and tokens by 3, both starting at odd addresses.
