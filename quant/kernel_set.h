@@ -1,5 +1,5 @@
 // Kernel sets: one table per ISA (scalar, AVX2, AVX-512, NEON) of the kernels matmul and attention
-// call, indexed by format: {vec_dot, gemm_tile, quantize_activation, batch_dot} per format, plus
+// call, indexed by format: {vec_dot, gemm_tile, quantize_activation, batch_dot, gemm_batch} per format, plus
 // the kernels that are not per format (RowKernels: axpy_f16, dot_f16_batch, exp_ggml, and their many-row forms). Each set
 // is built in its ISA's file, quant/kernels/kernel_set_<isa>.cpp, and lists only what that ISA
 // does better; what it lacks comes from its fallback set (avx512 -> avx2 -> scalar, neon ->
@@ -120,7 +120,7 @@ Isa active_isa();
 // The set of an ISA as built in its file, fallback unresolved; nullptr when this build has none.
 const KernelSet* unresolved_kernel_set(Isa isa);
 // The set of an ISA with its fallback chain resolved: every format of the format table has its
-// vec_dot and quantize_activation (gemm_tile and batch_dot may be nullptr), every RowKernels
+// vec_dot and quantize_activation (gemm_tile, batch_dot and gemm_batch may be nullptr), every RowKernels
 // field is set. An ISA the CPU lacks gets the best one it has. Resolved once per process; the
 // tables are constant from then on.
 const KernelSet& kernel_set(Isa isa);

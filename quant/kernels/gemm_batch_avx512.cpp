@@ -1,14 +1,16 @@
-// Small-batch products of Q4_0 and Q8_0 weights with Q8_0 activations on AVX-512 VNNI: up to 4
-// weight rows x 8 tokens per weight-block decode (decode steps of 8 sequences, prompt batches).
-// A 512-bit register holds one block of two tokens ([token t | token t+1], 8 i32 lanes each), so
-// a weight block, decoded once into both halves, meets two tokens per vpdpbusd; 4 rows x 4 token
-// pairs keep 16 accumulators and the 4 pairs' activations, offsets and scales in the other 16
-// registers.
+// Small-batch products of Q4_0 and Q8_0 weights with Q8_0 activations on AVX-512 VNNI: up to 8
+// tokens per weight-block decode (decode steps of 8 sequences, prompt batches in chunks of 8).
 //
-// Each (row, token) keeps its own 8 lanes and adds every block's lane sums with one FMA of
-// d_w·d_a, then the lanes as hsum does: the order of the dot kernels (sum_blocks_f16), so Q8_0
-// weights give the bits of one-token decoding (matmul's contract, see gemm_quant_x86.inl) and
-// Q4_0 the same sums as its dot.
+// Q8_0 (and Q4_0 rows past the last group of 16): a 512-bit register holds one block of two tokens
+// ([token t | token t+1], 8 i32 lanes each), so a weight block, decoded once into both halves,
+// meets two tokens per vpdpbusd; 4 rows x 4 token pairs keep 16 accumulators and the 4 pairs'
+// activations, offsets and scales in the other 16 registers. Each (row, token) keeps its own 8
+// lanes and adds every block's lane sums with one FMA of d_w·d_a, then the lanes as hsum does: the
+// order of the dot kernels (sum_blocks_f16), so Q8_0 weights give the bits of one-token decoding
+// (matmul's contract, see gemm_quant_x86.inl).
+//
+// Q4_0 in groups of 16 rows: one row per i32 lane (q4_0_lanes below), 8 vpdpbusd per block, token
+// and 16 rows, no horizontal sums.
 #include <algorithm>
 
 #include "quant/kernels/x86_int8_headers.h"

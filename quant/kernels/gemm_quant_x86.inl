@@ -1,5 +1,7 @@
 // 4 weight rows x 3 activation rows of the quantized formats (prompt batches): every weight block
-// is decoded once for three tokens and every activation block loaded once per row. The per-block
+// is decoded once for three tokens and every activation block loaded once per row; the Q4_0/Q8_0
+// tiles also for 1..4 tokens and the Q6_K tile for one row x 1..8 tokens, the batches of up to 8
+// tokens (GemmBatchFn; AVX-512 has its own Q4_0/Q8_0 batches, gemm_batch_avx512.cpp). The per-block
 // integer sums equal the vec_dot kernels'; only the float summation order differs. Compiled once
 // per ISA (gemm_quant_avx2.cpp, gemm_quant_avx512.cpp) into namespace QLM_KERNEL_ISA.
 #include <type_traits>
