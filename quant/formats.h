@@ -50,5 +50,6 @@ inline QuantizeRowFn quantize_activation_for(const FormatOps& f, Isa isa) {
 }
 // nullptr when no set of the chain has a tile kernel for the format.
 inline GemmTileFn gemm_tile_for(const FormatOps& f, Isa isa) { return kernel_set(isa)[f.type].gemm_tile; }
+inline GemmBatchFn gemm_batch_for(const FormatOps& f, Isa isa) { return kernel_set(isa)[f.type].gemm_batch; }
 
 }  // namespace qlm

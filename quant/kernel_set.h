@@ -1,5 +1,5 @@
 // Kernel sets: one table per ISA (scalar, AVX2, AVX-512, NEON) of the kernels matmul and attention
-// call, indexed by format: {vec_dot, gemm_tile, quantize_activation, batch_dot} per format, plus
+// call, indexed by format: {vec_dot, gemm_tile, quantize_activation, batch_dot, gemm_batch} per format, plus
 // the kernels that are not per format (RowKernels: axpy_f16, dot_f16_batch, exp_ggml, and their many-row forms). Each set
 // is built in its ISA's file, quant/kernels/kernel_set_<isa>.cpp, and lists only what that ISA
 // does better; what it lacks comes from its fallback set (avx512 -> avx2 -> scalar, neon ->
@@ -31,6 +31,12 @@ using VecDotFn = float (*)(int64_t n, const void* w, const void* a);
 using GemmTileFn = void (*)(int64_t n, const void* w, uint64_t w_stride, const void* a, uint64_t a_stride, float* y,
                             int64_t y_stride);
 constexpr int64_t kGemmTileRows = 4, kGemmTileTokens = 3;
+// `rows` weight rows (any count) x n_tokens activation rows (1..kGemmBatchTokens), every weight
+// block decoded once for all the tokens (decode steps of several sequences, prompt batches):
+// y[t·y_stride + r] = dot(row r of w, row t of a), strides as GemmTileFn's.
+using GemmBatchFn = void (*)(int64_t n, int64_t rows, const void* w, uint64_t w_stride, const void* a,
+                             uint64_t a_stride, int64_t n_tokens, float* y, int64_t y_stride);
+constexpr int64_t kGemmBatchTokens = 8;
 // y[i] += a * x[i] for f16 x.
 using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
 // out[r] = Σ_i q[r][i]·k[i] for r < rows over n elements (whole groups of 8), k in f16, the q rows
@@ -58,6 +64,9 @@ struct FormatKernels {
     // tile (llama.cpp multiplies a batch in another order than one token); nullptr: vec_dot.
     // Only whole groups of 8 elements are summed (matmul asks it for no other rows).
     VecDotFn batch_dot = nullptr;
+    // Up to 8 tokens per weight-block decode; nullptr: the tile and dots. Each output has the
+    // vec_dot's per-block integer sums; Q8_0 weights also its float order (the same bits).
+    GemmBatchFn gemm_batch = nullptr;
 };
 
 // The kernels on plain f32/f16 rows that belong to no weight format; nullptr: the fallback set's.
@@ -111,7 +120,7 @@ Isa active_isa();
 // The set of an ISA as built in its file, fallback unresolved; nullptr when this build has none.
 const KernelSet* unresolved_kernel_set(Isa isa);
 // The set of an ISA with its fallback chain resolved: every format of the format table has its
-// vec_dot and quantize_activation (gemm_tile and batch_dot may be nullptr), every RowKernels
+// vec_dot and quantize_activation (gemm_tile, batch_dot and gemm_batch may be nullptr), every RowKernels
 // field is set. An ISA the CPU lacks gets the best one it has. Resolved once per process; the
 // tables are constant from then on.
 const KernelSet& kernel_set(Isa isa);

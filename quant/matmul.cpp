@@ -10,7 +10,10 @@ namespace qlm {
 
 namespace {
 constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in cache across tokens)
-constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3-token tiles)
+// The batch kernels' items: 32 rows share each block's activation sums and scales (AVX-512 Q4_0
+// runs 2 x 16 rows), and the shapes of the models in use still split evenly over the threads.
+constexpr int64_t kBatchRowTile = 32;
+constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3- and 8-token tiles)
 constexpr size_t kMaxGroup = 8;     // weights per matmul_team pass (larger groups run in passes)
 
 // One weight of a group, resolved: its kernels and where its converted activations live.
@@ -19,17 +22,26 @@ struct Resolved {
     float* y;
     VecDotFn dot;
     GemmTileFn tile;
+    GemmBatchFn batch;      // when set, every token through it (up to 8 per weight decode)
     bool tile_all;          // every token through the tile (float formats, see matmul_team)
     const uint8_t* act;     // n_tokens rows of a_row_bytes
     uint64_t a_row_bytes;
-    int64_t n_row_tiles, first_item;
+    int64_t row_tile, n_row_tiles, first_item;
 };
 
-// Rows r0..r1 x tokens t0..t1 of one weight: 4x3 tiles where they fit, single dots elsewhere
-// (with tile_all, the tile for the leftover tokens too).
+// Rows r0..r1 x tokens t0..t1 of one weight: batches of up to 8 tokens where the format has them,
+// else 4x3 tiles where they fit and single dots elsewhere (with tile_all, the tile for the
+// leftover tokens too).
 void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     const WeightView& w = *m.w;
     const auto* wbytes = static_cast<const uint8_t*>(w.data);
+    if (m.batch) {
+        for (int64_t t = t0; t < t1; t += kGemmBatchTokens)
+            m.batch(w.cols, r1 - r0, wbytes + static_cast<uint64_t>(r0) * w.row_stride, w.row_stride,
+                    m.act + static_cast<uint64_t>(t) * m.a_row_bytes, m.a_row_bytes,
+                    std::min(kGemmBatchTokens, t1 - t), m.y + t * w.rows + r0, w.rows);
+        return;
+    }
     int64_t t = t0;
     if (m.tile) {
         // Full 4x3 tiles share each loaded weight vector across three tokens.
@@ -134,6 +146,8 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         const FormatKernels& fk = kernels[w.type];
         r.dot = fk.vec_dot;
         r.tile = n_tokens >= kGemmTileTokens ? fk.gemm_tile : nullptr;
+        // One token: the dot (the weights stream once either way).
+        r.batch = n_tokens >= 2 ? fk.gemm_batch : nullptr;
         r.tile_all = false;
         if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {
             // llama.cpp multiplies f32/f16 weights by a batch of 2 or more tokens with llamafile's
@@ -145,6 +159,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             const bool tiled = order == MatmulOrder::MulMat && n_tokens >= 2 && w.rows % kGemmTileRows == 0 &&
                                w.cols % 8 == 0;
             r.tile = tiled ? fk.gemm_tile : nullptr;
+            r.batch = nullptr;
             r.tile_all = r.tile != nullptr;
             if (tiled && !r.tile && fk.batch_dot) r.dot = fk.batch_dot;
         }
@@ -155,7 +170,8 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             const int i = static_cast<int>(std::find(types, types + n_types, af.type) - types);
             r.act = scratch + offsets[i];
         }
-        r.n_row_tiles = (w.rows + kRowTile - 1) / kRowTile;
+        r.row_tile = r.batch ? kBatchRowTile : kRowTile;
+        r.n_row_tiles = (w.rows + r.row_tile - 1) / r.row_tile;
         r.first_item = n_items;
         n_items += r.n_row_tiles * n_tok_tiles;
     }
@@ -169,7 +185,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         while (k + 1 < ws.size() && item >= m[k + 1].first_item) ++k;
         const Resolved& r = m[k];
         const int64_t local = item - r.first_item;
-        const int64_t r0 = (local / n_tok_tiles) * kRowTile, r1 = std::min(r.w->rows, r0 + kRowTile);
+        const int64_t r0 = (local / n_tok_tiles) * r.row_tile, r1 = std::min(r.w->rows, r0 + r.row_tile);
         const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
         run_item(r, r0, r1, t0, t1);
     });

@@ -1,5 +1,7 @@
 // 4 weight rows x 3 activation rows of the quantized formats (prompt batches): every weight block
-// is decoded once for three tokens and every activation block loaded once per row. The per-block
+// is decoded once for three tokens and every activation block loaded once per row; the Q4_0/Q8_0
+// tiles also for 1..4 tokens and the Q6_K tile for one row x 1..8 tokens, the batches of up to 8
+// tokens (GemmBatchFn; AVX-512 has its own Q4_0/Q8_0 batches, gemm_batch_avx512.cpp). The per-block
 // integer sums equal the vec_dot kernels'; only the float summation order differs. Compiled once
 // per ISA (gemm_quant_avx2.cpp, gemm_quant_avx512.cpp) into namespace QLM_KERNEL_ISA.
 #include <type_traits>
@@ -17,9 +19,16 @@ const B* row(const void* base, uint64_t stride, int i) {
     return reinterpret_cast<const B*>(static_cast<const uint8_t*>(base) + stride * static_cast<uint64_t>(i));
 }
 
-void store_tile(__m256 (&acc)[R][T], float* y, int64_t y_stride) {
+template <int NT>
+void store_tile(__m256 (&acc)[R][NT], float* y, int64_t y_stride) {
     for (int r = 0; r < R; ++r)
-        for (int t = 0; t < T; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
+        for (int t = 0; t < NT; ++t) y[t * y_stride + r] = hsum(acc[r][t]);
+}
+
+// The activation scales of NT ≤ 4 tokens' block b (lanes NT..3 zero).
+template <int NT, class A>
+__m128 act_scales(const A* const* a, int64_t b) {
+    return f16x4(a[0][b].d, NT > 1 ? a[1][b].d : 0, NT > 2 ? a[2][b].d : 0, NT > 3 ? a[3][b].d : 0);
 }
 
 // Q4_0/Q5_0 (below) and Q4_1/Q5_1 (one scale and one min per 32-element block) reduce before
@@ -29,8 +38,9 @@ void store_tile(__m256 (&acc)[R][T], float* y, int64_t y_stride) {
 inline __m256i reduce_rows(__m256i p0, __m256i p1, __m256i p2, __m256i p3) {
     return _mm256_hadd_epi32(_mm256_hadd_epi32(p0, p1), _mm256_hadd_epi32(p2, p3));
 }
-void store_reduced(const __m256 (&acc)[T], const __m128 (&extra)[T], float* y, int64_t y_stride) {
-    for (int t = 0; t < T; ++t) {
+template <int NT>
+void store_reduced(const __m256 (&acc)[NT], const __m128 (&extra)[NT], float* y, int64_t y_stride) {
+    for (int t = 0; t < NT; ++t) {
         float v[4];
         _mm_storeu_ps(v, _mm_add_ps(_mm_add_ps(_mm256_castps256_ps128(acc[t]), _mm256_extractf128_ps(acc[t], 1)),
                                     extra[t]));
@@ -48,20 +58,20 @@ void store_reduced(const __m256 (&acc)[T], const __m128 (&extra)[T], float* y, i
 // order for Q5_0, so no order matches there; those tiles reduce the four rows' lane sums first
 // (exact integer adds), then convert and add once per token: a quarter of the float work, and a
 // register budget that fits AVX2's 16 registers.
-template <class B, int kOffset, class Codes>
+template <class B, int kOffset, int NT, class Codes>
 void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys,
                    Codes codes) {
     const B* w[R];
-    const BlockQ8_0* a[T];
+    const BlockQ8_0* a[NT];
     for (int r = 0; r < R; ++r) w[r] = row<B>(wv, ws, r);
-    for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_0>(av, as, t);
+    for (int t = 0; t < NT; ++t) a[t] = row<BlockQ8_0>(av, as, t);
     if constexpr (std::is_same_v<B, BlockQ8_0>) {
-        __m256 acc[R][T];
+        __m256 acc[R][NT];
         for (auto& rr : acc)
             for (auto& v : rr) v = _mm256_setzero_ps();
         const __m256i offset = _mm256_set1_epi8(static_cast<char>(kOffset));
         for (int64_t b = 0; b < n / 32; ++b) {
-            const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+            const __m128 da4 = act_scales<NT>(a, b);
             const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
             __m256 dw[R];
             __m256i c[R], sc[R];
@@ -70,7 +80,7 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
                 c[r] = codes(w[r][b]);
                 if constexpr (kOffset == 0) sc[r] = _mm256_sign_epi8(c[r], c[r]);
             }
-            for (int t = 0; t < T; ++t) {
+            for (int t = 0; t < NT; ++t) {
                 const __m256 da = lane(da4, t);
                 const __m256i ya = load32(a[t][b].qs);
                 __m256i base = _mm256_setzero_si256();
@@ -87,21 +97,21 @@ void gemm_q8_0_act(int64_t n, const void* wv, uint64_t ws, const void* av, uint6
         }
         store_tile(acc, y, ys);
     } else {
-        __m256 acc[T];
-        __m128 none[T];
-        for (int t = 0; t < T; ++t) {
+        __m256 acc[NT];
+        __m128 none[NT];
+        for (int t = 0; t < NT; ++t) {
             acc[t] = _mm256_setzero_ps();
             none[t] = _mm_setzero_ps();
         }
         static_assert(kOffset != 0, "Q4_0/Q5_0 codes are unsigned");
         const __m256i offset = _mm256_set1_epi8(static_cast<char>(kOffset));
         for (int64_t b = 0; b < n / 32; ++b) {
-            const __m128 da4 = f16x4(a[0][b].d, a[1][b].d, a[2][b].d, 0);
+            const __m128 da4 = act_scales<NT>(a, b);
             const __m128 dw4 = f16x4(w[0][b].d, w[1][b].d, w[2][b].d, w[3][b].d);
             const __m256 dw8 = _mm256_set_m128(dw4, dw4);
             __m256i c[R];
             for (int r = 0; r < R; ++r) c[r] = codes(w[r][b]);
-            for (int t = 0; t < T; ++t) {
+            for (int t = 0; t < NT; ++t) {
                 const __m256i ya = load32(a[t][b].qs);
                 const __m256i base = _mm256_sub_epi32(_mm256_setzero_si256(), udot(offset, ya));
                 __m256i p[R];
@@ -160,22 +170,22 @@ void gemm4x3_q5_1(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t
 // saturate on those (2·255·127 > 2^15), so AVX2 keeps the sign trick.
 void gemm4x3_q8_0(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
 #if QLM_KERNEL_VNNI
-    gemm_q8_0_act<BlockQ8_0, 128>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) {
+    gemm_q8_0_act<BlockQ8_0, 128, T>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) {
         return _mm256_xor_si256(load32(b.qs), _mm256_set1_epi8(static_cast<char>(0x80)));
     });
 #else
-    gemm_q8_0_act<BlockQ8_0, 0>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) { return load32(b.qs); });
+    gemm_q8_0_act<BlockQ8_0, 0, T>(n, w, ws, a, as, y, ys, [](const BlockQ8_0& b) { return load32(b.qs); });
 #endif
 }
 
 // Q5_0: codes 0..31 (value − 16); maddubs pairs 2·31·127 and 2·16·127 fit i16.
 void gemm4x3_q5_0(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
-    gemm_q8_0_act<BlockQ5_0, 16>(n, w, ws, a, as, y, ys, [](const BlockQ5_0& b) { return q5_codes(b.qh, b.qs); });
+    gemm_q8_0_act<BlockQ5_0, 16, T>(n, w, ws, a, as, y, ys, [](const BlockQ5_0& b) { return q5_codes(b.qh, b.qs); });
 }
 
 // Q4_0: codes 0..15 (value − 8).
 void gemm4x3_q4_0(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
-    gemm_q8_0_act<BlockQ4_0, 8>(n, w, ws, a, as, y, ys, [](const BlockQ4_0& b) { return nibbles(b.qs); });
+    gemm_q8_0_act<BlockQ4_0, 8, T>(n, w, ws, a, as, y, ys, [](const BlockQ4_0& b) { return nibbles(b.qs); });
 }
 
 // Q4_K: per super-block and row, the scales are unpacked once and each 64-element chunk's nibbles
@@ -249,24 +259,28 @@ void gemm4x3_q5_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t
 }
 
 // Q6_K: per super-block and row, the 6-bit codes of each 32-element chunk are assembled once
-// (0..63, stored +32) and used for all three tokens; the −32 offset is 32·Σ_j sc_j·bsums[j].
-void gemm4x3_q6_k(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
-    const BlockQ6_K* w[R];
-    const BlockQ8_K* a[T];
-    for (int r = 0; r < R; ++r) w[r] = row<BlockQ6_K>(wv, ws, r);
-    for (int t = 0; t < T; ++t) a[t] = row<BlockQ8_K>(av, as, t);
-    __m256 acc[R][T];
+// (0..63, stored +32) and used for all NT tokens; the −32 offset is 32·Σ_j sc_j·bsums[j].
+// NR rows x NT tokens (4x3: the prompt tile; 1x8: the batch, whose accumulators are touched once
+// per super-block, so they may live in memory).
+namespace {
+template <int NR, int NT>
+void gemm_q6_k(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t as, float* y, int64_t ys) {
+    const BlockQ6_K* w[NR];
+    const BlockQ8_K* a[NT];
+    for (int r = 0; r < NR; ++r) w[r] = row<BlockQ6_K>(wv, ws, r);
+    for (int t = 0; t < NT; ++t) a[t] = row<BlockQ8_K>(av, as, t);
+    __m256 acc[NR][NT];
     for (auto& rr : acc)
         for (auto& v : rr) v = _mm256_setzero_ps();
     const __m256i m4 = _mm256_set1_epi8(0x0F), m2 = _mm256_set1_epi8(3);
     for (int64_t b = 0; b < n / 256; ++b) {
-        __m256 da[T];
-        for (int t = 0; t < T; ++t) da[t] = _mm256_set1_ps(a[t][b].d);
-        for (int r = 0; r < R; ++r) {
+        __m256 da[NT];
+        for (int t = 0; t < NT; ++t) da[t] = _mm256_set1_ps(a[t][b].d);
+        for (int r = 0; r < NR; ++r) {
             const BlockQ6_K& x = w[r][b];
             const __m256i sc16 = _mm256_cvtepi8_epi16(_mm_loadu_si128(reinterpret_cast<const __m128i*>(x.scales)));
-            __m256i sumi[T];
-            for (int t = 0; t < T; ++t)
+            __m256i sumi[NT];
+            for (int t = 0; t < NT; ++t)
                 sumi[t] = _mm256_sub_epi32(_mm256_setzero_si256(),
                                            _mm256_slli_epi32(_mm256_madd_epi16(load32(a[t][b].bsums), sc16), 5));
             for (int h = 0; h < 2; ++h) {
@@ -279,18 +293,77 @@ void gemm4x3_q6_k(int64_t n, const void* wv, uint64_t ws, const void* av, uint64
                     const __m256i codes = _mm256_or_si256(lo, hi);
                     const int j = 8 * h + 2 * s;
                     const __m256i scv = pair_scales16(sc16, j);
-                    for (int t = 0; t < T; ++t) {
+                    for (int t = 0; t < NT; ++t) {
                         const __m256i p = _mm256_maddubs_epi16(codes, load32(a[t][b].qs + 128 * h + 32 * s));
                         sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
                     }
                 }
             }
             const __m256 d = _mm256_set1_ps(f16(x.d));
-            for (int t = 0; t < T; ++t)
+            for (int t = 0; t < NT; ++t)
                 acc[r][t] = _mm256_fmadd_ps(_mm256_mul_ps(d, da[t]), _mm256_cvtepi32_ps(sumi[t]), acc[r][t]);
         }
     }
-    store_tile(acc, y, ys);
+    for (int r = 0; r < NR; ++r)
+        for (int t = 0; t < NT; ++t) y[t * ys + r] = hsum(acc[r][t]);
 }
+}  // namespace
+
+void gemm4x3_q6_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys) {
+    gemm_q6_k<R, T>(n, w, ws, a, as, y, ys);
+}
+
+// One row at a time, all tokens: the six-bit codes are assembled once per row for up to 8 tokens.
+void gemm_batch_q6_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                     float* y, int64_t ys) {
+    using Fn = void (*)(int64_t, const void*, uint64_t, const void*, uint64_t, float*, int64_t);
+    static constexpr Fn kByTokens[8] = {gemm_q6_k<1, 1>, gemm_q6_k<1, 2>, gemm_q6_k<1, 3>, gemm_q6_k<1, 4>,
+                                        gemm_q6_k<1, 5>, gemm_q6_k<1, 6>, gemm_q6_k<1, 7>, gemm_q6_k<1, 8>};
+    const Fn f = kByTokens[nt - 1];
+    for (int64_t r = 0; r < rows; ++r) f(n, static_cast<const uint8_t*>(w) + ws * static_cast<uint64_t>(r), ws, a, as, y + r, ys);
+}
+
+#if !QLM_KERNEL_VNNI
+// Q4_0/Q8_0 batches on AVX2 (16 registers): 4 rows x 4 tokens per weight decode, the tiles above
+// with NT = 4 and the token tail; rows past the last group of 4 by the dots.
+namespace {
+template <class B, int kOffset, class Codes>
+void batch_q8_0_act(int64_t n, int64_t rows, const void* wv, uint64_t ws, const void* av, uint64_t as, int64_t nt,
+                    float* y, int64_t ys, Codes codes,
+                    float (*dot)(int64_t, const void*, const void*)) {
+    const auto* wb = static_cast<const uint8_t*>(wv);
+    const auto* ab = static_cast<const uint8_t*>(av);
+    int64_t r = 0;
+    for (; r + R <= rows; r += R) {
+        const uint8_t* w = wb + ws * static_cast<uint64_t>(r);
+        int64_t t = 0;
+        for (; t + 4 <= nt; t += 4)
+            gemm_q8_0_act<B, kOffset, 4>(n, w, ws, ab + as * static_cast<uint64_t>(t), as, y + t * ys + r, ys, codes);
+        const uint8_t* a = ab + as * static_cast<uint64_t>(t);
+        switch (nt - t) {
+            case 3: gemm_q8_0_act<B, kOffset, 3>(n, w, ws, a, as, y + t * ys + r, ys, codes); break;
+            case 2: gemm_q8_0_act<B, kOffset, 2>(n, w, ws, a, as, y + t * ys + r, ys, codes); break;
+            case 1: gemm_q8_0_act<B, kOffset, 1>(n, w, ws, a, as, y + t * ys + r, ys, codes); break;
+            default: break;
+        }
+    }
+    for (; r < rows; ++r)
+        for (int64_t t = 0; t < nt; ++t)
+            y[t * ys + r] = dot(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(t));
+}
+}  // namespace
+
+void gemm_batch_q4_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                     float* y, int64_t ys) {
+    batch_q8_0_act<BlockQ4_0, 8>(
+        n, rows, w, ws, a, as, nt, y, ys, [](const BlockQ4_0& b) { return nibbles(b.qs); }, dot_q4_0);
+}
+
+void gemm_batch_q8_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                     float* y, int64_t ys) {
+    batch_q8_0_act<BlockQ8_0, 0>(
+        n, rows, w, ws, a, as, nt, y, ys, [](const BlockQ8_0& b) { return load32(b.qs); }, dot_q8_0);
+}
+#endif
 
 }  // namespace qlm::kernels::QLM_KERNEL_ISA

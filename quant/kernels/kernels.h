@@ -32,7 +32,8 @@ void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
 // kernels::avx2 (maddubs/madd) and kernels::avx512 (AVX-512 VL/BW + VNNI: vpdpbusd). Dots: Q8_0,
 // Q4_0, Q5_0 with Q8_0 activations, Q4_1/Q5_1 with Q8_1, the K-quants with Q8_K; the scalar
 // references are the traits' vec_dot. Tiles (4 rows x 3 tokens, = qlm::GemmTileFn): the same
-// formats but Q2_K and Q3_K, with the same per-block integer sums as the dots.
+// formats but Q2_K and Q3_K, with the same per-block integer sums as the dots. Batches (rows x 1..8
+// tokens, = qlm::GemmBatchFn): Q4_0, Q8_0 (AVX-512: 512-bit VNNI, gemm_batch_avx512.cpp) and Q6_K.
 #define QLM_INT8_KERNELS                                                                              \
     float dot_q8_0(int64_t n, const void* w, const void* a);                                          \
     float dot_q4_0(int64_t n, const void* w, const void* a);                                          \
@@ -51,7 +52,13 @@ void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
     void gemm4x3_q5_1(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
     void gemm4x3_q4_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
     void gemm4x3_q5_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
-    void gemm4x3_q6_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys);
+    void gemm4x3_q6_k(int64_t n, const void* w, uint64_t ws, const void* a, uint64_t as, float* y, int64_t ys); \
+    void gemm_batch_q4_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,      \
+                         int64_t nt, float* y, int64_t ys);                                                   \
+    void gemm_batch_q8_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,      \
+                         int64_t nt, float* y, int64_t ys);                                                   \
+    void gemm_batch_q6_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,      \
+                         int64_t nt, float* y, int64_t ys);
 namespace avx2 {
 QLM_INT8_KERNELS
 }  // namespace avx2
