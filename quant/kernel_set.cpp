@@ -70,7 +70,10 @@ KernelSet resolve(const KernelSet& set) {
             if (!k.gemm_tile) k.gemm_tile = from.gemm_tile;
             if (!k.quantize_activation) k.quantize_activation = from.quantize_activation;
             if (!k.batch_dot) k.batch_dot = from.batch_dot;
-            if (!k.gemm_batch) k.gemm_batch = from.gemm_batch;
+            if (!k.gemm_batch) {
+                k.gemm_batch = from.gemm_batch;
+                k.gemm_batch_single = from.gemm_batch_single;  // a property of that batch kernel
+            }
         }
         if (!k.vec_dot) k.vec_dot = f.vec_dot_scalar;
         if (!k.quantize_activation) k.quantize_activation = f.quantize_activation;

@@ -67,6 +67,9 @@ struct FormatKernels {
     // Up to 8 tokens per weight-block decode; nullptr: the tile and dots. Each output has the
     // vec_dot's per-block integer sums; Q8_0 weights also its float order (the same bits).
     GemmBatchFn gemm_batch = nullptr;
+    // gemm_batch for one token too (where it beats vec_dot: the AVX-512 Q4_0 batch, 16 rows in
+    // the lanes); then a token's outputs are the same bits whatever batch it comes in.
+    bool gemm_batch_single = false;
 };
 
 // The kernels on plain f32/f16 rows that belong to no weight format; nullptr: the fallback set's.

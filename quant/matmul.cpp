@@ -146,8 +146,8 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         const FormatKernels& fk = kernels[w.type];
         r.dot = fk.vec_dot;
         r.tile = n_tokens >= kGemmTileTokens ? fk.gemm_tile : nullptr;
-        // One token: the dot (the weights stream once either way).
-        r.batch = n_tokens >= 2 ? fk.gemm_batch : nullptr;
+        // One token: the dot (the weights stream once either way), unless the batch is faster.
+        r.batch = n_tokens >= 2 || fk.gemm_batch_single ? fk.gemm_batch : nullptr;
         r.tile_all = false;
         if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {
             // llama.cpp multiplies f32/f16 weights by a batch of 2 or more tokens with llamafile's

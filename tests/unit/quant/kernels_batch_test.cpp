@@ -182,29 +182,40 @@ TEST_P(BatchKernels, ExtremeCodesExactWithUnitScales) {
 }
 
 // matmul through the batches (2..8 tokens per weight decode, and prompt-sized counts in chunks of
-// 8): Q8_0 outputs equal one-token decoding of each token bit for bit.
-TEST_P(BatchKernels, MatmulQ8_0BatchEqualsOneTokenBits) {
+// 8): a token's outputs are the bits of its one-token decoding where they must be — Q8_0 weights
+// (one-token decoding runs the dot, whose order the batch keeps) and every format whose batch
+// also runs single tokens (gemm_batch_single: the AVX-512 Q4_0 batch).
+TEST_P(BatchKernels, MatmulBatchEqualsOneTokenBits) {
     std::mt19937 rng(8);
     std::normal_distribution<float> normal(0.f, 1.f);
-    const FormatOps& f = format_ops(GgmlType::Q8_0);
-    const int64_t cols = 96, rows = 37;
-    std::vector<float> wf(static_cast<size_t>(cols * rows));
-    for (auto& v : wf) v = normal(rng);
-    const uint64_t rb = format_row_bytes(f, cols);
-    std::vector<uint8_t> wb(rb * rows);
-    for (int64_t r = 0; r < rows; ++r) f.quantize_row(wf.data() + r * cols, wb.data() + r * rb, cols);
-    const WeightView w{GgmlType::Q8_0, wb.data(), cols, rows, rb};
-    for (int64_t tokens : {2, 5, 8, 13, 50}) {
-        std::vector<float> x(static_cast<size_t>(cols * tokens));
-        for (auto& v : x) v = normal(rng);
-        std::vector<float> y(static_cast<size_t>(rows * tokens)), one(static_cast<size_t>(rows));
-        matmul(w, x.data(), tokens, y.data(), GetParam());
-        for (int64_t t = 0; t < tokens; ++t) {
-            matmul(w, x.data() + t * cols, 1, one.data(), GetParam());
-            ASSERT_EQ(std::memcmp(y.data() + t * rows, one.data(), 4 * static_cast<size_t>(rows)), 0)
-                << "tokens=" << tokens << " t=" << t << " " << isa_name(GetParam());
+    int checked = 0;
+    for (GgmlType type : {GgmlType::Q8_0, GgmlType::Q4_0, GgmlType::Q6_K}) {
+        if (type != GgmlType::Q8_0 && !kernel_set(GetParam())[type].gemm_batch_single) continue;
+        const FormatOps& f = format_ops(type);
+        const int64_t cols = f.block_size == 256 ? 512 : 96;
+        for (int64_t rows : {37, 70}) {
+            std::vector<float> wf(static_cast<size_t>(cols * rows));
+            for (auto& v : wf) v = normal(rng);
+            const uint64_t rb = format_row_bytes(f, cols);
+            std::vector<uint8_t> wb(rb * rows);
+            for (int64_t r = 0; r < rows; ++r) f.quantize_row(wf.data() + r * cols, wb.data() + r * rb, cols);
+            const WeightView w{type, wb.data(), cols, rows, rb};
+            for (int64_t tokens : {2, 5, 8, 13, 50}) {
+                std::vector<float> x(static_cast<size_t>(cols * tokens));
+                for (auto& v : x) v = normal(rng);
+                std::vector<float> y(static_cast<size_t>(rows * tokens)), one(static_cast<size_t>(rows));
+                matmul(w, x.data(), tokens, y.data(), GetParam());
+                for (int64_t t = 0; t < tokens; ++t) {
+                    matmul(w, x.data() + t * cols, 1, one.data(), GetParam());
+                    ASSERT_EQ(std::memcmp(y.data() + t * rows, one.data(), 4 * static_cast<size_t>(rows)), 0)
+                        << type_name(type) << " rows=" << rows << " tokens=" << tokens << " t=" << t << " "
+                        << isa_name(GetParam());
+                }
+            }
+            ++checked;
         }
     }
+    EXPECT_GE(checked, 2);
 }
 
 INSTANTIATE_TEST_SUITE_P(Isa, BatchKernels, ::testing::Values(Isa::Avx2, Isa::Avx512),
