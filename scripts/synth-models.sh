@@ -24,6 +24,11 @@ declare -A sha=(
   [moe-mini-f32]=efe4400c3e360b672ad25cbf7545b50f36817a75b1232d62548697e69a13c19c
   [mixtral-mini-f32]=67247995b244ab06ad6c71e52a9bc9dd7612db1ad5a64a71195013481363bddd
 )
+# name -> size in MiB of the file it writes, to refuse early when the disk cannot hold it
+declare -A mib=(
+  [mini-f32]=26 [smol-f16]=260 [qwen-mini-f32]=402 [tinyllama-f16]=2100 [llama3-mini-f32]=222
+  [qwen3-mini-f32]=143 [phi3-mini-f32]=152 [gemma3-mini-f32]=133 [moe-mini-f32]=32 [mixtral-mini-f32]=32
+)
 names=("$@")
 [ ${#names[@]} -gt 0 ] || names=(mini-f32 smol-f16 qwen-mini-f32 tinyllama-f16 llama3-mini-f32 qwen3-mini-f32 phi3-mini-f32
                               gemma3-mini-f32 moe-mini-f32 mixtral-mini-f32)
@@ -41,7 +46,14 @@ for name in "${names[@]}"; do
   fi
   preset=${name%-*}
   dtype=${name##*-}
+  need=$(( ${mib[$name]} + 64 ))
+  free=$(df -Pm "$dir" | awk 'NR==2 {print $4}')
+  if [ -n "$free" ] && [ "$free" -lt "$need" ]; then
+    echo "synth-models: $name.gguf needs ${need} MiB but $dir has ${free} MiB free; free some space or set QLM_CACHE_DIR to a larger disk" >&2
+    exit 1
+  fi
   echo "synth-models: generating $out"
+  trap 'rm -f "$out.tmp"' EXIT
   "$synth" "$preset" "$dtype" "$out.tmp" >/dev/null
   got=$(sha256sum "$out.tmp" | cut -d' ' -f1)
   if [ "$got" != "$want" ]; then
@@ -50,5 +62,6 @@ for name in "${names[@]}"; do
     exit 1
   fi
   mv "$out.tmp" "$out"
+  trap - EXIT
   echo "$want" > "$stamp"
 done

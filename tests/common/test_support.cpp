@@ -69,9 +69,49 @@ void write_bytes(const fs::path& p, const std::vector<uint8_t>& bytes) {
 
 nlohmann::json read_json(const fs::path& p) { return nlohmann::json::parse(read_text(p)); }
 
+namespace {
+
+// Every folder temp_dir made, removed when the test process exits: a full suite writes several GiB
+// of quantized models and outputs, which filled CI's disk when they were left behind. Only the
+// process that made them removes them (a forked child that exits must not), and owner permissions
+// are restored first because some tests make files unreadable on purpose. QLM_KEEP_TEST_TMP=1
+// keeps them for a post-mortem.
+class TempDirs {
+public:
+    void add(const fs::path& p) { dirs_.push_back(p); }
+    ~TempDirs() {
+        if (getpid() != owner_) return;
+        const char* keep = std::getenv("QLM_KEEP_TEST_TMP");
+        if (keep && std::string(keep) == "1") return;
+        for (const auto& d : dirs_) remove_tree(d);
+    }
+
+private:
+    static void remove_tree(const fs::path& root) {
+        std::error_code ec;
+        fs::permissions(root, fs::perms::owner_all, fs::perm_options::add, ec);
+        for (auto it = fs::recursive_directory_iterator(root, fs::directory_options::skip_permission_denied, ec);
+             !ec && it != fs::recursive_directory_iterator(); it.increment(ec)) {
+            if (it->is_symlink(ec)) continue;
+            fs::permissions(it->path(), fs::perms::owner_all, fs::perm_options::add, ec);
+        }
+        fs::remove_all(root, ec);
+    }
+    pid_t owner_ = getpid();
+    std::vector<fs::path> dirs_;
+};
+
+TempDirs& temp_dirs() {
+    static TempDirs dirs;
+    return dirs;
+}
+
+}  // namespace
+
 fs::path temp_dir(const std::string& tag) {
     std::string tmpl = (fs::temp_directory_path() / ("qlm-test-" + tag + "-XXXXXX")).string();
     if (!mkdtemp(tmpl.data())) throw std::runtime_error("mkdtemp failed");
+    temp_dirs().add(fs::path(tmpl));
     return fs::path(tmpl);
 }
 
