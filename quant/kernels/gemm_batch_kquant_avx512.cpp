@@ -123,12 +123,18 @@ void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, 
                 for (int t = 0; t < NT; ++t) {
                     // Element 64c + 16k + 4j.. (low nibbles) and 64c + 32 + 16k + 4j.. (high).
                     const int8_t* qa = a[t][b].qs + 64 * c;
-                    __m512i s0 = _mm512_setzero_si512(), s1 = _mm512_setzero_si512();
-                    for (int k = 0; k < 2; ++k)
-                        for (int j = 0; j < 4; ++j) {
-                            s0 = _mm512_dpbusd_epi32(s0, lo[k][j], _mm512_set1_epi32(load_i32(qa + 16 * k + 4 * j)));
-                            s1 = _mm512_dpbusd_epi32(s1, hi[k][j], _mm512_set1_epi32(load_i32(qa + 32 + 16 * k + 4 * j)));
+                    // Four independent chains (the vpdpbusd latency), two per sub-block.
+                    __m512i s[2][2];
+                    for (int k = 0; k < 2; ++k) {
+                        s[0][k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), lo[k][0], _mm512_set1_epi32(load_i32(qa + 16 * k)));
+                        s[1][k] = _mm512_dpbusd_epi32(_mm512_setzero_si512(), hi[k][0], _mm512_set1_epi32(load_i32(qa + 32 + 16 * k)));
+                    }
+                    for (int j = 1; j < 4; ++j)
+                        for (int k = 0; k < 2; ++k) {
+                            s[0][k] = _mm512_dpbusd_epi32(s[0][k], lo[k][j], _mm512_set1_epi32(load_i32(qa + 16 * k + 4 * j)));
+                            s[1][k] = _mm512_dpbusd_epi32(s[1][k], hi[k][j], _mm512_set1_epi32(load_i32(qa + 32 + 16 * k + 4 * j)));
                         }
+                    const __m512i s0 = _mm512_add_epi32(s[0][0], s[0][1]), s1 = _mm512_add_epi32(s[1][0], s[1][1]);
                     isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s0, sa), _mm512_mullo_epi32(s1, sb)));
                 }
             }
