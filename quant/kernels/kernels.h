@@ -69,6 +69,10 @@ QLM_INT8_KERNELS
 constexpr int64_t kQ4KLanesMinTokens = 3;
 void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys);
+// The same for Q6_K from kQ6KLanesMinTokens tokens on; fewer tokens run gemm_batch_q6_k.
+constexpr int64_t kQ6KLanesMinTokens = 3;
+void gemm_batch_q6_k_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,
+                           int64_t nt, float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 

@@ -3,7 +3,8 @@
 // set, all clear), activations at ±127 and with outliers, row counts that leave tails of every
 // size, every token count 1..8, unaligned rows with padded strides. Q8_0 weights must give the
 // very bits of the scalar dot (matmul's one-token order), and so must the AVX-512 Q4_K batch from
-// kQ4KLanesMinTokens tokens on (below, its set's dot's bits); the others may differ only in float
+// kQ4KLanesMinTokens tokens on (below, its set's dot's bits) and the AVX-512 Q6_K batch from
+// kQ6KLanesMinTokens tokens on; the others may differ only in float
 // summation order, bounded by a few ulps of Σ|w|·|a|. Nothing outside the rows x tokens outputs
 // may be written.
 #include <gtest/gtest.h>
@@ -40,6 +41,7 @@ Want wanted(GgmlType type, Isa isa, int64_t tokens) {
     if (type == GgmlType::Q8_0) return Want::Scalar;
     if (type == GgmlType::Q4_K && isa == Isa::Avx512)
         return tokens >= kernels::avx512::kQ4KLanesMinTokens ? Want::Scalar : Want::SetDot;
+    if (type == GgmlType::Q6_K && isa == Isa::Avx512 && tokens >= kernels::avx512::kQ6KLanesMinTokens) return Want::Scalar;
     return Want::Close;
 }
 
@@ -238,23 +240,24 @@ TEST_P(BatchKernels, MatmulBatchEqualsOneTokenBits) {
     EXPECT_GE(checked, 2);
 }
 
-// matmul of Q4_K weights on AVX-512 with token counts whose batches of 8 leave no 1- or 2-token
-// rest (those run the dot): every output is the scalar reference dot's very bits, rows past the
-// last group of 16 included.
-TEST_P(BatchKernels, MatmulQ4KEqualsScalarBits) {
-    if (GetParam() != Isa::Avx512) GTEST_SKIP() << "the lanes batch is AVX-512's";
+// matmul of Q4_K and Q6_K weights on AVX-512 with token counts whose batches of 8 leave no 1- or
+// 2-token rest (those run the dot or the one-row batch): every output is the scalar reference
+// dot's very bits, rows past the last group of 16 included.
+TEST_P(BatchKernels, MatmulKQuantsEqualScalarBits) {
+    if (GetParam() != Isa::Avx512) GTEST_SKIP() << "the lanes batches are AVX-512's";
     std::mt19937 rng(44);
     std::normal_distribution<float> normal(0.f, 1.f);
-    const FormatOps& f = format_ops(GgmlType::Q4_K);
-    const FormatOps& af = format_ops(f.vec_dot_type);
-    const int64_t cols = 768;
+    for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K})
     for (int64_t rows : {37, 70}) {
+        const FormatOps& f = format_ops(type);
+        const FormatOps& af = format_ops(f.vec_dot_type);
+        const int64_t cols = 768;
         std::vector<float> wf(static_cast<size_t>(cols * rows));
         for (auto& v : wf) v = normal(rng);
         const uint64_t rb = format_row_bytes(f, cols), arb = format_row_bytes(af, cols);
         std::vector<uint8_t> wb(rb * rows);
         for (int64_t r = 0; r < rows; ++r) f.quantize_row(wf.data() + r * cols, wb.data() + r * rb, cols);
-        const WeightView w{GgmlType::Q4_K, wb.data(), cols, rows, rb};
+        const WeightView w{type, wb.data(), cols, rows, rb};
         for (int64_t tokens : {3, 8, 13, 21, 99}) {
             std::vector<float> x(static_cast<size_t>(cols * tokens));
             for (auto& v : x) v = normal(rng);
@@ -267,7 +270,7 @@ TEST_P(BatchKernels, MatmulQ4KEqualsScalarBits) {
                     const float got = y[static_cast<size_t>(t * rows + r)];
                     const float want = f.vec_dot_scalar(cols, wb.data() + r * rb, a.data());
                     ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
-                        << "rows=" << rows << " tokens=" << tokens << " t=" << t << " r=" << r << " got " << got
+ << type_name(type) << " rows=" << rows << " tokens=" << tokens << " t=" << t << " r=" << r << " got " << got
                         << " want " << want;
                 }
             }
