@@ -5,8 +5,8 @@
 // block (d·d_a)·isum − (dmin·d_a)·msum, then s += that, block after block), one (row, token) per
 // lane, and its integer sums are exact: every output is the scalar reference's very bits. This
 // file is compiled with -ffp-contract=off (quant/CMakeLists.txt), so no product is fused into an
-// add the reference rounds separately. One or two tokens go to the dot kernel (faster there: the
-// lanes' transposes are paid per token), whose float order differs.
+// add the reference rounds separately. Below kQ4KLanesMinTokens tokens the 4x3 tile and the dot
+// run (faster there: the lanes' transposes are paid for fewer tokens), whose float order differs.
 #include <algorithm>
 
 #include "quant/kernels/x86_int8_headers.h"
@@ -165,103 +165,13 @@ void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, 
     store_lanes(acc, y, ys, rows);
 }
 
-// Q6_K (210-byte super-blocks: ql[128], qh[64], 16 signed scales, f16 d), the same way: for each
-// half h and 16-element column u, the words ql[64h + 16u..], ql[64h + 32 + 16u..], qh[32h + 16u..]
-// assemble the codes (0..63, stored +32) of sub-blocks 8h + 2s + u, s < 4, elements
-// 128h + 32s + 16u..; each sub-block's sum times its scale (vpmulld) makes Σ sc_j·Σ c·a, and the
-// offset 32·Σ_j sc_j·bsums[j] is eight vpdpwssd on (sc, sc) and (bsums, bsums) i16 pairs.
-template <int G, int NT>
-void q6_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, float* y, int64_t ys, int64_t rows) {
-    __m512 acc[G][NT];
-    for (auto& g : acc)
-        for (auto& v : g) v = _mm512_setzero_ps();
-    const __m512i m4 = _mm512_set1_epi8(0x0F), m3 = _mm512_set1_epi8(0x03);
-    for (int64_t b = 0; b < nb; ++b) {
-        // Each token's bsums as (bsums[4w], bsums[4w+2]) and (bsums[4w+1], bsums[4w+3]) pairs.
-        int32_t bs[NT][8];
-        for (int t = 0; t < NT; ++t) {
-            uint16_t v[16];
-            std::memcpy(v, a[t][b].bsums, sizeof(v));
-            for (int w = 0; w < 4; ++w) {
-                bs[t][2 * w] = static_cast<int32_t>(v[4 * w] | static_cast<uint32_t>(v[4 * w + 2]) << 16);
-                bs[t][2 * w + 1] = static_cast<int32_t>(v[4 * w + 1] | static_cast<uint32_t>(v[4 * w + 3]) << 16);
-            }
-        }
-        const uint64_t at = sizeof(BlockQ6_K) * static_cast<uint64_t>(b);
-        for (int g = 0; g < G; ++g) {
-            const uint8_t* const* pg = p + kLanes * g;
-            __m512i sc[4], dd[4];
-            transpose16(pg, at + 192, sc);  // the 16 scales, four to a dword
-            transpose16(pg, at + 194, dd);  // dword 3: bytes 206..209, d in the high half
-            const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_srli_epi32(dd[3], 16)));
-            __m512i scp[8];  // sign-extended i16 pairs (sc[4w], sc[4w+2]), (sc[4w+1], sc[4w+3])
-            for (int w = 0; w < 4; ++w) {
-                scp[2 * w] = _mm512_srai_epi16(_mm512_slli_epi16(sc[w], 8), 8);
-                scp[2 * w + 1] = _mm512_srai_epi16(sc[w], 8);
-            }
-            __m512i isum[NT];
-            for (int t = 0; t < NT; ++t) {
-                __m512i off = _mm512_setzero_si512();
-                for (int k = 0; k < 8; ++k) off = _mm512_dpwssd_epi32(off, scp[k], _mm512_set1_epi32(bs[t][k]));
-                isum[t] = _mm512_sub_epi32(_mm512_setzero_si512(), _mm512_slli_epi32(off, 5));
-            }
-            for (int h = 0; h < 2; ++h)
-                for (int u = 0; u < 2; ++u) {
-                    __m512i l0[4], l1[4], qh[4];
-                    transpose16(pg, at + 64 * h + 16 * u, l0);
-                    transpose16(pg, at + 64 * h + 32 + 16 * u, l1);
-                    transpose16(pg, at + 128 + 32 * h + 16 * u, qh);
-                    __m512i c[4][4];  // [s][dword]
-                    for (int j = 0; j < 4; ++j) {
-                        c[0][j] = _mm512_or_si512(_mm512_and_si512(l0[j], m4), _mm512_slli_epi16(_mm512_and_si512(qh[j], m3), 4));
-                        c[1][j] = _mm512_or_si512(_mm512_and_si512(l1[j], m4),
-                                                  _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh[j], 2), m3), 4));
-                        c[2][j] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l0[j], 4), m4),
-                                                  _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh[j], 4), m3), 4));
-                        c[3][j] = _mm512_or_si512(_mm512_and_si512(_mm512_srli_epi16(l1[j], 4), m4),
-                                                  _mm512_slli_epi16(_mm512_and_si512(_mm512_srli_epi16(qh[j], 6), m3), 4));
-                    }
-                    __m512i scs[4];  // sub-block 8h + 2s + u's scale, sign-extended
-                    for (int s4 = 0; s4 < 4; ++s4) {
-                        const int j = 8 * h + 2 * s4 + u;
-                        scs[s4] = _mm512_srai_epi32(_mm512_slli_epi32(sc[j / 4], 24 - 8 * (j % 4)), 24);
-                    }
-                    for (int t = 0; t < NT; ++t) {
-                        const int8_t* qa = a[t][b].qs + 128 * h + 16 * u;
-                        __m512i sub[4];
-                        for (int s4 = 0; s4 < 4; ++s4) {
-                            sub[s4] = _mm512_setzero_si512();
-                            for (int j = 0; j < 4; ++j)
-                                sub[s4] = _mm512_dpbusd_epi32(sub[s4], c[s4][j], _mm512_set1_epi32(load_i32(qa + 32 * s4 + 4 * j)));
-                        }
-                        isum[t] = _mm512_add_epi32(
-                            isum[t], _mm512_add_epi32(_mm512_add_epi32(_mm512_mullo_epi32(sub[0], scs[0]), _mm512_mullo_epi32(sub[1], scs[1])),
-                                                      _mm512_add_epi32(_mm512_mullo_epi32(sub[2], scs[2]), _mm512_mullo_epi32(sub[3], scs[3]))));
-                    }
-                }
-            for (int t = 0; t < NT; ++t)
-                acc[g][t] = _mm512_add_ps(acc[g][t], _mm512_mul_ps(_mm512_mul_ps(dw, _mm512_set1_ps(a[t][b].d)), _mm512_cvtepi32_ps(isum[t])));
-        }
-    }
-    store_lanes(acc, y, ys, rows);
-}
-
 using LanesFn = void (*)(int64_t, const uint8_t* const*, const BlockQ8_K* const*, float*, int64_t, int64_t);
-template <template <int, int> class K, int G>
-constexpr LanesFn kByTokens[8] = {K<G, 1>::run, K<G, 2>::run, K<G, 3>::run, K<G, 4>::run,
-                                  K<G, 5>::run, K<G, 6>::run, K<G, 7>::run, K<G, 8>::run};
-template <int G, int NT>
-struct Q4K {
-    static constexpr LanesFn run = q4_k_lanes<G, NT>;
-};
-template <int G, int NT>
-struct Q6K {
-    static constexpr LanesFn run = q6_k_lanes<G, NT>;
-};
+template <int G>
+constexpr LanesFn kByTokens[8] = {q4_k_lanes<G, 1>, q4_k_lanes<G, 2>, q4_k_lanes<G, 3>, q4_k_lanes<G, 4>,
+                                  q4_k_lanes<G, 5>, q4_k_lanes<G, 6>, q4_k_lanes<G, 7>, q4_k_lanes<G, 8>};
 
 // rows x nt (≥ 1) tokens: pairs of 16-row groups, then single groups; the last group repeats the
 // last row in its empty lanes.
-template <template <int, int> class K>
 void lanes_batch(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                  float* y, int64_t ys) {
     const auto* wb = static_cast<const uint8_t*>(w);
@@ -276,11 +186,11 @@ void lanes_batch(int64_t n, int64_t rows, const void* w, uint64_t ws, const void
     int64_t r = 0;
     for (; r + 2 * kLanes <= rows; r += 2 * kLanes) {
         rows_from(r, 2 * kLanes);
-        kByTokens<K, 2>[nt - 1](n / 256, p, act, y + r, ys, 2 * kLanes);
+        kByTokens<2>[nt - 1](n / 256, p, act, y + r, ys, 2 * kLanes);
     }
     for (; r < rows; r += kLanes) {
         rows_from(r, kLanes);
-        kByTokens<K, 1>[nt - 1](n / 256, p, act, y + r, ys, std::min<int64_t>(kLanes, rows - r));
+        kByTokens<1>[nt - 1](n / 256, p, act, y + r, ys, std::min<int64_t>(kLanes, rows - r));
     }
 }
 
@@ -289,22 +199,25 @@ void lanes_batch(int64_t n, int64_t rows, const void* w, uint64_t ws, const void
 void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys) {
     if (nt >= kQ4KLanesMinTokens) {
-        lanes_batch<Q4K>(n, rows, w, ws, a, as, nt, y, ys);
+        lanes_batch(n, rows, w, ws, a, as, nt, y, ys);
         return;
     }
+    // Fewer tokens: 4x3 tiles where they fit, the dot elsewhere (as matmul without a batch). From
+    // main memory (decode steps of several sequences) the lanes lose to them at 3 tokens.
     const auto* wb = static_cast<const uint8_t*>(w);
     const auto* ab = static_cast<const uint8_t*>(a);
-    for (int64_t t = 0; t < nt; ++t)
+    int64_t t = 0;
+    for (; t + 3 <= nt; t += 3) {
+        int64_t r = 0;
+        for (; r + 4 <= rows; r += 4)
+            gemm4x3_q4_k(n, wb + ws * static_cast<uint64_t>(r), ws, ab + as * static_cast<uint64_t>(t), as, y + t * ys + r, ys);
+        for (; r < rows; ++r)
+            for (int64_t k = t; k < t + 3; ++k)
+                y[k * ys + r] = dot_q4_k(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(k));
+    }
+    for (; t < nt; ++t)
         for (int64_t r = 0; r < rows; ++r)
             y[t * ys + r] = dot_q4_k(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(t));
-}
-
-void gemm_batch_q6_k_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,
-                           int64_t nt, float* y, int64_t ys) {
-    if (nt >= kQ6KLanesMinTokens)
-        lanes_batch<Q6K>(n, rows, w, ws, a, as, nt, y, ys);
-    else
-        gemm_batch_q6_k(n, rows, w, ws, a, as, nt, y, ys);
 }
 
 }  // namespace qlm::kernels::avx512

@@ -3,8 +3,7 @@
 // set, all clear), activations at ±127 and with outliers, row counts that leave tails of every
 // size, every token count 1..8, unaligned rows with padded strides. Q8_0 weights must give the
 // very bits of the scalar dot (matmul's one-token order), and so must the AVX-512 Q4_K batch from
-// kQ4KLanesMinTokens tokens on (below, its set's dot's bits) and the AVX-512 Q6_K batch from
-// kQ6KLanesMinTokens tokens on; the others may differ only in float
+// kQ4KLanesMinTokens tokens on; the others may differ only in float
 // summation order, bounded by a few ulps of Σ|w|·|a|. Nothing outside the rows x tokens outputs
 // may be written.
 #include <gtest/gtest.h>
@@ -35,13 +34,11 @@ const BatchFormat kFormats[] = {{GgmlType::Q4_0, 0, -1, true},
                                 {GgmlType::Q6_K, 208, -1, true},
                                 {GgmlType::Q4_K, 0, 2, false}};
 
-// The bits a batch output must have: the scalar dot's, the set's dot's, or only a close value.
-enum class Want { Scalar, SetDot, Close };
+// The bits a batch output must have: the scalar dot's, or only a close value.
+enum class Want { Scalar, Close };
 Want wanted(GgmlType type, Isa isa, int64_t tokens) {
     if (type == GgmlType::Q8_0) return Want::Scalar;
-    if (type == GgmlType::Q4_K && isa == Isa::Avx512)
-        return tokens >= kernels::avx512::kQ4KLanesMinTokens ? Want::Scalar : Want::SetDot;
-    if (type == GgmlType::Q6_K && isa == Isa::Avx512 && tokens >= kernels::avx512::kQ6KLanesMinTokens) return Want::Scalar;
+    if (type == GgmlType::Q4_K && isa == Isa::Avx512 && tokens >= kernels::avx512::kQ4KLanesMinTokens) return Want::Scalar;
     return Want::Close;
 }
 
@@ -111,7 +108,6 @@ TEST_P(BatchKernels, MatchScalarDots) {
         const GemmBatchFn batch = gemm_batch_for(f, GetParam());
         if (!bf.every_simd_set && !batch) continue;
         ASSERT_NE(batch, nullptr) << type_name(bf.type);
-        const VecDotFn set_dot = kernel_set(GetParam())[bf.type].vec_dot;
         for (int64_t nb : {1, 2, 3, 9}) {
             const int64_t n = nb * f.block_size;
             for (int64_t rows : {1, 3, 4, 5, 7, 9, 15, 16, 17, 31, 32, 33, 35, 47, 50, 64}) {
@@ -143,8 +139,8 @@ TEST_P(BatchKernels, MatchScalarDots) {
                                 const uint8_t* wr = w.data() + 1 + wrb * static_cast<uint64_t>(r);
                                 const uint8_t* at = a.data() + 2 + arb * static_cast<uint64_t>(t);
                                 const Want want = wanted(bf.type, GetParam(), nt);
-                                const float ref = want == Want::SetDot ? set_dot(n, wr, at) : f.vec_dot_scalar(n, wr, at);
-                                if (want != Want::Close) {
+                                const float ref = f.vec_dot_scalar(n, wr, at);
+                                if (want == Want::Scalar) {
                                     ASSERT_EQ(std::memcmp(&got, &ref, 4), 0)
                                         << type_name(bf.type) << " blocks=" << nb << " rows=" << rows << " tokens=" << nt
                                         << " r=" << r << " t=" << t << " got " << got << " want " << ref;
@@ -240,25 +236,26 @@ TEST_P(BatchKernels, MatmulBatchEqualsOneTokenBits) {
     EXPECT_GE(checked, 2);
 }
 
-// matmul of Q4_K and Q6_K weights on AVX-512 with token counts whose batches of 8 leave no 1- or
-// 2-token rest (those run the dot or the one-row batch): every output is the scalar reference
-// dot's very bits, rows past the last group of 16 included.
-TEST_P(BatchKernels, MatmulKQuantsEqualScalarBits) {
-    if (GetParam() != Isa::Avx512) GTEST_SKIP() << "the lanes batches are AVX-512's";
+// matmul of Q4_K weights on AVX-512 with token counts whose batches of 8 leave no rest below
+// kQ4KLanesMinTokens (those run the tile and the dot): every output is the scalar reference dot's
+// very bits, rows past the last group of 16 included.
+TEST_P(BatchKernels, MatmulQ4KEqualsScalarBits) {
+    if (GetParam() != Isa::Avx512) GTEST_SKIP() << "the lanes batch is AVX-512's";
+    ASSERT_LE(kernels::avx512::kQ4KLanesMinTokens, 4);
     std::mt19937 rng(44);
     std::normal_distribution<float> normal(0.f, 1.f);
-    for (GgmlType type : {GgmlType::Q4_K, GgmlType::Q6_K})
+    const GgmlType type = GgmlType::Q4_K;
+    const FormatOps& f = format_ops(type);
+    const FormatOps& af = format_ops(f.vec_dot_type);
+    const int64_t cols = 768;
     for (int64_t rows : {37, 70}) {
-        const FormatOps& f = format_ops(type);
-        const FormatOps& af = format_ops(f.vec_dot_type);
-        const int64_t cols = 768;
         std::vector<float> wf(static_cast<size_t>(cols * rows));
         for (auto& v : wf) v = normal(rng);
         const uint64_t rb = format_row_bytes(f, cols), arb = format_row_bytes(af, cols);
         std::vector<uint8_t> wb(rb * rows);
         for (int64_t r = 0; r < rows; ++r) f.quantize_row(wf.data() + r * cols, wb.data() + r * rb, cols);
         const WeightView w{type, wb.data(), cols, rows, rb};
-        for (int64_t tokens : {3, 8, 13, 21, 99}) {
+        for (int64_t tokens : {4, 8, 12, 21, 100}) {
             std::vector<float> x(static_cast<size_t>(cols * tokens));
             for (auto& v : x) v = normal(rng);
             std::vector<float> y(static_cast<size_t>(rows * tokens));
