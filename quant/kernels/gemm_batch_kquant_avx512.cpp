@@ -126,8 +126,11 @@ void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, 
                 transpose16(pg, at + 16 + 32 * c, q[0]);
                 transpose16(pg, at + 32 + 32 * c, q[1]);
                 const __m512i sw = c < 2 ? sc_lo : sc_hi;
-                const __m512i sa = _mm512_and_si512(_mm512_srli_epi32(sw, 16 * (c % 2)), byte);
-                const __m512i sb = _mm512_and_si512(_mm512_srli_epi32(sw, 16 * (c % 2) + 8), byte);
+                // Each scale in both i16 halves of its lane: (sc, sc) for vpdpwssd.
+                const __m512i sa1 = _mm512_and_si512(_mm512_srli_epi32(sw, 16 * (c % 2)), byte);
+                const __m512i sb1 = _mm512_and_si512(_mm512_srli_epi32(sw, 16 * (c % 2) + 8), byte);
+                const __m512i sa = _mm512_or_si512(sa1, _mm512_slli_epi32(sa1, 16));
+                const __m512i sb = _mm512_or_si512(sb1, _mm512_slli_epi32(sb1, 16));
                 __m512i lo[2][4], hi[2][4];
                 for (int k = 0; k < 2; ++k)
                     for (int j = 0; j < 4; ++j) {
@@ -148,8 +151,11 @@ void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, 
                             s[0][k] = _mm512_dpbusd_epi32(s[0][k], lo[k][j], _mm512_set1_epi32(load_i32(qa + 16 * k + 4 * j)));
                             s[1][k] = _mm512_dpbusd_epi32(s[1][k], hi[k][j], _mm512_set1_epi32(load_i32(qa + 32 + 16 * k + 4 * j)));
                         }
-                    const __m512i s0 = _mm512_add_epi32(s[0][0], s[0][1]), s1 = _mm512_add_epi32(s[1][0], s[1][1]);
-                    isum[t] = _mm512_add_epi32(isum[t], _mm512_add_epi32(_mm512_mullo_epi32(s0, sa), _mm512_mullo_epi32(s1, sb)));
+                    // Each 16-element sum fits an i16 (|Σ| ≤ 16·15·128 = 30720): the two halves of a
+                    // sub-block as one i16 pair, times (sc, sc) and added to isum by one vpdpwssd.
+                    const __m512i p0 = _mm512_mask_blend_epi16(0xAAAAAAAAu, s[0][0], _mm512_slli_epi32(s[0][1], 16));
+                    const __m512i p1 = _mm512_mask_blend_epi16(0xAAAAAAAAu, s[1][0], _mm512_slli_epi32(s[1][1], 16));
+                    isum[t] = _mm512_dpwssd_epi32(_mm512_dpwssd_epi32(isum[t], p0, sa), p1, sb);
                 }
             }
             for (int t = 0; t < NT; ++t) {
