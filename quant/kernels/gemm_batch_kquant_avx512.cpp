@@ -92,8 +92,9 @@ inline ActBlock act_block(const BlockQ8_K& a) {
 // transposed 16-byte word, whose lanes unpack the 6-bit scales and mins as kquant_scale_min does;
 // each 64-element chunk (32 code bytes: low nibbles sub-block 2c, high nibbles 2c+1) is two, and
 // every dword of codes meets one activation dword broadcast to all lanes in a vpdpbusd. The
-// sub-block sums (≤ 32·15·128) times their scales (vpmulld) make isum; msum = Σ m_j·bs_j is four
-// vpdpwssd on the (m, m) and (bs, bs) i16 pairs. Rows past the end repeat the last row (not stored).
+// 16-element half sums (i16) times their sub-block's scale make isum (vpdpwssd); msum =
+// Σ m_j·bs_j is four vpdpwssd on i16 pairs of mins and of bs. Rows past the end repeat the last
+// row (not stored).
 template <int G, int NT>
 void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, float* y, int64_t ys, int64_t rows) {
     __m512 acc[G][NT];
