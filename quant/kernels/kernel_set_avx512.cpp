@@ -1,5 +1,6 @@
 // The AVX-512 kernel set (AVX-512 F/VL/BW/DQ + VNNI): the int8 dots and tiles with vpdpbusd
-// (dot_quant_avx512.cpp, gemm_quant_avx512.cpp), the 512-bit Q4_0/Q8_0 batches (gemm_batch_avx512.cpp). The float kernels, the activation quantizers and
+// (dot_quant_avx512.cpp, gemm_quant_avx512.cpp), the 512-bit Q4_0/Q8_0 batches (gemm_batch_avx512.cpp) and
+// the Q4_K one (gemm_batch_kquant_avx512.cpp). The float kernels, the activation quantizers and
 // the row kernels fall back to the AVX2 set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
@@ -17,7 +18,7 @@ constinit const KernelSet avx512_set = make_kernel_set(
         {GgmlType::Q5_1, {avx512::dot_q5_1, avx512::gemm4x3_q5_1}},
         {GgmlType::Q2_K, {avx512::dot_q2_k}},
         {GgmlType::Q3_K, {avx512::dot_q3_k}},
-        {GgmlType::Q4_K, {avx512::dot_q4_k, avx512::gemm4x3_q4_k}},
+        {GgmlType::Q4_K, {avx512::dot_q4_k, avx512::gemm4x3_q4_k, nullptr, nullptr, avx512::gemm_batch_q4_k}},
         {GgmlType::Q5_K, {avx512::dot_q5_k, avx512::gemm4x3_q5_k}},
         {GgmlType::Q6_K, {avx512::dot_q6_k, avx512::gemm4x3_q6_k, nullptr, nullptr, avx512::gemm_batch_q6_k}},
         {GgmlType::IQ4_NL, {avx512::dot_iq4_nl, avx512::gemm4x3_iq4_nl}},

@@ -64,6 +64,11 @@ QLM_INT8_KERNELS
 }  // namespace avx2
 namespace avx512 {
 QLM_INT8_KERNELS
+// Q4_K batch with 16 rows in the lanes (gemm_batch_kquant_avx512.cpp): from kQ4KLanesMinTokens
+// tokens on, every output is the scalar reference's bits; fewer tokens run gemm4x3_q4_k and dot_q4_k.
+constexpr int64_t kQ4KLanesMinTokens = 4;
+void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                     float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 
