@@ -220,4 +220,10 @@ void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, con
         }
 }
 
+// Row by row: the V rows (at most a few KiB) stay in L1 while every row adds them.
+void axpy_f16_lanes_rows_avx2(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
+                              const float* const* p, int64_t lane0, float* const* lanes) {
+    for (int64_t r = 0; r < rows; ++r) axpy_f16_lanes_avx2(n, count, x, p[r], lane0, lanes[r]);
+}
+
 }  // namespace qlm::kernels

@@ -1,0 +1,83 @@
+// Attention's V·P lane kernels on AVX-512: axpy_f16_lanes (many f16 V rows into one output row's
+// 8 lanes) and axpy_f16_lanes_rows (the same V rows into many output rows' lanes). 16 elements per
+// register; a last group of 8 elements with the upper half masked off, and a tail of fewer than 8
+// as axpy_f16_avx2 adds it (no FMA), so every element gets the bits of axpy_f16 on the AVX2 set.
+#include <algorithm>
+
+#include "quant/fp16.h"
+#include "quant/kernels/x86_int8_headers.h"
+
+// GCC 12's 512-bit intrinsics start from self-initialised "undefined" vectors, which its
+// -Wuninitialized reports at every inlined use; nothing here reads an undefined lane.
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+QLM_AVX512_TARGET_BEGIN
+
+namespace qlm::kernels::avx512 {
+
+namespace {
+
+// Elements [i, i + 16) of the row's 8 lanes (only those of mask m), every V row added to its lane:
+// rows before the first lane 0 and after the last whole group of 8 one by one (a switch names the
+// register), the rest 8 at a time with the lanes in order.
+inline void lanes_chunk(int64_t n, int64_t i, __mmask16 m, int64_t count, int64_t head, int64_t body,
+                        const uint16_t* const* x, const float* p, int64_t lane0, float* lanes) {
+    auto v16 = [&](int64_t k) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x[k] + i)); };
+    __m512 l[8];
+    for (int t = 0; t < 8; ++t) l[t] = _mm512_maskz_loadu_ps(m, lanes + t * n + i);
+    auto one = [&](int64_t k) {
+        const __m512 a = _mm512_set1_ps(p[k]), v = v16(k);
+        switch ((lane0 + k) & 7) {
+            case 0: l[0] = _mm512_fmadd_ps(a, v, l[0]); break;
+            case 1: l[1] = _mm512_fmadd_ps(a, v, l[1]); break;
+            case 2: l[2] = _mm512_fmadd_ps(a, v, l[2]); break;
+            case 3: l[3] = _mm512_fmadd_ps(a, v, l[3]); break;
+            case 4: l[4] = _mm512_fmadd_ps(a, v, l[4]); break;
+            case 5: l[5] = _mm512_fmadd_ps(a, v, l[5]); break;
+            case 6: l[6] = _mm512_fmadd_ps(a, v, l[6]); break;
+            default: l[7] = _mm512_fmadd_ps(a, v, l[7]); break;
+        }
+    };
+    for (int64_t k = 0; k < head; ++k) one(k);
+    for (int64_t k = head; k < body; k += 8)
+        for (int t = 0; t < 8; ++t) l[t] = _mm512_fmadd_ps(_mm512_set1_ps(p[k + t]), v16(k + t), l[t]);
+    for (int64_t k = body; k < count; ++k) one(k);
+    for (int t = 0; t < 8; ++t) _mm512_mask_storeu_ps(lanes + t * n + i, m, l[t]);
+}
+
+inline void lanes_row(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                      float* lanes) {
+    const int64_t head = std::min(count, (8 - (lane0 & 7)) & 7);
+    const int64_t body = head + (count - head) / 8 * 8;
+    int64_t i = 0;
+    for (; i + 16 <= n; i += 16) lanes_chunk(n, i, 0xFFFF, count, head, body, x, p, lane0, lanes);
+    if (i + 8 <= n) {
+        lanes_chunk(n, i, 0x00FF, count, head, body, x, p, lane0, lanes);
+        i += 8;
+    }
+    if (i < n)
+        for (int64_t k = 0; k < count; ++k) {
+            float* y = lanes + ((lane0 + k) & 7) * n;
+            for (int64_t t = i; t < n; ++t) y[t] += p[k] * fp16_to_fp32(x[k][t]);
+        }
+}
+
+}  // namespace
+
+void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                    float* lanes) {
+    lanes_row(n, count, x, p, lane0, lanes);
+}
+
+// Row by row: the V rows (a few KiB for a span of 64 positions) stay in L1 while every row adds them.
+void axpy_f16_lanes_rows(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows, const float* const* p,
+                         int64_t lane0, float* const* lanes) {
+    for (int64_t r = 0; r < rows; ++r) lanes_row(n, count, x, p[r], lane0, lanes[r]);
+}
+
+}  // namespace qlm::kernels::avx512
+
+QLM_AVX512_TARGET_END
