@@ -60,7 +60,7 @@ inline float hsum_hi(__m512 v) { return hsum(_mm512_extractf32x8_ps(v, 1)); }
 // R rows x P token pairs over nb blocks; a holds 2P token rows (an odd count repeats its last,
 // whose second result is not stored: nt is the number of tokens to store).
 template <class B, class C, int R, int P>
-void tile(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, float* y, int64_t ys) {
+void tile(int64_t nb, const B* const* w, uint64_t ws, const BlockQ8_0* const* a, int64_t nt, float* y, int64_t ys) {
     __m512 acc[R][P];
     for (auto& rr : acc)
         for (auto& v : rr) v = _mm512_setzero_ps();
@@ -82,6 +82,9 @@ void tile(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, 
                 da);
         }
         for (int r = 0; r < R; ++r) {
+            // The same block of the rows the next call reads (R rows on), into L2: the hardware
+            // prefetcher does not follow R streams of short rows far enough.
+            _mm_prefetch(reinterpret_cast<const char*>(w[r] + b) + R * ws, _MM_HINT_T1);
             const __m512i c = C::codes(w[r][b]);
             const __m512 dw = _mm512_set1_ps(f16(w[r][b].d));
             for (int p = 0; p < P; ++p) {
@@ -98,12 +101,13 @@ void tile(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, 
 }
 
 template <class B, class C, int R>
-void tile_tokens(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, float* y, int64_t ys) {
+void tile_tokens(int64_t nb, const B* const* w, uint64_t ws, const BlockQ8_0* const* a, int64_t nt, float* y,
+                 int64_t ys) {
     switch ((nt + 1) / 2) {
-        case 1: tile<B, C, R, 1>(nb, w, a, nt, y, ys); break;
-        case 2: tile<B, C, R, 2>(nb, w, a, nt, y, ys); break;
-        case 3: tile<B, C, R, 3>(nb, w, a, nt, y, ys); break;
-        default: tile<B, C, R, 4>(nb, w, a, nt, y, ys); break;
+        case 1: tile<B, C, R, 1>(nb, w, ws, a, nt, y, ys); break;
+        case 2: tile<B, C, R, 2>(nb, w, ws, a, nt, y, ys); break;
+        case 3: tile<B, C, R, 3>(nb, w, ws, a, nt, y, ys); break;
+        default: tile<B, C, R, 4>(nb, w, ws, a, nt, y, ys); break;
     }
 }
 
@@ -115,7 +119,6 @@ void tile_tokens(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64
 // for 16 rows. The −8·Σa term of the unsigned codes starts each token's block sum. The float
 // order (one block sum per FMA) differs from the dot's, as the Q4_0 tiles' does.
 constexpr int kLanes = 16;
-constexpr int kPrefetchBlocks = 6;
 inline int lane_row(int i) { return 4 * (i % 4) + i / 4; }
 
 inline void transpose_rows(const uint8_t* blk, uint64_t ws, __m512i (&w)[4]) {
@@ -168,13 +171,15 @@ void q4_0_lanes(int64_t nb, const uint8_t* w, uint64_t ws, const BlockQ8_0* cons
                                 _mm256_i32gather_epi32(reinterpret_cast<const int*>(a[0] + b), a_at, 1))));
         for (int g = 0; g < G; ++g) {
             const uint8_t* blk = w + ws * static_cast<uint64_t>(kLanes * g) + sizeof(BlockQ4_0) * static_cast<uint64_t>(b);
-            // 16 (or 32) streams are more than the hardware prefetcher follows: each row's block
-            // kPrefetchBlocks ahead, every other block (36 bytes, so no cache line is missed).
+            // 16 (or 32) streams are more than the hardware prefetcher follows, and a row is short
+            // (18 blocks in a 576-wide matrix), so a few blocks ahead is mostly past its end: the
+            // same block of the rows the next call reads (G·16 rows on), into L2, every other
+            // block (36 bytes, so no cache line is missed). Past the matrix it prefetches what
+            // follows it, harmless.
             if ((b & 1) == 0)
                 for (int r = 0; r < kLanes; ++r)
-                    _mm_prefetch(reinterpret_cast<const char*>(blk + ws * static_cast<uint64_t>(r) +
-                                                               kPrefetchBlocks * sizeof(BlockQ4_0)),
-                                 _MM_HINT_T0);
+                    _mm_prefetch(reinterpret_cast<const char*>(blk + ws * static_cast<uint64_t>(r + G * kLanes)),
+                                 _MM_HINT_T1);
             __m512i q[4];
             transpose_rows(blk, ws, q);
             __m512i lo[4], hi[4];
@@ -218,11 +223,11 @@ void batch(int64_t n, int64_t rows, const void* wv, uint64_t ws, const void* av,
     for (; r + R <= rows; r += R) {
         const B* w[R];
         for (int k = 0; k < R; ++k) w[k] = row_at<B>(wv, ws, r + k);
-        tile_tokens<B, C, R>(nb, w, a, nt, y + r, ys);
+        tile_tokens<B, C, R>(nb, w, ws, a, nt, y + r, ys);
     }
     for (; r < rows; ++r) {
         const B* w[1] = {row_at<B>(wv, ws, r)};
-        tile_tokens<B, C, 1>(nb, w, a, nt, y + r, ys);
+        tile_tokens<B, C, 1>(nb, w, ws, a, nt, y + r, ys);
     }
 }
 
