@@ -20,32 +20,40 @@ namespace qlm::kernels::avx512 {
 
 namespace {
 
-// Elements [i, i + 16) of the row's 8 lanes (only those of mask m), every V row added to its lane:
-// rows before the first lane 0 and after the last whole group of 8 one by one (a switch names the
-// register), the rest 8 at a time with the lanes in order.
-inline void lanes_chunk(int64_t n, int64_t i, __mmask16 m, int64_t count, int64_t head, int64_t body,
+// Elements [i, i + 16·C) of the row's 8 lanes (only those of masks m), every V row added to its
+// lane: rows before the first lane 0 and after the last whole group of 8 one by one (a switch
+// names the registers), the rest 8 at a time with the lanes in order. C = 2 shares each V row's
+// address and coefficient between two registers of elements.
+template <int C>
+inline void lanes_chunk(int64_t n, int64_t i, const __mmask16 (&m)[C], int64_t count, int64_t head, int64_t body,
                         const uint16_t* const* x, const float* p, int64_t lane0, float* lanes) {
-    auto v16 = [&](int64_t k) { return _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m, x[k] + i)); };
-    __m512 l[8];
-    for (int t = 0; t < 8; ++t) l[t] = _mm512_maskz_loadu_ps(m, lanes + t * n + i);
+    __m512 l[8][C];
+    for (int t = 0; t < 8; ++t)
+        for (int c = 0; c < C; ++c) l[t][c] = _mm512_maskz_loadu_ps(m[c], lanes + t * n + i + 16 * c);
+    auto add = [&](__m512 (&acc)[C], int64_t k) {
+        const __m512 a = _mm512_set1_ps(p[k]);
+        const uint16_t* v = x[k] + i;
+        for (int c = 0; c < C; ++c)
+            acc[c] = _mm512_fmadd_ps(a, _mm512_cvtph_ps(_mm256_maskz_loadu_epi16(m[c], v + 16 * c)), acc[c]);
+    };
     auto one = [&](int64_t k) {
-        const __m512 a = _mm512_set1_ps(p[k]), v = v16(k);
         switch ((lane0 + k) & 7) {
-            case 0: l[0] = _mm512_fmadd_ps(a, v, l[0]); break;
-            case 1: l[1] = _mm512_fmadd_ps(a, v, l[1]); break;
-            case 2: l[2] = _mm512_fmadd_ps(a, v, l[2]); break;
-            case 3: l[3] = _mm512_fmadd_ps(a, v, l[3]); break;
-            case 4: l[4] = _mm512_fmadd_ps(a, v, l[4]); break;
-            case 5: l[5] = _mm512_fmadd_ps(a, v, l[5]); break;
-            case 6: l[6] = _mm512_fmadd_ps(a, v, l[6]); break;
-            default: l[7] = _mm512_fmadd_ps(a, v, l[7]); break;
+            case 0: add(l[0], k); break;
+            case 1: add(l[1], k); break;
+            case 2: add(l[2], k); break;
+            case 3: add(l[3], k); break;
+            case 4: add(l[4], k); break;
+            case 5: add(l[5], k); break;
+            case 6: add(l[6], k); break;
+            default: add(l[7], k); break;
         }
     };
     for (int64_t k = 0; k < head; ++k) one(k);
     for (int64_t k = head; k < body; k += 8)
-        for (int t = 0; t < 8; ++t) l[t] = _mm512_fmadd_ps(_mm512_set1_ps(p[k + t]), v16(k + t), l[t]);
+        for (int t = 0; t < 8; ++t) add(l[t], k + t);
     for (int64_t k = body; k < count; ++k) one(k);
-    for (int t = 0; t < 8; ++t) _mm512_mask_storeu_ps(lanes + t * n + i, m, l[t]);
+    for (int t = 0; t < 8; ++t)
+        for (int c = 0; c < C; ++c) _mm512_mask_storeu_ps(lanes + t * n + i + 16 * c, m[c], l[t][c]);
 }
 
 inline void lanes_row(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
@@ -53,9 +61,11 @@ inline void lanes_row(int64_t n, int64_t count, const uint16_t* const* x, const 
     const int64_t head = std::min(count, (8 - (lane0 & 7)) & 7);
     const int64_t body = head + (count - head) / 8 * 8;
     int64_t i = 0;
-    for (; i + 16 <= n; i += 16) lanes_chunk(n, i, 0xFFFF, count, head, body, x, p, lane0, lanes);
+    const __mmask16 full2[2] = {0xFFFF, 0xFFFF}, full[1] = {0xFFFF}, half[1] = {0x00FF};
+    for (; i + 32 <= n; i += 32) lanes_chunk<2>(n, i, full2, count, head, body, x, p, lane0, lanes);
+    for (; i + 16 <= n; i += 16) lanes_chunk<1>(n, i, full, count, head, body, x, p, lane0, lanes);
     if (i + 8 <= n) {
-        lanes_chunk(n, i, 0x00FF, count, head, body, x, p, lane0, lanes);
+        lanes_chunk<1>(n, i, half, count, head, body, x, p, lane0, lanes);
         i += 8;
     }
     if (i < n)

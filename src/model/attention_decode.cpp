@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "quant/formats.h"
-#include "quant/fp16.h"
+#include "quant/quantize_search.h"
 #include "src/model/plan_math.h"
 
 namespace qlm {
@@ -97,13 +97,26 @@ struct DecodePlan {
     AxpyF16Fn axpy16;
     AxpyF16LanesFn axpy_lanes;
     AxpyF16LanesRowsFn axpy_lanes_rows;
-    size_t q_bytes;
+    size_t q_bytes, head_bytes;
     bool k_f16, v_f16, v_f32;
     uint8_t* qc;  // queries in K's dot type, row s·n_head + h
     float* qf;    // the same widened to floats (f16 cache)
     SeqState seq[kDecodeSeqs];
 
     int64_t rows_all() const { return n_seq * n_head; }
+
+    // The head rows of a span (row(i), i < count), all requested before the kernel reads the
+    // first: a span's rows lie in several blocks, each position's head a stride apart, and read
+    // one after another they wait for memory one at a time.
+    template <class Row>
+    void prefetch_rows(int64_t count, Row row) const {
+        for (int64_t i = 0; i < count; ++i) {
+            const char* p = static_cast<const char*>(row(i));
+            if (!p) continue;
+            for (size_t o = 0; o < head_bytes; o += 64) __builtin_prefetch(p + o);
+            __builtin_prefetch(p + head_bytes - 1);  // a row not aligned to a cache line
+        }
+    }
     int64_t row(int64_t s, int64_t g, int64_t gi) const { return s * n_head + g * group + gi; }
     bool sees(int64_t s, int64_t j) const { return j >= seq[s].first && j < seq[s].vis; }
 
@@ -189,6 +202,7 @@ struct DecodePlan {
                          DecodeScratch::PerThread& th) const {
         if (n == 0) return;
         float* d = th.dots.data();
+        prefetch_rows(b - a, [&](int64_t i) { return seq[s].kv.k_head(a + i, g); });
         for (int64_t j = a; j < b; ++j) {
             const void* kr = seq[s].kv.k_head(j, g);
             if (k_f16) {
@@ -210,6 +224,7 @@ struct DecodePlan {
                    DecodeScratch::PerThread& th, Prob prob, Out out) const {
         const void* vrow[kTileKv];
         const uint16_t* v16[kTileKv];
+        prefetch_rows(b - a, [&](int64_t i) { return seq[members[0]].kv.v_head(a + i, g); });
         for (int64_t j = a; j < b; ++j) {
             v16[j - a] = static_cast<const uint16_t*>(seq[members[0]].kv.v_head(j, g));
             vrow[j - a] = seq[members[0]].kv.v_head(j, g);
@@ -406,7 +421,7 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
                  hp.scale_q ? 1.0f : hp.kq_scale(), &kf, vec_dot_for(kf, active_isa()),
                  quantize_activation_for(qf, active_isa()), active_kernels().dot_f16_rows,
                  active_kernels().axpy_f16, active_kernels().axpy_f16_lanes,
-                 active_kernels().axpy_f16_lanes_rows, q_bytes, kf.type == GgmlType::F16,
+                 active_kernels().axpy_f16_lanes_rows, q_bytes, seqs[0].kv.head_bytes, kf.type == GgmlType::F16,
                  kf.type == GgmlType::F16, kf.type == GgmlType::F32, qc, qfl, {}};
     const int64_t window = hp.is_swa(layer) ? hp.n_swa : 0;
     for (int64_t s = 0; s < n_seq; ++s) {
@@ -423,9 +438,7 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
         const float* src = P.seq[row / P.n_head].q + row % P.n_head * hd;
         uint8_t* dst = qc + static_cast<size_t>(row) * q_bytes;
         P.to_q(src, dst, hd);
-        if (P.k_f16)
-            for (int64_t i = 0; i < hd; ++i)
-                qfl[row * hd + i] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(dst)[i]);
+        if (P.k_f16) f16_to_f32_row(reinterpret_cast<const uint16_t*>(dst), qfl + row * hd, hd);
     });
     if (sc->layout.kernel == AttentionKernel::Flash)
         decode_flash(pool, P, *sc);

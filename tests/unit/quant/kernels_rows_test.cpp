@@ -3,7 +3,7 @@
 // rows into many output rows' lanes) give, row by row, the bits of the one-row kernels they stand
 // for (dot_f16_batch, axpy_f16, axpy_f16_lanes) on every kernel set this CPU runs:
 // random rows over several binades, extreme values (f16's largest finite value, subnormals, signed
-// zeros), row counts around the SIMD version's group of 4 and lengths with tails.
+// zeros), row counts around the SIMD version's groups of 8 and 4 and lengths with tails.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -49,7 +49,7 @@ TEST(RowKernels, DotF16RowsEqualsTheBatchDotOfEachRow) {
         const KernelSet& ks = kernel_set(isa);
         for (bool extreme : {false, true})
             for (int64_t n : {8, 16, 64, 72, 256})
-                for (int64_t rows : {1, 3, 4, 5, 9, 24}) {
+                for (int64_t rows : {1, 3, 4, 5, 8, 9, 13, 24, 64}) {
                     const std::vector<uint16_t> k = f16_row(n, rng, extreme);
                     std::vector<std::vector<uint16_t>> qh;
                     std::vector<std::vector<float>> qf;
@@ -82,7 +82,7 @@ TEST(RowKernels, AxpyF16LanesEqualsTheAxpyOfEachRowIntoItsLane) {
     for (Isa isa : isas()) {
         const KernelSet& ks = kernel_set(isa);
         for (bool extreme : {false, true})
-            for (int64_t n : {1, 7, 8, 13, 24, 64, 77, 100})
+            for (int64_t n : {1, 7, 8, 13, 24, 40, 59, 64, 77, 100})
                 for (int64_t count : {1, 3, 8, 17})
                     for (int64_t lane0 : {0, 3, 13}) {
                         std::vector<std::vector<uint16_t>> x;
@@ -113,7 +113,7 @@ TEST(RowKernels, AxpyF16LanesRowsEqualsTheLanesKernelOfEachRow) {
     for (Isa isa : isas()) {
         const KernelSet& ks = kernel_set(isa);
         for (bool extreme : {false, true})
-            for (int64_t n : {1, 8, 13, 24, 64, 77})
+            for (int64_t n : {1, 8, 13, 24, 40, 59, 64, 77})
                 for (int64_t count : {1, 5, 16, 43, 64})
                     for (int64_t rows : {1, 3, 24})
                         for (int64_t lane0 : {0, 5}) {
