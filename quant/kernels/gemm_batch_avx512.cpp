@@ -190,14 +190,16 @@ void q4_0_lanes(int64_t nb, const uint8_t* w, uint64_t ws, const BlockQ8_0* cons
             // Each row's first dword holds its f16 scale in the low half.
             const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(d_at, blk, 1)));
             for (int t = 0; t < NT; ++t) {
-                int32_t ad[8];
-                std::memcpy(ad, a[t][b].qs, 32);
+                // Activation dword j broadcast straight from memory (an embedded broadcast of the
+                // vpdpbusd, not a general register moved over).
+                const int8_t* ad = a[t][b].qs;
+                auto act = [&](int j) { return _mm512_broadcastd_epi32(_mm_loadu_si32(ad + 4 * j)); };
                 // Four independent chains (one is latency-bound); integer sums, so the same result.
                 __m512i c[4];
                 for (int j = 0; j < 4; ++j) {
                     c[j] = _mm512_dpbusd_epi32(j == 0 ? _mm512_set1_epi32(off[t]) : _mm512_setzero_si512(), lo[j],
-                                               _mm512_set1_epi32(ad[j]));
-                    c[j] = _mm512_dpbusd_epi32(c[j], hi[j], _mm512_set1_epi32(ad[4 + j]));
+                                               act(j));
+                    c[j] = _mm512_dpbusd_epi32(c[j], hi[j], act(4 + j));
                 }
                 const __m512i s = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
                 acc[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[t])), _mm512_cvtepi32_ps(s), acc[g][t]);
