@@ -163,24 +163,25 @@ void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y) {
     for (; i < n; ++i) y[i] += a * fp16_to_fp32(x[i]);
 }
 
-// Four queries at a time share each converted group of K; each keeps its own accumulator, as
-// dot_f16_batch_avx2 does (one FMA per group of 8, hsum_avx at the end).
+// R queries at a time share each converted group of K; each keeps its own accumulator, as
+// dot_f16_batch_avx2 does (one FMA per group of 8, hsum_avx at the end). Eight rows keep eight
+// independent FMA chains in flight (four are latency-bound).
+template <int64_t R>
+void dot_f16_rows_tile(int64_t n, const uint16_t* k, const float* const* q, float* out) {
+    Vf acc[R];
+    for (auto& a : acc) a = Vf(0.f);
+    for (int64_t i = 0; i + kLanes <= n; i += kLanes) {
+        const Vf kv = load_f16(k + i);
+        for (int64_t t = 0; t < R; ++t) acc[t] = xsimd::fma(load_f32(q[t] + i), kv, acc[t]);
+    }
+    for (int64_t t = 0; t < R; ++t) out[t] = hsum_avx(acc[t]);
+}
+
 void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out) {
-    constexpr int64_t kRows = 4;
     int64_t r = 0;
-    for (; r + kRows <= rows; r += kRows) {
-        Vf acc[kRows] = {Vf(0.f), Vf(0.f), Vf(0.f), Vf(0.f)};
-        for (int64_t i = 0; i + kLanes <= n; i += kLanes) {
-            const Vf kv = load_f16(k + i);
-            for (int64_t t = 0; t < kRows; ++t) acc[t] = xsimd::fma(load_f32(q[r + t] + i), kv, acc[t]);
-        }
-        for (int64_t t = 0; t < kRows; ++t) out[r + t] = hsum_avx(acc[t]);
-    }
-    for (; r < rows; ++r) {
-        Vf acc(0.f);
-        for (int64_t i = 0; i + kLanes <= n; i += kLanes) acc = xsimd::fma(load_f32(q[r] + i), load_f16(k + i), acc);
-        out[r] = hsum_avx(acc);
-    }
+    for (; r + 8 <= rows; r += 8) dot_f16_rows_tile<8>(n, k, q + r, out + r);
+    for (; r + 4 <= rows; r += 4) dot_f16_rows_tile<4>(n, k, q + r, out + r);
+    for (; r < rows; ++r) dot_f16_rows_tile<1>(n, k, q + r, out + r);
 }
 
 // Per group of 8 elements the 8 lanes stay in registers while every row is added to its lane, with
@@ -218,6 +219,12 @@ void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, con
             float* y = lanes + ((lane0 + k) & 7) * n;
             for (int64_t t = i; t < n; ++t) y[t] += p[k] * fp16_to_fp32(x[k][t]);
         }
+}
+
+// Row by row: the V rows (at most a few KiB) stay in L1 while every row adds them.
+void axpy_f16_lanes_rows_avx2(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
+                              const float* const* p, int64_t lane0, float* const* lanes) {
+    for (int64_t r = 0; r < rows; ++r) axpy_f16_lanes_avx2(n, count, x, p[r], lane0, lanes[r]);
 }
 
 }  // namespace qlm::kernels

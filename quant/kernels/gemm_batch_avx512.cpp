@@ -60,7 +60,7 @@ inline float hsum_hi(__m512 v) { return hsum(_mm512_extractf32x8_ps(v, 1)); }
 // R rows x P token pairs over nb blocks; a holds 2P token rows (an odd count repeats its last,
 // whose second result is not stored: nt is the number of tokens to store).
 template <class B, class C, int R, int P>
-void tile(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, float* y, int64_t ys) {
+void tile(int64_t nb, const B* const* w, uint64_t ws, const BlockQ8_0* const* a, int64_t nt, float* y, int64_t ys) {
     __m512 acc[R][P];
     for (auto& rr : acc)
         for (auto& v : rr) v = _mm512_setzero_ps();
@@ -82,6 +82,9 @@ void tile(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, 
                 da);
         }
         for (int r = 0; r < R; ++r) {
+            // The same block of the rows the next call reads (R rows on), into L2: the hardware
+            // prefetcher does not follow R streams of short rows far enough.
+            _mm_prefetch(reinterpret_cast<const char*>(w[r] + b) + R * ws, _MM_HINT_T1);
             const __m512i c = C::codes(w[r][b]);
             const __m512 dw = _mm512_set1_ps(f16(w[r][b].d));
             for (int p = 0; p < P; ++p) {
@@ -98,12 +101,13 @@ void tile(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, 
 }
 
 template <class B, class C, int R>
-void tile_tokens(int64_t nb, const B* const* w, const BlockQ8_0* const* a, int64_t nt, float* y, int64_t ys) {
+void tile_tokens(int64_t nb, const B* const* w, uint64_t ws, const BlockQ8_0* const* a, int64_t nt, float* y,
+                 int64_t ys) {
     switch ((nt + 1) / 2) {
-        case 1: tile<B, C, R, 1>(nb, w, a, nt, y, ys); break;
-        case 2: tile<B, C, R, 2>(nb, w, a, nt, y, ys); break;
-        case 3: tile<B, C, R, 3>(nb, w, a, nt, y, ys); break;
-        default: tile<B, C, R, 4>(nb, w, a, nt, y, ys); break;
+        case 1: tile<B, C, R, 1>(nb, w, ws, a, nt, y, ys); break;
+        case 2: tile<B, C, R, 2>(nb, w, ws, a, nt, y, ys); break;
+        case 3: tile<B, C, R, 3>(nb, w, ws, a, nt, y, ys); break;
+        default: tile<B, C, R, 4>(nb, w, ws, a, nt, y, ys); break;
     }
 }
 
@@ -167,6 +171,15 @@ void q4_0_lanes(int64_t nb, const uint8_t* w, uint64_t ws, const BlockQ8_0* cons
                                 _mm256_i32gather_epi32(reinterpret_cast<const int*>(a[0] + b), a_at, 1))));
         for (int g = 0; g < G; ++g) {
             const uint8_t* blk = w + ws * static_cast<uint64_t>(kLanes * g) + sizeof(BlockQ4_0) * static_cast<uint64_t>(b);
+            // 16 (or 32) streams are more than the hardware prefetcher follows, and a row is short
+            // (18 blocks in a 576-wide matrix), so a few blocks ahead is mostly past its end: the
+            // same block of the rows the next call reads (G·16 rows on), into L2, every other
+            // block (36 bytes, so no cache line is missed). Past the matrix it prefetches what
+            // follows it, harmless.
+            if ((b & 1) == 0)
+                for (int r = 0; r < kLanes; ++r)
+                    _mm_prefetch(reinterpret_cast<const char*>(blk + ws * static_cast<uint64_t>(r + G * kLanes)),
+                                 _MM_HINT_T1);
             __m512i q[4];
             transpose_rows(blk, ws, q);
             __m512i lo[4], hi[4];
@@ -177,13 +190,18 @@ void q4_0_lanes(int64_t nb, const uint8_t* w, uint64_t ws, const BlockQ8_0* cons
             // Each row's first dword holds its f16 scale in the low half.
             const __m512 dw = _mm512_cvtph_ps(_mm512_cvtepi32_epi16(_mm512_i32gather_epi32(d_at, blk, 1)));
             for (int t = 0; t < NT; ++t) {
-                int32_t ad[8];
-                std::memcpy(ad, a[t][b].qs, 32);
-                __m512i s = _mm512_set1_epi32(off[t]);
+                // Activation dword j broadcast straight from memory (an embedded broadcast of the
+                // vpdpbusd, not a general register moved over).
+                const int8_t* ad = a[t][b].qs;
+                auto act = [&](int j) { return _mm512_broadcastd_epi32(_mm_loadu_si32(ad + 4 * j)); };
+                // Four independent chains (one is latency-bound); integer sums, so the same result.
+                __m512i c[4];
                 for (int j = 0; j < 4; ++j) {
-                    s = _mm512_dpbusd_epi32(s, lo[j], _mm512_set1_epi32(ad[j]));
-                    s = _mm512_dpbusd_epi32(s, hi[j], _mm512_set1_epi32(ad[4 + j]));
+                    c[j] = _mm512_dpbusd_epi32(j == 0 ? _mm512_set1_epi32(off[t]) : _mm512_setzero_si512(), lo[j],
+                                               act(j));
+                    c[j] = _mm512_dpbusd_epi32(c[j], hi[j], act(4 + j));
                 }
+                const __m512i s = _mm512_add_epi32(_mm512_add_epi32(c[0], c[1]), _mm512_add_epi32(c[2], c[3]));
                 acc[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[t])), _mm512_cvtepi32_ps(s), acc[g][t]);
             }
         }
@@ -207,11 +225,11 @@ void batch(int64_t n, int64_t rows, const void* wv, uint64_t ws, const void* av,
     for (; r + R <= rows; r += R) {
         const B* w[R];
         for (int k = 0; k < R; ++k) w[k] = row_at<B>(wv, ws, r + k);
-        tile_tokens<B, C, R>(nb, w, a, nt, y + r, ys);
+        tile_tokens<B, C, R>(nb, w, ws, a, nt, y + r, ys);
     }
     for (; r < rows; ++r) {
         const B* w[1] = {row_at<B>(wv, ws, r)};
-        tile_tokens<B, C, 1>(nb, w, a, nt, y + r, ys);
+        tile_tokens<B, C, 1>(nb, w, ws, a, nt, y + r, ys);
     }
 }
 

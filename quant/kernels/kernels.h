@@ -109,5 +109,18 @@ void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, c
                            float* lanes);
 void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                          float* lanes);
+// The same V rows into the lanes of many output rows (= qlm::AxpyF16LanesRowsFn): axpy_f16_lanes
+// of each row, bit for bit.
+void axpy_f16_lanes_rows_scalar(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
+                                const float* const* p, int64_t lane0, float* const* lanes);
+void axpy_f16_lanes_rows_avx2(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
+                              const float* const* p, int64_t lane0, float* const* lanes);
+// AVX-512 (rows_avx512.cpp): 16 elements per register, the 8-element group and tail as AVX2's.
+namespace avx512 {
+void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
+                    float* lanes);
+void axpy_f16_lanes_rows(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows, const float* const* p,
+                         int64_t lane0, float* const* lanes);
+}  // namespace avx512
 
 }  // namespace qlm::kernels

@@ -11,6 +11,7 @@
 
 #include "quant/formats.h"
 #include "quant/fp16.h"
+#include "quant/quantize_search.h"
 #include "src/model/ops.h"
 
 namespace qlm::attention_detail {
@@ -37,14 +38,15 @@ inline void reduce_lanes(const float* lanes, int64_t hd, float* out) {
 }
 
 // x[i] rounded to f16 and back (llama.cpp's V·P product takes f16 probabilities), converted by
-// the active set's f32 -> f16 kernel (the same rounding as fp32_to_fp16) in groups of 64.
+// the active set's f32 -> f16 kernel (the same rounding as fp32_to_fp16) in groups of 64, and
+// back with the ISA's exact conversion.
 inline void round_to_f16(float* x, int64_t n) {
     static const QuantizeRowFn to_f16 = quantize_activation_for(format_ops(GgmlType::F16), active_isa());
     uint16_t h[64];
     for (int64_t j = 0; j < n; j += 64) {
         const int64_t m = n - j < 64 ? n - j : 64;
         to_f16(x + j, h, m);
-        for (int64_t i = 0; i < m; ++i) x[j + i] = fp16_to_fp32(h[i]);
+        f16_to_f32_row(h, x + j, m);
     }
 }
 

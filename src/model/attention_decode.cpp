@@ -7,7 +7,7 @@
 #include <cstdlib>
 
 #include "quant/formats.h"
-#include "quant/fp16.h"
+#include "quant/quantize_search.h"
 #include "src/model/plan_math.h"
 
 namespace qlm {
@@ -96,38 +96,73 @@ struct DecodePlan {
     DotF16RowsFn dot_rows;
     AxpyF16Fn axpy16;
     AxpyF16LanesFn axpy_lanes;
-    size_t q_bytes;
+    AxpyF16LanesRowsFn axpy_lanes_rows;
+    size_t q_bytes, head_bytes;
     bool k_f16, v_f16, v_f32;
     uint8_t* qc;  // queries in K's dot type, row s·n_head + h
     float* qf;    // the same widened to floats (f16 cache)
     SeqState seq[kDecodeSeqs];
 
     int64_t rows_all() const { return n_seq * n_head; }
+
+    // The head rows of a span (row(i), i < count), all requested before the kernel reads the
+    // first: a span's rows lie in several blocks, each position's head a stride apart, and read
+    // one after another they wait for memory one at a time.
+    template <class Row>
+    void prefetch_rows(int64_t count, Row row) const {
+        for (int64_t i = 0; i < count; ++i) {
+            const char* p = static_cast<const char*>(row(i));
+            if (!p) continue;
+            for (size_t o = 0; o < head_bytes; o += 64) __builtin_prefetch(p + o);
+            __builtin_prefetch(p + head_bytes - 1);  // a row not aligned to a cache line
+        }
+    }
     int64_t row(int64_t s, int64_t g, int64_t gi) const { return s * n_head + g * group + gi; }
     bool sees(int64_t s, int64_t j) const { return j >= seq[s].first && j < seq[s].vis; }
 
-    // f(members, count, a, b) for each run [a, b) of [j0, j1) within one block (at most kTileKv
-    // positions), once per set of
-    // sequences whose rows read the run (take(s, a, b)) and whose tables map the block to the same
-    // physical block: those read it once for all.
+    // The sets of sequences whose rows read [a, b) (take(s, a, b); within the block of a) and
+    // whose tables map that block to the same physical block, as bit masks in order of their first
+    // sequence; returns their number.
+    template <class Take>
+    int sharing(int64_t a, int64_t b, Take take, uint32_t* sets) const {
+        const int64_t bi = a >> seq[0].kv.block_shift;
+        uint32_t left = 0;
+        for (int64_t s = 0; s < n_seq; ++s)
+            if (take(s, a, b)) left |= 1u << s;
+        int n = 0;
+        while (left) {
+            const int s0 = std::countr_zero(left);
+            const int32_t block = seq[s0].kv.table[bi];
+            uint32_t set = 0;
+            for (int s = s0; s < n_seq; ++s)
+                if ((left >> s & 1u) && seq[s].kv.table[bi] == block) set |= 1u << s;
+            left &= ~set;
+            sets[n++] = set;
+        }
+        return n;
+    }
+
+    // f(members, count, a, b) for each span [a, b) of [j0, j1) (at most kTileKv positions), once
+    // per set of sequences whose rows read the span and whose tables map each of its blocks to
+    // the same physical block: those read it once for all. A span runs over consecutive blocks as
+    // long as every block has the same sets (the shared prompt: up to kTileKv positions per call).
     template <class Take, class F>
     void for_each_shared(int64_t j0, int64_t j1, Take take, F f) const {
-        const int shift = seq[0].kv.block_shift;
+        const int64_t block = int64_t{1} << seq[0].kv.block_shift;
         int members[kDecodeSeqs];
+        uint32_t sets[kDecodeSeqs], next[kDecodeSeqs];
         for (int64_t a = j0; a < j1;) {
-            const int64_t bi = a >> shift, b = std::min({j1, (bi + 1) << shift, a + kTileKv});
-            uint32_t left = 0;
-            for (int64_t s = 0; s < n_seq; ++s)
-                if (take(s, a, b)) left |= 1u << s;
-            while (left) {
-                const int s0 = std::countr_zero(left);
-                const int32_t block = seq[s0].kv.table[bi];
+            const int64_t limit = std::min(j1, a + kTileKv);
+            int64_t b = std::min(limit, (a / block + 1) * block);
+            const int n = sharing(a, b, take, sets);
+            while (b < limit) {
+                const int64_t e = std::min(limit, b + block);
+                if (sharing(b, e, take, next) != n || !std::equal(sets, sets + n, next)) break;
+                b = e;
+            }
+            for (int i = 0; i < n; ++i) {
                 int count = 0;
-                for (int s = s0; s < n_seq; ++s)
-                    if ((left >> s & 1u) && seq[s].kv.table[bi] == block) {
-                        members[count++] = s;
-                        left &= ~(1u << s);
-                    }
+                for (uint32_t left = sets[i]; left; left &= left - 1) members[count++] = std::countr_zero(left);
                 f(members, count, a, b);
             }
             a = b;
@@ -167,6 +202,7 @@ struct DecodePlan {
                          DecodeScratch::PerThread& th) const {
         if (n == 0) return;
         float* d = th.dots.data();
+        prefetch_rows(b - a, [&](int64_t i) { return seq[s].kv.k_head(a + i, g); });
         for (int64_t j = a; j < b; ++j) {
             const void* kr = seq[s].kv.k_head(j, g);
             if (k_f16) {
@@ -178,15 +214,17 @@ struct DecodePlan {
         }
     }
 
-    // out(s, gi) += Σ_j prob(s, gi)[j - off] · v_j over the positions of [a, b) (at most kTileKv of
-    // one block, shared by `members`) each row sees, j ascending per row; with lanes, position j
-    // goes to lane j mod 8 of the row's lane buffer. The block's V rows are looked up (and
-    // dequantized, q8_0) once for all rows and stay in cache while every row adds them.
+    // out(s, gi) += Σ_j prob(s, gi)[j - off] · v_j over the positions of [a, b) (at most kTileKv,
+    // shared by `members`) each row sees, j ascending per row; with lanes, position j goes to lane
+    // j mod 8 of the row's lane buffer. The span's V rows are looked up (and dequantized, q8_0)
+    // once for all rows and stay in cache while every row adds them; f16 rows that see the whole
+    // span go through one kernel call.
     template <class Prob, class Out>
     void value_run(int64_t g, const int* members, int count, int64_t a, int64_t b, int64_t off, bool lanes,
                    DecodeScratch::PerThread& th, Prob prob, Out out) const {
         const void* vrow[kTileKv];
         const uint16_t* v16[kTileKv];
+        prefetch_rows(b - a, [&](int64_t i) { return seq[members[0]].kv.v_head(a + i, g); });
         for (int64_t j = a; j < b; ++j) {
             v16[j - a] = static_cast<const uint16_t*>(seq[members[0]].kv.v_head(j, g));
             vrow[j - a] = seq[members[0]].kv.v_head(j, g);
@@ -195,12 +233,18 @@ struct DecodePlan {
                 vrow[j - a] = th.v.data() + (j - a) * hd;
             }
         }
+        int64_t whole = 0;
         for (int m = 0; m < count; ++m) {
             const SeqState& q = seq[members[m]];
             const int64_t lo = std::max(a, q.first), hi = std::min(b, q.vis);
             for (int64_t gi = 0; gi < group; ++gi) {
                 const float* p = prob(members[m], gi);
                 float* o = out(members[m], gi);
+                if (lanes && v_f16 && lo == a && hi == b) {
+                    th.q.data()[whole] = p + (a - off);
+                    th.y.data()[whole++] = o;
+                    continue;
+                }
                 if (lanes && v_f16) {
                     if (lo < hi) axpy_lanes(hd, hi - lo, v16 + (lo - a), p + (lo - off), lo, o);
                     continue;
@@ -214,6 +258,7 @@ struct DecodePlan {
                 }
             }
         }
+        if (whole > 0) axpy_lanes_rows(hd, b - a, v16, whole, th.q.data(), a, th.y.data());
     }
 };
 
@@ -375,7 +420,8 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
     DecodePlan P{hd, hp.n_head, hp.n_head_kv, hp.n_head / hp.n_head_kv, n_seq, 0, 1,
                  hp.scale_q ? 1.0f : hp.kq_scale(), &kf, vec_dot_for(kf, active_isa()),
                  quantize_activation_for(qf, active_isa()), active_kernels().dot_f16_rows,
-                 active_kernels().axpy_f16, active_kernels().axpy_f16_lanes, q_bytes, kf.type == GgmlType::F16,
+                 active_kernels().axpy_f16, active_kernels().axpy_f16_lanes,
+                 active_kernels().axpy_f16_lanes_rows, q_bytes, seqs[0].kv.head_bytes, kf.type == GgmlType::F16,
                  kf.type == GgmlType::F16, kf.type == GgmlType::F32, qc, qfl, {}};
     const int64_t window = hp.is_swa(layer) ? hp.n_swa : 0;
     for (int64_t s = 0; s < n_seq; ++s) {
@@ -392,9 +438,7 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
         const float* src = P.seq[row / P.n_head].q + row % P.n_head * hd;
         uint8_t* dst = qc + static_cast<size_t>(row) * q_bytes;
         P.to_q(src, dst, hd);
-        if (P.k_f16)
-            for (int64_t i = 0; i < hd; ++i)
-                qfl[row * hd + i] = fp16_to_fp32(reinterpret_cast<const uint16_t*>(dst)[i]);
+        if (P.k_f16) f16_to_f32_row(reinterpret_cast<const uint16_t*>(dst), qfl + row * hd, hd);
     });
     if (sc->layout.kernel == AttentionKernel::Flash)
         decode_flash(pool, P, *sc);

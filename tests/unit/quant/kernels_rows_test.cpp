@@ -1,8 +1,9 @@
 // The many-row attention kernels (dot_f16_rows: one f16 K row against many queries;
-// axpy_f16_lanes: many f16 V rows into one output row's 8 lanes) give, row by row, the bits of the
-// one-row kernels they stand for (dot_f16_batch, axpy_f16) on every kernel set this CPU runs:
+// axpy_f16_lanes: many f16 V rows into one output row's 8 lanes; axpy_f16_lanes_rows: the same V
+// rows into many output rows' lanes) give, row by row, the bits of the one-row kernels they stand
+// for (dot_f16_batch, axpy_f16, axpy_f16_lanes) on every kernel set this CPU runs:
 // random rows over several binades, extreme values (f16's largest finite value, subnormals, signed
-// zeros), row counts around the SIMD version's group of 4 and lengths with tails.
+// zeros), row counts around the SIMD version's groups of 8 and 4 and lengths with tails.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -48,7 +49,7 @@ TEST(RowKernels, DotF16RowsEqualsTheBatchDotOfEachRow) {
         const KernelSet& ks = kernel_set(isa);
         for (bool extreme : {false, true})
             for (int64_t n : {8, 16, 64, 72, 256})
-                for (int64_t rows : {1, 3, 4, 5, 9, 24}) {
+                for (int64_t rows : {1, 3, 4, 5, 8, 9, 13, 24, 64}) {
                     const std::vector<uint16_t> k = f16_row(n, rng, extreme);
                     std::vector<std::vector<uint16_t>> qh;
                     std::vector<std::vector<float>> qf;
@@ -81,7 +82,7 @@ TEST(RowKernels, AxpyF16LanesEqualsTheAxpyOfEachRowIntoItsLane) {
     for (Isa isa : isas()) {
         const KernelSet& ks = kernel_set(isa);
         for (bool extreme : {false, true})
-            for (int64_t n : {1, 7, 8, 13, 64, 100})
+            for (int64_t n : {1, 7, 8, 13, 24, 40, 59, 64, 77, 100})
                 for (int64_t count : {1, 3, 8, 17})
                     for (int64_t lane0 : {0, 3, 13}) {
                         std::vector<std::vector<uint16_t>> x;
@@ -103,6 +104,54 @@ TEST(RowKernels, AxpyF16LanesEqualsTheAxpyOfEachRowIntoItsLane) {
                             ASSERT_TRUE(same_bits(got[i], want[i])) << isa_name(isa) << " n " << n << " count " << count
                                                                     << " lane0 " << lane0 << " i " << i;
                     }
+    }
+}
+
+TEST(RowKernels, AxpyF16LanesRowsEqualsTheLanesKernelOfEachRow) {
+    std::mt19937 rng(17);
+    std::uniform_real_distribution<float> u(-2.f, 2.f);
+    for (Isa isa : isas()) {
+        const KernelSet& ks = kernel_set(isa);
+        for (bool extreme : {false, true})
+            for (int64_t n : {1, 8, 13, 24, 40, 59, 64, 77})
+                for (int64_t count : {1, 5, 16, 43, 64})
+                    for (int64_t rows : {1, 3, 24})
+                        for (int64_t lane0 : {0, 5}) {
+                            std::vector<std::vector<uint16_t>> x;
+                            std::vector<const uint16_t*> xp;
+                            for (int64_t k = 0; k < count; ++k) x.push_back(f16_row(n, rng, extreme));
+                            for (const auto& row : x) xp.push_back(row.data());
+                            std::vector<std::vector<float>> p, got;
+                            std::vector<const float*> pp;
+                            std::vector<float*> gp;
+                            for (int64_t r = 0; r < rows; ++r) {
+                                std::vector<float> pr, lr(static_cast<size_t>(8 * n));
+                                for (int64_t k = 0; k < count; ++k) pr.push_back(k % 7 == 2 ? 0.f : u(rng));
+                                for (float& v : lr) v = u(rng);
+                                p.push_back(std::move(pr));
+                                got.push_back(std::move(lr));
+                            }
+                            const std::vector<std::vector<float>> want0 = got;
+                            for (auto& v : p) pp.push_back(v.data());
+                            for (auto& v : got) gp.push_back(v.data());
+                            ks.axpy_f16_lanes_rows(n, count, xp.data(), rows, pp.data(), lane0, gp.data());
+                            for (int64_t r = 0; r < rows; ++r) {
+                                std::vector<float> want = want0[static_cast<size_t>(r)];
+                                std::vector<float> each = want;
+                                ks.axpy_f16_lanes(n, count, xp.data(), pp[static_cast<size_t>(r)], lane0, want.data());
+                                for (int64_t k = 0; k < count; ++k)
+                                    ks.axpy_f16(n, pp[static_cast<size_t>(r)][k], xp[static_cast<size_t>(k)],
+                                                each.data() + (lane0 + k) % 8 * n);
+                                const std::vector<float>& g = got[static_cast<size_t>(r)];
+                                for (size_t i = 0; i < g.size(); ++i) {
+                                    ASSERT_TRUE(same_bits(g[i], want[i]))
+                                        << isa_name(isa) << " n " << n << " count " << count << " rows " << rows
+                                        << " lane0 " << lane0 << " row " << r << " i " << i;
+                                    ASSERT_TRUE(same_bits(g[i], each[i]))
+                                        << isa_name(isa) << " n " << n << " count " << count << " row " << r;
+                                }
+                            }
+                        }
     }
 }
 
