@@ -13,6 +13,7 @@
 // and 16 rows, no horizontal sums.
 #include <algorithm>
 
+#include "quant/kernels/batch_tiles.h"
 #include "quant/kernels/x86_int8_headers.h"
 
 // GCC 12's 512-bit intrinsics start from self-initialised "undefined" vectors (_mm512_undefined_*),
@@ -260,20 +261,7 @@ void gemm_batch_q8_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const 
         batch<BlockQ8_0, Q8_0Codes>(n, rows, w, ws, a, as, nt, y, ys);
         return;
     }
-    const auto* wb = static_cast<const uint8_t*>(w);
-    const auto* ab = static_cast<const uint8_t*>(a);
-    int64_t t = 0;
-    for (; t + 3 <= nt; t += 3) {
-        int64_t r = 0;
-        for (; r + 4 <= rows; r += 4)
-            gemm4x3_q8_0(n, wb + ws * static_cast<uint64_t>(r), ws, ab + as * static_cast<uint64_t>(t), as, y + t * ys + r, ys);
-        for (; r < rows; ++r)
-            for (int64_t k = t; k < t + 3; ++k)
-                y[k * ys + r] = dot_q8_0(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(k));
-    }
-    for (; t < nt; ++t)
-        for (int64_t r = 0; r < rows; ++r)
-            y[t * ys + r] = dot_q8_0(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(t));
+    tiles_then_dots(gemm4x3_q8_0, dot_q8_0, n, rows, w, ws, a, as, nt, y, ys);
 }
 
 }  // namespace qlm::kernels::avx512

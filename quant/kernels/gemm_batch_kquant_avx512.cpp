@@ -9,6 +9,7 @@
 // run (faster there: the lanes' transposes are paid for fewer tokens), whose float order differs.
 #include <algorithm>
 
+#include "quant/kernels/batch_tiles.h"
 #include "quant/kernels/x86_int8_headers.h"
 
 // GCC 12's 512-bit intrinsics start from self-initialised "undefined" vectors (_mm512_undefined_*),
@@ -211,20 +212,7 @@ void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const 
     }
     // Fewer tokens: 4x3 tiles where they fit, the dot elsewhere (as matmul without a batch). From
     // main memory (decode steps of several sequences) the lanes lose to them at 3 tokens.
-    const auto* wb = static_cast<const uint8_t*>(w);
-    const auto* ab = static_cast<const uint8_t*>(a);
-    int64_t t = 0;
-    for (; t + 3 <= nt; t += 3) {
-        int64_t r = 0;
-        for (; r + 4 <= rows; r += 4)
-            gemm4x3_q4_k(n, wb + ws * static_cast<uint64_t>(r), ws, ab + as * static_cast<uint64_t>(t), as, y + t * ys + r, ys);
-        for (; r < rows; ++r)
-            for (int64_t k = t; k < t + 3; ++k)
-                y[k * ys + r] = dot_q4_k(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(k));
-    }
-    for (; t < nt; ++t)
-        for (int64_t r = 0; r < rows; ++r)
-            y[t * ys + r] = dot_q4_k(n, wb + ws * static_cast<uint64_t>(r), ab + as * static_cast<uint64_t>(t));
+    tiles_then_dots(gemm4x3_q4_k, dot_q4_k, n, rows, w, ws, a, as, nt, y, ys);
 }
 
 }  // namespace qlm::kernels::avx512
