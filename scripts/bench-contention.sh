@@ -65,7 +65,7 @@ median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{ v[NR] = $1 } END {
 echo "# qlm decode under contention ($(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) CPUs: $(sed -n 's/^model name[^:]*: //p' /proc/cpuinfo | head -1), load average $(cut -d' ' -f1-3 /proc/loadavg))"
 echo
 echo "model $(basename "$model"), \`qlm run -p \"$prompt\" -n $n --temp 0 --ignore-eos -t T\`, median (min–max) of $reps runs;"
-echo "busy: \`taskset -c $busy_cpu sh -c 'while :; do :; done'\` while the run lasts. Default threads: 0 (one per physical core)."
+echo "busy: \`taskset -c $busy_cpu sh -c 'while :; do :; done'\` while the run lasts. Default threads: 0 (one per physical core, less the CPUs busy when qlm starts)."
 echo
 echo "| binary | quiet, default threads | quiet, -t 1 | busy core, default threads | busy core, -t 1 | busy: default ÷ -t 1 |"
 echo "|---|---:|---:|---:|---:|---:|"

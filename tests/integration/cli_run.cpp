@@ -2,8 +2,15 @@
 // (--logits-out), seeded sampling, --stop, stdin and --ids input.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
+#include <atomic>
 #include <cmath>
+#include <fstream>
+#include <regex>
+#include <sstream>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "common/test_support.h"
@@ -140,6 +147,40 @@ TEST(CliRun, MoreThreadsThanCoresGiveTheSameText) {
         EXPECT_NE(r.err.find("threads " + t), std::string::npos) << r.err;
         EXPECT_EQ(test::read_json(dir / (t + ".json")), test::read_json(dir / "1.json")) << "-t " << t;
     }
+}
+
+// With -t 0 and another process spinning on a CPU (here a thread of the test process: runnable
+// tasks are counted machine-wide), run names the busy CPUs and takes one thread fewer than the
+// free CPUs allow, and the text is the one-thread text.
+TEST(CliRun, DefaultThreadsLeaveOutBusyCpus) {
+    std::ifstream stat("/proc/stat");
+    std::stringstream text;
+    text << stat.rdbuf();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (!stat || sched_getaffinity(0, sizeof set, &set) != 0 || proc_stat_cpus(text.str()) != CPU_COUNT(&set))
+        GTEST_SKIP() << "/proc/stat does not describe this process's CPUs";
+    Story1 s;
+    auto one = run_command(base(s, {"-p", s.prompt, "--temp", "0", "-n", "16"}));
+    ASSERT_EQ(one.exit_code, 0) << one.err;
+    std::atomic<bool> stop{false};
+    std::thread spinner([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+    });
+    std::vector<std::string> a = base(s, {"-p", s.prompt, "--temp", "0", "-n", "16"});
+    a[5] = "0";
+    auto r = run_command(a);
+    stop = true;
+    spinner.join();
+    ASSERT_EQ(r.exit_code, 0) << r.err;
+    EXPECT_EQ(r.out, one.out);
+    std::smatch m;
+    ASSERT_TRUE(std::regex_search(r.err, m, std::regex(R"(threads (\d+) \((\d+) CPUs? busy elsewhere\))"))) << r.err;
+    const int threads = std::stoi(m[1]), busy = std::stoi(m[2]);
+    EXPECT_GE(busy, 1);
+    EXPECT_EQ(threads, default_threads_for(physical_cores(), logical_cores(), busy));
+    EXPECT_LT(threads, logical_cores() > 1 ? logical_cores() : 2);
 }
 
 TEST(CliRun, SameSeedSameText) {

@@ -177,7 +177,7 @@ Action setup_chat(CLI::App& app) {
         ->capture_default_str();
     app.add_option("-c,--ctx-size", o->load.n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->load.n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
-    app.add_option("-t,--threads", o->load.n_threads, "threads (0 = one per physical core)")->capture_default_str()
+    app.add_option("-t,--threads", o->load.n_threads, "threads (0 = one per physical core, less CPUs busy with other work)")->capture_default_str()
         ->check(thread_count_limit());
     add_sampling_flags(app, o->sampling);
     app.add_option("--stop", o->stops, "stop a reply before this text (repeatable)")->allow_extra_args(false);

@@ -67,7 +67,9 @@ LoadedModel load(const PerplexityOptions& o) {
 }
 
 int threads_of(const PerplexityOptions& o) {
-    return o.n_threads > 0 ? o.n_threads : physical_cores();
+    if (o.n_threads > 0) return o.n_threads;
+    static const int default_count = default_threads();  // looks at the machine once per command
+    return default_count;
 }
 
 // The context of the scoring run (all of a batch's logits), after --gpu-layers has been applied
@@ -247,7 +249,7 @@ Action setup_perplexity(CLI::App& app) {
     app.add_option("-c,--ctx-size", o->n_ctx, "tokens per chunk (even, >= 8; default 512 or the model's context if smaller)")
         ->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "tokens per forward batch, capped at -c (2048: a chunk in one batch, as llama.cpp's perplexity and imatrix)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core, less CPUs busy with other work)")->capture_default_str()
         ->check(thread_count_limit());
     app.add_option("--chunks", o->chunks, "score at most this many chunks (-1 = all)")->capture_default_str();
     app.add_option("--kl-divergence-base", o->kl_base,

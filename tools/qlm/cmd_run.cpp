@@ -397,7 +397,7 @@ Action setup_run(CLI::App& app) {
     app.add_option("-n,--n-predict", o->n_predict, "tokens to generate (-1 = until end of text or context full)")->capture_default_str();
     app.add_option("-c,--ctx-size", o->n_ctx, "context size in tokens (0 = the model's)")->capture_default_str();
     app.add_option("-b,--batch-size", o->n_batch, "prompt tokens per forward batch (512 keeps the activations small; a longer prompt runs in several batches)")->capture_default_str();
-    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core)")->capture_default_str()
+    app.add_option("-t,--threads", o->n_threads, "threads (0 = one per physical core, less CPUs busy with other work)")->capture_default_str()
         ->check(thread_count_limit());
     app.add_option("--parallel", o->n_parallel,
                    "N samples of the prompt (seeds -s, -s+1, ...): the prompt is evaluated once and its KV blocks "

@@ -44,9 +44,11 @@ ModelForGeneration load_for_generation(const LoadOptions& o) {
     ModelForGeneration m;
     m.loaded = load_model(o.model);
     const Hparams& hp = m.loaded.model->hparams();
+    if (o.n_threads == 0) m.busy_cpus = busy_cpus_elsewhere();
     m.context = {.n_ctx = resolve_context_size(hp, o.n_ctx),
                  .n_batch = o.n_batch,
-                 .n_threads = o.n_threads > 0 ? o.n_threads : physical_cores(),
+                 .n_threads = o.n_threads > 0 ? o.n_threads
+                                              : default_threads_for(physical_cores(), logical_cores(), m.busy_cpus),
                  .kv_type = *kv,
                  .flash_attn = o.flash_attn};
     m.stats = tensor_stats(*m.loaded.file);
@@ -63,11 +65,12 @@ std::string load_summary(const ModelForGeneration& m, const LoadOptions& o, cons
     const ContextLayout& c = m.plan.context;
     return fmt::format(
         "qlm: model '{}' ({}, {} params, {}, file {}) loaded in {:.2f} s | n_ctx {} (trained {}), n_batch {}, "
-        "threads {}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}{}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
+        "threads {}{}, kernels {}, kv {} ({}){} | sampling: temp {:.2f}{}, top_k {}, top_p {:.2f}, min_p {:.2f}, repeat_penalty "
         "{:.2f}, seed {}\n",
         hp.name.empty() ? o.model : hp.name, hp.arch, format_count(m.stats.n_params), type_summary(m.stats),
         format_bytes(m.loaded.file->file_size()), m.loaded.load_seconds, c.n_ctx, hp.n_ctx_train, c.n_batch,
-        c.n_threads, isa_name(active_isa()), o.kv_type, format_bytes(c.kv.bytes), c.flash_attn ? ", flash attention" : "",
+        c.n_threads, m.busy_cpus > 0 ? fmt::format(" ({} CPU{} busy elsewhere)", m.busy_cpus, m.busy_cpus == 1 ? "" : "s") : "",
+        isa_name(active_isa()), o.kv_type, format_bytes(c.kv.bytes), c.flash_attn ? ", flash attention" : "",
         sp.temperature, is_greedy(sp) ? " (greedy)" : "", sp.top_k, sp.top_p, sp.min_p, sp.repeat_penalty, seed);
 }
 

@@ -29,6 +29,7 @@ struct LoadOptions {
 struct ModelForGeneration {
     LoadedModel loaded;      // file, model, tokenizer
     ContextOptions context;  // n_ctx and n_threads resolved (never 0)
+    int busy_cpus = 0;       // with -t 0: CPUs other processes kept busy at load (default_threads)
     TensorStats stats;
     MemoryPlan plan;         // for `context`
     // The device running the layers --gpu-layers placed there (context.device points to it);

@@ -3,9 +3,13 @@
 // the value of /proc/cpuinfo's first "model name" line, without the padding around it.
 #include <gtest/gtest.h>
 
+#include <sched.h>
+
+#include <atomic>
 #include <filesystem>
 #include <fstream>
 #include <set>
+#include <sstream>
 #include <string>
 #include <thread>
 
@@ -29,6 +33,51 @@ TEST(CpuInfo, ThreadLimitIsFourTimesTheLogicalCores) {
     EXPECT_EQ(logical_cores(), logical > 0 ? static_cast<int>(logical) : 1);
     EXPECT_EQ(max_threads(), 4 * logical_cores());
     EXPECT_GE(max_threads(), physical_cores());  // the default count is always allowed
+}
+
+TEST(CpuInfo, DefaultThreadsLeaveOutBusyCpus) {
+    EXPECT_EQ(default_threads_for(2, 2, 0), 2);
+    EXPECT_EQ(default_threads_for(2, 2, 1), 1);
+    EXPECT_EQ(default_threads_for(2, 2, 5), 1);   // never below one
+    EXPECT_EQ(default_threads_for(8, 16, 1), 8);  // SMT: a busy sibling leaves every core a thread
+    EXPECT_EQ(default_threads_for(8, 16, 10), 6);
+    EXPECT_EQ(default_threads_for(4, 4, -3), 4);  // a nonsense count changes nothing
+    EXPECT_GE(default_threads(), 1);
+    EXPECT_LE(default_threads(), physical_cores());
+}
+
+TEST(CpuInfo, ReadsProcsRunningAndCpuLines) {
+    const std::string stat =
+        "cpu  10 0 5 100 0 0 0 0 0 0\ncpu0 5 0 2 50 0 0 0 0 0 0\ncpu1 5 0 3 50 0 0 0 0 0 0\n"
+        "intr 12 0\nctxt 99\nbtime 1\nprocesses 40\nprocs_running 3\nprocs_blocked 0\n";
+    EXPECT_EQ(procs_running(stat), 3);
+    EXPECT_EQ(proc_stat_cpus(stat), 2);
+    EXPECT_EQ(procs_running("procs_running 17"), 17);  // last line without a newline
+    EXPECT_EQ(procs_running("procs_blocked 2\n"), std::nullopt);
+    EXPECT_EQ(procs_running("procs_running x\n"), std::nullopt);
+    EXPECT_EQ(procs_running("procs_running 99999999999999\n"), std::nullopt);
+    EXPECT_EQ(procs_running(""), std::nullopt);
+    EXPECT_EQ(proc_stat_cpus("cpu 1 2\ncpux 3\n"), 0);
+}
+
+// A thread of this process spinning is a runnable task other than the caller: it is counted.
+TEST(CpuInfo, BusyCpusCountASpinningThread) {
+    std::ifstream f("/proc/stat");
+    std::stringstream text;
+    text << f.rdbuf();
+    cpu_set_t set;
+    CPU_ZERO(&set);
+    if (!f || sched_getaffinity(0, sizeof set, &set) != 0 || proc_stat_cpus(text.str()) != CPU_COUNT(&set))
+        GTEST_SKIP() << "/proc/stat does not describe this process's CPUs";
+    std::atomic<bool> stop{false};
+    std::thread spinner([&] {
+        while (!stop.load(std::memory_order_relaxed)) {
+        }
+    });
+    const int busy = busy_cpus_elsewhere();
+    stop = true;
+    spinner.join();
+    EXPECT_GE(busy, 1);
 }
 
 TEST(CpuInfo, CountsDistinctCoreIds) {
