@@ -110,6 +110,12 @@ void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);
 // for bit.
 void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
 void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+// Many f16 K rows against many f32 query rows (= qlm::DotF16SpanFn): dot_f16_rows per K row, times
+// the scale, bit for bit.
+void dot_f16_span_scalar(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                         float scale, int64_t at, float* const* out);
+void dot_f16_span_avx2(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                       float scale, int64_t at, float* const* out);
 // Many f16 V rows into the 8 lanes of one output row (= qlm::AxpyF16LanesFn): axpy_f16 of each.
 void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                            float* lanes);
@@ -123,6 +129,9 @@ void axpy_f16_lanes_rows_avx2(int64_t n, int64_t count, const uint16_t* const* x
                               const float* const* p, int64_t lane0, float* const* lanes);
 // AVX-512 (rows_avx512.cpp): 16 elements per register, the 8-element group and tail as AVX2's.
 namespace avx512 {
+// dot_f16_span_avx512.cpp: 16 positions widened once, two per register, the queries broadcast.
+void dot_f16_span(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q, float scale,
+                  int64_t at, float* const* out);
 void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                     float* lanes);
 void axpy_f16_lanes_rows(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows, const float* const* p,
