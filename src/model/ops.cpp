@@ -73,7 +73,9 @@ void softmax(float* x, int64_t n) {
     for (int64_t i = 0; i < n; ++i) x[i] -= mx;
     qlm::exp_ggml(x, x, n);
     double sum = 0.0;
-    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+    int64_t i0 = 0;
+    for (; i0 + 8 <= n; i0 += 8) sum += static_cast<double>(sum8_avx_order(x + i0));
+    for (; i0 < n; i0 += 8) {  // the last, shorter group with zeros
         float e[8] = {};
         std::copy(x + i0, x + std::min(i0 + 8, n), e);
         sum += static_cast<double>(sum8_avx_order(e));
