@@ -1,6 +1,6 @@
-// Q8_0 weights x 1..8 Q8_0 tokens on AVX-512 VNNI with 16 weight rows in the 16 i32 lanes (the
-// AVX-512 set's Q8_0 batch, single tokens included, so a token's outputs are the same bits in any
-// batch): row r's 32 codes are eight dwords; loaded four rows to a register and transposed, lane i
+// Q8_0 weights x 1..8 Q8_0 tokens on AVX-512 VNNI with 16 weight rows in the 16 i32 lanes, meant
+// for single tokens too (a token's outputs the same bits in any batch); not in the kernel set (see
+// kernels.h: it does not keep llama.cpp's logits on long prompts): row r's 32 codes are eight dwords; loaded four rows to a register and transposed, lane i
 // of register W_j holds dword j of row rho(i) = 4·(i mod 4) + i/4, and one vpdpbusd against
 // activation dword j broadcast from memory adds 4 products to all 16 rows. The codes go in as
 // unsigned bytes (+128, vpdpbusd does not saturate) and each token's block sum starts at −128·Σa,

@@ -2,8 +2,7 @@
 // ISA this CPU has, against the scalar reference dots: random and extreme blocks (all code bits
 // set, all clear), activations at ±127 and with outliers, row counts that leave tails of every
 // size, every token count 1..8, unaligned rows with padded strides. Q8_0 weights must give the
-// very bits of the scalar dot (matmul's one-token order; on AVX-512 those of q8_0_lanes_reference,
-// the order of its 16-rows-in-the-lanes batch), and so must the AVX-512 Q4_K batch from
+// very bits of the scalar dot (matmul's one-token order), and so must the AVX-512 Q4_K batch from
 // kQ4KLanesMinTokens tokens on; the others may differ only in float
 // summation order, bounded by a few ulps of Σ|w|·|a|. Nothing outside the rows x tokens outputs
 // may be written.
@@ -36,7 +35,8 @@ const BatchFormat kFormats[] = {{GgmlType::Q4_0, 0, -1, true},
                                 {GgmlType::Q6_K, 208, -1, true},
                                 {GgmlType::Q4_K, 0, 2, false}};
 
-// The scalar reference of the AVX-512 Q8_0 batch (16 rows in the lanes): per block the exact
+// The scalar reference of the AVX-512 Q8_0 lanes batch (16 rows in the lanes, not in the kernel
+// set): per block the exact
 // integer Σ w·a, added with one FMA of d_w·d_a (each scale widened from f16, their product
 // rounded to f32) into one accumulator, block after block.
 float q8_0_lanes_reference(int64_t n, const uint8_t* w, const uint8_t* a) {
@@ -52,10 +52,10 @@ float q8_0_lanes_reference(int64_t n, const uint8_t* w, const uint8_t* a) {
     return acc;
 }
 
-// The bits a batch output must have: the scalar dot's, the lanes reference's, or only a close value.
-enum class Want { Scalar, Lanes, Close };
+// The bits a batch output must have: the scalar dot's, or only a close value.
+enum class Want { Scalar, Close };
 Want wanted(GgmlType type, Isa isa, int64_t tokens) {
-    if (type == GgmlType::Q8_0) return isa == Isa::Avx512 ? Want::Lanes : Want::Scalar;
+    if (type == GgmlType::Q8_0) return Want::Scalar;
     if (type == GgmlType::Q4_K && isa == Isa::Avx512 && tokens >= kernels::avx512::kQ4KLanesMinTokens) return Want::Scalar;
     return Want::Close;
 }
@@ -157,9 +157,8 @@ TEST_P(BatchKernels, MatchScalarDots) {
                                 const uint8_t* wr = w.data() + 1 + wrb * static_cast<uint64_t>(r);
                                 const uint8_t* at = a.data() + 2 + arb * static_cast<uint64_t>(t);
                                 const Want want = wanted(bf.type, GetParam(), nt);
-                                const float ref = want == Want::Lanes ? q8_0_lanes_reference(n, wr, at)
-                                                                      : f.vec_dot_scalar(n, wr, at);
-                                if (want != Want::Close) {
+                                const float ref = f.vec_dot_scalar(n, wr, at);
+                                if (want == Want::Scalar) {
                                     ASSERT_EQ(std::memcmp(&got, &ref, 4), 0)
                                         << type_name(bf.type) << " blocks=" << nb << " rows=" << rows << " tokens=" << nt
                                         << " r=" << r << " t=" << t << " got " << got << " want " << ref;
@@ -218,15 +217,13 @@ TEST_P(BatchKernels, ExtremeCodesExactWithUnitScales) {
     }
 }
 
-// The AVX-512 Q8_0 batch against its reference over the widths of real models (18 and 64 blocks,
+// The AVX-512 Q8_0 lanes batch (kernels::avx512::gemm_batch_q8_0_lanes) against its reference over the widths of real models (18 and 64 blocks,
 // smol's and tinyllama's), codes at −128 and 127 mixed with random ones, activations at ±127 with
 // large and tiny scales, every token count and row tails of every size from 1 to 15.
 TEST_P(BatchKernels, Q8_0LanesEqualReferenceBits) {
     if (GetParam() != Isa::Avx512) GTEST_SKIP() << "the lanes batch is AVX-512's";
     const FormatOps& f = format_ops(GgmlType::Q8_0);
-    const GemmBatchFn batch = gemm_batch_for(f, GetParam());
-    ASSERT_NE(batch, nullptr);
-    ASSERT_TRUE(kernel_set(GetParam())[GgmlType::Q8_0].gemm_batch_single);
+    const GemmBatchFn batch = kernels::avx512::gemm_batch_q8_0_lanes;
     std::mt19937 rng(91);
     std::uniform_real_distribution<float> u(-1.f, 1.f);
     for (int64_t nb : {18, 64}) {

@@ -124,9 +124,6 @@ TEST(KernelOrder, MatmulSameBitsOnEveryKernelSet) {
                 std::vector<float> want(static_cast<size_t>(rows * tokens)), got(want.size());
                 matmul(w, x.data(), tokens, want.data(), Isa::Scalar);
                 for (Isa isa : simd_isas()) {
-                    // A batch that runs single tokens too has its own order (AVX-512 Q8_0, 16 rows
-                    // in the lanes; kernels_batch_test.cpp checks it against its reference).
-                    if (kernel_set(isa)[t].gemm_batch_single) continue;
                     matmul(w, x.data(), tokens, got.data(), isa);
                     for (size_t i = 0; i < want.size(); ++i)
                         ASSERT_EQ(got[i], want[i]) << type_name(t) << " " << cols << "x" << rows << " tokens " << tokens
