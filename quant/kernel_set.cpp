@@ -60,6 +60,7 @@ KernelSet resolve(const KernelSet& set) {
         if (!r.dot_f16_batch) r.dot_f16_batch = s->dot_f16_batch;
         if (!r.exp_ggml) r.exp_ggml = s->exp_ggml;
         if (!r.dot_f16_rows) r.dot_f16_rows = s->dot_f16_rows;
+        if (!r.dot_f16_span) r.dot_f16_span = s->dot_f16_span;
         if (!r.axpy_f16_lanes) r.axpy_f16_lanes = s->axpy_f16_lanes;
         if (!r.axpy_f16_lanes_rows) r.axpy_f16_lanes_rows = s->axpy_f16_lanes_rows;
     }

@@ -43,6 +43,10 @@ using AxpyF16Fn = void (*)(int64_t n, float a, const uint16_t* x, float* y);
 // in f32 holding f16 values (the query of dot_f16_batch, widened once): the sum dot_f16_batch
 // computes for each row, one K row against many queries (attention over shared KV blocks).
 using DotF16RowsFn = void (*)(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+// out[r][at + j] = DotF16RowsFn's sum of K row k[j] and query q[r], times scale, for j < count,
+// r < rows: the scores of a span of K rows for many queries (the span's rows widened once).
+using DotF16SpanFn = void (*)(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                              float scale, int64_t at, float* const* out);
 // lanes[((lane0 + k) mod 8)·n + i] += p[k]·x[k][i] for k < count (ascending), i < n, x[k] f16 rows:
 // axpy_f16 of each row into lane lane0 + k of an 8-lane buffer (attention's V·P), the lanes kept
 // in registers across the rows.
@@ -84,6 +88,7 @@ struct RowKernels {
     VecDotFn dot_f16_batch = nullptr;
     ExpFn exp_ggml = nullptr;  // as ggml's x86 vector exp, bit for bit on every set (softmax, SiLU)
     DotF16RowsFn dot_f16_rows = nullptr;    // dot_f16_batch of one K row with many queries
+    DotF16SpanFn dot_f16_span = nullptr;    // dot_f16_rows of many K rows, scaled
     AxpyF16LanesFn axpy_f16_lanes = nullptr;  // axpy_f16 of many V rows into a row's 8 lanes
     AxpyF16LanesRowsFn axpy_f16_lanes_rows = nullptr;  // axpy_f16_lanes of the same V rows for many rows
 };

@@ -184,6 +184,18 @@ void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int6
     for (; r < rows; ++r) dot_f16_rows_tile<1>(n, k, q + r, out + r);
 }
 
+void dot_f16_span_avx2(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                       float scale, int64_t at, float* const* out) {
+    float d[64];
+    for (int64_t r0 = 0; r0 < rows; r0 += 64) {
+        const int64_t nr = std::min<int64_t>(64, rows - r0);
+        for (int64_t j = 0; j < count; ++j) {
+            dot_f16_rows_avx2(n, k[j], q + r0, nr, d);
+            for (int64_t r = 0; r < nr; ++r) out[r0 + r][at + j] = d[r] * scale;
+        }
+    }
+}
+
 // Per group of 8 elements the 8 lanes stay in registers while every row is added to its lane, with
 // axpy_f16_avx2's FMA: rows before the first lane 0 and after the last whole group of 8 one by one
 // (a switch names the register), the rest 8 at a time with the lanes in order.

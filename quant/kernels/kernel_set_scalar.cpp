@@ -84,6 +84,16 @@ void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, in
     }
 }
 
+void dot_f16_span_scalar(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                         float scale, int64_t at, float* const* out) {
+    for (int64_t j = 0; j < count; ++j)
+        for (int64_t r = 0; r < rows; ++r) {
+            float d = 0.f;
+            dot_f16_rows_scalar(n, k[j], q + r, 1, &d);
+            out[r][at + j] = d * scale;
+        }
+}
+
 void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                            float* lanes) {
     for (int64_t k = 0; k < count; ++k) axpy_f16_scalar(n, p[k], x[k], lanes + (lane0 + k) % 8 * n);
@@ -100,6 +110,7 @@ constinit const KernelSet scalar_set = make_kernel_set(
      .dot_f16_batch = dot_f16_batch_scalar,
      .exp_ggml = exp_ggml_scalar,
      .dot_f16_rows = dot_f16_rows_scalar,
+     .dot_f16_span = dot_f16_span_scalar,
      .axpy_f16_lanes = axpy_f16_lanes_scalar,
      .axpy_f16_lanes_rows = axpy_f16_lanes_rows_scalar},
     {

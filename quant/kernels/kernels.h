@@ -69,6 +69,13 @@ QLM_INT8_KERNELS
 constexpr int64_t kQ4KLanesMinTokens = 4;
 void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys);
+// Q8_0 batch with 16 rows in the lanes (q8_0_lanes_avx512.cpp), for 1..8 tokens: one FMA of
+// d_w·d_a per block, row and token on the block's exact integer sum (not the dot's 8-lane order).
+// Not in the kernel set: with it, stories260K-Q8_0-ffnF16's 290-token prompt leaves llama.cpp's
+// logits by 0.04–0.2 rms from position 21 on (GoldenQuant.Stories260KQ8ffnF16StoryLong), where
+// the dot's order gives them exactly.
+void gemm_batch_q8_0_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,
+                           int64_t nt, float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 
@@ -104,6 +111,12 @@ void axpy_f16_avx2(int64_t n, float a, const uint16_t* x, float* y);
 // for bit.
 void dot_f16_rows_scalar(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
 void dot_f16_rows_avx2(int64_t n, const uint16_t* k, const float* const* q, int64_t rows, float* out);
+// Many f16 K rows against many f32 query rows (= qlm::DotF16SpanFn): dot_f16_rows per K row, times
+// the scale, bit for bit.
+void dot_f16_span_scalar(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                         float scale, int64_t at, float* const* out);
+void dot_f16_span_avx2(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q,
+                       float scale, int64_t at, float* const* out);
 // Many f16 V rows into the 8 lanes of one output row (= qlm::AxpyF16LanesFn): axpy_f16 of each.
 void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                            float* lanes);
@@ -117,6 +130,9 @@ void axpy_f16_lanes_rows_avx2(int64_t n, int64_t count, const uint16_t* const* x
                               const float* const* p, int64_t lane0, float* const* lanes);
 // AVX-512 (rows_avx512.cpp): 16 elements per register, the 8-element group and tail as AVX2's.
 namespace avx512 {
+// dot_f16_span_avx512.cpp: 16 positions widened once, two per register, the queries broadcast.
+void dot_f16_span(int64_t n, int64_t count, const uint16_t* const* k, int64_t rows, const float* const* q, float scale,
+                  int64_t at, float* const* out);
 void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                     float* lanes);
 void axpy_f16_lanes_rows(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows, const float* const* p,

@@ -94,6 +94,7 @@ struct DecodePlan {
     VecDotFn dot;
     QuantizeRowFn to_q;
     DotF16RowsFn dot_rows;
+    DotF16SpanFn dot_span;
     AxpyF16Fn axpy16;
     AxpyF16LanesFn axpy_lanes;
     AxpyF16LanesRowsFn axpy_lanes_rows;
@@ -203,6 +204,13 @@ struct DecodePlan {
         if (n == 0) return;
         float* d = th.dots.data();
         prefetch_rows(b - a, [&](int64_t i) { return seq[s].kv.k_head(a + i, g); });
+        if (k_f16) {
+            // The span's K rows widened once for all n rows (at most kTileKv positions).
+            const uint16_t* kr[kTileKv];
+            for (int64_t j = a; j < b; ++j) kr[j - a] = static_cast<const uint16_t*>(seq[s].kv.k_head(j, g));
+            dot_span(hd, b - a, kr, n, th.q.data(), scale, a - off, th.y.data());
+            return;
+        }
         for (int64_t j = a; j < b; ++j) {
             const void* kr = seq[s].kv.k_head(j, g);
             if (k_f16) {
@@ -419,7 +427,7 @@ void attention_decode_team(ThreadPool& pool, const Hparams& hp, int64_t layer, s
     uint8_t* qc = sc->queries.data() + rows_all * hd * sizeof(float);
     DecodePlan P{hd, hp.n_head, hp.n_head_kv, hp.n_head / hp.n_head_kv, n_seq, 0, 1,
                  hp.scale_q ? 1.0f : hp.kq_scale(), &kf, vec_dot_for(kf, active_isa()),
-                 quantize_activation_for(qf, active_isa()), active_kernels().dot_f16_rows,
+                 quantize_activation_for(qf, active_isa()), active_kernels().dot_f16_rows, active_kernels().dot_f16_span,
                  active_kernels().axpy_f16, active_kernels().axpy_f16_lanes,
                  active_kernels().axpy_f16_lanes_rows, q_bytes, seqs[0].kv.head_bytes, kf.type == GgmlType::F16,
                  kf.type == GgmlType::F16, kf.type == GgmlType::F32, qc, qfl, {}};

@@ -59,14 +59,23 @@ void softcap(float* x, int64_t n, float c) {
 }
 
 void softmax(float* x, int64_t n) {
-    float mx = -INFINITY;
     // A compare, not std::fmax (a libm call per element); both skip NaNs, and a ±0 maximum
-    // gives the same differences below.
-    for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+    // gives the same differences below. Eight running maxima (one compare chain is
+    // latency-bound; the compiler turns the lanes into max instructions), the maximum of a set
+    // whatever the order.
+    float m8[8] = {-INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY, -INFINITY};
+    int64_t i8 = 0;
+    for (; i8 + 8 <= n; i8 += 8)
+        for (int k = 0; k < 8; ++k) m8[k] = x[i8 + k] > m8[k] ? x[i8 + k] : m8[k];
+    float mx = -INFINITY;
+    for (float m : m8) mx = m > mx ? m : mx;
+    for (int64_t i = i8; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
     for (int64_t i = 0; i < n; ++i) x[i] -= mx;
     qlm::exp_ggml(x, x, n);
     double sum = 0.0;
-    for (int64_t i0 = 0; i0 < n; i0 += 8) {
+    int64_t i0 = 0;
+    for (; i0 + 8 <= n; i0 += 8) sum += static_cast<double>(sum8_avx_order(x + i0));
+    for (; i0 < n; i0 += 8) {  // the last, shorter group with zeros
         float e[8] = {};
         std::copy(x + i0, x + std::min(i0 + 8, n), e);
         sum += static_cast<double>(sum8_avx_order(e));

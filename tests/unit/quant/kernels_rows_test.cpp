@@ -1,4 +1,5 @@
-// The many-row attention kernels (dot_f16_rows: one f16 K row against many queries;
+// The many-row attention kernels (dot_f16_rows: one f16 K row against many queries; dot_f16_span:
+// many K rows against many queries;
 // axpy_f16_lanes: many f16 V rows into one output row's 8 lanes; axpy_f16_lanes_rows: the same V
 // rows into many output rows' lanes) give, row by row, the bits of the one-row kernels they stand
 // for (dot_f16_batch, axpy_f16, axpy_f16_lanes) on every kernel set this CPU runs:
@@ -73,6 +74,54 @@ TEST(RowKernels, DotF16RowsEqualsTheBatchDotOfEachRow) {
                             << isa_name(isa) << " n " << n << " rows " << rows << " row " << r;
                     }
                 }
+    }
+}
+
+// dot_f16_span: every (K row, query) score is dot_f16_rows's sum times the scale, written at
+// out[r][at + j] and nowhere else: span lengths around its chunks of 16 positions (1, 2, 15, 16,
+// 17, 33, 64), head sizes with one group up to past its stack buffer (512), random and extreme rows.
+TEST(RowKernels, DotF16SpanEqualsTheRowsKernelOfEachPosition) {
+    std::mt19937 rng(17);
+    constexpr float kSentinel = -777.f;
+    for (Isa isa : isas()) {
+        const KernelSet& ks = kernel_set(isa);
+        for (bool extreme : {false, true})
+            for (int64_t n : {8, 64, 72, 128, 512})
+                for (int64_t rows : {1, 3, 8, 24})
+                    for (int64_t count : {1, 2, 15, 16, 17, 33, 64}) {
+                        std::vector<std::vector<uint16_t>> kh;
+                        std::vector<const uint16_t*> kp;
+                        for (int64_t j = 0; j < count; ++j) kh.push_back(f16_row(n, rng, extreme));
+                        for (const auto& k : kh) kp.push_back(k.data());
+                        std::vector<std::vector<float>> qf;
+                        std::vector<const float*> qp;
+                        for (int64_t r = 0; r < rows; ++r) {
+                            std::vector<float> f;
+                            for (uint16_t h : f16_row(n, rng, extreme)) f.push_back(fp16_to_fp32(h));
+                            qf.push_back(std::move(f));
+                        }
+                        for (const auto& f : qf) qp.push_back(f.data());
+                        const int64_t at = 3, width = at + count + 2;
+                        std::vector<std::vector<float>> out(static_cast<size_t>(rows),
+                                                            std::vector<float>(static_cast<size_t>(width), kSentinel));
+                        std::vector<float*> op;
+                        for (auto& o : out) op.push_back(o.data());
+                        const float scale = extreme ? 0.125f : 0.3f;
+                        ks.dot_f16_span(n, count, kp.data(), rows, qp.data(), scale, at, op.data());
+                        for (int64_t r = 0; r < rows; ++r)
+                            for (int64_t i = 0; i < width; ++i) {
+                                const float got = out[static_cast<size_t>(r)][static_cast<size_t>(i)];
+                                if (i < at || i >= at + count) {
+                                    ASSERT_EQ(got, kSentinel) << isa_name(isa) << " wrote outside at " << i;
+                                    continue;
+                                }
+                                float d = 0.f;
+                                kernel_set(Isa::Scalar).dot_f16_rows(n, kp[static_cast<size_t>(i - at)], qp.data() + r, 1, &d);
+                                ASSERT_TRUE(same_bits(got, d * scale))
+                                    << isa_name(isa) << " n " << n << " rows " << rows << " count " << count << " r "
+                                    << r << " j " << i - at << ": " << got << " vs " << d * scale;
+                            }
+                    }
     }
 }
 
