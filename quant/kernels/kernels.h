@@ -69,13 +69,6 @@ QLM_INT8_KERNELS
 constexpr int64_t kQ4KLanesMinTokens = 4;
 void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys);
-// Q8_0 batch with 16 rows in the lanes (q8_0_lanes_avx512.cpp), for 1..8 tokens: one FMA of
-// d_w·d_a per block, row and token on the block's exact integer sum (not the dot's 8-lane order).
-// Not in the kernel set: with it, stories260K-Q8_0-ffnF16's 290-token prompt leaves llama.cpp's
-// logits by 0.04–0.2 rms from position 21 on (GoldenQuant.Stories260KQ8ffnF16StoryLong), where
-// the dot's order gives them exactly.
-void gemm_batch_q8_0_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as,
-                           int64_t nt, float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 

@@ -35,23 +35,6 @@ const BatchFormat kFormats[] = {{GgmlType::Q4_0, 0, -1, true},
                                 {GgmlType::Q6_K, 208, -1, true},
                                 {GgmlType::Q4_K, 0, 2, false}};
 
-// The scalar reference of the AVX-512 Q8_0 lanes batch (16 rows in the lanes, not in the kernel
-// set): per block the exact
-// integer Σ w·a, added with one FMA of d_w·d_a (each scale widened from f16, their product
-// rounded to f32) into one accumulator, block after block.
-float q8_0_lanes_reference(int64_t n, const uint8_t* w, const uint8_t* a) {
-    const auto* x = reinterpret_cast<const BlockQ8_0*>(w);
-    const auto* y = reinterpret_cast<const BlockQ8_0*>(a);
-    float acc = 0.f;
-    for (int64_t b = 0; b < n / 32; ++b) {
-        int32_t s = 0;
-        for (int i = 0; i < 32; ++i) s += int32_t{x[b].qs[i]} * int32_t{y[b].qs[i]};
-        const float d = fp16_to_fp32(x[b].d) * fp16_to_fp32(y[b].d);
-        acc = std::fma(d, static_cast<float>(s), acc);
-    }
-    return acc;
-}
-
 // The bits a batch output must have: the scalar dot's, or only a close value.
 enum class Want { Scalar, Close };
 Want wanted(GgmlType type, Isa isa, int64_t tokens) {
@@ -212,51 +195,6 @@ TEST_P(BatchKernels, ExtremeCodesExactWithUnitScales) {
                     for (int64_t r = 0; r < rows; ++r)
                         EXPECT_EQ(y[static_cast<size_t>(t * rows + r)], f.vec_dot_scalar(n, w.data() + r * wrb, a.data() + t * arb))
                             << type_name(bf.type) << " fill=" << static_cast<int>(fill) << " act=" << static_cast<int>(act);
-            }
-        }
-    }
-}
-
-// The AVX-512 Q8_0 lanes batch (kernels::avx512::gemm_batch_q8_0_lanes) against its reference over the widths of real models (18 and 64 blocks,
-// smol's and tinyllama's), codes at −128 and 127 mixed with random ones, activations at ±127 with
-// large and tiny scales, every token count and row tails of every size from 1 to 15.
-TEST_P(BatchKernels, Q8_0LanesEqualReferenceBits) {
-    if (GetParam() != Isa::Avx512) GTEST_SKIP() << "the lanes batch is AVX-512's";
-    const FormatOps& f = format_ops(GgmlType::Q8_0);
-    const GemmBatchFn batch = kernels::avx512::gemm_batch_q8_0_lanes;
-    std::mt19937 rng(91);
-    std::uniform_real_distribution<float> u(-1.f, 1.f);
-    for (int64_t nb : {18, 64}) {
-        const int64_t n = nb * 32;
-        for (int64_t rows : {1, 15, 16, 17, 31, 32, 47, 49, 63}) {
-            const uint64_t rb = format_row_bytes(f, n);
-            std::vector<uint8_t> w(rb * static_cast<uint64_t>(rows)), a(rb * kGemmBatchTokens);
-            auto fill = [&](uint8_t* row, bool act) {
-                for (int64_t b = 0; b < nb; ++b) {
-                    auto* blk = reinterpret_cast<BlockQ8_0*>(row + sizeof(BlockQ8_0) * static_cast<size_t>(b));
-                    const int kind = static_cast<int>(rng() % 4);
-                    for (auto& q : blk->qs) {
-                        const int extreme = act ? (rng() % 2 ? 127 : -127) : (rng() % 2 ? 127 : -128);
-                        q = static_cast<int8_t>(kind == 0 ? extreme : kind == 1 ? -extreme / 2 : static_cast<int>(rng() % 255) - 127);
-                    }
-                    const float scale = kind == 3 ? 6e4f * u(rng) : kind == 2 ? 1e-6f * u(rng) : 0.05f * u(rng);
-                    blk->d = fp32_to_fp16(scale);
-                }
-            };
-            for (int64_t r = 0; r < rows; ++r) fill(w.data() + rb * static_cast<uint64_t>(r), false);
-            for (int64_t t = 0; t < kGemmBatchTokens; ++t) fill(a.data() + rb * static_cast<uint64_t>(t), true);
-            for (int64_t nt = 1; nt <= kGemmBatchTokens; ++nt) {
-                std::vector<float> y(static_cast<size_t>(rows * nt));
-                batch(n, rows, w.data(), rb, a.data(), rb, nt, y.data(), rows);
-                for (int64_t t = 0; t < nt; ++t)
-                    for (int64_t r = 0; r < rows; ++r) {
-                        const float got = y[static_cast<size_t>(t * rows + r)];
-                        const float want = q8_0_lanes_reference(n, w.data() + rb * static_cast<uint64_t>(r),
-                                                                a.data() + rb * static_cast<uint64_t>(t));
-                        ASSERT_EQ(std::memcmp(&got, &want, 4), 0)
-                            << "blocks=" << nb << " rows=" << rows << " tokens=" << nt << " r=" << r << " t=" << t
-                            << " got " << got << " want " << want;
-                    }
             }
         }
     }
