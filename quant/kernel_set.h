@@ -70,6 +70,7 @@ struct FormatKernels {
     VecDotFn batch_dot = nullptr;
     // Up to 8 tokens per weight-block decode; nullptr: the tile and dots. Each output has the
     // vec_dot's per-block integer sums; Q8_0 weights also its float order (the same bits).
+    // F32/F16: used where the tile would be (prompt batches), with the tile's bits.
     GemmBatchFn gemm_batch = nullptr;
     // gemm_batch for one token too (where it beats vec_dot: the AVX-512 Q4_0 batch, 16 rows in
     // the lanes); then a token's outputs are the same bits whatever batch it comes in.

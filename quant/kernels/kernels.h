@@ -69,6 +69,12 @@ QLM_INT8_KERNELS
 constexpr int64_t kQ4KLanesMinTokens = 4;
 void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys);
+// F16/F32 weight batches (gemm_float_avx512.cpp): 4 rows x 4 tokens per register tile, every output
+// the bits of gemm4x3_f16_avx2/gemm4x3_f32_avx2 (and of the scalar batch_dot over whole groups of 8).
+void gemm_batch_f16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                    float* y, int64_t ys);
+void gemm_batch_f32(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                    float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 
