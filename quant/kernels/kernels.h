@@ -115,6 +115,9 @@ void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, c
                            float* lanes);
 void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                          float* lanes);
+// Many f16 V rows into one output row in turn (= qlm::AxpyF16SeqFn): axpy_f16 of each, bit for bit.
+void axpy_f16_seq_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y);
+void axpy_f16_seq_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y);
 // The same V rows into the lanes of many output rows (= qlm::AxpyF16LanesRowsFn): axpy_f16_lanes
 // of each row, bit for bit.
 void axpy_f16_lanes_rows_scalar(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
