@@ -52,6 +52,9 @@ using DotF16SpanFn = void (*)(int64_t n, int64_t count, const uint16_t* const* k
 // in registers across the rows.
 using AxpyF16LanesFn = void (*)(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                                 float* lanes);
+// y[i] += p[k]·x[k][i] for k < count (ascending), i < n, x[k] f16 rows: axpy_f16 of each row in
+// turn (attention's V·P in flash order), y kept in registers across the rows.
+using AxpyF16SeqFn = void (*)(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y);
 // AxpyF16LanesFn(n, count, x, p[r], lane0, lanes[r]) for r < rows: the same V rows into the lane
 // buffers of many output rows, each with its own coefficients (attention over shared KV blocks).
 using AxpyF16LanesRowsFn = void (*)(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
@@ -74,6 +77,7 @@ struct FormatKernels {
     VecDotFn batch_dot = nullptr;
     // Up to 8 tokens per weight-block decode; nullptr: the tile and dots. Each output has the
     // vec_dot's per-block integer sums; Q8_0 weights also its float order (the same bits).
+    // F32/F16: used where the tile would be (prompt batches), with the tile's bits.
     GemmBatchFn gemm_batch = nullptr;
     // gemm_batch for one token too (where it beats vec_dot: the AVX-512 Q4_0 batch, 16 rows in
     // the lanes); then a token's outputs are the same bits whatever batch it comes in.
@@ -90,6 +94,7 @@ struct RowKernels {
     DotF16RowsFn dot_f16_rows = nullptr;    // dot_f16_batch of one K row with many queries
     DotF16SpanFn dot_f16_span = nullptr;    // dot_f16_rows of many K rows, scaled
     AxpyF16LanesFn axpy_f16_lanes = nullptr;  // axpy_f16 of many V rows into a row's 8 lanes
+    AxpyF16SeqFn axpy_f16_seq = nullptr;      // axpy_f16 of many V rows into one output row
     AxpyF16LanesRowsFn axpy_f16_lanes_rows = nullptr;  // axpy_f16_lanes of the same V rows for many rows
 };
 
@@ -152,6 +157,9 @@ inline void dot_f16_rows(int64_t n, const uint16_t* k, const float* const* q, in
 inline void axpy_f16_lanes(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                            float* lanes) {
     active_kernels().axpy_f16_lanes(n, count, x, p, lane0, lanes);
+}
+inline void axpy_f16_seq(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y) {
+    active_kernels().axpy_f16_seq(n, count, x, p, y);
 }
 inline void axpy_f16_lanes_rows(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
                                 const float* const* p, int64_t lane0, float* const* lanes) {

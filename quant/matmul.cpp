@@ -158,9 +158,10 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             // product (ggml_mul_mat_id) never goes to tinyBLAS.
             const bool tiled = order == MatmulOrder::MulMat && n_tokens >= 2 && w.rows % kGemmTileRows == 0 &&
                                w.cols % 8 == 0;
+            // A float batch kernel adds in the tile's order, so it stands in for the tile.
             r.tile = tiled ? fk.gemm_tile : nullptr;
-            r.batch = nullptr;
-            r.tile_all = r.tile != nullptr;
+            r.batch = tiled ? fk.gemm_batch : nullptr;
+            r.tile_all = r.tile != nullptr && !r.batch;
             if (tiled && !r.tile && fk.batch_dot) r.dot = fk.batch_dot;
         }
         r.a_row_bytes = format_row_bytes(af, cols);

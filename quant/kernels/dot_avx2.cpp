@@ -233,6 +233,28 @@ void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, con
         }
 }
 
+// axpy_f16_avx2 of each row in turn, 32 elements of y in registers across all the rows (then 8 at a
+// time); the elements after the last group of 8 as axpy_f16_avx2 adds them.
+void axpy_f16_seq_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y) {
+    int64_t i = 0;
+    for (; i + 4 * kLanes <= n; i += 4 * kLanes) {
+        Vf o[4];
+        for (int c = 0; c < 4; ++c) o[c] = load_f32(y + i + c * kLanes);
+        for (int64_t k = 0; k < count; ++k) {
+            const Vf a(p[k]);
+            for (int c = 0; c < 4; ++c) o[c] = xsimd::fma(a, load_f16(x[k] + i + c * kLanes), o[c]);
+        }
+        for (int c = 0; c < 4; ++c) o[c].store_unaligned(y + i + c * kLanes);
+    }
+    for (; i + kLanes <= n; i += kLanes) {
+        Vf o = load_f32(y + i);
+        for (int64_t k = 0; k < count; ++k) o = xsimd::fma(Vf(p[k]), load_f16(x[k] + i), o);
+        o.store_unaligned(y + i);
+    }
+    if (i < n)
+        for (int64_t k = 0; k < count; ++k) axpy_f16_avx2(n - i, p[k], x[k] + i, y + i);
+}
+
 // Row by row: the V rows (at most a few KiB) stay in L1 while every row adds them.
 void axpy_f16_lanes_rows_avx2(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
                               const float* const* p, int64_t lane0, float* const* lanes) {

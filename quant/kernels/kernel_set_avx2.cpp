@@ -16,6 +16,7 @@ constinit const KernelSet avx2_set = make_kernel_set(
      .dot_f16_rows = dot_f16_rows_avx2,
      .dot_f16_span = dot_f16_span_avx2,
      .axpy_f16_lanes = axpy_f16_lanes_avx2,
+     .axpy_f16_seq = axpy_f16_seq_avx2,
      .axpy_f16_lanes_rows = axpy_f16_lanes_rows_avx2},
     {
         {GgmlType::F32, {dot_f32_avx2, gemm4x3_f32_avx2}},

@@ -99,6 +99,10 @@ void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, c
     for (int64_t k = 0; k < count; ++k) axpy_f16_scalar(n, p[k], x[k], lanes + (lane0 + k) % 8 * n);
 }
 
+void axpy_f16_seq_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y) {
+    for (int64_t k = 0; k < count; ++k) axpy_f16_scalar(n, p[k], x[k], y);
+}
+
 void axpy_f16_lanes_rows_scalar(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,
                                 const float* const* p, int64_t lane0, float* const* lanes) {
     for (int64_t r = 0; r < rows; ++r) axpy_f16_lanes_scalar(n, count, x, p[r], lane0, lanes[r]);
@@ -112,6 +116,7 @@ constinit const KernelSet scalar_set = make_kernel_set(
      .dot_f16_rows = dot_f16_rows_scalar,
      .dot_f16_span = dot_f16_span_scalar,
      .axpy_f16_lanes = axpy_f16_lanes_scalar,
+     .axpy_f16_seq = axpy_f16_seq_scalar,
      .axpy_f16_lanes_rows = axpy_f16_lanes_rows_scalar},
     {
         {GgmlType::F32, {.batch_dot = dot_f32_batch_scalar}},

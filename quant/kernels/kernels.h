@@ -69,6 +69,12 @@ QLM_INT8_KERNELS
 constexpr int64_t kQ4KLanesMinTokens = 4;
 void gemm_batch_q4_k(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys);
+// F16/F32 weight batches (gemm_float_avx512.cpp): 4 rows x 4 tokens per register tile, every output
+// the bits of gemm4x3_f16_avx2/gemm4x3_f32_avx2 (and of the scalar batch_dot over whole groups of 8).
+void gemm_batch_f16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                    float* y, int64_t ys);
+void gemm_batch_f32(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                    float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 
@@ -115,6 +121,9 @@ void axpy_f16_lanes_scalar(int64_t n, int64_t count, const uint16_t* const* x, c
                            float* lanes);
 void axpy_f16_lanes_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, int64_t lane0,
                          float* lanes);
+// Many f16 V rows into one output row in turn (= qlm::AxpyF16SeqFn): axpy_f16 of each, bit for bit.
+void axpy_f16_seq_scalar(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y);
+void axpy_f16_seq_avx2(int64_t n, int64_t count, const uint16_t* const* x, const float* p, float* y);
 // The same V rows into the lanes of many output rows (= qlm::AxpyF16LanesRowsFn): axpy_f16_lanes
 // of each row, bit for bit.
 void axpy_f16_lanes_rows_scalar(int64_t n, int64_t count, const uint16_t* const* x, int64_t rows,

@@ -142,8 +142,13 @@ struct Plan {
                 float* orow = o(r);
                 const int64_t begin = std::max(t0, first_visible(row_of(w, r)));
                 const int64_t end = std::min(t1, visible(row_of(w, r)));
-                if (Lanes && v_f16) {  // one kernel call for the tile, the row's lanes in registers
-                    if (begin < end) axpy_f16_lanes(hd, end - begin, v16 + (begin - t0), pr + (begin - j0), begin, orow);
+                if (v_f16) {  // one kernel call for the tile, the row's output (or lanes) in registers
+                    if (begin < end) {
+                        if (Lanes)
+                            axpy_f16_lanes(hd, end - begin, v16 + (begin - t0), pr + (begin - j0), begin, orow);
+                        else
+                            axpy_f16_seq(hd, end - begin, v16 + (begin - t0), pr + (begin - j0), orow);
+                    }
                     continue;
                 }
                 for (int64_t j = begin; j < end; ++j) {

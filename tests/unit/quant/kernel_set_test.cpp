@@ -23,6 +23,7 @@ TEST(KernelSet, ResolvedSetsAreComplete) {
         EXPECT_NE(set.dot_f16_rows, nullptr) << isa_name(isa);
         EXPECT_NE(set.axpy_f16_lanes, nullptr) << isa_name(isa);
         EXPECT_NE(set.axpy_f16_lanes_rows, nullptr) << isa_name(isa);
+        EXPECT_NE(set.axpy_f16_seq, nullptr) << isa_name(isa);
         for (const FormatOps& f : all_formats()) {
             SCOPED_TRACE(std::string(isa_name(isa)) + " " + std::string(type_name(f.type)));
             EXPECT_NE(set[f.type].vec_dot, nullptr);

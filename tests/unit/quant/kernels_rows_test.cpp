@@ -1,8 +1,9 @@
 // The many-row attention kernels (dot_f16_rows: one f16 K row against many queries; dot_f16_span:
 // many K rows against many queries;
 // axpy_f16_lanes: many f16 V rows into one output row's 8 lanes; axpy_f16_lanes_rows: the same V
-// rows into many output rows' lanes) give, row by row, the bits of the one-row kernels they stand
-// for (dot_f16_batch, axpy_f16, axpy_f16_lanes) on every kernel set this CPU runs:
+// rows into many output rows' lanes; axpy_f16_seq: many f16 V rows into one output row in turn)
+// give, row by row, the bits of the one-row kernels they stand for (dot_f16_batch, axpy_f16,
+// axpy_f16_lanes) on every kernel set this CPU runs:
 // random rows over several binades, extreme values (f16's largest finite value, subnormals, signed
 // zeros), row counts around the SIMD version's groups of 8 and 4 and lengths with tails.
 #include <gtest/gtest.h>
@@ -152,6 +153,44 @@ TEST(RowKernels, AxpyF16LanesEqualsTheAxpyOfEachRowIntoItsLane) {
                         for (size_t i = 0; i < got.size(); ++i)
                             ASSERT_TRUE(same_bits(got[i], want[i])) << isa_name(isa) << " n " << n << " count " << count
                                                                     << " lane0 " << lane0 << " i " << i;
+                    }
+    }
+}
+
+// p holds f32 values that are not f16 (products rounded), and also f16 values (exact products).
+TEST(RowKernels, AxpyF16SeqEqualsTheAxpyOfEachRowInTurn) {
+    std::mt19937 rng(19);
+    std::uniform_real_distribution<float> u(-2.f, 2.f);
+    for (Isa isa : isas()) {
+        const KernelSet& ks = kernel_set(isa);
+        for (bool extreme : {false, true})
+            for (bool p_f16 : {false, true})
+                for (int64_t n : {1, 7, 8, 13, 24, 32, 40, 59, 64, 77, 100, 128})
+                    for (int64_t count : {1, 2, 3, 8, 17, 64}) {
+                        std::vector<std::vector<uint16_t>> x;
+                        std::vector<const uint16_t*> xp;
+                        std::vector<float> p;
+                        for (int64_t k = 0; k < count; ++k) {
+                            x.push_back(f16_row(n, rng, extreme));
+                            const float v = k == 2 ? 0.f : u(rng);
+                            p.push_back(p_f16 ? fp16_to_fp32(fp32_to_fp16(v)) : v);
+                        }
+                        for (const auto& row : x) xp.push_back(row.data());
+                        std::vector<float> got(static_cast<size_t>(n));
+                        for (float& v : got) v = u(rng);
+                        std::vector<float> want = got, ref = got;
+                        ks.axpy_f16_seq(n, count, xp.data(), p.data(), got.data());
+                        kernel_set(Isa::Scalar).axpy_f16_seq(n, count, xp.data(), p.data(), ref.data());
+                        for (int64_t k = 0; k < count; ++k)
+                            ks.axpy_f16(n, p[static_cast<size_t>(k)], xp[static_cast<size_t>(k)], want.data());
+                        for (size_t i = 0; i < got.size(); ++i) {
+                            ASSERT_TRUE(same_bits(got[i], want[i]))
+                                << isa_name(isa) << " n " << n << " count " << count << " i " << i;
+                            if (p_f16) {  // exact products: every set's sums are the scalar ones
+                                ASSERT_TRUE(same_bits(got[i], ref[i]))
+                                    << isa_name(isa) << " n " << n << " count " << count << " i " << i;
+                            }
+                        }
                     }
     }
 }
