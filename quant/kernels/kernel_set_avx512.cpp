@@ -12,7 +12,9 @@ constinit const KernelSet avx512_set = make_kernel_set(
     Isa::Avx512, &avx2_set, {.axpy_f16_lanes = avx512::axpy_f16_lanes, .axpy_f16_lanes_rows = avx512::axpy_f16_lanes_rows},
     {
         {GgmlType::Q8_0, {avx512::dot_q8_0, avx512::gemm4x3_q8_0, nullptr, nullptr, avx512::gemm_batch_q8_0}},
-        {GgmlType::Q4_0, {avx512::dot_q4_0, avx512::gemm4x3_q4_0, nullptr, nullptr, avx512::gemm_batch_q4_0, true}},
+        {GgmlType::Q4_0,
+         {avx512::dot_q4_0, avx512::gemm4x3_q4_0, nullptr, nullptr, avx512::gemm_batch_q4_0, true,
+          avx512::gemm_batch_q4_0_x16}},
         {GgmlType::Q4_1, {avx512::dot_q4_1, avx512::gemm4x3_q4_1}},
         {GgmlType::Q5_0, {avx512::dot_q5_0, avx512::gemm4x3_q5_0}},
         {GgmlType::Q5_1, {avx512::dot_q5_1, avx512::gemm4x3_q5_1}},
