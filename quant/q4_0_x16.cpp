@@ -51,8 +51,8 @@ void unpack_q4_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_
 
 void AlignedFree::operator()(void* p) const { std::free(p); }
 
-AlignedBytes make_aligned_bytes(uint64_t n) {
-    void* p = std::aligned_alloc(64, (n + 63) / 64 * 64);
+AlignedBytes make_aligned_bytes(uint64_t n, uint64_t align) {
+    void* p = std::aligned_alloc(align, (n + align - 1) / align * align);
     if (!p) throw std::bad_alloc();
     return AlignedBytes(static_cast<uint8_t*>(p));
 }

@@ -29,11 +29,11 @@ void repack_q4_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t
 // read the other way).
 void unpack_q4_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_row);
 
-// A 64-byte aligned byte buffer (repacked weights).
+// A byte buffer aligned to `align` (a power of two, at least 64), its size rounded up to it.
 struct AlignedFree {
     void operator()(void* p) const;
 };
 using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
-AlignedBytes make_aligned_bytes(uint64_t n);
+AlignedBytes make_aligned_bytes(uint64_t n, uint64_t align = 64);
 
 }  // namespace qlm

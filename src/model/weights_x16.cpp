@@ -8,6 +8,7 @@
 
 #include <cstdint>
 #include <unordered_map>
+#include <vector>
 
 #include "quant/kernel_set.h"
 #include "src/model/weights.h"
@@ -15,6 +16,8 @@
 namespace qlm {
 
 namespace {
+constexpr uint64_t kHugePage = 2u << 20;
+
 // Drops the whole pages inside [p, p + n) of a read-only file mapping (clean pages: they are read
 // again from the file if touched).
 void drop_pages(const void* p, uint64_t n) {
@@ -27,24 +30,32 @@ void drop_pages(const void* p, uint64_t n) {
 
 void ModelWeights::repack_x16() {
     if (!active_kernels()[GgmlType::Q4_0].gemm_batch_x16) return;
-    std::unordered_map<const void*, const void*> done;  // original rows -> their repacked copy
-    auto repack = [&](WeightView& w) {
-        if (w.type != GgmlType::Q4_0 || !w.data || w.rows < kQ4_0x16Rows) return;
-        if (auto it = done.find(w.data); it != done.end()) {
-            w.x16 = it->second;
-            return;
-        }
-        const int64_t groups = w.rows / kQ4_0x16Rows;
-        AlignedBytes buf = make_aligned_bytes(q4_0_x16_group_bytes(w.cols) * static_cast<uint64_t>(groups));
-        repack_q4_0_x16(w.data, w.row_stride, w.cols, groups, buf.get());
-        if (file_.mapped()) drop_pages(w.data, w.row_stride * static_cast<uint64_t>(groups * kQ4_0x16Rows));
-        w.x16 = buf.get();
-        done.emplace(w.data, w.x16);
-        x16_.push_back(std::move(buf));
-    };
+    std::vector<WeightView*> views;
     for (LayerWeights& L : layers)
-        for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) repack(*w);
-    repack(output);
+        for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) views.push_back(w);
+    views.push_back(&output);
+    // One arena for all (offsets 64-byte aligned), in transparent huge pages where the kernel
+    // gives them: a decode step streams it whole, and fewer pages fault in at load.
+    std::unordered_map<const void*, uint64_t> offset;  // original rows -> their copy's offset
+    uint64_t total = 0;
+    for (WeightView* w : views) {
+        if (w->type != GgmlType::Q4_0 || !w->data || w->rows < kQ4_0x16Rows || offset.contains(w->data)) continue;
+        offset.emplace(w->data, total);
+        total += q4_0_x16_group_bytes(w->cols) * static_cast<uint64_t>(w->rows / kQ4_0x16Rows);
+    }
+    if (total == 0) return;
+    x16_ = make_aligned_bytes(total, kHugePage);
+    madvise(x16_.get(), (total + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE);
+    std::unordered_map<const void*, bool> done;
+    for (WeightView* w : views) {
+        const auto it = offset.find(w->data);
+        if (it == offset.end()) continue;
+        w->x16 = x16_.get() + it->second;
+        if (!done.emplace(w->data, true).second) continue;
+        const int64_t groups = w->rows / kQ4_0x16Rows;
+        repack_q4_0_x16(w->data, w->row_stride, w->cols, groups, x16_.get() + it->second);
+        if (file_.mapped()) drop_pages(w->data, w->row_stride * static_cast<uint64_t>(groups * kQ4_0x16Rows));
+    }
 }
 
 }  // namespace qlm
