@@ -6,7 +6,10 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
+#include <algorithm>
+#include <atomic>
 #include <cstdint>
+#include <thread>
 #include <unordered_map>
 #include <vector>
 
@@ -46,16 +49,33 @@ void ModelWeights::repack_x16() {
     if (total == 0) return;
     x16_ = make_aligned_bytes(total, kHugePage);
     madvise(x16_.get(), (total + kHugePage - 1) / kHugePage * kHugePage, MADV_HUGEPAGE);
-    std::unordered_map<const void*, bool> done;
+    struct Job {
+        const WeightView* w;
+        uint8_t* dst;
+    };
+    std::vector<Job> jobs;  // each original matrix once
     for (WeightView* w : views) {
         const auto it = offset.find(w->data);
         if (it == offset.end()) continue;
-        w->x16 = x16_.get() + it->second;
-        if (!done.emplace(w->data, true).second) continue;
-        const int64_t groups = w->rows / kQ4_0x16Rows;
-        repack_q4_0_x16(w->data, w->row_stride, w->cols, groups, x16_.get() + it->second);
-        if (file_.mapped()) drop_pages(w->data, w->row_stride * static_cast<uint64_t>(groups * kQ4_0x16Rows));
+        uint8_t* dst = x16_.get() + it->second;
+        if (std::none_of(jobs.begin(), jobs.end(), [&](const Job& j) { return j.dst == dst; })) jobs.push_back({w, dst});
+        w->x16 = dst;
     }
+    // The copies on all cores (a few hundred MB: a fraction of a second each).
+    std::atomic<size_t> next{0};
+    auto work = [&] {
+        for (size_t k; (k = next.fetch_add(1)) < jobs.size();) {
+            const WeightView& w = *jobs[k].w;
+            const int64_t groups = w.rows / kQ4_0x16Rows;
+            repack_q4_0_x16(w.data, w.row_stride, w.cols, groups, jobs[k].dst);
+            if (file_.mapped()) drop_pages(w.data, w.row_stride * static_cast<uint64_t>(groups * kQ4_0x16Rows));
+        }
+    };
+    const size_t n_threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), jobs.size(), 16});
+    std::vector<std::thread> threads;
+    for (size_t i = 1; i < n_threads; ++i) threads.emplace_back(work);
+    work();
+    for (std::thread& t : threads) t.join();
 }
 
 }  // namespace qlm
