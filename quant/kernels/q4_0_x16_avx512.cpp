@@ -70,6 +70,7 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
             _mm256_store_si256(reinterpret_cast<__m256i*>(off), _mm256_slli_epi32(sum_codes8(a, b), 3));
             for (int t = 0; t < NT; ++t) off[t] = -off[t];
         }
+#pragma GCC unroll 2
         for (int g = 0; g < G; ++g) {
             const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
             const uint8_t* q = grp + scale_bytes + 256 * static_cast<uint64_t>(b);
@@ -77,14 +78,17 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
             // Low nibbles as they are; high nibbles kept in place (16·c): their sum is exactly 16
             // times theirs, shifted back once per block.
             __m512i lo[4], hi[4];
+#pragma GCC unroll 4
             for (int j = 0; j < 4; ++j) {
                 const __m512i x = _mm512_load_si512(q + 64 * j);
                 lo[j] = _mm512_and_si512(x, m_lo);
                 hi[j] = _mm512_and_si512(x, m_hi);
             }
+#pragma GCC unroll 8
             for (int t = 0; t < NT; ++t) {
                 const int8_t* ad = a[t][b].qs;
                 __m512i cl = _mm512_set1_epi32(off[t]), ch = _mm512_setzero_si512();
+#pragma GCC unroll 4
                 for (int j = 0; j < 4; ++j) {
                     cl = _mm512_dpbusd_epi32(cl, lo[j], broadcast_dword(ad + 4 * j));
                     ch = _mm512_dpbusd_epi32(ch, hi[j], broadcast_dword(ad + 16 + 4 * j));
@@ -99,20 +103,81 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
         for (int t = 0; t < NT; ++t) _mm512_storeu_ps(y + t * ys + kLanes * g, acc[g][t]);
 }
 
+// The same for 3..8 tokens, one group at a time over chunks of blocks whose activation offsets
+// and scales are computed once for all the groups: the 8 tokens' broadcast activations, offsets
+// and accumulators of two groups at once do not fit the 32 registers. Each group's accumulators
+// go to y between chunks and come back unchanged.
+constexpr int64_t kChunk = 64;
+
+template <int NT>
+void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, float* y,
+                int64_t ys) {
+    const uint64_t scale_bytes = (static_cast<uint64_t>(nb) * 32 + 63) / 64 * 64;
+    const __m512i m_lo = _mm512_set1_epi8(0x0F), m_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
+    alignas(64) int32_t off[kChunk][8];
+    alignas(64) float da[kChunk][8];
+    for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
+        const int64_t nc = std::min(kChunk, nb - b0);
+        for (int64_t c = 0; c < nc; ++c) {
+            _mm256_store_si256(reinterpret_cast<__m256i*>(off[c]),
+                               _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum_codes8(a, b0 + c), 3)));
+            for (int t = 0; t < NT; ++t) da[c][t] = f16(a[t][b0 + c].d);
+        }
+        for (int64_t g = 0; g < groups; ++g) {
+            const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
+            float* yg = y + kLanes * g;
+            __m512 acc[NT];
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; ++t) acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(yg + t * ys);
+            for (int64_t c = 0; c < nc; ++c) {
+                const int64_t b = b0 + c;
+                const uint8_t* q = grp + scale_bytes + 256 * static_cast<uint64_t>(b);
+                const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + 32 * b)));
+                __m512i lo[4], hi[4];
+#pragma GCC unroll 4
+                for (int j = 0; j < 4; ++j) {
+                    const __m512i x = _mm512_load_si512(q + 64 * j);
+                    lo[j] = _mm512_and_si512(x, m_lo);
+                    hi[j] = _mm512_and_si512(x, m_hi);
+                }
+#pragma GCC unroll 8
+                for (int t = 0; t < NT; ++t) {
+                    const int8_t* ad = a[t][b].qs;
+                    __m512i cl = _mm512_set1_epi32(off[c][t]), ch = _mm512_setzero_si512();
+#pragma GCC unroll 4
+                    for (int j = 0; j < 4; ++j) {
+                        cl = _mm512_dpbusd_epi32(cl, lo[j], broadcast_dword(ad + 4 * j));
+                        ch = _mm512_dpbusd_epi32(ch, hi[j], broadcast_dword(ad + 16 + 4 * j));
+                    }
+                    const __m512i sum = _mm512_add_epi32(cl, _mm512_srai_epi32(ch, 4));
+                    acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[c][t])), _mm512_cvtepi32_ps(sum), acc[t]);
+                }
+            }
+#pragma GCC unroll 8
+            for (int t = 0; t < NT; ++t) _mm512_storeu_ps(yg + t * ys, acc[t]);
+        }
+    }
+}
+
 }  // namespace
 
 void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t gs, const void* a, uint64_t as, int64_t nt,
                          float* y, int64_t ys) {
     using Fn = void (*)(int64_t, const uint8_t*, uint64_t, const BlockQ8_0* const*, float*, int64_t);
-    static constexpr Fn kPairs[8] = {x16_groups<2, 1>, x16_groups<2, 2>, x16_groups<2, 3>, x16_groups<2, 4>,
-                                     x16_groups<2, 5>, x16_groups<2, 6>, x16_groups<2, 7>, x16_groups<2, 8>};
-    static constexpr Fn kSingles[8] = {x16_groups<1, 1>, x16_groups<1, 2>, x16_groups<1, 3>, x16_groups<1, 4>,
-                                       x16_groups<1, 5>, x16_groups<1, 6>, x16_groups<1, 7>, x16_groups<1, 8>};
+    static constexpr Fn kPairs[2] = {x16_groups<2, 1>, x16_groups<2, 2>};
+    static constexpr Fn kSingles[2] = {x16_groups<1, 1>, x16_groups<1, 2>};
+    using ChunkFn = void (*)(int64_t, int64_t, const uint8_t*, uint64_t, const BlockQ8_0* const*, float*, int64_t);
+    static constexpr ChunkFn kChunks[8] = {nullptr,          nullptr,          x16_chunks<3>, x16_chunks<4>,
+                                           x16_chunks<5>, x16_chunks<6>, x16_chunks<7>, x16_chunks<8>};
     const BlockQ8_0* act[8];
     for (int64_t t = 0; t < 8; ++t)
         act[t] = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) +
                                                     as * static_cast<uint64_t>(std::min<int64_t>(t, nt - 1)));
     const auto* wb = static_cast<const uint8_t*>(w);
+    if (nt > 2) {
+        kChunks[nt - 1](n / 32, rows / kLanes, wb, gs, act, y, ys);
+        return;
+    }
     int64_t r = 0;
     for (; r + 2 * kLanes <= rows; r += 2 * kLanes)
         kPairs[nt - 1](n / 32, wb + gs * static_cast<uint64_t>(r / kLanes), gs, act, y + r, ys);

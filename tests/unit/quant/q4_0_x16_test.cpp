@@ -90,7 +90,7 @@ TEST(Q4_0x16, KernelGivesTheBitsOfTheOriginalBatch) {
     if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "this CPU has no avx512";
     std::mt19937 rng(99);
     const FormatOps& af = format_ops(GgmlType::Q8_0);
-    for (int64_t nb : {1, 2, 3, 9, 18}) {
+    for (int64_t nb : {1, 2, 3, 9, 18, 130}) {  // 130: past the 3..8-token kernel's 64-block chunks
         const int64_t n = 32 * nb;
         for (int64_t rows : {16, 32, 48, 80}) {
             for (Fill fill : {Fill::Random, Fill::AllOnes, Fill::AllZero}) {
