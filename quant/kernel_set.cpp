@@ -76,6 +76,7 @@ KernelSet resolve(const KernelSet& set) {
             if (!k.gemm_batch) {
                 k.gemm_batch = from.gemm_batch;
                 k.gemm_batch_single = from.gemm_batch_single;  // a property of that batch kernel
+                k.gemm_batch_x16 = from.gemm_batch_x16;        // and so is its repacked form
             }
         }
         if (!k.vec_dot) k.vec_dot = f.vec_dot_scalar;

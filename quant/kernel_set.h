@@ -82,6 +82,9 @@ struct FormatKernels {
     // gemm_batch for one token too (where it beats vec_dot: the AVX-512 Q4_0 batch, 16 rows in
     // the lanes); then a token's outputs are the same bits whatever batch it comes in.
     bool gemm_batch_single = false;
+    // Q4_0 only: gemm_batch on rows repacked in groups of 16 at load (WeightView::x16,
+    // quant/q4_0_x16.h), the same bits; nullptr: this set does not repack.
+    GemmBatchFn gemm_batch_x16 = nullptr;
 };
 
 // The kernels on plain f32/f16 rows that belong to no weight format; nullptr: the fallback set's.

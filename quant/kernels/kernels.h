@@ -75,6 +75,10 @@ void gemm_batch_f16(int64_t n, int64_t rows, const void* w, uint64_t ws, const v
                     float* y, int64_t ys);
 void gemm_batch_f32(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                     float* y, int64_t ys);
+// Q4_0 repacked in groups of 16 rows (quant/q4_0_x16.h; q4_0_x16_avx512.cpp): rows a multiple of
+// 16, ws the bytes between groups; the bits of gemm_batch_q4_0 on the original rows.
+void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                         float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS
 

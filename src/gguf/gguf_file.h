@@ -136,6 +136,9 @@ public:
 
     // Raw bytes of the whole file (the mapping; the first part's for a split model).
     std::span<const uint8_t> bytes() const { return bytes_; }
+    // True when the tensors' bytes are the read-only private mappings of open() (pages dropped
+    // with madvise are read again from the file), false for bytes parsed in memory.
+    bool mapped() const { return map_ != nullptr; }
 
 private:
     GgufFile() = default;

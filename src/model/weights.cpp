@@ -87,6 +87,7 @@ ModelWeights::ModelWeights(const gguf::GgufFile& file, const Hparams& hp) : file
         }
     }
     check_all_used();
+    repack_x16();
 }
 
 // q, k, v (separate, or views of a fused attn_qkv), the output projection, biases, q/k norms.

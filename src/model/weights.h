@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "quant/matmul.h"
+#include "quant/q4_0_x16.h"
 #include "src/model/hparams.h"
 #include "src/model/moe_ffn.h"
 
@@ -63,6 +64,9 @@ private:
     void bind_attention(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void check_all_used() const;
+    // The dense Q4_0 matrices in groups of 16 rows when the active kernel set computes that layout
+    // (weights_x16.cpp).
+    void repack_x16();
     const gguf::TensorInfo& find(const std::string& name, bool required);
     WeightView matrix(const std::string& name, int64_t cols, int64_t rows);
     // A 3-D tensor [cols, rows, n_mat] (the experts of a MoE layer).
@@ -74,6 +78,7 @@ private:
     std::string arch_;
     std::unordered_set<std::string> used_;  // names bound so far
     std::vector<std::unique_ptr<float[]>> owned_;  // dequantized copies
+    AlignedBytes x16_;                             // repacked Q4_0 matrices (WeightView::x16)
 };
 
 }  // namespace qlm

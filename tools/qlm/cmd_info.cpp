@@ -1,6 +1,7 @@
 // qlm info MODEL [-c N] [-ngl N|all] [--vram SIZE] | qlm info --hf-config config.json [-c N]
 // Architecture, hyperparameters, tokenizer, tensor types, exact parameter count and memory plan;
 // with -ngl or --vram, which layers a GPU would hold and whether they fit.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 #include <optional>
@@ -264,7 +265,13 @@ int info_gguf(const InfoOptions& o) {
         fmt::print("  (the {} shape formula gives {}: the file stores tensors beyond that layout)\n", hp.arch,
                    with_commas(formula));
     }
-    const MemoryPlan plan = print_memory_plan(hp, loaded.model->weights().matmul_groups(), ts.n_bytes, o, "mapped");
+    const auto groups = loaded.model->weights().matmul_groups();
+    // Q4_0 matrices repacked at load for the kernels (quant/q4_0_x16.h) live in memory, not in the mapping.
+    const bool repacked = std::ranges::any_of(groups, [](const MatmulGroup& g) {
+        return std::ranges::any_of(g, [](const WeightView& w) { return w.x16 != nullptr; });
+    });
+    const MemoryPlan plan =
+        print_memory_plan(hp, groups, ts.n_bytes, o, repacked ? "mapped; Q4_0 matrices repacked in memory" : "mapped");
     if (!o.gpu_layers.empty() || !o.vram.empty()) print_gpu_plan(*file, hp, plan.context, o);
     return 0;
 }
