@@ -82,12 +82,14 @@ TEST(ResourceLimits, LargeTrainedContextNeedsMemoryTheRunRefuses) {
     // A context length inside the supported range whose KV cache (and scratch) exceeds the memory
     // allowed: the default -c (the model's) is refused with the bytes needed, nothing allocated.
     const std::string p = write_tiny("big-ctx", [](gguf::GgufWriter& w) { w.set_u32("llama.context_length", 1u << 24); });
-    auto r = qlm_limited({"run", "-m", p, "-p", "hi", "-n", "1"}, "QLM_MEMORY_LIMIT=50000000");
+    // -t given: the default leaves out CPUs that other processes (a parallel test run) keep busy.
+    const int threads = physical_cores();
+    auto r = qlm_limited({"run", "-m", p, "-p", "hi", "-n", "1", "-t", std::to_string(threads)}, "QLM_MEMORY_LIMIT=50000000");
     expect_refusal(r, {"a context of 16777216 tokens needs", "but only 50000000 bytes", "e.g. -c "});
-    // The number it names is the memory plan's KV cache + scratch, for run's default threads.
+    // The number it names is the memory plan's KV cache + scratch, for run's threads.
     auto model = Model::load(std::shared_ptr<const gguf::GgufFile>(gguf::GgufFile::open(p)));
     const ContextLayout plan = plan_context(model->hparams(), model->weights().matmul_groups(),
-                                            {.n_ctx = 1 << 24, .n_batch = 512, .n_threads = physical_cores()});
+                                            {.n_ctx = 1 << 24, .n_batch = 512, .n_threads = threads});
     EXPECT_NE(r.err.find(std::to_string(plan.total_bytes) + " bytes"), std::string::npos) << r.err;
 }
 
