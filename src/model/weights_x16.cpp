@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cstdint>
+#include <system_error>
 #include <thread>
 #include <unordered_map>
 #include <vector>
@@ -73,7 +74,13 @@ void ModelWeights::repack_x16() {
     };
     const size_t n_threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), jobs.size(), 16});
     std::vector<std::thread> threads;
-    for (size_t i = 1; i < n_threads; ++i) threads.emplace_back(work);
+    for (size_t i = 1; i < n_threads; ++i) {
+        try {
+            threads.emplace_back(work);
+        } catch (const std::system_error&) {
+            break;  // no more threads to be had (a process limit): the ones running share the rest
+        }
+    }
     work();
     for (std::thread& t : threads) t.join();
 }
