@@ -27,6 +27,7 @@ QLM_AVX512_TARGET_BEGIN
 #define QLM_KERNEL_ISA avx512
 #define QLM_KERNEL_VNNI 1
 #include "quant/kernels/quant_x86.h"
+#include "quant/kernels/lanes_avx512.h"
 
 namespace qlm::kernels::avx512 {
 
@@ -119,24 +120,6 @@ void tile_tokens(int64_t nb, const B* const* w, uint64_t ws, const BlockQ8_0* co
 // products to all 16 rows, and one block costs per token 8 vpdpbusd, one conversion and one FMA
 // for 16 rows. The −8·Σa term of the unsigned codes starts each token's block sum. The float
 // order (one block sum per FMA) differs from the dot's, as the Q4_0 tiles' does.
-constexpr int kLanes = 16;
-inline int lane_row(int i) { return 4 * (i % 4) + i / 4; }
-
-inline void transpose_rows(const uint8_t* blk, uint64_t ws, __m512i (&w)[4]) {
-    __m512i z[4];
-    for (int q = 0; q < 4; ++q) {
-        auto qs = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + ws * r + 2)); };
-        z[q] = _mm512_inserti32x4(
-            _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(qs(4 * q)), qs(4 * q + 1), 1), qs(4 * q + 2), 2),
-            qs(4 * q + 3), 3);
-    }
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    w[0] = _mm512_unpacklo_epi64(t0, t2);
-    w[1] = _mm512_unpackhi_epi64(t0, t2);
-    w[2] = _mm512_unpacklo_epi64(t1, t3);
-    w[3] = _mm512_unpackhi_epi64(t1, t3);
-}
 
 // −8·Σ a of block b for the 8 tokens, as eight i32 (hadd tree over the eight tokens' lane sums).
 inline __m256i act_offsets(const BlockQ8_0* const* a, int64_t b) {
@@ -182,7 +165,7 @@ void q4_0_lanes(int64_t nb, const uint8_t* w, uint64_t ws, const BlockQ8_0* cons
                     _mm_prefetch(reinterpret_cast<const char*>(blk + ws * static_cast<uint64_t>(r + G * kLanes)),
                                  _MM_HINT_T1);
             __m512i q[4];
-            transpose_rows(blk, ws, q);
+            transpose16([&](int r) { return blk + ws * static_cast<uint64_t>(r) + 2; }, q);
             __m512i lo[4], hi[4];
             for (int j = 0; j < 4; ++j) {
                 lo[j] = _mm512_and_si512(q[j], m4);

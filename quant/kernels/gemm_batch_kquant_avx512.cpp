@@ -20,32 +20,11 @@
 #endif
 
 QLM_AVX512_TARGET_BEGIN
+#include "quant/kernels/lanes_avx512.h"
 
 namespace qlm::kernels::avx512 {
 
 namespace {
-
-// Rows in lanes: four rows' 16 bytes at a time go into the four 128-bit lanes of a register and
-// are transposed as 4x4 dwords, so lane i of word j holds dword j of row lane_row(i).
-constexpr int kLanes = 16;
-inline int lane_row(int i) { return 4 * (i % 4) + i / 4; }
-
-// Bytes at..at+15 of the 16 rows p[0..15] -> w[j]: lane i = dword j of row p[lane_row(i)].
-inline void transpose16(const uint8_t* const* p, uint64_t at, __m512i (&w)[4]) {
-    __m512i z[4];
-    for (int q = 0; q < 4; ++q) {
-        auto ld = [&](int r) { return _mm_loadu_si128(reinterpret_cast<const __m128i*>(p[r] + at)); };
-        z[q] = _mm512_inserti32x4(
-            _mm512_inserti32x4(_mm512_inserti32x4(_mm512_castsi128_si512(ld(4 * q)), ld(4 * q + 1), 1), ld(4 * q + 2), 2),
-            ld(4 * q + 3), 3);
-    }
-    const __m512i t0 = _mm512_unpacklo_epi32(z[0], z[1]), t1 = _mm512_unpackhi_epi32(z[0], z[1]);
-    const __m512i t2 = _mm512_unpacklo_epi32(z[2], z[3]), t3 = _mm512_unpackhi_epi32(z[2], z[3]);
-    w[0] = _mm512_unpacklo_epi64(t0, t2);
-    w[1] = _mm512_unpackhi_epi64(t0, t2);
-    w[2] = _mm512_unpacklo_epi64(t1, t3);
-    w[3] = _mm512_unpackhi_epi64(t1, t3);
-}
 
 inline int32_t load_i32(const void* p) {
     int32_t v;
@@ -110,7 +89,7 @@ void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, 
         for (int g = 0; g < G; ++g) {
             const uint8_t* const* pg = p + kLanes * g;
             __m512i h[4];
-            transpose16(pg, at, h);  // d | dmin << 16, scale words w0, w1, w2
+            transpose16([pg, at](int r) { return pg[r] + at; }, h);  // d | dmin << 16, scale words w0, w1, w2
             const __m512i sc_lo = _mm512_and_si512(h[1], m6);
             const __m512i sc_hi = _mm512_or_si512(_mm512_and_si512(h[3], m4),
                                                   _mm512_and_si512(_mm512_srli_epi32(h[1], 2), _mm512_set1_epi8(0x30)));
@@ -125,8 +104,8 @@ void q4_k_lanes(int64_t nb, const uint8_t* const* p, const BlockQ8_K* const* a, 
             for (int t = 0; t < NT; ++t) isum[t] = _mm512_setzero_si512();
             for (int c = 0; c < 4; ++c) {
                 __m512i q[2][4];
-                transpose16(pg, at + 16 + 32 * c, q[0]);
-                transpose16(pg, at + 32 + 32 * c, q[1]);
+                transpose16([pg, o = at + 16 + 32 * c](int r) { return pg[r] + o; }, q[0]);
+                transpose16([pg, o = at + 32 + 32 * c](int r) { return pg[r] + o; }, q[1]);
                 const __m512i sw = c < 2 ? sc_lo : sc_hi;
                 // Each scale in both i16 halves of its lane: (sc, sc) for vpdpwssd.
                 const __m512i sa1 = _mm512_and_si512(_mm512_srli_epi32(sw, 16 * (c % 2)), byte);
