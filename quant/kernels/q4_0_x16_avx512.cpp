@@ -53,6 +53,30 @@ inline __m512i broadcast_dword(const int8_t* p) {
     return _mm512_set1_epi32(v);
 }
 
+// One block of a group (q: its four 64-byte registers): the low nibbles as they are and the high
+// nibbles kept in place (16·c): their sum is exactly 16 times theirs, shifted back once per block.
+[[gnu::always_inline]] inline void load_nibbles(const uint8_t* q, __m512i (&lo)[4], __m512i (&hi)[4]) {
+    const __m512i m_lo = _mm512_set1_epi8(0x0F), m_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+        const __m512i x = _mm512_load_si512(q + 64 * j);
+        lo[j] = _mm512_and_si512(x, m_lo);
+        hi[j] = _mm512_and_si512(x, m_hi);
+    }
+}
+
+// The 16 rows' exact block sums Σ w·a against one token's codes ad, starting from off (−8·Σa).
+[[gnu::always_inline]] inline __m512i block_sums(const __m512i (&lo)[4], const __m512i (&hi)[4], const int8_t* ad,
+                                                int32_t off) {
+    __m512i cl = _mm512_set1_epi32(off), ch = _mm512_setzero_si512();
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) {
+        cl = _mm512_dpbusd_epi32(cl, lo[j], broadcast_dword(ad + 4 * j));
+        ch = _mm512_dpbusd_epi32(ch, hi[j], broadcast_dword(ad + 16 + 4 * j));
+    }
+    return _mm512_add_epi32(cl, _mm512_srai_epi32(ch, 4));
+}
+
 // G groups (gs bytes apart) x NT tokens over nb blocks; y[t·ys + 16g + i] for row 16g + i.
 template <int G, int NT>
 void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, float* y, int64_t ys) {
@@ -60,7 +84,6 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
     for (auto& g : acc)
         for (auto& v : g) v = _mm512_setzero_ps();
     const uint64_t scale_bytes = (static_cast<uint64_t>(nb) * 32 + 63) / 64 * 64;
-    const __m512i m_lo = _mm512_set1_epi8(0x0F), m_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
     for (int64_t b = 0; b < nb; ++b) {
         // −8·Σa starts each token's block sum (the codes are unsigned 0..15).
         alignas(32) int32_t off[8];
@@ -75,25 +98,11 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
             const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
             const uint8_t* q = grp + scale_bytes + 256 * static_cast<uint64_t>(b);
             const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + 32 * b)));
-            // Low nibbles as they are; high nibbles kept in place (16·c): their sum is exactly 16
-            // times theirs, shifted back once per block.
             __m512i lo[4], hi[4];
-#pragma GCC unroll 4
-            for (int j = 0; j < 4; ++j) {
-                const __m512i x = _mm512_load_si512(q + 64 * j);
-                lo[j] = _mm512_and_si512(x, m_lo);
-                hi[j] = _mm512_and_si512(x, m_hi);
-            }
+            load_nibbles(q, lo, hi);
 #pragma GCC unroll 8
             for (int t = 0; t < NT; ++t) {
-                const int8_t* ad = a[t][b].qs;
-                __m512i cl = _mm512_set1_epi32(off[t]), ch = _mm512_setzero_si512();
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    cl = _mm512_dpbusd_epi32(cl, lo[j], broadcast_dword(ad + 4 * j));
-                    ch = _mm512_dpbusd_epi32(ch, hi[j], broadcast_dword(ad + 16 + 4 * j));
-                }
-                const __m512i s = _mm512_add_epi32(cl, _mm512_srai_epi32(ch, 4));
+                const __m512i s = block_sums(lo, hi, a[t][b].qs, off[t]);
                 acc[g][t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(f16(a[t][b].d))), _mm512_cvtepi32_ps(s),
                                             acc[g][t]);
             }
@@ -113,7 +122,6 @@ template <int NT>
 void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, float* y,
                 int64_t ys) {
     const uint64_t scale_bytes = (static_cast<uint64_t>(nb) * 32 + 63) / 64 * 64;
-    const __m512i m_lo = _mm512_set1_epi8(0x0F), m_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
     alignas(64) int32_t off[kChunk][8];
     alignas(64) float da[kChunk][8];
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
@@ -134,22 +142,10 @@ void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const
                 const uint8_t* q = grp + scale_bytes + 256 * static_cast<uint64_t>(b);
                 const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + 32 * b)));
                 __m512i lo[4], hi[4];
-#pragma GCC unroll 4
-                for (int j = 0; j < 4; ++j) {
-                    const __m512i x = _mm512_load_si512(q + 64 * j);
-                    lo[j] = _mm512_and_si512(x, m_lo);
-                    hi[j] = _mm512_and_si512(x, m_hi);
-                }
+                load_nibbles(q, lo, hi);
 #pragma GCC unroll 8
                 for (int t = 0; t < NT; ++t) {
-                    const int8_t* ad = a[t][b].qs;
-                    __m512i cl = _mm512_set1_epi32(off[c][t]), ch = _mm512_setzero_si512();
-#pragma GCC unroll 4
-                    for (int j = 0; j < 4; ++j) {
-                        cl = _mm512_dpbusd_epi32(cl, lo[j], broadcast_dword(ad + 4 * j));
-                        ch = _mm512_dpbusd_epi32(ch, hi[j], broadcast_dword(ad + 16 + 4 * j));
-                    }
-                    const __m512i sum = _mm512_add_epi32(cl, _mm512_srai_epi32(ch, 4));
+                    const __m512i sum = block_sums(lo, hi, a[t][b].qs, off[c][t]);
                     acc[t] = _mm512_fmadd_ps(_mm512_mul_ps(dw, _mm512_set1_ps(da[c][t])), _mm512_cvtepi32_ps(sum), acc[t]);
                 }
             }
