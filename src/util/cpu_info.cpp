@@ -83,11 +83,13 @@ int proc_stat_cpus(std::string_view proc_stat) {
     return n;
 }
 
-int busy_cpus_elsewhere() {
+bool proc_stat_describes_this_process(std::string_view proc_stat) {
     cpu_set_t set;
     CPU_ZERO(&set);
-    if (sched_getaffinity(0, sizeof set, &set) != 0) return 0;
-    const int allowed = CPU_COUNT(&set);
+    return sched_getaffinity(0, sizeof set, &set) == 0 && proc_stat_cpus(proc_stat) == CPU_COUNT(&set);
+}
+
+int busy_cpus_elsewhere() {
     int fewest = -1;
     for (int sample = 0; sample < 5; ++sample) {
         if (sample > 0) std::this_thread::sleep_for(std::chrono::milliseconds(2));
@@ -97,7 +99,7 @@ int busy_cpus_elsewhere() {
         text << f.rdbuf();
         const std::string s = text.str();
         const std::optional<int> running = procs_running(s);
-        if (!running || proc_stat_cpus(s) != allowed) return 0;
+        if (!running || !proc_stat_describes_this_process(s)) return 0;
         fewest = fewest < 0 ? *running : std::min(fewest, *running);
         if (fewest <= 1) return 0;  // only this thread
     }

@@ -29,6 +29,8 @@ int busy_cpus_elsewhere();
 // /proc/stat's "procs_running N" value, or nullopt; and how many "cpuN" lines it has.
 std::optional<int> procs_running(std::string_view proc_stat);
 int proc_stat_cpus(std::string_view proc_stat);
+// Whether that text lists exactly the CPUs this process may run on (its runnable count is ours).
+bool proc_stat_describes_this_process(std::string_view proc_stat);
 
 // The processor's model name (/proc/cpuinfo "model name", as llama-bench's cpu_info reports it);
 // empty when the system does not say.
