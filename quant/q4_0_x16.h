@@ -12,11 +12,10 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
+
+#include "quant/x16.h"
 
 namespace qlm {
-
-constexpr int64_t kQ4_0x16Rows = 16;
 
 // Bytes of one group of 16 rows of `cols` columns (a multiple of 64).
 uint64_t q4_0_x16_group_bytes(int64_t cols);
@@ -28,12 +27,5 @@ void repack_q4_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t
 // Row r < 16·groups of a repacked matrix back into Q4_0 blocks (tests, and the layout's definition
 // read the other way).
 void unpack_q4_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_row);
-
-// A byte buffer aligned to `align` (a power of two, at least 64), its size rounded up to it.
-struct AlignedFree {
-    void operator()(void* p) const;
-};
-using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
-AlignedBytes make_aligned_bytes(uint64_t n, uint64_t align = 64);
 
 }  // namespace qlm

@@ -59,7 +59,7 @@ struct Packed {
 };
 
 Packed repacked(const WeightView& w) {
-    const int64_t groups = w.rows / kQ4_0x16Rows;
+    const int64_t groups = w.rows / kX16Rows;
     Packed p{make_aligned_bytes(q4_0_x16_group_bytes(w.cols) * static_cast<uint64_t>(std::max<int64_t>(groups, 1))), w};
     repack_q4_0_x16(w.data, w.row_stride, w.cols, groups, p.bytes.get());
     p.view.x16 = p.bytes.get();
