@@ -83,7 +83,8 @@ struct FormatKernels {
     // the lanes); then a token's outputs are the same bits whatever batch it comes in.
     bool gemm_batch_single = false;
     // Q4_0 only: gemm_batch on rows repacked in groups of 16 at load (WeightView::x16,
-    // quant/q4_0_x16.h), the same bits; nullptr: this set does not repack.
+    // quant/q4_0_x16.h), for one token too; the bits of gemm_batch where gemm_batch_single is
+    // set (AVX-512), else the AVX-512 set's bits on the groups (AVX2); nullptr: no repacking.
     GemmBatchFn gemm_batch_x16 = nullptr;
 };
 

@@ -159,8 +159,10 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         const FormatKernels& fk = kernels[w.type];
         r.dot = fk.vec_dot;
         r.tile = n_tokens >= kGemmTileTokens ? fk.gemm_tile : nullptr;
-        // One token: the dot (the weights stream once either way), unless the batch is faster.
-        r.batch = n_tokens >= 2 || fk.gemm_batch_single ? fk.gemm_batch : nullptr;
+        // One token: the dot (the weights stream once either way), unless the batch is faster, as
+        // it is on rows repacked at load (then every token of a repacked matrix is the batch's).
+        const bool repacked = w.x16 && w.type == GgmlType::Q4_0 && fk.gemm_batch_x16;
+        r.batch = n_tokens >= 2 || fk.gemm_batch_single || repacked ? fk.gemm_batch : nullptr;
         r.batch_x16 = r.batch && w.x16 && w.type == GgmlType::Q4_0 ? fk.gemm_batch_x16 : nullptr;
         r.tile_all = false;
         if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {

@@ -1,5 +1,5 @@
 // ModelWeights::repack_x16: the dense Q4_0 matrices of a model repacked at load into groups of 16
-// rows (quant/q4_0_x16.h) when the active kernel set has a batch for that layout (AVX-512): a decode
+// rows (quant/q4_0_x16.h) when the active kernel set has a batch for that layout (AVX-512, AVX2): a decode
 // step then streams each group sequentially. The mmap'd original rows are dropped from memory
 // once copied (read again from the file by anything that still reads them: the token embedding
 // rows of a tied output, the rows past the last group), so the model stays resident only once.
