@@ -1,7 +1,9 @@
 // Q4_0 matrices repacked at load into groups of 16 rows ("x16"), the layout of the AVX-512 batch
 // kernel (quant/kernels/q4_0_x16_avx512.cpp): one row per i32 lane of a 512-bit register, each
 // block's 16 scales and 16 x 16 code bytes contiguous, so a decode step streams one sequential
-// run per group instead of 16 strided rows, and loads the codes straight into lanes.
+// run per group instead of 16 strided rows, and loads the codes straight into lanes. The AVX2
+// batch (q4_0_x16_avx2.cpp) reads each group as two halves of 8 rows: the first and the second
+// 32 bytes of each 64-byte register, the first and the second 8 scales of a block.
 //
 // Group g (rows 16g..16g+15) of a matrix of nb = cols/32 blocks per row:
 //   scales: nb x 16 f16, block b's at 32·b (lane i = row 16g+i), padded to a multiple of 64 bytes;

@@ -61,6 +61,10 @@ void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
                          int64_t nt, float* y, int64_t ys);
 namespace avx2 {
 QLM_INT8_KERNELS
+// Q4_0 repacked in groups of 16 rows (quant/q4_0_x16.h; q4_0_x16_avx2.cpp): rows a multiple of 16,
+// ws the bytes between groups; the bits of avx512::gemm_batch_q4_0_x16.
+void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                         float* y, int64_t ys);
 }  // namespace avx2
 namespace avx512 {
 QLM_INT8_KERNELS
