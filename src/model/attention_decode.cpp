@@ -4,11 +4,13 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 
 #include "quant/formats.h"
 #include "quant/quantize_search.h"
 #include "src/model/plan_math.h"
+#include "src/util/prefetch.h"
 
 namespace qlm {
 
@@ -114,8 +116,8 @@ struct DecodePlan {
         for (int64_t i = 0; i < count; ++i) {
             const char* p = static_cast<const char*>(row(i));
             if (!p) continue;
-            for (size_t o = 0; o < head_bytes; o += 64) __builtin_prefetch(p + o);
-            __builtin_prefetch(p + head_bytes - 1);  // a row not aligned to a cache line
+            for (size_t o = 0; o < head_bytes; o += 64) prefetch_line(p + o);
+            if (reinterpret_cast<uintptr_t>(p) % 64 != 0) prefetch_line(p + head_bytes - 1);  // the row's last line
         }
     }
     // The head rows of the span after [a, b) that sequence s sees (as many positions), requested
