@@ -97,7 +97,7 @@ void group16(const uint8_t* w, uint64_t ws, const Acts& A, int64_t nt, float* y,
     const __m512i d_at = _mm512_load_si512(d_offs);
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
     // The group's 16 rows are one run of 16·ws bytes, but read as 16 strided streams, more than the
-    // hardware prefetcher follows: the run of the group two ahead is requested, a share of its
+    // hardware prefetcher follows: the run of the group four ahead is requested (into L2), a share of its
     // lines with each block (the rows past the call's own are harmless to request).
     const uint64_t run = 16 * ws, ahead = 4 * run, per_block = (run / 64 + static_cast<uint64_t>(nb)) / static_cast<uint64_t>(nb);
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
