@@ -6,8 +6,8 @@
 // does: ((l0 + l4) + (l2 + l6)) + ((l1 + l5) + (l3 + l7)). Here lane l of a (row, token) lives in
 // row r's i32 lane of accumulator l, so the same FMAs run 16 rows at a time: per block and token
 // 8 vpdpbusd (one per dword l, the activation's dword broadcast), 8 conversions, 8 FMAs and one
-// scale product, against 16 vpdpbusd + 16 conversions + 16 products + 16 FMAs for 16 rows in the
-// 4x4 token-pair tiles. Every output is the dot's bits.
+// scale product, where the 4x4 token-pair tiles (gemm_batch_avx512.cpp) spend 8 of each, 8
+// register copies and a scale decode per row. Every output is the dot's bits.
 //
 // The rows of a group are transposed (lanes_avx512.h), their codes biased to unsigned (+128, the
 // −128·Σa term starts each sum) and their scales widened once per chunk of blocks into a buffer,
