@@ -49,9 +49,8 @@ struct Acts {
     const float* da;
 };
 
-// Tokens t0 .. t0 + NT − 1 (NT = 1 or 2) over the chunk's nc blocks; acc[t][l] in and out.
-// Tokens t0 .. t0 + NT − 1 (NT = 1 or 2) over the chunk's nc blocks; acc[k][l] in and out (every
-// loop unrolled, so the accumulators stay in registers).
+// Tokens t0 .. t0 + NT − 1 (NT = 1 or 2) over the chunk's nc blocks; acc[8·k + l] (token t0 + k,
+// lane l) in and out, held in registers meanwhile (every loop unrolled).
 template <int NT>
 [[gnu::always_inline]] inline void chunk_tokens(const Chunk& c, int64_t nc, const Acts& A, int64_t b0, int t0,
                                                 __m512* acc) {
@@ -97,9 +96,10 @@ void group16(const uint8_t* w, uint64_t ws, const Acts& A, int64_t nt, float* y,
     const __m512i d_at = _mm512_load_si512(d_offs);
     const __m512i bias = _mm512_set1_epi8(static_cast<char>(0x80));
     // The group's 16 rows are one run of 16·ws bytes, but read as 16 strided streams, more than the
-    // hardware prefetcher follows: the run of the group four ahead is requested (into L2), a share of its
-    // lines with each block (the rows past the call's own are harmless to request).
-    const uint64_t run = 16 * ws, ahead = 4 * run, per_block = (run / 64 + static_cast<uint64_t>(nb)) / static_cast<uint64_t>(nb);
+    // hardware prefetcher follows: the run of the group four ahead is requested into L2, a share of
+    // its lines with each block (rows past the call's own are harmless to request).
+    const auto nbu = static_cast<uint64_t>(nb);
+    const uint64_t run = 16 * ws, ahead = 4 * run, per_block = (run / 64 + nbu) / nbu;
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
         const int64_t nc = std::min(kChunk, nb - b0);
         for (int64_t b = 0; b < nc; ++b) {
@@ -145,8 +145,10 @@ int64_t gemm_q8_0_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, con
     std::vector<float> da(static_cast<size_t>(nt * nb));
     for (int64_t t = 0; t < nt; ++t)
         for (int64_t b = 0; b < nb; ++b) {
-            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)), load32(act[t][b].qs));
-            _mm256_storeu_si256(reinterpret_cast<__m256i*>(off.data() + (t * nb + b) * 8), _mm256_sub_epi32(_mm256_setzero_si256(), s));
+            const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, load32(act[t][b].qs));
+            _mm256_storeu_si256(reinterpret_cast<__m256i*>(off.data() + (t * nb + b) * 8),
+                                _mm256_sub_epi32(_mm256_setzero_si256(), s));
             da[static_cast<size_t>(t * nb + b)] = f16(act[t][b].d);
         }
     const Acts A{act, nb, off.data(), da.data()};

@@ -28,7 +28,10 @@ void top_k_from_logits(std::span<const float> logits, int32_t k, std::vector<Can
     const auto n = static_cast<int64_t>(logits.size());
     const int64_t kk = k;
     out.resize(static_cast<size_t>(kk));
-    for (int64_t i = 0; i < kk; ++i) out[static_cast<size_t>(i)] = Candidate{static_cast<int32_t>(i), clean(logits[static_cast<size_t>(i)]), 0.0f};
+    for (int64_t i = 0; i < kk; ++i) {
+        const auto u = static_cast<size_t>(i);
+        out[u] = Candidate{static_cast<int32_t>(i), clean(logits[u]), 0.0f};
+    }
     std::make_heap(out.begin(), out.end(), before);
     float worst = out.front().logit;
     auto offer = [&](int64_t i) {
