@@ -21,9 +21,14 @@
 #include "quant/kernels/kernels.h"
 #include "quant/matmul.h"
 #include "quant/q4_0_x16.h"
+#include "tests/unit/quant/x16_test_support.h"
 
 namespace qlm {
 namespace {
+
+using x16_test::activations;
+using x16_test::Packed;
+using x16_test::repacked;
 
 enum class Fill { Random, AllOnes, AllZero };
 
@@ -39,21 +44,6 @@ std::vector<uint8_t> q4_0_matrix(int64_t rows, int64_t nb, uint64_t row_stride, 
         }
     }
     return m;
-}
-
-std::vector<float> activations(int64_t n_tokens, int64_t cols, int kind, std::mt19937& rng) {
-    std::normal_distribution<float> normal(0.f, 1.f);
-    std::vector<float> x(static_cast<size_t>(n_tokens * cols));
-    for (size_t i = 0; i < x.size(); ++i) {
-        switch (kind) {
-            case 0: x[i] = normal(rng); break;
-            case 1: x[i] = 1.f; break;   // codes +127
-            case 2: x[i] = -1.f; break;  // codes −127
-            case 3: x[i] = i % 37 == 5 ? 1e4f : normal(rng); break;
-            default: x[i] = i % 2 ? -1.f : 1.f; break;
-        }
-    }
-    return x;
 }
 
 std::vector<uint8_t> quantized(const std::vector<float>& x, int64_t n_tokens, int64_t n) {
@@ -82,19 +72,6 @@ float x16_rule(int64_t nb, const BlockQ4_0* w, const BlockQ8_0* a, double* abs_s
     }
     if (abs_sum) *abs_sum = abs;
     return acc;
-}
-
-struct Packed {
-    AlignedBytes bytes;
-    WeightView view;
-};
-
-Packed repacked(const WeightView& w) {
-    const int64_t groups = w.rows / kX16Rows;
-    Packed p{make_aligned_bytes(q4_0_x16_group_bytes(w.cols) * static_cast<uint64_t>(std::max<int64_t>(groups, 1))), w};
-    repack_q4_0_x16(w.data, w.row_stride, w.cols, groups, p.bytes.get());
-    p.view.x16 = p.bytes.get();
-    return p;
 }
 
 const BlockQ4_0* row_of(const std::vector<uint8_t>& m, uint64_t stride, int64_t r) {

@@ -1,0 +1,46 @@
+// What the tests of the repacked layouts (quant/x16.h) share: activations of five kinds (random,
+// all codes +127 or −127, outliers, alternating signs) and a matrix view with its groups of 16
+// rows repacked by the format's layout.
+#pragma once
+
+#include <algorithm>
+#include <cstdint>
+#include <random>
+#include <vector>
+
+#include "quant/matmul.h"
+#include "quant/x16.h"
+
+namespace qlm::x16_test {
+
+inline std::vector<float> activations(int64_t n_tokens, int64_t cols, int kind, std::mt19937& rng) {
+    std::normal_distribution<float> normal(0.f, 1.f);
+    std::vector<float> x(static_cast<size_t>(n_tokens * cols));
+    for (size_t i = 0; i < x.size(); ++i) {
+        switch (kind) {
+            case 0: x[i] = normal(rng); break;
+            case 1: x[i] = 1.f; break;   // codes +127
+            case 2: x[i] = -1.f; break;  // codes −127
+            case 3: x[i] = i % 37 == 5 ? 1e4f : normal(rng); break;  // outliers
+            default: x[i] = i % 2 ? -1.f : 1.f; break;
+        }
+    }
+    return x;
+}
+
+struct Packed {
+    AlignedBytes bytes;
+    WeightView view;
+};
+
+// w with view.x16 set to its whole groups of 16 rows in w.type's layout.
+inline Packed repacked(const WeightView& w) {
+    const X16Layout& layout = *x16_layout(w.type);
+    const int64_t groups = w.rows / kX16Rows;
+    Packed p{make_aligned_bytes(layout.group_bytes(w.cols) * static_cast<uint64_t>(std::max<int64_t>(groups, 1))), w};
+    layout.repack(w.data, w.row_stride, w.cols, groups, p.bytes.get());
+    p.view.x16 = p.bytes.get();
+    return p;
+}
+
+}  // namespace qlm::x16_test
