@@ -14,6 +14,7 @@
 // then read by every token pair: the accumulators of two tokens (16) and one block's 8 code
 // registers fill the register file.
 #include <algorithm>
+#include <cstring>
 #include <vector>
 
 #include "quant/kernels/x86_int8_headers.h"
@@ -66,11 +67,15 @@ template <int NT>
         for (int k = 0; k < NT; ++k) {
             const int64_t tb = (t0 + k) * A.nb + b0 + b;
             const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(A.da[tb]));
-            const int32_t* ad = reinterpret_cast<const int32_t*>(A.a[t0 + k][b0 + b].qs);
+            // A Q8_0 block is 34 bytes, so its codes sit 2 bytes off any dword boundary: read each
+            // dword with memcpy (one broadcast load), never through an int32_t pointer.
+            const int8_t* ad = A.a[t0 + k][b0 + b].qs;
             const int32_t* off = A.off + tb * 8;
 #pragma GCC unroll 8
             for (int l = 0; l < 8; ++l) {
-                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[l]), w[l], _mm512_set1_epi32(ad[l]));
+                int32_t a4;
+                std::memcpy(&a4, ad + 4 * l, 4);
+                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[l]), w[l], _mm512_set1_epi32(a4));
                 r[k * 8 + l] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), r[k * 8 + l]);
             }
         }
