@@ -4,7 +4,7 @@
 #include <cstring>
 #include <vector>
 
-#include "quant/q4_0_x16.h"
+#include "quant/x16.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -14,7 +14,7 @@ constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in c
 // The batch kernels' items: 32 rows share each block's activation sums and scales (AVX-512 Q4_0
 // runs 2 x 16 rows), and the shapes of the models in use still split evenly over the threads.
 constexpr int64_t kBatchRowTile = 32;
-static_assert(kBatchRowTile % kQ4_0x16Rows == 0, "batch row tiles start at whole groups of 16 rows");
+static_assert(kBatchRowTile % kX16Rows == 0, "batch row tiles start at whole groups of 16 rows");
 constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3- and 8-token tiles)
 constexpr size_t kMaxGroup = 8;     // weights per matmul_team pass (larger groups run in passes)
 
@@ -25,7 +25,8 @@ struct Resolved {
     VecDotFn dot;
     GemmTileFn tile;
     GemmBatchFn batch;      // when set, every token through it (up to 8 per weight decode)
-    GemmBatchFn batch_x16;  // with batch: the whole groups of 16 rows from w->x16 (same bits)
+    GemmBatchFn batch_x16;  // with batch: the whole groups of 16 rows from w->x16
+    uint64_t x16_group_bytes;
     bool tile_all;          // every token through the tile (float formats, see matmul_team)
     const uint8_t* act;     // n_tokens rows of a_row_bytes
     uint64_t a_row_bytes;
@@ -41,9 +42,9 @@ void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1)
     if (m.batch) {
         if (m.batch_x16) {
             // Row tiles start at multiples of 16; the rows past the last whole group stay below.
-            const int64_t r_end = std::min(r1, w.rows / kQ4_0x16Rows * kQ4_0x16Rows);
-            const uint64_t gs = q4_0_x16_group_bytes(w.cols);
-            const auto* packed = static_cast<const uint8_t*>(w.x16) + gs * static_cast<uint64_t>(r0 / kQ4_0x16Rows);
+            const int64_t r_end = std::min(r1, w.rows / kX16Rows * kX16Rows);
+            const uint64_t gs = m.x16_group_bytes;
+            const auto* packed = static_cast<const uint8_t*>(w.x16) + gs * static_cast<uint64_t>(r0 / kX16Rows);
             for (int64_t t = t0; r_end > r0 && t < t1; t += kGemmBatchTokens)
                 m.batch_x16(w.cols, r_end - r0, packed, gs, m.act + static_cast<uint64_t>(t) * m.a_row_bytes,
                             m.a_row_bytes, std::min(kGemmBatchTokens, t1 - t), m.y + t * w.rows + r0, w.rows);
@@ -159,9 +160,12 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         const FormatKernels& fk = kernels[w.type];
         r.dot = fk.vec_dot;
         r.tile = n_tokens >= kGemmTileTokens ? fk.gemm_tile : nullptr;
-        // One token: the dot (the weights stream once either way), unless the batch is faster.
-        r.batch = n_tokens >= 2 || fk.gemm_batch_single ? fk.gemm_batch : nullptr;
-        r.batch_x16 = r.batch && w.x16 && w.type == GgmlType::Q4_0 ? fk.gemm_batch_x16 : nullptr;
+        // One token: the dot (the weights stream once either way), unless the batch is faster
+        // (as it is on repacked rows).
+        const X16Layout* x16 = w.x16 && fk.gemm_batch_x16 ? x16_layout(w.type) : nullptr;
+        r.batch = n_tokens >= 2 || fk.gemm_batch_single || x16 ? fk.gemm_batch : nullptr;
+        r.batch_x16 = r.batch && x16 ? fk.gemm_batch_x16 : nullptr;
+        r.x16_group_bytes = x16 ? x16->group_bytes(cols) : 0;
         r.tile_all = false;
         if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {
             // llama.cpp multiplies f32/f16 weights by a batch of 2 or more tokens with llamafile's

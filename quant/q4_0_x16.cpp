@@ -1,16 +1,14 @@
 #include "quant/q4_0_x16.h"
 
-#include <cstdlib>
 #include <cstring>
-#include <new>
 
 #include "quant/format_q4_0.h"
 
 namespace qlm {
 
 namespace {
-constexpr uint64_t kScaleBytes = 2 * kQ4_0x16Rows;   // one block's 16 f16 scales
-constexpr uint64_t kCodeBytes = 16 * kQ4_0x16Rows;   // one block's 16 rows of 16 code bytes
+constexpr uint64_t kScaleBytes = 2 * kX16Rows;   // one block's 16 f16 scales
+constexpr uint64_t kCodeBytes = 16 * kX16Rows;   // one block's 16 rows of 16 code bytes
 
 uint64_t scale_region(int64_t nb) { return (static_cast<uint64_t>(nb) * kScaleBytes + 63) / 64 * 64; }
 }  // namespace
@@ -26,9 +24,9 @@ void repack_q4_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t
     for (int64_t g = 0; g < groups; ++g) {
         uint8_t* out = static_cast<uint8_t*>(dst) + gb * static_cast<uint64_t>(g);
         std::memset(out + static_cast<uint64_t>(nb) * kScaleBytes, 0, sr - static_cast<uint64_t>(nb) * kScaleBytes);
-        for (int64_t i = 0; i < kQ4_0x16Rows; ++i) {
+        for (int64_t i = 0; i < kX16Rows; ++i) {
             const auto* row = reinterpret_cast<const BlockQ4_0*>(static_cast<const uint8_t*>(src) +
-                                                                 row_stride * static_cast<uint64_t>(g * kQ4_0x16Rows + i));
+                                                                 row_stride * static_cast<uint64_t>(g * kX16Rows + i));
             for (int64_t b = 0; b < nb; ++b) {
                 std::memcpy(out + kScaleBytes * static_cast<uint64_t>(b) + 2 * i, &row[b].d, 2);
                 uint8_t* codes = out + sr + kCodeBytes * static_cast<uint64_t>(b);
@@ -39,7 +37,7 @@ void repack_q4_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t
 }
 
 void unpack_q4_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_row) {
-    const int64_t nb = cols / 32, g = r / kQ4_0x16Rows, i = r % kQ4_0x16Rows;
+    const int64_t nb = cols / 32, g = r / kX16Rows, i = r % kX16Rows;
     const uint8_t* in = static_cast<const uint8_t*>(packed) + q4_0_x16_group_bytes(cols) * static_cast<uint64_t>(g);
     auto* row = static_cast<BlockQ4_0*>(dst_row);
     for (int64_t b = 0; b < nb; ++b) {
@@ -47,14 +45,6 @@ void unpack_q4_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_
         const uint8_t* codes = in + scale_region(nb) + kCodeBytes * static_cast<uint64_t>(b);
         for (int j = 0; j < 4; ++j) std::memcpy(row[b].qs + 4 * j, codes + 64 * j + 4 * i, 4);
     }
-}
-
-void AlignedFree::operator()(void* p) const { std::free(p); }
-
-AlignedBytes make_aligned_bytes(uint64_t n, uint64_t align) {
-    void* p = std::aligned_alloc(align, (n + align - 1) / align * align);
-    if (!p) throw std::bad_alloc();
-    return AlignedBytes(static_cast<uint8_t*>(p));
 }
 
 }  // namespace qlm

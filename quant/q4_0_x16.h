@@ -1,7 +1,9 @@
 // Q4_0 matrices repacked at load into groups of 16 rows ("x16"), the layout of the AVX-512 batch
 // kernel (quant/kernels/q4_0_x16_avx512.cpp): one row per i32 lane of a 512-bit register, each
 // block's 16 scales and 16 x 16 code bytes contiguous, so a decode step streams one sequential
-// run per group instead of 16 strided rows, and loads the codes straight into lanes.
+// run per group instead of 16 strided rows, and loads the codes straight into lanes. The AVX2
+// batch (q4_0_x16_avx2.cpp) reads each group as two halves of 8 rows: the first and the second
+// 32 bytes of each 64-byte register, the first and the second 8 scales of a block.
 //
 // Group g (rows 16g..16g+15) of a matrix of nb = cols/32 blocks per row:
 //   scales: nb x 16 f16, block b's at 32·b (lane i = row 16g+i), padded to a multiple of 64 bytes;
@@ -12,11 +14,10 @@
 #pragma once
 
 #include <cstdint>
-#include <memory>
+
+#include "quant/x16.h"
 
 namespace qlm {
-
-constexpr int64_t kQ4_0x16Rows = 16;
 
 // Bytes of one group of 16 rows of `cols` columns (a multiple of 64).
 uint64_t q4_0_x16_group_bytes(int64_t cols);
@@ -28,12 +29,5 @@ void repack_q4_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t
 // Row r < 16·groups of a repacked matrix back into Q4_0 blocks (tests, and the layout's definition
 // read the other way).
 void unpack_q4_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_row);
-
-// A byte buffer aligned to `align` (a power of two, at least 64), its size rounded up to it.
-struct AlignedFree {
-    void operator()(void* p) const;
-};
-using AlignedBytes = std::unique_ptr<uint8_t[], AlignedFree>;
-AlignedBytes make_aligned_bytes(uint64_t n, uint64_t align = 64);
 
 }  // namespace qlm

@@ -19,11 +19,15 @@
 #   --quantize    `qlm quantize` and llama-quantize wall time per preset on smol-f16
 #                 (scripts/bench/quantize-time.sh)
 #   --no-kernels  leave out `qlm bench --kernels` (qlm's dot kernels alone)
-# env: ROUNDS (3), REPS (3 per call), PP (128), TG (64), THREADS (1,2), FA (on|off: flash attention
+# env: TYPES (f16,Q8_0,Q4_0,Q4_K_M: the files to measure), ROUNDS (3), REPS (3 per call), PP (128), TG (64), THREADS (1,2), FA (on|off: flash attention
 #      for both engines, default on), NBATCH (512), MEMBW_MIB (1024), QLM_CACHE_DIR (build/cache:
 #      models/ and bench/ under it), BENCH_DIR (the quantized files), FRESH=1 (quantize again),
 #      QLM (a qlm binary; else the release preset is built), QLM_ISA (forces qlm's kernel set:
-#      QLM_ISA=avx2 scripts/bench.sh), BENCH_OMP_WAIT_POLICY (active|passive; default unset)
+#      QLM_ISA=avx2 scripts/bench.sh), BENCH_OMP_WAIT_POLICY (active|passive; default unset),
+#      REF_CPU_VARIANT (x64|haswell|skylakex|icelake|zen4...: the reference's CPU backend variant,
+#      else the best the CPU has; run from a temporary copy of its bin/ folder holding only that
+#      libggml-cpu-VARIANT.so, since llama.cpp picks among the libraries next to its executable:
+#      QLM_ISA=avx2 REF_CPU_VARIANT=haswell scripts/bench.sh compares the two AVX2 paths)
 # Fairness: both engines get the same files, -p/-n/-t/-r, flash attention setting, batch of NBATCH
 # (llama-bench -b/-ub, qlm -b), f16 KV cache, random token ids, mmap'd weights and one warm-up
 # pass per test; llama.cpp's threads are a libgomp team in the reference build (its --poll is for
@@ -40,10 +44,10 @@ models=$cache/models
 dir=${BENCH_DIR:-$cache/bench}
 ref=$shared/ref/llama.cpp/bin
 rounds=${ROUNDS:-3} reps=${REPS:-3} pp=${PP:-128} tg=${TG:-64} threads=${THREADS:-1,2}
-fa=${FA:-on} nbatch=${NBATCH:-512} membw_mib=${MEMBW_MIB:-1024}
+types=${TYPES:-f16,Q8_0,Q4_0,Q4_K_M} fa=${FA:-on} nbatch=${NBATCH:-512} membw_mib=${MEMBW_MIB:-1024}
 tiny=1 kernels=1 rss=0 qtime=0 quantizer=both
 invocation="scripts/bench.sh${*:+ $*}"
-for v in MEMBW_MIB NBATCH FA THREADS TG PP REPS ROUNDS QLM_ISA; do [ -n "${!v:-}" ] && invocation="$v=${!v} $invocation"; done
+for v in MEMBW_MIB NBATCH FA THREADS TG PP REPS ROUNDS TYPES QLM_ISA REF_CPU_VARIANT; do [ -n "${!v:-}" ] && invocation="$v=${!v} $invocation"; done
 while [ $# -gt 0 ]; do
   case $1 in
     --quick) rounds=2 reps=2 pp=64 tg=16 tiny=0 kernels=0 membw_mib=512 ;;
@@ -60,6 +64,9 @@ while [ $# -gt 0 ]; do
 done
 case $quantizer in qlm|llama|both) ;; *) echo "bench.sh: --quantizer $quantizer: use qlm, llama or both" >&2; exit 2 ;; esac
 case $fa in on|off) ;; *) echo "bench.sh: FA=$fa: use on or off" >&2; exit 2 ;; esac
+for type in ${types//,/ }; do
+  case $type in f16|Q8_0|Q4_0|Q4_K_M) ;; *) echo "bench.sh: TYPES: $type: use f16, Q8_0, Q4_0 or Q4_K_M" >&2; exit 2 ;; esac
+done
 
 qlm=${QLM:-$root/build/release/bin/qlm}
 if [ -z "${QLM:-}" ]; then
@@ -80,6 +87,27 @@ else
   echo "bench.sh: the reference llama.cpp is not at $ref (llama-bench, llama-quantize): the comparison with llama.cpp is skipped, qlm's numbers only" >&2
   [ "$quantizer" = llama ] && { echo "bench.sh: --quantizer llama needs the reference" >&2; exit 1; }
   quantizer=qlm
+fi
+
+# REF_CPU_VARIANT: llama.cpp loads the best of the libggml-cpu-*.so next to its (resolved)
+# executable, so the reference runs from a copy of bin/ without the other variants.
+ref_variant=${REF_CPU_VARIANT:-} ref_shown=$ref
+if [ -n "$ref_variant" ]; then
+  [ $have_ref = 1 ] || { echo "bench.sh: REF_CPU_VARIANT=$ref_variant needs the reference llama.cpp" >&2; exit 1; }
+  if [ ! -f "$ref/libggml-cpu-$ref_variant.so" ]; then
+    avail=$(cd "$ref" && ls libggml-cpu-*.so 2>/dev/null | sed 's/^libggml-cpu-//; s/\.so$//' | paste -sd' ' -)
+    echo "bench.sh: REF_CPU_VARIANT=$ref_variant: no libggml-cpu-$ref_variant.so in $ref (available: ${avail:-none})" >&2
+    exit 2
+  fi
+  mkdir -p "$cache"
+  ref_copy=$(mktemp -d "$cache/ref-$ref_variant.XXXXXX")
+  trap 'rm -rf "$ref_copy"' EXIT
+  for f in "$ref"/*; do
+    case ${f##*/} in libggml-cpu-*.so) [ "${f##*/}" = "libggml-cpu-$ref_variant.so" ] || continue ;; esac
+    cp -pL "$f" "$ref_copy/"
+  done
+  ref_shown="$ref (a copy of it holding libggml-cpu-$ref_variant.so alone)"
+  ref=$ref_copy
 fi
 
 # ---- the files -------------------------------------------------------------------------------
@@ -105,8 +133,9 @@ quantize() {
 
 labels=() paths=()
 for name in "${synth_names[@]%-f16}"; do
-  labels+=("$name f16") paths+=("$models/$name-f16.gguf")
+  [[ ,$types, == *,f16,* ]] && labels+=("$name f16") paths+=("$models/$name-f16.gguf")
   for type in Q8_0 Q4_0 Q4_K_M; do
+    [[ ,$types, == *,$type,* ]] || continue
     for engine in qlm llama; do
       [ "$quantizer" = both ] || [ "$quantizer" = $engine ] || continue
       labels+=("$name $type/$engine") paths+=("$(quantize $engine "$name" "$type")")
@@ -142,6 +171,10 @@ if [ $have_ref = 1 ]; then
     layout[$i]=$(echo "$log" | sed -n 's/.*repack tensor .* with \([^ ]*\).*/\1/p' | sort | uniq -c |
                  awk '{ printf "%s%s × %s", (NR > 1 ? ", " : ""), $2, $1 }')
   done
+  if [ -n "$ref_variant" ] && [ "$backend" != "libggml-cpu-$ref_variant.so" ]; then
+    echo "bench.sh: REF_CPU_VARIANT=$ref_variant but llama.cpp loaded ${backend:-no CPU backend library} (does this CPU lack its ISA?)" >&2
+    exit 1
+  fi
 fi
 
 # ---- the interleaved runs ---------------------------------------------------------------------
@@ -190,7 +223,7 @@ echo "- CPU: ${cpu:-unknown}, $(nproc) logical CPUs; load average $load_start at
 echo "- ISA (/proc/cpuinfo): ${isa_have[*]:-none of the x86 SIMD flags}${isa_lack:+ — not: ${isa_lack[*]}}"
 echo "- qlm: kernel set ${qlm_isa:-?}$([ -n "${QLM_ISA:-}" ] && echo " (forced by QLM_ISA=$QLM_ISA)" || echo " (the best the CPU has; QLM_ISA unset)"), its own thread pool"
 if [ $have_ref = 1 ]; then
-  echo "- llama.cpp: $ref, build ${ref_build:-?}, CPU backend ${backend:-?} (chosen at run time), libgomp threads"
+  echo "- llama.cpp: $ref_shown, build ${ref_build:-?}, CPU backend ${backend:-?} $([ -n "$ref_variant" ] && echo "(forced by REF_CPU_VARIANT=$ref_variant: the only variant in a copy of bin/)" || echo "(chosen at run time)"), libgomp threads"
 else
   echo "- llama.cpp: not found at $ref — **the comparison with llama.cpp is skipped**; qlm's numbers only"
 fi

@@ -236,10 +236,18 @@ void gemm_batch_q4_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const 
     if (r < rows) batch<BlockQ4_0, Q4_0Codes>(n, rows - r, wb + ws * static_cast<uint64_t>(r), ws, a, as, nt, y + r, ys);
 }
 
-// Below 6 tokens the 4x3 tiles and dots (the same bits) are faster: their 256-bit lanes waste no
-// half-empty token pair and carry less per-block overhead.
+// From kQ8_0LanesMinTokens tokens on, whole groups of 16 rows in the lanes (gemm_q8_0_lanes), the
+// rest as below. Below 6 tokens the 4x3 tiles and dots (the same bits) are faster than the 4x4
+// pair tiles: their 256-bit lanes waste no half-empty token pair and carry less per-block overhead.
 void gemm_batch_q8_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                      float* y, int64_t ys) {
+    if (nt >= kQ8_0LanesMinTokens) {
+        const int64_t done = gemm_q8_0_lanes(n, rows, w, ws, a, as, nt, y, ys);
+        w = static_cast<const uint8_t*>(w) + ws * static_cast<uint64_t>(done);
+        y += done;
+        rows -= done;
+        if (rows == 0) return;
+    }
     if (nt >= 6) {
         batch<BlockQ8_0, Q8_0Codes>(n, rows, w, ws, a, as, nt, y, ys);
         return;

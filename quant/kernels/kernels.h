@@ -61,6 +61,10 @@ void gemm4x3_f16_avx2(int64_t n, const void* w, uint64_t w_stride, const void* a
                          int64_t nt, float* y, int64_t ys);
 namespace avx2 {
 QLM_INT8_KERNELS
+// Q4_0 repacked in groups of 16 rows (quant/q4_0_x16.h; q4_0_x16_avx2.cpp): rows a multiple of 16,
+// ws the bytes between groups; the bits of avx512::gemm_batch_q4_0_x16.
+void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                         float* y, int64_t ys);
 }  // namespace avx2
 namespace avx512 {
 QLM_INT8_KERNELS
@@ -75,9 +79,19 @@ void gemm_batch_f16(int64_t n, int64_t rows, const void* w, uint64_t ws, const v
                     float* y, int64_t ys);
 void gemm_batch_f32(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                     float* y, int64_t ys);
+// Q8_0 with 16 rows in the lanes (gemm_q8_0_lanes_avx512.cpp): the whole groups of 16 of the first
+// `rows` rows for 1..8 tokens, every output the bits of dot_q8_0; returns the rows done (the
+// others are left to the caller). gemm_batch_q8_0 uses it from kQ8_0LanesMinTokens tokens on.
+constexpr int64_t kQ8_0LanesMinTokens = 4;
+int64_t gemm_q8_0_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                        float* y, int64_t ys);
 // Q4_0 repacked in groups of 16 rows (quant/q4_0_x16.h; q4_0_x16_avx512.cpp): rows a multiple of
 // 16, ws the bytes between groups; the bits of gemm_batch_q4_0 on the original rows.
 void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                         float* y, int64_t ys);
+// Q4_K repacked in groups of 16 rows (quant/q4_k_x16.h; q4_k_x16_avx512.cpp): rows a multiple of
+// 16, ws the bytes between groups; the scalar reference's bits for any number of tokens.
+void gemm_batch_q4_k_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                          float* y, int64_t ys);
 }  // namespace avx512
 #undef QLM_INT8_KERNELS

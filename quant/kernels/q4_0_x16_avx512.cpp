@@ -27,7 +27,7 @@ namespace qlm::kernels::avx512 {
 
 namespace {
 
-constexpr int kLanes = static_cast<int>(kQ4_0x16Rows);
+constexpr int kLanes = static_cast<int>(kX16Rows);
 
 // Σ qs over one Q8_0 block.
 inline int32_t sum_codes(const BlockQ8_0& a) {

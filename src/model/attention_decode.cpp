@@ -4,11 +4,13 @@
 #include <bit>
 #include <cmath>
 #include <cstdio>
+#include <cstdint>
 #include <cstdlib>
 
 #include "quant/formats.h"
 #include "quant/quantize_search.h"
 #include "src/model/plan_math.h"
+#include "src/util/prefetch.h"
 
 namespace qlm {
 
@@ -114,9 +116,18 @@ struct DecodePlan {
         for (int64_t i = 0; i < count; ++i) {
             const char* p = static_cast<const char*>(row(i));
             if (!p) continue;
-            for (size_t o = 0; o < head_bytes; o += 64) __builtin_prefetch(p + o);
-            __builtin_prefetch(p + head_bytes - 1);  // a row not aligned to a cache line
+            for (size_t o = 0; o < head_bytes; o += 64) prefetch_line(p + o);
+            if (reinterpret_cast<uintptr_t>(p) % 64 != 0) prefetch_line(p + head_bytes - 1);  // the row's last line
         }
+    }
+    // The head rows of the span after [a, b) that sequence s sees (as many positions), requested
+    // while [a, b) is worked on: the cache is read once per step, from memory (the weights stream
+    // through the caches in between), and a span's rows requested only just before the kernel
+    // reads them leave it waiting for most of their latency.
+    template <class Row>
+    void prefetch_next(int s, int64_t a, int64_t b, Row row) const {
+        const int64_t e = std::min(b + (b - a), seq[s].vis);
+        if (b < e) prefetch_rows(e - b, [&](int64_t i) { return row(b + i); });
     }
     int64_t row(int64_t s, int64_t g, int64_t gi) const { return s * n_head + g * group + gi; }
     bool sees(int64_t s, int64_t j) const { return j >= seq[s].first && j < seq[s].vis; }
@@ -204,6 +215,7 @@ struct DecodePlan {
         if (n == 0) return;
         float* d = th.dots.data();
         prefetch_rows(b - a, [&](int64_t i) { return seq[s].kv.k_head(a + i, g); });
+        prefetch_next(s, a, b, [&](int64_t j) { return seq[s].kv.k_head(j, g); });
         if (k_f16) {
             // The span's K rows widened once for all n rows (at most kTileKv positions).
             const uint16_t* kr[kTileKv];
@@ -233,6 +245,7 @@ struct DecodePlan {
         const void* vrow[kTileKv];
         const uint16_t* v16[kTileKv];
         prefetch_rows(b - a, [&](int64_t i) { return seq[members[0]].kv.v_head(a + i, g); });
+        prefetch_next(members[0], a, b, [&](int64_t j) { return seq[members[0]].kv.v_head(j, g); });
         for (int64_t j = a; j < b; ++j) {
             v16[j - a] = static_cast<const uint16_t*>(seq[members[0]].kv.v_head(j, g));
             vrow[j - a] = seq[members[0]].kv.v_head(j, g);

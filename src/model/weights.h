@@ -12,7 +12,7 @@
 #include <vector>
 
 #include "quant/matmul.h"
-#include "quant/q4_0_x16.h"
+#include "quant/x16.h"
 #include "src/model/hparams.h"
 #include "src/model/moe_ffn.h"
 
@@ -64,8 +64,8 @@ private:
     void bind_attention(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void check_all_used() const;
-    // The dense Q4_0 matrices in groups of 16 rows when the active kernel set computes that layout
-    // (weights_x16.cpp).
+    // The dense matrices of formats with a repacked layout (Q4_0, Q4_K) in groups of 16 rows when
+    // the active kernel set computes that layout (weights_x16.cpp).
     void repack_x16();
     const gguf::TensorInfo& find(const std::string& name, bool required);
     WeightView matrix(const std::string& name, int64_t cols, int64_t rows);
@@ -78,7 +78,7 @@ private:
     std::string arch_;
     std::unordered_set<std::string> used_;  // names bound so far
     std::vector<std::unique_ptr<float[]>> owned_;  // dequantized copies
-    AlignedBytes x16_;                             // repacked Q4_0 matrices (WeightView::x16)
+    AlignedBytes x16_;                             // repacked Q4_0/Q4_K matrices (WeightView::x16)
 };
 
 }  // namespace qlm

@@ -1,8 +1,9 @@
-// ModelWeights::repack_x16: the dense Q4_0 matrices of a model repacked at load into groups of 16
-// rows (quant/q4_0_x16.h) when the active kernel set has a batch for that layout (AVX-512): a decode
-// step then streams each group sequentially. The mmap'd original rows are dropped from memory
-// once copied (read again from the file by anything that still reads them: the token embedding
-// rows of a tied output, the rows past the last group), so the model stays resident only once.
+// ModelWeights::repack_x16: the dense matrices of a model repacked at load into groups of 16 rows
+// (quant/x16.h: Q4_0, Q4_K) when the active kernel set has a batch for the format's layout
+// (AVX-512; AVX2 for Q4_0): a decode step then streams each group sequentially. The mmap'd
+// original rows are dropped from memory once copied (read again from the file by anything that
+// still reads them: the token embedding rows of a tied output, the rows past the last group), so
+// the model stays resident only once.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -33,7 +34,7 @@ void drop_pages(const void* p, uint64_t n) {
 }  // namespace
 
 void ModelWeights::repack_x16() {
-    if (!active_kernels()[GgmlType::Q4_0].gemm_batch_x16) return;
+    const KernelSet& kernels = active_kernels();
     std::vector<WeightView*> views;
     for (LayerWeights& L : layers)
         for (WeightView* w : {&L.wq, &L.wk, &L.wv, &L.wo, &L.gate, &L.up, &L.down}) views.push_back(w);
@@ -43,9 +44,11 @@ void ModelWeights::repack_x16() {
     std::unordered_map<const void*, uint64_t> offset;  // original rows -> their copy's offset
     uint64_t total = 0;
     for (WeightView* w : views) {
-        if (w->type != GgmlType::Q4_0 || !w->data || w->rows < kQ4_0x16Rows || offset.contains(w->data)) continue;
+        const X16Layout* layout = x16_layout(w->type);
+        if (!layout || !kernels[w->type].gemm_batch_x16 || !w->data || w->rows < kX16Rows || offset.contains(w->data))
+            continue;
         offset.emplace(w->data, total);
-        total += q4_0_x16_group_bytes(w->cols) * static_cast<uint64_t>(w->rows / kQ4_0x16Rows);
+        total += layout->group_bytes(w->cols) * static_cast<uint64_t>(w->rows / kX16Rows);
     }
     if (total == 0) return;
     x16_ = make_aligned_bytes(total, kHugePage);
@@ -67,9 +70,9 @@ void ModelWeights::repack_x16() {
     auto work = [&] {
         for (size_t k; (k = next.fetch_add(1)) < jobs.size();) {
             const WeightView& w = *jobs[k].w;
-            const int64_t groups = w.rows / kQ4_0x16Rows;
-            repack_q4_0_x16(w.data, w.row_stride, w.cols, groups, jobs[k].dst);
-            if (file_.mapped()) drop_pages(w.data, w.row_stride * static_cast<uint64_t>(groups * kQ4_0x16Rows));
+            const int64_t groups = w.rows / kX16Rows;
+            x16_layout(w.type)->repack(w.data, w.row_stride, w.cols, groups, jobs[k].dst);
+            if (file_.mapped()) drop_pages(w.data, w.row_stride * static_cast<uint64_t>(groups * kX16Rows));
         }
     };
     const size_t n_threads = std::min<size_t>({std::max(1u, std::thread::hardware_concurrency()), jobs.size(), 16});

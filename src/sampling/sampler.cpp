@@ -2,6 +2,7 @@
 
 #include <cmath>
 
+#include "src/sampling/top_k_select.h"
 #include "src/util/error.h"
 
 namespace qlm {
@@ -42,8 +43,24 @@ static uint64_t pick_seed(uint64_t requested) {
 Sampler::Sampler(const SamplingParams& params)
     : params_((validate(params), params)), seed_(pick_seed(params.seed)), rng_(seed_) {}
 
+// No stage before top-k/argmax changes a logit: those can read the logits directly.
+static bool logits_as_given(const SamplingParams& p, std::span<const int32_t> window) {
+    return p.no_repeat_ngram <= 0 &&
+           (window.empty() || (p.repeat_penalty == 1.0f && p.frequency_penalty == 0.0f && p.presence_penalty == 0.0f));
+}
+
 int32_t Sampler::sample(std::span<const float> logits, std::span<const int32_t> history) {
     if (logits.empty()) throw_error("sampler: the logits are empty (the model has no vocabulary)");
+    if (logits_as_given(params_, penalty_window(history, params_.repeat_last_n))) {
+        if (is_greedy(params_)) return argmax_logits(logits);
+        if (params_.top_k > 0 && static_cast<size_t>(params_.top_k) < logits.size()) {
+            top_k_from_logits(logits, params_.top_k, work_);
+            keep_top_p(work_, params_.top_p);
+            keep_min_p(work_, params_.min_p);
+            scale_temperature(work_, params_.temperature);
+            return draw(work_, rng_);
+        }
+    }
     make_candidates(logits, work_);
     apply_penalties(work_, penalty_window(history, params_.repeat_last_n), params_.repeat_penalty,
                     params_.frequency_penalty, params_.presence_penalty);

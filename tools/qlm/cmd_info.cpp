@@ -266,12 +266,12 @@ int info_gguf(const InfoOptions& o) {
                    with_commas(formula));
     }
     const auto groups = loaded.model->weights().matmul_groups();
-    // Q4_0 matrices repacked at load for the kernels (quant/q4_0_x16.h) live in memory, not in the mapping.
+    // Matrices repacked at load for the kernels (quant/x16.h) live in memory, not in the mapping.
     const bool repacked = std::ranges::any_of(groups, [](const MatmulGroup& g) {
         return std::ranges::any_of(g, [](const WeightView& w) { return w.x16 != nullptr; });
     });
     const MemoryPlan plan =
-        print_memory_plan(hp, groups, ts.n_bytes, o, repacked ? "mapped; Q4_0 matrices repacked in memory" : "mapped");
+        print_memory_plan(hp, groups, ts.n_bytes, o, repacked ? "mapped; Q4_0/Q4_K matrices repacked in memory" : "mapped");
     if (!o.gpu_layers.empty() || !o.vram.empty()) print_gpu_plan(*file, hp, plan.context, o);
     return 0;
 }

@@ -1,0 +1,29 @@
+#include "quant/x16.h"
+
+#include <cstdlib>
+#include <new>
+
+#include "quant/q4_0_x16.h"
+#include "quant/q4_k_x16.h"
+
+namespace qlm {
+
+const X16Layout* x16_layout(GgmlType t) {
+    static constexpr X16Layout kQ4_0{q4_0_x16_group_bytes, repack_q4_0_x16};
+    static constexpr X16Layout kQ4_K{q4_k_x16_group_bytes, repack_q4_k_x16};
+    switch (t) {
+        case GgmlType::Q4_0: return &kQ4_0;
+        case GgmlType::Q4_K: return &kQ4_K;
+        default: return nullptr;
+    }
+}
+
+void AlignedFree::operator()(void* p) const { std::free(p); }
+
+AlignedBytes make_aligned_bytes(uint64_t n, uint64_t align) {
+    void* p = std::aligned_alloc(align, (n + align - 1) / align * align);
+    if (!p) throw std::bad_alloc();
+    return AlignedBytes(static_cast<uint8_t*>(p));
+}
+
+}  // namespace qlm
