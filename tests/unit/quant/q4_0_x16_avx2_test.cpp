@@ -30,21 +30,8 @@ using x16_test::activations;
 using x16_test::Packed;
 using x16_test::repacked;
 
-enum class Fill { Random, AllOnes, AllZero };
-
-std::vector<uint8_t> q4_0_matrix(int64_t rows, int64_t nb, uint64_t row_stride, Fill fill, std::mt19937& rng) {
-    std::vector<uint8_t> m(row_stride * static_cast<uint64_t>(rows), 0xA5);
-    std::uniform_real_distribution<float> u(-0.05f, 0.05f);
-    for (int64_t r = 0; r < rows; ++r) {
-        auto* row = reinterpret_cast<BlockQ4_0*>(m.data() + row_stride * static_cast<uint64_t>(r));
-        for (int64_t b = 0; b < nb; ++b) {
-            row[b].d = fp32_to_fp16(fill == Fill::Random ? u(rng) : 1.f);
-            for (uint8_t& q : row[b].qs)
-                q = fill == Fill::Random ? static_cast<uint8_t>(rng()) : fill == Fill::AllOnes ? 0xFF : 0x00;
-        }
-    }
-    return m;
-}
+using Fill = x16_test::Q4_0Fill;
+using x16_test::q4_0_matrix;
 
 std::vector<uint8_t> quantized(const std::vector<float>& x, int64_t n_tokens, int64_t n) {
     const FormatOps& af = format_ops(GgmlType::Q8_0);

@@ -1,6 +1,6 @@
 // What the tests of the repacked layouts (quant/x16.h) share: activations of five kinds (random,
-// all codes +127 or −127, outliers, alternating signs) and a matrix view with its groups of 16
-// rows repacked by the format's layout.
+// all codes +127 or −127, outliers, alternating signs), Q4_0 matrices of random or extreme codes,
+// and a matrix view with its groups of 16 rows repacked by the format's layout.
 #pragma once
 
 #include <algorithm>
@@ -8,6 +8,8 @@
 #include <random>
 #include <vector>
 
+#include "quant/format_q4_0.h"
+#include "quant/fp16.h"
 #include "quant/matmul.h"
 #include "quant/x16.h"
 
@@ -26,6 +28,24 @@ inline std::vector<float> activations(int64_t n_tokens, int64_t cols, int kind, 
         }
     }
     return x;
+}
+
+enum class Q4_0Fill { Random, AllOnes, AllZero };
+
+// rows x nb Q4_0 blocks, row_stride bytes apart (>= the row's bytes).
+inline std::vector<uint8_t> q4_0_matrix(int64_t rows, int64_t nb, uint64_t row_stride, Q4_0Fill fill,
+                                        std::mt19937& rng) {
+    std::vector<uint8_t> m(row_stride * static_cast<uint64_t>(rows), 0xA5);
+    std::uniform_real_distribution<float> u(-0.05f, 0.05f);
+    for (int64_t r = 0; r < rows; ++r) {
+        auto* row = reinterpret_cast<BlockQ4_0*>(m.data() + row_stride * static_cast<uint64_t>(r));
+        for (int64_t b = 0; b < nb; ++b) {
+            row[b].d = fp32_to_fp16(fill == Q4_0Fill::Random ? u(rng) : 1.f);
+            for (uint8_t& q : row[b].qs)
+                q = fill == Q4_0Fill::Random ? static_cast<uint8_t>(rng()) : fill == Q4_0Fill::AllOnes ? 0xFF : 0x00;
+        }
+    }
+    return m;
 }
 
 struct Packed {
