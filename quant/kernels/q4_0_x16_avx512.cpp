@@ -77,6 +77,17 @@ inline __m512i broadcast_dword(const int8_t* p) {
     return _mm512_add_epi32(cl, _mm512_srai_epi32(ch, 4));
 }
 
+// Block b of a group (its four code lines and its scales) on its way into L1 ahead of use. With
+// eight tokens a block is ~64 vpdpbusd of work, long enough that the hardware prefetcher, paced by
+// the loads it sees, leaves the next blocks' misses exposed; asking some blocks ahead overlaps
+// them with the arithmetic.
+[[gnu::always_inline]] inline void prefetch_block(const uint8_t* grp, uint64_t scale_bytes, int64_t b) {
+    const char* q = reinterpret_cast<const char*>(grp + scale_bytes + 256 * static_cast<uint64_t>(b));
+#pragma GCC unroll 4
+    for (int j = 0; j < 4; ++j) _mm_prefetch(q + 64 * j, _MM_HINT_T0);
+    _mm_prefetch(reinterpret_cast<const char*>(grp + 32 * static_cast<uint64_t>(b)), _MM_HINT_T0);
+}
+
 // G groups (gs bytes apart) x NT tokens over nb blocks; y[t·ys + 16g + i] for row 16g + i.
 template <int G, int NT>
 void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, float* y, int64_t ys) {
@@ -117,6 +128,7 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
 // and accumulators of two groups at once do not fit the 32 registers. Each group's accumulators
 // go to y between chunks and come back unchanged.
 constexpr int64_t kChunk = 64;
+constexpr int64_t kPrefetch = 8;  // blocks: ~2 KiB ahead
 
 template <int NT>
 void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, float* y,
@@ -139,6 +151,11 @@ void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const
             for (int t = 0; t < NT; ++t) acc[t] = b0 == 0 ? _mm512_setzero_ps() : _mm512_loadu_ps(yg + t * ys);
             for (int64_t c = 0; c < nc; ++c) {
                 const int64_t b = b0 + c;
+                // The block kPrefetch ahead in this pass's order: later in this group's chunk, or
+                // early in the next group's.
+                const int64_t cp = c + kPrefetch;
+                if (cp < nc) prefetch_block(grp, scale_bytes, b0 + cp);
+                else if (g + 1 < groups) prefetch_block(grp + gs, scale_bytes, b0 + cp - nc);
                 const uint8_t* q = grp + scale_bytes + 256 * static_cast<uint64_t>(b);
                 const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + 32 * b)));
                 __m512i lo[4], hi[4];
