@@ -294,8 +294,14 @@ void gemm_q6_k(int64_t n, const void* wv, uint64_t ws, const void* av, uint64_t 
                     const int j = 8 * h + 2 * s;
                     const __m256i scv = pair_scales16(sc16, j);
                     for (int t = 0; t < NT; ++t) {
+                        // Pairs of code·a (at most 2·63·128, no saturation), then the pairs by their
+                        // scales into the sums: one vpdpwssd on VNNI for madd + add, the same integers.
                         const __m256i p = _mm256_maddubs_epi16(codes, load32(a[t][b].qs + 128 * h + 32 * s));
+#if QLM_KERNEL_VNNI
+                        sumi[t] = _mm256_dpwssd_epi32(sumi[t], p, scv);
+#else
                         sumi[t] = _mm256_add_epi32(sumi[t], _mm256_madd_epi16(p, scv));
+#endif
                     }
                 }
             }
