@@ -199,14 +199,24 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
     // one at a time (dynamic) interleaves the threads' reads and halved two-thread decode speed.
     // Items run row tile by row tile, all token tiles of a row tile in a row: every thread gets
     // whole row tiles (equal work, whatever the last token tile's size) and reuses their weights.
-    pool.for_each(n_items, [&](int64_t item) {
+    // Up to 8 tokens through a batch kernel (decoding) read each row once, whatever the row range:
+    // a chunk's consecutive row tiles of one such weight run as one item, so a kernel call covers
+    // many groups of rows (more streams per pass, activation sums shared by more rows). Rows are
+    // independent, so the bits are the same.
+    pool.for_each_range(n_items, [&](int64_t begin, int64_t end) {
         size_t k = 0;
-        while (k + 1 < ws.size() && item >= m[k + 1].first_item) ++k;
-        const Resolved& r = m[k];
-        const int64_t local = item - r.first_item;
-        const int64_t r0 = (local / n_tok_tiles) * r.row_tile, r1 = std::min(r.w->rows, r0 + r.row_tile);
-        const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
-        run_item(r, r0, r1, t0, t1);
+        for (int64_t item = begin; item < end;) {
+            while (k + 1 < ws.size() && item >= m[k + 1].first_item) ++k;
+            const Resolved& r = m[k];
+            const int64_t local = item - r.first_item;
+            const int64_t r0 = (local / n_tok_tiles) * r.row_tile;
+            const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
+            int64_t next = item + 1;
+            if (r.batch && n_tokens <= kGemmBatchTokens) next = std::min(end, r.first_item + r.n_row_tiles);
+            const int64_t r1 = std::min(r.w->rows, r0 + (next - item) * r.row_tile);
+            run_item(r, r0, r1, t0, t1);
+            item = next;
+        }
     });
 }
 

@@ -3,6 +3,7 @@
 //   ThreadPool pool(4);                              // 3 workers + the calling thread
 //   pool.for_each(n, [&](int64_t i) { ... });        // returns when every i in [0, n) is done
 //   pool.for_each_dynamic(n, [&](int64_t i) { ... });
+//   pool.for_each_range(n, [&](int64_t begin, int64_t end) { ... });  // for_each's chunks
 //
 // One thread (the owner) runs the program and calls the loops; the workers only ever run pieces
 // of the loop in progress. A loop is cut into chunks: for_each gives each thread one contiguous
@@ -89,6 +90,18 @@ public:
         share(n, /*dynamic=*/true, &run_range<std::remove_reference_t<Fn>>, erase(fn));
     }
 
+    // for_each's split handed out as ranges: fn(begin, end) for each chunk of [0, n), consecutive
+    // indices of one slice, so fn may run neighbouring items as one (a kernel call over more rows).
+    template <class Fn>
+    void for_each_range(int64_t n, Fn&& fn) {
+        if (n <= 0) return;
+        if (size_ == 1 || n == 1) {
+            fn(int64_t{0}, n);
+            return;
+        }
+        share(n, /*dynamic=*/false, &call_range<std::remove_reference_t<Fn>>, erase(fn));
+    }
+
     struct Shared;    // thread_pool.cpp
     struct WaitWord;  // thread_pool.cpp
 
@@ -103,6 +116,10 @@ private:
             else
                 f(i);
         }
+    }
+    template <class F>
+    static void call_range(void* fn, int64_t begin, int64_t end, int) {
+        (*static_cast<F*>(fn))(begin, end);
     }
     template <class F>
     static void* erase(F& fn) {

@@ -88,7 +88,7 @@ inline __m512i broadcast_dword(const int8_t* p) {
     _mm_prefetch(reinterpret_cast<const char*>(grp + 32 * static_cast<uint64_t>(b)), _MM_HINT_T0);
 }
 
-// G groups (gs bytes apart) x NT tokens over nb blocks; y[t·ys + 16g + i] for row 16g + i.
+// G ≤ 4 groups (gs bytes apart) x NT tokens over nb blocks; y[t·ys + 16g + i] for row 16g + i.
 template <int G, int NT>
 void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, float* y, int64_t ys) {
     __m512 acc[G][NT];
@@ -104,7 +104,7 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
             _mm256_store_si256(reinterpret_cast<__m256i*>(off), _mm256_slli_epi32(sum_codes8(a, b), 3));
             for (int t = 0; t < NT; ++t) off[t] = -off[t];
         }
-#pragma GCC unroll 2
+#pragma GCC unroll 4
         for (int g = 0; g < G; ++g) {
             const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
             const uint8_t* q = grp + scale_bytes + 256 * static_cast<uint64_t>(b);
@@ -192,6 +192,11 @@ void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t gs, co
         return;
     }
     int64_t r = 0;
+    // One token: four groups per pass, four sequential streams in flight instead of two (the
+    // single-token batch is bound by how many misses one core keeps outstanding).
+    if (nt == 1)
+        for (; r + 4 * kLanes <= rows; r += 4 * kLanes)
+            x16_groups<4, 1>(n / 32, wb + gs * static_cast<uint64_t>(r / kLanes), gs, act, y + r, ys);
     for (; r + 2 * kLanes <= rows; r += 2 * kLanes)
         kPairs[nt - 1](n / 32, wb + gs * static_cast<uint64_t>(r / kLanes), gs, act, y + r, ys);
     for (; r + kLanes <= rows; r += kLanes)
