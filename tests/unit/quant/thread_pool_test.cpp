@@ -1,8 +1,9 @@
-// ThreadPool: the slices are OpenMP's schedule(static) split; every loop runs each index exactly
-// once and has finished (all its writes visible) when it returns; many short loops in a row (the
-// decode pattern) lose none, with waiting threads spinning (the default) and with every wait going
-// to sleep at once (spin 0), on pools larger than this machine's core count; the workers take part;
-// a stalled worker does not hold the owner up; fn(i, thread) gets the running thread's index.
+// ThreadPool: the slices are OpenMP's schedule(static) split; every loop (and for_each_range's
+// ranges) runs each index exactly once and has finished (all its writes visible) when it returns;
+// many short loops in a row (the decode pattern) lose none, with waiting threads spinning (the
+// default) and with every wait going to sleep at once (spin 0), on pools larger than this
+// machine's core count; the workers take part; a stalled worker does not hold the owner up;
+// fn(i, thread) gets the running thread's index.
 #include <gtest/gtest.h>
 
 #include <atomic>
@@ -51,6 +52,23 @@ TEST_P(PoolTest, LoopsRunEveryIndexOnce) {
             ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "for_each, n " << n << ", i " << i;
             ASSERT_EQ(dyn[static_cast<size_t>(i)].load(), 1) << "for_each_dynamic, n " << n << ", i " << i;
         }
+    }
+}
+
+// for_each_range: non-empty ranges that cover each index once, at most kChunksPerSlice per thread.
+TEST_P(PoolTest, RangesCoverEveryIndexOnce) {
+    ThreadPool pool(threads(), spin());
+    for (int64_t n : {0, 1, 2, 3, 7, 8, 9, 63, 64, 65, 1000, 5000}) {
+        std::vector<std::atomic<int>> hits(static_cast<size_t>(n));
+        std::atomic<int> ranges{0}, empty{0};
+        pool.for_each_range(n, [&](int64_t begin, int64_t end) {
+            ranges.fetch_add(1, std::memory_order_relaxed);
+            if (end <= begin) empty.fetch_add(1, std::memory_order_relaxed);
+            for (int64_t i = begin; i < end; ++i) hits[static_cast<size_t>(i)].fetch_add(1, std::memory_order_relaxed);
+        });
+        EXPECT_EQ(empty.load(), 0) << "n " << n;
+        EXPECT_LE(ranges.load(), threads() * ThreadPool::kChunksPerSlice) << "n " << n;
+        for (int64_t i = 0; i < n; ++i) ASSERT_EQ(hits[static_cast<size_t>(i)].load(), 1) << "n " << n << ", i " << i;
     }
 }
 
