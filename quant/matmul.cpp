@@ -11,8 +11,8 @@ namespace qlm {
 
 namespace {
 constexpr int64_t kRowTile = 16;    // weight rows per work item (they stay in cache across tokens)
-// The batch kernels' items: 32 rows share each block's activation sums and scales (AVX-512 Q4_0
-// runs 2 x 16 rows), and the shapes of the models in use still split evenly over the threads.
+// The batch kernels' items: 32 rows, so the shapes of the models in use split evenly over the
+// threads; a decode step runs a chunk's consecutive items of one weight as one call (below).
 constexpr int64_t kBatchRowTile = 32;
 static_assert(kBatchRowTile % kX16Rows == 0, "batch row tiles start at whole groups of 16 rows");
 constexpr int64_t kTokenTile = 48;  // activation rows per work item (a multiple of the 3- and 8-token tiles)
