@@ -20,6 +20,8 @@ struct X16Layout {
     // Rows [0, 16·groups) of a matrix (rows row_stride bytes apart) into dst, which holds
     // groups · group_bytes(cols) bytes, 64-byte aligned.
     void (*repack)(const void* src, uint64_t row_stride, int64_t cols, int64_t groups, void* dst);
+    // Row r < 16·groups of a repacked matrix back into the format's blocks, byte for byte.
+    void (*unpack_row)(const void* packed, int64_t cols, int64_t r, void* dst_row);
 };
 
 // The repacked layout of format t, or nullptr where it has none.

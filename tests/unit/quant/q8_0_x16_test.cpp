@@ -157,5 +157,21 @@ TEST(Q8_0x16, MatmulWithTailsEqualsTheReference) {
     }
 }
 
+// Lookups (a tied output head's token embedding) read the groups' rows from the repacked copy,
+// whatever the original rows hold by then, and the rows past the last group from the original.
+TEST(Q8_0x16, DequantizeRowReadsTheRepackedCopy) {
+    std::mt19937 rng(3);
+    const int64_t rows = 37, nb = 5, n = 32 * nb;
+    const uint64_t stride = 34 * nb;
+    auto m = q8_0_matrix(rows, nb, stride, Fill::Random, rng);
+    const WeightView w{.type = GgmlType::Q8_0, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
+    std::vector<float> want(static_cast<size_t>(rows * n)), got(want.size());
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(w, r, want.data() + r * n);
+    const Packed p = repacked(w);
+    std::memset(m.data(), 0x55, stride * 32);  // the grouped rows' originals, overwritten
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(p.view, r, got.data() + r * n);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+}
+
 }  // namespace
 }  // namespace qlm
