@@ -65,23 +65,29 @@ template <int NT>
 #pragma GCC unroll 16
     for (int i = 0; i < NT * 8; ++i) r[i] = acc[i];
     for (int64_t c = 0; c < nc; ++c) {
-        __m512i w[8];
-#pragma GCC unroll 8
-        for (int l = 0; l < 8; ++l) w[l] = _mm512_load_si512(codes + 512 * c + 64 * l);
         const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * c)));
+        __m512 s[NT];
+        const int8_t* ad[NT];
+        const int32_t* off[NT];
 #pragma GCC unroll 2
         for (int k = 0; k < NT; ++k) {
-            const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(A.da[c][t0 + k]));
-            // A Q8_0 block is 34 bytes, so its codes sit 2 bytes off any dword boundary: each dword
-            // is read with memcpy (one broadcast load), never through an int32_t pointer.
-            const int8_t* ad = a[t0 + k][b0 + c].qs;
-            const int32_t* off = A.off[c][t0 + k];
+            s[k] = _mm512_mul_ps(dw, _mm512_set1_ps(A.da[c][t0 + k]));
+            ad[k] = a[t0 + k][b0 + c].qs;
+            off[k] = A.off[c][t0 + k];
+        }
+        // One code register at a time, for the NT tokens: the accumulators, the scales and a few
+        // temporaries fit the 32 registers (no spills).
 #pragma GCC unroll 8
-            for (int l = 0; l < 8; ++l) {
+        for (int l = 0; l < 8; ++l) {
+            const __m512i w = _mm512_load_si512(codes + 512 * c + 64 * l);
+#pragma GCC unroll 2
+            for (int k = 0; k < NT; ++k) {
+                // A Q8_0 block is 34 bytes, so its codes sit 2 bytes off any dword boundary: each
+                // dword is read with memcpy (one broadcast load), never through an int32_t pointer.
                 int32_t a4;
-                std::memcpy(&a4, ad + 4 * l, 4);
-                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[l]), w[l], _mm512_set1_epi32(a4));
-                r[k * 8 + l] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), r[k * 8 + l]);
+                std::memcpy(&a4, ad[k] + 4 * l, 4);
+                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[k][l]), w, _mm512_set1_epi32(a4));
+                r[k * 8 + l] = _mm512_fmadd_ps(s[k], _mm512_cvtepi32_ps(sum), r[k * 8 + l]);
             }
         }
     }
