@@ -8,11 +8,6 @@
 namespace qlm {
 
 namespace {
-constexpr uint64_t kScaleBytes = 2 * kX16Rows;  // one block's 16 f16 scales
-constexpr uint64_t kCodeBytes = 32 * kX16Rows;  // one block's 16 rows of 32 code bytes
-
-uint64_t scale_region(int64_t nb) { return (static_cast<uint64_t>(nb) * kScaleBytes + 63) / 64 * 64; }
-
 // c + 128 as an unsigned byte, and back: both flip the top bit.
 void flip_copy(uint8_t* dst, const void* src, int n) {
     std::memcpy(dst, src, static_cast<size_t>(n));
@@ -22,21 +17,21 @@ void flip_copy(uint8_t* dst, const void* src, int n) {
 
 uint64_t q8_0_x16_group_bytes(int64_t cols) {
     const int64_t nb = cols / 32;
-    return scale_region(nb) + static_cast<uint64_t>(nb) * kCodeBytes;
+    return static_cast<uint64_t>(nb / 2) * kQ8_0x16PairBytes + (nb % 2 ? 64 + 512 : 0);
 }
 
 void repack_q8_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t groups, void* dst) {
     const int64_t nb = cols / 32;
-    const uint64_t gb = q8_0_x16_group_bytes(cols), sr = scale_region(nb);
+    const uint64_t gb = q8_0_x16_group_bytes(cols);
     for (int64_t g = 0; g < groups; ++g) {
         uint8_t* out = static_cast<uint8_t*>(dst) + gb * static_cast<uint64_t>(g);
-        std::memset(out + static_cast<uint64_t>(nb) * kScaleBytes, 0, sr - static_cast<uint64_t>(nb) * kScaleBytes);
+        if (nb % 2) std::memset(out + q8_0_x16_scales_at(nb), 0, 32);  // the odd last pair's unused half
         for (int64_t i = 0; i < kX16Rows; ++i) {
             const auto* row = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(src) +
                                                                  row_stride * static_cast<uint64_t>(g * kX16Rows + i));
             for (int64_t b = 0; b < nb; ++b) {
-                std::memcpy(out + kScaleBytes * static_cast<uint64_t>(b) + 2 * i, &row[b].d, 2);
-                uint8_t* codes = out + sr + kCodeBytes * static_cast<uint64_t>(b);
+                std::memcpy(out + q8_0_x16_scales_at(b) + 2 * i, &row[b].d, 2);
+                uint8_t* codes = out + q8_0_x16_codes_at(b);
                 for (int l = 0; l < 8; ++l) flip_copy(codes + 64 * l + 4 * i, row[b].qs + 4 * l, 4);
             }
         }
@@ -48,8 +43,8 @@ void unpack_q8_0_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_
     const uint8_t* in = static_cast<const uint8_t*>(packed) + q8_0_x16_group_bytes(cols) * static_cast<uint64_t>(g);
     auto* row = static_cast<BlockQ8_0*>(dst_row);
     for (int64_t b = 0; b < nb; ++b) {
-        std::memcpy(&row[b].d, in + kScaleBytes * static_cast<uint64_t>(b) + 2 * i, 2);
-        const uint8_t* codes = in + scale_region(nb) + kCodeBytes * static_cast<uint64_t>(b);
+        std::memcpy(&row[b].d, in + q8_0_x16_scales_at(b) + 2 * i, 2);
+        const uint8_t* codes = in + q8_0_x16_codes_at(b);
         for (int l = 0; l < 8; ++l) flip_copy(reinterpret_cast<uint8_t*>(row[b].qs) + 4 * l, codes + 64 * l + 4 * i, 4);
     }
 }

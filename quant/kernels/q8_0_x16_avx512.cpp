@@ -58,14 +58,16 @@ void chunk_acts(const BlockQ8_0* const* a, int64_t b0, int64_t nc, int64_t nt, C
 // and scales: the group's block b0); acc[8·k + l] (token t0 + k, lane l) in and out, held in
 // registers meanwhile.
 template <int NT>
-[[gnu::always_inline]] inline void chunk_tokens(const uint8_t* codes, const uint8_t* scales, int64_t nc,
+[[gnu::always_inline]] inline void chunk_tokens(const uint8_t* grp, int64_t nc,
                                                 const ChunkActs& A, const BlockQ8_0* const* a, int64_t b0, int t0,
                                                 __m512* acc) {
     __m512 r[NT * 8];
 #pragma GCC unroll 16
     for (int i = 0; i < NT * 8; ++i) r[i] = acc[i];
     for (int64_t c = 0; c < nc; ++c) {
-        const __m512 dw = _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(scales + 32 * c)));
+        const uint8_t* codes = grp + q8_0_x16_codes_at(b0 + c);
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + q8_0_x16_scales_at(b0 + c))));
         __m512 s[NT];
         const int8_t* ad[NT];
         const int32_t* off[NT];
@@ -79,7 +81,7 @@ template <int NT>
         // temporaries fit the 32 registers (no spills).
 #pragma GCC unroll 8
         for (int l = 0; l < 8; ++l) {
-            const __m512i w = _mm512_load_si512(codes + 512 * c + 64 * l);
+            const __m512i w = _mm512_load_si512(codes + 64 * l);
 #pragma GCC unroll 2
             for (int k = 0; k < NT; ++k) {
                 // A Q8_0 block is 34 bytes, so its codes sit 2 bytes off any dword boundary: each
@@ -106,23 +108,54 @@ void group_set(int64_t nb, int64_t ng, const uint8_t* w, uint64_t gs, const Bloc
                float* y, int64_t ys, ChunkActs& A) {
     alignas(64) __m512 accs[kSetGroups][8][8];
     for (int64_t g = 0; g < ng; ++g)
-        for (auto& t : accs[g])
-            for (auto& v : t) v = _mm512_setzero_ps();
-    const uint64_t scale_bytes = (static_cast<uint64_t>(nb) * 32 + 63) / 64 * 64;
+        for (int64_t t = 0; t < nt; ++t)
+            for (auto& v : accs[g][t]) v = _mm512_setzero_ps();
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
         const int64_t nc = std::min(kChunk, nb - b0);
         chunk_acts(a, b0, nc, nt, A);
         for (int64_t g = 0; g < ng; ++g) {
             const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
-            const uint8_t* codes = grp + scale_bytes + 512 * static_cast<uint64_t>(b0);
-            const uint8_t* scales = grp + 32 * b0;
             int t0 = 0;
-            for (; t0 + 1 < nt; t0 += 2) chunk_tokens<2>(codes, scales, nc, A, a, b0, t0, &accs[g][t0][0]);
-            if (t0 < nt) chunk_tokens<1>(codes, scales, nc, A, a, b0, t0, &accs[g][t0][0]);
+            for (; t0 + 1 < nt; t0 += 2) chunk_tokens<2>(grp, nc, A, a, b0, t0, &accs[g][t0][0]);
+            if (t0 < nt) chunk_tokens<1>(grp, nc, A, a, b0, t0, &accs[g][t0][0]);
         }
     }
     for (int64_t g = 0; g < ng; ++g)
         for (int64_t t = 0; t < nt; ++t) _mm512_storeu_ps(y + t * ys + kLanes * g, lane_sums(accs[g][t]));
+}
+
+// One token (a decode step): G groups (gs bytes apart) side by side over all nb blocks, in one
+// pass: each group's codes stream from memory once, so nothing is gained by chunks, and the G
+// streams advance together.
+template <int G>
+void groups_one_token(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* a, float* y) {
+    __m512 acc[G][8];
+    for (auto& g : acc)
+        for (auto& v : g) v = _mm512_setzero_ps();
+    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+    for (int64_t b = 0; b < nb; ++b) {
+        alignas(32) int32_t off[8];
+        _mm256_store_si256(reinterpret_cast<__m256i*>(off),
+                           _mm256_sub_epi32(_mm256_setzero_si256(),
+                                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, load32(a[b].qs))));
+        const __m512 da = _mm512_set1_ps(f16(a[b].d));
+#pragma GCC unroll 2
+        for (int g = 0; g < G; ++g) {
+            const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
+            const uint8_t* codes = grp + q8_0_x16_codes_at(b);
+            const __m512 s = _mm512_mul_ps(
+                _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + q8_0_x16_scales_at(b)))), da);
+#pragma GCC unroll 8
+            for (int l = 0; l < 8; ++l) {
+                int32_t a4;
+                std::memcpy(&a4, a[b].qs + 4 * l, 4);
+                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[l]), _mm512_load_si512(codes + 64 * l),
+                                                        _mm512_set1_epi32(a4));
+                acc[g][l] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), acc[g][l]);
+            }
+        }
+    }
+    for (int g = 0; g < G; ++g) _mm512_storeu_ps(y + kLanes * g, lane_sums(acc[g]));
 }
 
 }  // namespace
@@ -133,9 +166,15 @@ void gemm_batch_q8_0_x16(int64_t n, int64_t rows, const void* w, uint64_t gs, co
     for (int64_t t = 0; t < 8; ++t)
         act[t] = reinterpret_cast<const BlockQ8_0*>(static_cast<const uint8_t*>(a) +
                                                     as * static_cast<uint64_t>(std::min<int64_t>(t, nt - 1)));
-    alignas(64) ChunkActs A;
     const auto* wb = static_cast<const uint8_t*>(w);
     const int64_t groups = rows / kLanes;
+    if (nt == 1) {
+        // One group at a time: one stream from memory (two side by side read slower).
+        for (int64_t g = 0; g < groups; ++g)
+            groups_one_token<1>(n / 32, wb + gs * static_cast<uint64_t>(g), gs, act[0], y + kLanes * g);
+        return;
+    }
+    alignas(64) ChunkActs A;
     for (int64_t g = 0; g < groups; g += kSetGroups)
         group_set(n / 32, std::min(kSetGroups, groups - g), wb + gs * static_cast<uint64_t>(g), gs, act, nt,
                   y + kLanes * g, ys, A);
