@@ -31,7 +31,8 @@ namespace qlm::kernels::avx512 {
 namespace {
 
 constexpr int kLanes = static_cast<int>(kX16Rows);
-// Blocks per pass: their codes (16 KiB a group) stay in L1 while each token pair reads them.
+// Blocks per pass: their codes and scales (17 KiB a group) stay in L1 while each token pair reads
+// them.
 constexpr int64_t kChunk = 32;
 // Groups sharing one pass's activation sums (the matmul's row tiles are two groups).
 constexpr int64_t kSetGroups = 2;
@@ -54,9 +55,8 @@ void chunk_acts(const BlockQ8_0* const* a, int64_t b0, int64_t nc, int64_t nt, C
         }
 }
 
-// Tokens t0 .. t0 + NT − 1 (NT = 1 or 2) over nc blocks of one group starting at block b0 (codes
-// and scales: the group's block b0); acc[8·k + l] (token t0 + k, lane l) in and out, held in
-// registers meanwhile.
+// Tokens t0 .. t0 + NT − 1 (NT = 1 or 2) over blocks b0 .. b0 + nc − 1 of the group at grp;
+// acc[8·k + l] (token t0 + k, lane l) in and out, held in registers meanwhile.
 template <int NT>
 [[gnu::always_inline]] inline void chunk_tokens(const uint8_t* grp, int64_t nc,
                                                 const ChunkActs& A, const BlockQ8_0* const* a, int64_t b0, int t0,
