@@ -237,6 +237,14 @@ void matmul(const WeightView& w, const float* x, int64_t n_tokens, float* y) {
 void dequantize_row(const WeightView& w, int64_t r, float* out) {
     const FormatOps& f = format_ops(w.type);
     if (r < 0 || r >= w.rows) throw_error("dequantize_row: row {} outside 0..{}", r, w.rows - 1);
+    const X16Layout* x16 = w.x16 ? x16_layout(w.type) : nullptr;
+    if (x16 && r < w.rows / kX16Rows * kX16Rows) {
+        // From the repacked copy: the original rows may have been dropped from memory.
+        std::vector<uint8_t> row(format_row_bytes(f, w.cols));
+        x16->unpack_row(w.x16, w.cols, r, row.data());
+        f.dequantize_row(row.data(), out, w.cols);
+        return;
+    }
     f.dequantize_row(static_cast<const uint8_t*>(w.data) + static_cast<uint64_t>(r) * w.row_stride, out, w.cols);
 }
 

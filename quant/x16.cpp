@@ -5,15 +5,18 @@
 
 #include "quant/q4_0_x16.h"
 #include "quant/q4_k_x16.h"
+#include "quant/q8_0_x16.h"
 
 namespace qlm {
 
 const X16Layout* x16_layout(GgmlType t) {
-    static constexpr X16Layout kQ4_0{q4_0_x16_group_bytes, repack_q4_0_x16};
-    static constexpr X16Layout kQ4_K{q4_k_x16_group_bytes, repack_q4_k_x16};
+    static constexpr X16Layout kQ4_0{q4_0_x16_group_bytes, repack_q4_0_x16, unpack_q4_0_x16_row};
+    static constexpr X16Layout kQ4_K{q4_k_x16_group_bytes, repack_q4_k_x16, unpack_q4_k_x16_row};
+    static constexpr X16Layout kQ8_0{q8_0_x16_group_bytes, repack_q8_0_x16, unpack_q8_0_x16_row};
     switch (t) {
         case GgmlType::Q4_0: return &kQ4_0;
         case GgmlType::Q4_K: return &kQ4_K;
+        case GgmlType::Q8_0: return &kQ8_0;
         default: return nullptr;
     }
 }

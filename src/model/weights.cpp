@@ -230,8 +230,15 @@ const float* ModelWeights::vector(const std::string& name, int64_t n, bool requi
         throw_error("{}: tensor '{}' has shape {}, expected [{}]", file_.path(), name, shape_str(t), n);
     const FormatOps* f = find_format(t.type);
     if (!f) throw_error("{}: tensor '{}' has type {}, which qlm cannot compute yet", file_.path(), name, type_name(t.type));
-    if (t.type == GgmlType::F32 && reinterpret_cast<uintptr_t>(t.data) % alignof(float) == 0)
-        return reinterpret_cast<const float*>(t.data);
+    if (t.type == GgmlType::F32) {
+        // Copied even where it could be read in place: a read of a page of the mapping maps the
+        // whole large folio around it, so reading a norm in place once per token would bring back
+        // megabytes of the neighbouring matrices that repack_x16 dropped.
+        auto buf = std::make_unique<float[]>(static_cast<size_t>(n));
+        std::memcpy(buf.get(), t.data, static_cast<size_t>(n) * sizeof(float));
+        owned_.push_back(std::move(buf));
+        return owned_.back().get();
+    }
     if (n % f->block_size != 0)
         throw_error("{}: tensor '{}' ({} elements) is not a whole number of {} blocks", file_.path(), name, n,
                     type_name(t.type));

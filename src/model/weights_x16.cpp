@@ -2,8 +2,8 @@
 // (quant/x16.h: Q4_0, Q4_K) when the active kernel set has a batch for the format's layout
 // (AVX-512; AVX2 for Q4_0): a decode step then streams each group sequentially. The mmap'd
 // original rows are dropped from memory once copied (read again from the file by anything that
-// still reads them: the token embedding rows of a tied output, the rows past the last group), so
-// the model stays resident only once.
+// still reads them: the rows past the last group; the token embedding of a tied output head reads
+// its rows from the copy), so the model stays resident only once.
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -65,6 +65,9 @@ void ModelWeights::repack_x16() {
         if (std::none_of(jobs.begin(), jobs.end(), [&](const Job& j) { return j.dst == dst; })) jobs.push_back({w, dst});
         w->x16 = dst;
     }
+    // The token embedding of a tied output head: its lookups read the repacked copy too.
+    if (const auto it = offset.find(token_embd.data); it != offset.end() && token_embd.type == output.type)
+        token_embd.x16 = x16_.get() + it->second;
     // The copies on all cores (~0.4 s for a 600 MB model on two).
     std::atomic<size_t> next{0};
     auto work = [&] {

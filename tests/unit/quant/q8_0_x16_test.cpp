@@ -1,0 +1,177 @@
+// Q8_0 matrices repacked in groups of 16 rows (quant/q8_0_x16.h): the layout round-trips every row
+// byte for byte, and on AVX-512 the repacked batch gives the scalar reference's bits (so dot_q8_0's
+// and gemm_batch_q8_0's) for 1..8 tokens, random and extreme blocks (codes −128 and 127, scales
+// from tiny to large) and activations (±127), every block count 1..130, and through matmul with
+// row counts that leave tails of every size and prompts of more than 8 tokens. The repacked view
+// also gives today's results on the sets that do not repack (AVX2, scalar).
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <vector>
+
+#include "quant/format_q8_0.h"
+#include "quant/formats.h"
+#include "quant/fp16.h"
+#include "quant/kernel_set.h"
+#include "quant/kernels/kernels.h"
+#include "quant/matmul.h"
+#include "quant/q8_0_x16.h"
+#include "tests/unit/quant/x16_test_support.h"
+
+namespace qlm {
+namespace {
+
+using x16_test::activations;
+using x16_test::Packed;
+using x16_test::repacked;
+
+// Random: random codes, small random scales; Max / Min: every code 127 / −128, scale 1;
+// Alternating: codes −128 and 127 in turn, scales of random magnitude 2^−14..2^7.
+enum class Fill { Random, Max, Min, Alternating };
+constexpr Fill kFills[] = {Fill::Random, Fill::Max, Fill::Min, Fill::Alternating};
+
+std::vector<uint8_t> q8_0_matrix(int64_t rows, int64_t nb, uint64_t row_stride, Fill fill, std::mt19937& rng) {
+    std::vector<uint8_t> m(row_stride * static_cast<uint64_t>(rows), 0xA5);
+    std::uniform_real_distribution<float> u(-0.05f, 0.05f);
+    std::uniform_int_distribution<int> e(-14, 7);
+    for (int64_t r = 0; r < rows; ++r) {
+        auto* row = reinterpret_cast<BlockQ8_0*>(m.data() + row_stride * static_cast<uint64_t>(r));
+        for (int64_t b = 0; b < nb; ++b) {
+            float d = 1.f;
+            if (fill == Fill::Random) d = u(rng);
+            if (fill == Fill::Alternating) d = std::ldexp(rng() % 2 ? 1.5f : -1.25f, e(rng));
+            row[b].d = fp32_to_fp16(d);
+            for (int k = 0; k < 32; ++k) {
+                switch (fill) {
+                    case Fill::Random: row[b].qs[k] = static_cast<int8_t>(rng()); break;
+                    case Fill::Max: row[b].qs[k] = 127; break;
+                    case Fill::Min: row[b].qs[k] = -128; break;
+                    case Fill::Alternating: row[b].qs[k] = (k + r) % 2 ? 127 : -128; break;
+                }
+            }
+        }
+    }
+    return m;
+}
+
+TEST(Q8_0x16, LayoutRoundTripsEveryRow) {
+    std::mt19937 rng(5);
+    for (int64_t nb : {1, 2, 3, 18, 64}) {
+        for (Fill fill : kFills) {
+            const int64_t cols = 32 * nb, rows = 48;
+            const uint64_t stride = 34 * static_cast<uint64_t>(nb) + 7;
+            const auto m = q8_0_matrix(rows, nb, stride, fill, rng);
+            EXPECT_EQ(q8_0_x16_group_bytes(cols) % 64, 0u);
+            auto buf = make_aligned_bytes(q8_0_x16_group_bytes(cols) * 3);
+            repack_q8_0_x16(m.data(), stride, cols, 3, buf.get());
+            std::vector<uint8_t> row(34 * static_cast<size_t>(nb));
+            for (int64_t r = 0; r < rows; ++r) {
+                unpack_q8_0_x16_row(buf.get(), cols, r, row.data());
+                ASSERT_EQ(std::memcmp(row.data(), m.data() + stride * static_cast<uint64_t>(r), row.size()), 0)
+                    << "blocks=" << nb << " row=" << r;
+            }
+        }
+    }
+}
+
+// The kernel alone against the scalar reference on the repacked rows and against gemm_batch_q8_0
+// on the original rows: the same bits, nothing written past the rows x tokens outputs.
+void expect_kernel_bits(int64_t nb, int64_t rows, Fill fill, int kind, std::mt19937& rng) {
+    const FormatOps& af = format_ops(GgmlType::Q8_0);
+    const int64_t n = 32 * nb;
+    const uint64_t stride = 34 * static_cast<uint64_t>(nb) + 3;
+    const auto m = q8_0_matrix(rows, nb, stride, fill, rng);
+    const WeightView w{.type = GgmlType::Q8_0, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
+    const Packed p = repacked(w);
+    const uint64_t gs = q8_0_x16_group_bytes(n);
+    const auto x = activations(kGemmBatchTokens, n, kind, rng);
+    const uint64_t arb = format_row_bytes(af, n);
+    std::vector<uint8_t> a(arb * kGemmBatchTokens);
+    for (int64_t t = 0; t < kGemmBatchTokens; ++t) af.quantize_activation(x.data() + t * n, a.data() + arb * t, n);
+    for (int64_t nt = 1; nt <= kGemmBatchTokens; ++nt) {
+        const int64_t ys = rows + 3;
+        std::vector<float> want(static_cast<size_t>(ys * (kGemmBatchTokens + 1)), -7.f), got = want, orig = want;
+        gemm_q8_0_x16_reference(n, rows, p.view.x16, gs, a.data(), arb, nt, want.data(), ys);
+        kernels::avx512::gemm_batch_q8_0_x16(n, rows, p.view.x16, gs, a.data(), arb, nt, got.data(), ys);
+        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+            << "blocks=" << nb << " rows=" << rows << " tokens=" << nt << " fill=" << static_cast<int>(fill)
+            << " kind=" << kind;
+        kernels::avx512::gemm_batch_q8_0(n, rows, m.data(), stride, a.data(), arb, nt, orig.data(), ys);
+        ASSERT_EQ(std::memcmp(got.data(), orig.data(), got.size() * sizeof(float)), 0)
+            << "blocks=" << nb << " rows=" << rows << " tokens=" << nt << " fill=" << static_cast<int>(fill);
+    }
+}
+
+TEST(Q8_0x16, KernelGivesTheScalarReferenceBits) {
+    if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "this CPU has no avx512";
+    std::mt19937 rng(99);
+    // Every block count across the 32-block chunks, random blocks.
+    for (int64_t nb = 1; nb <= 130; ++nb) expect_kernel_bits(nb, nb % 2 ? 16 : 48, Fill::Random, static_cast<int>(nb % 5), rng);
+    // Extreme blocks against every kind of activation (±127 among them), more rows.
+    for (int64_t nb : {1, 3, 33, 70})
+        for (int64_t rows : {16, 32, 80})
+            for (Fill fill : kFills)
+                for (int kind = 0; kind < 5; ++kind) expect_kernel_bits(nb, rows, fill, kind, rng);
+}
+
+// Through matmul: tails of rows (not whole groups of 16), token counts 1..20, on every ISA the CPU
+// has: the repacked view gives the original view's bits, and on AVX-512 the scalar dots' (whatever
+// the batch a token comes in).
+TEST(Q8_0x16, MatmulWithTailsEqualsTheReference) {
+    std::mt19937 rng(7);
+    const FormatOps& f = format_ops(GgmlType::Q8_0);
+    const FormatOps& af = format_ops(GgmlType::Q8_0);
+    for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
+        if (!cpu_supports(isa)) continue;
+        for (int64_t rows : {16, 17, 31, 33, 47, 64, 100}) {
+            for (int64_t nb : {2, 7, 35}) {
+                const int64_t n = 32 * nb;
+                const uint64_t stride = 34 * static_cast<uint64_t>(nb);
+                const auto m = q8_0_matrix(rows, nb, stride, rows % 3 == 0 ? Fill::Alternating : Fill::Random, rng);
+                const WeightView w{.type = GgmlType::Q8_0, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
+                const Packed p = repacked(w);
+                for (int64_t nt = 1; nt <= 20; ++nt) {
+                    const auto x = activations(nt, n, static_cast<int>(nt % 5), rng);
+                    std::vector<float> orig(static_cast<size_t>(nt * rows)), got(orig.size());
+                    matmul(w, x.data(), nt, orig.data(), isa);
+                    matmul(p.view, x.data(), nt, got.data(), isa);
+                    ASSERT_EQ(std::memcmp(got.data(), orig.data(), got.size() * sizeof(float)), 0)
+                        << isa_name(isa) << " rows=" << rows << " blocks=" << nb << " tokens=" << nt;
+                    if (isa != Isa::Avx512) continue;
+                    std::vector<uint8_t> a(format_row_bytes(af, n));
+                    for (int64_t t = 0; t < nt; ++t) {
+                        af.quantize_activation(x.data() + t * n, a.data(), n);
+                        for (int64_t r = 0; r < rows; ++r) {
+                            const float want = f.vec_dot_scalar(n, m.data() + stride * static_cast<uint64_t>(r), a.data());
+                            const float g = got[static_cast<size_t>(t * rows + r)];
+                            ASSERT_EQ(std::memcmp(&g, &want, sizeof(float)), 0)
+                                << "rows=" << rows << " blocks=" << nb << " tokens=" << nt << " t=" << t << " r=" << r
+                                << ": " << g << " vs " << want;
+                        }
+                    }
+                }
+            }
+        }
+    }
+}
+
+// Lookups (a tied output head's token embedding) read the groups' rows from the repacked copy,
+// whatever the original rows hold by then, and the rows past the last group from the original.
+TEST(Q8_0x16, DequantizeRowReadsTheRepackedCopy) {
+    std::mt19937 rng(3);
+    const int64_t rows = 37, nb = 5, n = 32 * nb;
+    const uint64_t stride = 34 * nb;
+    auto m = q8_0_matrix(rows, nb, stride, Fill::Random, rng);
+    const WeightView w{.type = GgmlType::Q8_0, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
+    std::vector<float> want(static_cast<size_t>(rows * n)), got(want.size());
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(w, r, want.data() + r * n);
+    const Packed p = repacked(w);
+    std::memset(m.data(), 0x55, stride * 32);  // the grouped rows' originals, overwritten
+    for (int64_t r = 0; r < rows; ++r) dequantize_row(p.view, r, got.data() + r * n);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+}
+
+}  // namespace
+}  // namespace qlm
