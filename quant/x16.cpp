@@ -3,6 +3,7 @@
 #include <cstdlib>
 #include <new>
 
+#include "quant/f16_x16.h"
 #include "quant/q4_0_x16.h"
 #include "quant/q4_k_x16.h"
 
@@ -11,7 +12,9 @@ namespace qlm {
 const X16Layout* x16_layout(GgmlType t) {
     static constexpr X16Layout kQ4_0{q4_0_x16_group_bytes, repack_q4_0_x16};
     static constexpr X16Layout kQ4_K{q4_k_x16_group_bytes, repack_q4_k_x16};
+    static constexpr X16Layout kF16{f16_x16_group_bytes, repack_f16_x16};
     switch (t) {
+        case GgmlType::F16: return &kF16;
         case GgmlType::Q4_0: return &kQ4_0;
         case GgmlType::Q4_K: return &kQ4_K;
         default: return nullptr;

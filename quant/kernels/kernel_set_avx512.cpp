@@ -15,7 +15,7 @@ constinit const KernelSet avx512_set = make_kernel_set(
      .axpy_f16_lanes = avx512::axpy_f16_lanes, .axpy_f16_lanes_rows = avx512::axpy_f16_lanes_rows},
     {
         {GgmlType::F32, {.gemm_batch = avx512::gemm_batch_f32}},
-        {GgmlType::F16, {.gemm_batch = avx512::gemm_batch_f16}},
+        {GgmlType::F16, {.gemm_batch = avx512::gemm_batch_f16, .gemm_batch_x16 = avx512::gemm_batch_f16_x16}},
         {GgmlType::Q8_0, {avx512::dot_q8_0, avx512::gemm4x3_q8_0, nullptr, nullptr, avx512::gemm_batch_q8_0}},
         {GgmlType::Q4_0,
          {avx512::dot_q4_0, avx512::gemm4x3_q4_0, nullptr, nullptr, avx512::gemm_batch_q4_0, true,

@@ -1,0 +1,37 @@
+#include "quant/f16_x16.h"
+
+#include <cstring>
+
+namespace qlm {
+
+namespace {
+// Byte offset of (row i of the group, column c) in a group of `cols` columns.
+uint64_t offset(int64_t cols, int64_t i, int64_t c) {
+    const int64_t n8 = cols / 8;
+    if (c < 8 * n8) return static_cast<uint64_t>(256 * (c / 8) + 32 * (i / 2) + 16 * (i % 2) + 2 * (c % 8));
+    return static_cast<uint64_t>(256 * n8 + 32 * (c - 8 * n8) + 2 * i);
+}
+}  // namespace
+
+uint64_t f16_x16_group_bytes(int64_t cols) { return (32 * static_cast<uint64_t>(cols) + 63) / 64 * 64; }
+
+void repack_f16_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t groups, void* dst) {
+    const uint64_t gb = f16_x16_group_bytes(cols);
+    const int64_t n8 = cols / 8;
+    for (int64_t g = 0; g < groups; ++g) {
+        uint8_t* out = static_cast<uint8_t*>(dst) + gb * static_cast<uint64_t>(g);
+        std::memset(out + 32 * static_cast<uint64_t>(cols), 0, gb - 32 * static_cast<uint64_t>(cols));
+        for (int64_t i = 0; i < kX16Rows; ++i) {
+            const uint8_t* row = static_cast<const uint8_t*>(src) + row_stride * static_cast<uint64_t>(g * kX16Rows + i);
+            for (int64_t b = 0; b < n8; ++b) std::memcpy(out + offset(cols, i, 8 * b), row + 16 * b, 16);
+            for (int64_t c = 8 * n8; c < cols; ++c) std::memcpy(out + offset(cols, i, c), row + 2 * c, 2);
+        }
+    }
+}
+
+void unpack_f16_x16_row(const void* packed, int64_t cols, int64_t r, uint16_t* dst_row) {
+    const uint8_t* in = static_cast<const uint8_t*>(packed) + f16_x16_group_bytes(cols) * static_cast<uint64_t>(r / kX16Rows);
+    for (int64_t c = 0; c < cols; ++c) std::memcpy(dst_row + c, in + offset(cols, r % kX16Rows, c), 2);
+}
+
+}  // namespace qlm

@@ -1,0 +1,153 @@
+// The F16 batch on rows repacked in groups of 16 (quant/f16_x16.h; = qlm::GemmBatchFn with ws the
+// bytes between groups, rows a multiple of 16) for 1..8 tokens: every output the bits of
+// gemm_batch_f16 (and of the scalar dot_f16_batch over the whole groups of 8, the tail after
+// them added one fused product at a time). Each row's 8 columns of a block widen into one 8-lane
+// register (lane j: the columns j mod 8, one FMA per block, blocks in order), reduced in
+// hsum_avx's order by hsums16. The activations are widened to f32 once per call, so an FMA costs
+// one conversion (one token: 16 accumulators, a group read as one sequential run) or a fraction
+// of one (several: 4 rows x up to 6 tokens per pass, each widened weight vector shared by the
+// tokens). The conversions stay 256-bit: on Zen 4 a 512-bit vcvtph2ps costs more than two.
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+#include <vector>
+
+#include "quant/fp16.h"
+#include "quant/kernels/kernels.h"
+#include "quant/kernels/x86_int8_headers.h"
+
+#if defined(__GNUC__) && !defined(__clang__)
+#pragma GCC diagnostic ignored "-Wuninitialized"
+#pragma GCC diagnostic ignored "-Wmaybe-uninitialized"
+#endif
+
+QLM_AVX512_TARGET_BEGIN
+
+#include "quant/kernels/hsums16_avx512.h"
+
+namespace qlm::kernels::avx512 {
+
+namespace {
+
+constexpr int kMaxTokens = 6;  // tokens per pass of 4 rows: 24 accumulators, 4 weights, 1 activation
+
+// nt f16 activation rows (as bytes apart) widened into buf, n floats each.
+void widen(int64_t n, const uint8_t* a, uint64_t as, int64_t nt, float* buf) {
+    for (int64_t t = 0; t < nt; ++t) {
+        const auto* src = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
+        float* dst = buf + t * n;
+        int64_t i = 0;
+        for (; i + 16 <= n; i += 16)
+            _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+        for (; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
+    }
+}
+
+// The sums of 16 8-lane accumulators (hsum_avx's order) in order.
+inline __m512 hsums(const __m256 (&acc)[16]) {
+    __m512 pairs[8];
+    for (int p = 0; p < 8; ++p) pairs[p] = _mm512_insertf32x8(_mm512_castps256_ps512(acc[2 * p]), acc[2 * p + 1], 1);
+    return hsums16(pairs);
+}
+
+// Output (row r of the group, token t) after the whole blocks: the tail columns one fused product
+// at a time (f16 products are exact, so as the vector FMA).
+inline float tail(float s, int64_t n, const uint8_t* group, int64_t r, const float* a) {
+    const int64_t n8 = n / 8 * 8;
+    for (int64_t c = n8; c < n; ++c) {
+        uint16_t h;
+        std::memcpy(&h, group + 32 * c + 2 * r, 2);
+        s = std::fma(fp16_to_fp32(h), a[c], s);
+    }
+    return s;
+}
+
+// One token, the 16 rows of one group: 16 accumulators, one conversion per FMA.
+void group_one(int64_t n, const uint8_t* group, const float* a, float* y) {
+    __m256 acc[16];
+    for (auto& v : acc) v = _mm256_setzero_ps();
+    const int64_t nb = n / 8;
+    const uint8_t* blk = group;
+    for (int64_t b = 0; b < nb; ++b, blk += 256) {
+        const __m256 av = _mm256_loadu_ps(a + 8 * b);
+        for (int r = 0; r < 16; ++r)
+            acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r))), av,
+                                     acc[r]);
+    }
+    alignas(64) float s[16];
+    _mm512_store_ps(s, hsums(acc));
+    if (n % 8)
+        for (int r = 0; r < 16; ++r) s[r] = tail(s[r], n, group, r, a);
+    _mm512_storeu_ps(y, _mm512_load_ps(s));
+}
+
+// T tokens (activations a, n floats apart), rows 4q..4q+3 of one group; y[t·ys + r]. Each
+// widened weight vector meets the T tokens.
+template <int T>
+void quarter_tokens(int64_t n, const uint8_t* group, int q, const float* a, float* y, int64_t ys) {
+    __m256 acc[T][4];
+    for (auto& row : acc)
+        for (auto& v : row) v = _mm256_setzero_ps();
+    const int64_t nb = n / 8;
+    const uint8_t* blk = group + 64 * q;
+    for (int64_t b = 0; b < nb; ++b, blk += 256) {
+        __m256 w[4];
+        for (int r = 0; r < 4; ++r) w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
+        for (int t = 0; t < T; ++t) {
+            const __m256 av = _mm256_loadu_ps(a + t * n + 8 * b);
+            for (int r = 0; r < 4; ++r) acc[t][r] = _mm256_fmadd_ps(w[r], av, acc[t][r]);
+        }
+    }
+    // Four tokens per reduction (the last ones repeated where T is not a multiple of 4).
+    for (int t0 = 0; t0 < T; t0 += 4) {
+        __m256 four[16];
+        for (int k = 0; k < 4; ++k)
+            for (int r = 0; r < 4; ++r) four[4 * k + r] = acc[t0 + k < T ? t0 + k : T - 1][r];
+        alignas(64) float s[16];
+        _mm512_store_ps(s, hsums(four));
+        for (int k = 0; k < 4 && t0 + k < T; ++k)
+            for (int r = 0; r < 4; ++r)
+                y[(t0 + k) * ys + 4 * q + r] = n % 8 ? tail(s[4 * k + r], n, group, 4 * q + r, a + (t0 + k) * n) : s[4 * k + r];
+    }
+}
+
+void group_tokens(int64_t n, const uint8_t* group, const float* a, int64_t nt, float* y, int64_t ys) {
+    for (int64_t t = 0; t < nt; t += kMaxTokens) {
+        const float* at = a + t * n;
+        float* yt = y + t * ys;
+        for (int q = 0; q < 4; ++q) {
+            switch (std::min<int64_t>(kMaxTokens, nt - t)) {
+                case 6: quarter_tokens<6>(n, group, q, at, yt, ys); break;
+                case 5: quarter_tokens<5>(n, group, q, at, yt, ys); break;
+                case 4: quarter_tokens<4>(n, group, q, at, yt, ys); break;
+                case 3: quarter_tokens<3>(n, group, q, at, yt, ys); break;
+                case 2: quarter_tokens<2>(n, group, q, at, yt, ys); break;
+                default: quarter_tokens<1>(n, group, q, at, yt, ys); break;
+            }
+        }
+    }
+}
+
+}  // namespace
+
+void gemm_batch_f16_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                        float* y, int64_t ys) {
+    if (n <= 0 || rows <= 0 || nt <= 0) return;
+    // The widened activations: one buffer per thread, grown to the largest call.
+    thread_local std::vector<float> buf;
+    const auto need = static_cast<size_t>(n * nt);
+    if (buf.size() < need) buf.resize(need);
+    widen(n, static_cast<const uint8_t*>(a), as, nt, buf.data());
+    const auto* groups = static_cast<const uint8_t*>(w);
+    for (int64_t g = 0; g < rows / 16; ++g) {
+        const uint8_t* group = groups + ws * static_cast<uint64_t>(g);
+        if (nt == 1)
+            group_one(n, group, buf.data(), y + 16 * g);
+        else
+            group_tokens(n, group, buf.data(), nt, y + 16 * g, ys);
+    }
+}
+
+}  // namespace qlm::kernels::avx512
+
+QLM_AVX512_TARGET_END
