@@ -8,6 +8,7 @@
 // of one (several: 4 rows x up to 6 tokens per pass, each widened weight vector shared by the
 // tokens). The conversions stay 256-bit: on Zen 4 a 512-bit vcvtph2ps costs more than two.
 #include <algorithm>
+#include <cstdint>
 #include <cmath>
 #include <cstring>
 #include <vector>
@@ -30,15 +31,16 @@ namespace qlm::kernels::avx512 {
 namespace {
 
 constexpr int kMaxTokens = 6;  // tokens per pass of 4 rows: 24 accumulators, 4 weights, 1 activation
+constexpr int64_t kChunkBlocks = 128;  // blocks of 8 columns per chunk: a pass reads 8 KiB of weights, 4 KiB per token
 
 // nt f16 activation rows (as bytes apart) widened into buf, n floats each.
-void widen(int64_t n, const uint8_t* a, uint64_t as, int64_t nt, float* buf) {
+void widen(int64_t n, const uint8_t* a, uint64_t as, int64_t nt, float* buf, int64_t an) {
     for (int64_t t = 0; t < nt; ++t) {
         const auto* src = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
-        float* dst = buf + t * n;
+        float* dst = buf + t * an;
         int64_t i = 0;
-        for (; i + 16 <= n; i += 16)
-            _mm512_storeu_ps(dst + i, _mm512_cvtph_ps(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(src + i))));
+        for (; i + 8 <= n; i += 8)
+            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
         for (; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
     }
 }
@@ -81,50 +83,59 @@ void group_one(int64_t n, const uint8_t* group, const float* a, float* y) {
     _mm512_storeu_ps(y, _mm512_load_ps(s));
 }
 
-// T tokens (activations a, n floats apart), rows 4q..4q+3 of one group; y[t·ys + r]. Each
-// widened weight vector meets the T tokens.
+// T tokens (activations a, n floats apart), all 16 rows of one group; y[t·ys + r]. The columns
+// go in chunks of kChunkBlocks blocks (the chunk's weights and activations stay in L1), each
+// chunk in four passes of 4 rows x T tokens: every widened weight vector meets the T tokens, and
+// the accumulators of the passes wait in acc between chunks.
 template <int T>
-void quarter_tokens(int64_t n, const uint8_t* group, int q, const float* a, float* y, int64_t ys) {
-    __m256 acc[T][4];
-    for (auto& row : acc)
-        for (auto& v : row) v = _mm256_setzero_ps();
+void group_tokens_t(int64_t n, const uint8_t* group, const float* a, int64_t an, float* y, int64_t ys) {
+    alignas(32) float acc[4][T][4][8] = {};
     const int64_t nb = n / 8;
-    const uint8_t* blk = group + 64 * q;
-    for (int64_t b = 0; b < nb; ++b, blk += 256) {
-        __m256 w[4];
-        for (int r = 0; r < 4; ++r) w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
-        for (int t = 0; t < T; ++t) {
-            const __m256 av = _mm256_loadu_ps(a + t * n + 8 * b);
-            for (int r = 0; r < 4; ++r) acc[t][r] = _mm256_fmadd_ps(w[r], av, acc[t][r]);
+    for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
+        const int64_t b1 = std::min(nb, b0 + kChunkBlocks);
+        for (int q = 0; q < 4; ++q) {
+            __m256 v[T][4];
+            for (int t = 0; t < T; ++t)
+                for (int r = 0; r < 4; ++r) v[t][r] = _mm256_load_ps(acc[q][t][r]);
+            const uint8_t* blk = group + 256 * b0 + 64 * q;
+            for (int64_t b = b0; b < b1; ++b, blk += 256) {
+                __m256 w[4];
+                for (int r = 0; r < 4; ++r)
+                    w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
+                for (int t = 0; t < T; ++t) {
+                    const __m256 av = _mm256_load_ps(a + t * an + 8 * b);
+                    for (int r = 0; r < 4; ++r) v[t][r] = _mm256_fmadd_ps(w[r], av, v[t][r]);
+                }
+            }
+            for (int t = 0; t < T; ++t)
+                for (int r = 0; r < 4; ++r) _mm256_store_ps(acc[q][t][r], v[t][r]);
         }
     }
-    // Four tokens per reduction (the last ones repeated where T is not a multiple of 4).
-    for (int t0 = 0; t0 < T; t0 += 4) {
-        __m256 four[16];
-        for (int k = 0; k < 4; ++k)
-            for (int r = 0; r < 4; ++r) four[4 * k + r] = acc[t0 + k < T ? t0 + k : T - 1][r];
+    for (int t = 0; t < T; ++t) {
+        __m256 rows[16];
+        for (int r = 0; r < 16; ++r) rows[r] = _mm256_load_ps(acc[r / 4][t][r % 4]);
         alignas(64) float s[16];
-        _mm512_store_ps(s, hsums(four));
-        for (int k = 0; k < 4 && t0 + k < T; ++k)
-            for (int r = 0; r < 4; ++r)
-                y[(t0 + k) * ys + 4 * q + r] = n % 8 ? tail(s[4 * k + r], n, group, 4 * q + r, a + (t0 + k) * n) : s[4 * k + r];
+        _mm512_store_ps(s, hsums(rows));
+        for (int r = 0; r < 16; ++r) y[t * ys + r] = n % 8 ? tail(s[r], n, group, r, a + t * an) : s[r];
     }
 }
 
-void group_tokens(int64_t n, const uint8_t* group, const float* a, int64_t nt, float* y, int64_t ys) {
-    for (int64_t t = 0; t < nt; t += kMaxTokens) {
-        const float* at = a + t * n;
+// Passes of equal token counts (8 tokens: 4 + 4, whose passes keep more FMAs per conversion than 6 + 2).
+void group_tokens(int64_t n, const uint8_t* group, const float* a, int64_t an, int64_t nt, float* y, int64_t ys) {
+    const int64_t passes = (nt + kMaxTokens - 1) / kMaxTokens;
+    for (int64_t t = 0, p = 0; t < nt; ++p) {
+        const int64_t count = (nt - t + (passes - p) - 1) / (passes - p);
+        const float* at = a + t * an;
         float* yt = y + t * ys;
-        for (int q = 0; q < 4; ++q) {
-            switch (std::min<int64_t>(kMaxTokens, nt - t)) {
-                case 6: quarter_tokens<6>(n, group, q, at, yt, ys); break;
-                case 5: quarter_tokens<5>(n, group, q, at, yt, ys); break;
-                case 4: quarter_tokens<4>(n, group, q, at, yt, ys); break;
-                case 3: quarter_tokens<3>(n, group, q, at, yt, ys); break;
-                case 2: quarter_tokens<2>(n, group, q, at, yt, ys); break;
-                default: quarter_tokens<1>(n, group, q, at, yt, ys); break;
-            }
+        switch (count) {
+            case 6: group_tokens_t<6>(n, group, at, an, yt, ys); break;
+            case 5: group_tokens_t<5>(n, group, at, an, yt, ys); break;
+            case 4: group_tokens_t<4>(n, group, at, an, yt, ys); break;
+            case 3: group_tokens_t<3>(n, group, at, an, yt, ys); break;
+            case 2: group_tokens_t<2>(n, group, at, an, yt, ys); break;
+            default: group_tokens_t<1>(n, group, at, an, yt, ys); break;
         }
+        t += count;
     }
 }
 
@@ -135,16 +146,19 @@ void gemm_batch_f16_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, con
     if (n <= 0 || rows <= 0 || nt <= 0) return;
     // The widened activations: one buffer per thread, grown to the largest call.
     thread_local std::vector<float> buf;
-    const auto need = static_cast<size_t>(n * nt);
+    // Rows 64 bytes more than a multiple of 64 apart: the tokens' rows fall in different L1 sets.
+    const int64_t an = (n + 15) / 16 * 16 + 16;
+    const auto need = static_cast<size_t>(an * nt + 16);
     if (buf.size() < need) buf.resize(need);
-    widen(n, static_cast<const uint8_t*>(a), as, nt, buf.data());
+    float* const act = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) / 64 * 64);
+    widen(n, static_cast<const uint8_t*>(a), as, nt, act, an);
     const auto* groups = static_cast<const uint8_t*>(w);
     for (int64_t g = 0; g < rows / 16; ++g) {
         const uint8_t* group = groups + ws * static_cast<uint64_t>(g);
         if (nt == 1)
-            group_one(n, group, buf.data(), y + 16 * g);
+            group_one(n, group, act, y + 16 * g);
         else
-            group_tokens(n, group, buf.data(), nt, y + 16 * g, ys);
+            group_tokens(n, group, act, an, nt, y + 16 * g, ys);
     }
 }
 
