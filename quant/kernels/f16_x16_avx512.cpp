@@ -3,15 +3,14 @@
 // gemm_batch_f16 (and of the scalar dot_f16_batch over the whole groups of 8, the tail after
 // them added one fused product at a time). Each row's 8 columns of a block widen into one 8-lane
 // register (lane j: the columns j mod 8, one FMA per block, blocks in order), reduced in
-// hsum_avx's order by hsums16. The activations are widened to f32 once per call, so an FMA costs
-// one conversion (one token: 16 accumulators, a group read as one sequential run) or a fraction
-// of one (several: 4 rows x up to 6 tokens per pass, each widened weight vector shared by the
-// tokens). The conversions stay 256-bit: on Zen 4 a 512-bit vcvtph2ps costs more than two.
+// hsum_avx's order by hsums16. One token: 16 rows' accumulators, a group read as one sequential
+// run, one activation conversion per 16 FMAs. Several: passes of 4 rows x up to 6 tokens over
+// column chunks that stay in L1, each widened weight vector shared by the tokens. Conversions
+// stay 256-bit: on Zen 4 a 512-bit vcvtph2ps costs more than two 256-bit ones.
 #include <algorithm>
 #include <cstdint>
 #include <cmath>
 #include <cstring>
-#include <vector>
 
 #include "quant/fp16.h"
 #include "quant/kernels/kernels.h"
@@ -33,16 +32,9 @@ namespace {
 constexpr int kMaxTokens = 6;  // tokens per pass of 4 rows: 24 accumulators, 4 weights, 1 activation
 constexpr int64_t kChunkBlocks = 128;  // blocks of 8 columns per chunk: a pass reads 8 KiB of weights, 4 KiB per token
 
-// nt f16 activation rows (as bytes apart) widened into buf, n floats each.
-void widen(int64_t n, const uint8_t* a, uint64_t as, int64_t nt, float* buf, int64_t an) {
-    for (int64_t t = 0; t < nt; ++t) {
-        const auto* src = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
-        float* dst = buf + t * an;
-        int64_t i = 0;
-        for (; i + 8 <= n; i += 8)
-            _mm256_storeu_ps(dst + i, _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + i))));
-        for (; i < n; ++i) dst[i] = fp16_to_fp32(src[i]);
-    }
+// The 8 f16 activations of block b of a row, widened.
+inline __m256 act8(const uint16_t* a, int64_t b) {
+    return _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(a + 8 * b)));
 }
 
 // The sums of 16 8-lane accumulators (hsum_avx's order) in order.
@@ -54,24 +46,24 @@ inline __m512 hsums(const __m256 (&acc)[16]) {
 
 // Output (row r of the group, token t) after the whole blocks: the tail columns one fused product
 // at a time (f16 products are exact, so as the vector FMA).
-inline float tail(float s, int64_t n, const uint8_t* group, int64_t r, const float* a) {
+inline float tail(float s, int64_t n, const uint8_t* group, int64_t r, const uint16_t* a) {
     const int64_t n8 = n / 8 * 8;
     for (int64_t c = n8; c < n; ++c) {
         uint16_t h;
         std::memcpy(&h, group + 32 * c + 2 * r, 2);
-        s = std::fma(fp16_to_fp32(h), a[c], s);
+        s = std::fma(fp16_to_fp32(h), fp16_to_fp32(a[c]), s);
     }
     return s;
 }
 
 // One token, the 16 rows of one group: 16 accumulators, one conversion per FMA.
-void group_one(int64_t n, const uint8_t* group, const float* a, float* y) {
+void group_one(int64_t n, const uint8_t* group, const uint16_t* a, float* y) {
     __m256 acc[16];
     for (auto& v : acc) v = _mm256_setzero_ps();
     const int64_t nb = n / 8;
     const uint8_t* blk = group;
     for (int64_t b = 0; b < nb; ++b, blk += 256) {
-        const __m256 av = _mm256_loadu_ps(a + 8 * b);
+        const __m256 av = act8(a, b);
         for (int r = 0; r < 16; ++r)
             acc[r] = _mm256_fmadd_ps(_mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r))), av,
                                      acc[r]);
@@ -88,7 +80,9 @@ void group_one(int64_t n, const uint8_t* group, const float* a, float* y) {
 // chunk in four passes of 4 rows x T tokens: every widened weight vector meets the T tokens, and
 // the accumulators of the passes wait in acc between chunks.
 template <int T>
-void group_tokens_t(int64_t n, const uint8_t* group, const float* a, int64_t an, float* y, int64_t ys) {
+void group_tokens_t(int64_t n, const uint8_t* group, const uint8_t* a, uint64_t as, float* y, int64_t ys) {
+    const uint16_t* at[T];
+    for (int t = 0; t < T; ++t) at[t] = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
     alignas(32) float acc[4][T][4][8] = {};
     const int64_t nb = n / 8;
     for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
@@ -103,7 +97,7 @@ void group_tokens_t(int64_t n, const uint8_t* group, const float* a, int64_t an,
                 for (int r = 0; r < 4; ++r)
                     w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
                 for (int t = 0; t < T; ++t) {
-                    const __m256 av = _mm256_load_ps(a + t * an + 8 * b);
+                    const __m256 av = act8(at[t], b);
                     for (int r = 0; r < 4; ++r) v[t][r] = _mm256_fmadd_ps(w[r], av, v[t][r]);
                 }
             }
@@ -116,24 +110,24 @@ void group_tokens_t(int64_t n, const uint8_t* group, const float* a, int64_t an,
         for (int r = 0; r < 16; ++r) rows[r] = _mm256_load_ps(acc[r / 4][t][r % 4]);
         alignas(64) float s[16];
         _mm512_store_ps(s, hsums(rows));
-        for (int r = 0; r < 16; ++r) y[t * ys + r] = n % 8 ? tail(s[r], n, group, r, a + t * an) : s[r];
+        for (int r = 0; r < 16; ++r) y[t * ys + r] = n % 8 ? tail(s[r], n, group, r, at[t]) : s[r];
     }
 }
 
 // Passes of equal token counts (8 tokens: 4 + 4, whose passes keep more FMAs per conversion than 6 + 2).
-void group_tokens(int64_t n, const uint8_t* group, const float* a, int64_t an, int64_t nt, float* y, int64_t ys) {
+void group_tokens(int64_t n, const uint8_t* group, const uint8_t* a, uint64_t as, int64_t nt, float* y, int64_t ys) {
     const int64_t passes = (nt + kMaxTokens - 1) / kMaxTokens;
     for (int64_t t = 0, p = 0; t < nt; ++p) {
         const int64_t count = (nt - t + (passes - p) - 1) / (passes - p);
-        const float* at = a + t * an;
+        const uint8_t* at = a + as * static_cast<uint64_t>(t);
         float* yt = y + t * ys;
         switch (count) {
-            case 6: group_tokens_t<6>(n, group, at, an, yt, ys); break;
-            case 5: group_tokens_t<5>(n, group, at, an, yt, ys); break;
-            case 4: group_tokens_t<4>(n, group, at, an, yt, ys); break;
-            case 3: group_tokens_t<3>(n, group, at, an, yt, ys); break;
-            case 2: group_tokens_t<2>(n, group, at, an, yt, ys); break;
-            default: group_tokens_t<1>(n, group, at, an, yt, ys); break;
+            case 6: group_tokens_t<6>(n, group, at, as, yt, ys); break;
+            case 5: group_tokens_t<5>(n, group, at, as, yt, ys); break;
+            case 4: group_tokens_t<4>(n, group, at, as, yt, ys); break;
+            case 3: group_tokens_t<3>(n, group, at, as, yt, ys); break;
+            case 2: group_tokens_t<2>(n, group, at, as, yt, ys); break;
+            default: group_tokens_t<1>(n, group, at, as, yt, ys); break;
         }
         t += count;
     }
@@ -144,21 +138,14 @@ void group_tokens(int64_t n, const uint8_t* group, const float* a, int64_t an, i
 void gemm_batch_f16_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                         float* y, int64_t ys) {
     if (n <= 0 || rows <= 0 || nt <= 0) return;
-    // The widened activations: one buffer per thread, grown to the largest call.
-    thread_local std::vector<float> buf;
-    // Rows 64 bytes more than a multiple of 64 apart: the tokens' rows fall in different L1 sets.
-    const int64_t an = (n + 15) / 16 * 16 + 16;
-    const auto need = static_cast<size_t>(an * nt + 16);
-    if (buf.size() < need) buf.resize(need);
-    float* const act = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(buf.data()) + 63) / 64 * 64);
-    widen(n, static_cast<const uint8_t*>(a), as, nt, act, an);
     const auto* groups = static_cast<const uint8_t*>(w);
+    const auto* act = static_cast<const uint8_t*>(a);
     for (int64_t g = 0; g < rows / 16; ++g) {
         const uint8_t* group = groups + ws * static_cast<uint64_t>(g);
         if (nt == 1)
-            group_one(n, group, act, y + 16 * g);
+            group_one(n, group, reinterpret_cast<const uint16_t*>(act), y + 16 * g);
         else
-            group_tokens(n, group, act, an, nt, y + 16 * g, ys);
+            group_tokens(n, group, act, as, nt, y + 16 * g, ys);
     }
 }
 
