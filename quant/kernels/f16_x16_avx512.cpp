@@ -30,7 +30,9 @@ namespace qlm::kernels::avx512 {
 namespace {
 
 constexpr int kMaxTokens = 6;  // tokens per pass of 4 rows: 24 accumulators, 4 weights, 1 activation
-constexpr int64_t kChunkBlocks = 128;  // blocks of 8 columns per chunk: a pass reads 8 KiB of weights, 4 KiB per token
+constexpr int kMaxBatch = 8;    // tokens per group_tokens call
+// Blocks of 8 columns per chunk: 16 KiB of weights and 1 KiB per token, in L1 across the passes.
+constexpr int64_t kChunkBlocks = 64;
 
 // The 8 f16 activations of block b of a row, widened.
 inline __m256 act8(const uint16_t* a, int64_t b) {
@@ -75,61 +77,60 @@ void group_one(int64_t n, const uint8_t* group, const uint16_t* a, float* y) {
     _mm512_storeu_ps(y, _mm512_load_ps(s));
 }
 
-// T tokens (activations a, n floats apart), all 16 rows of one group; y[t·ys + r]. The columns
-// go in chunks of kChunkBlocks blocks (the chunk's weights and activations stay in L1), each
-// chunk in four passes of 4 rows x T tokens: every widened weight vector meets the T tokens, and
-// the accumulators of the passes wait in acc between chunks.
+// Accumulators of a group for up to kMaxBatch tokens: [quarter][token][row of the quarter][lane].
+using GroupAcc = float[4][kMaxBatch][4][8];
+
+// Blocks [b0, b1) of one group for tokens t0..t0+T-1 (rows at[0..T-1]), in four passes of 4 rows x
+// T tokens: every widened weight vector meets the T tokens.
 template <int T>
-void group_tokens_t(int64_t n, const uint8_t* group, const uint8_t* a, uint64_t as, float* y, int64_t ys) {
-    const uint16_t* at[T];
-    for (int t = 0; t < T; ++t) at[t] = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
-    alignas(32) float acc[4][T][4][8] = {};
-    const int64_t nb = n / 8;
+void chunk_pass(const uint8_t* group, int64_t b0, int64_t b1, const uint16_t* const* at, GroupAcc& acc, int64_t t0) {
+    for (int q = 0; q < 4; ++q) {
+        __m256 v[T][4];
+        for (int t = 0; t < T; ++t)
+            for (int r = 0; r < 4; ++r) v[t][r] = _mm256_load_ps(acc[q][t0 + t][r]);
+        const uint8_t* blk = group + 256 * b0 + 64 * q;
+        for (int64_t b = b0; b < b1; ++b, blk += 256) {
+            __m256 w[4];
+            for (int r = 0; r < 4; ++r) w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
+            for (int t = 0; t < T; ++t) {
+                const __m256 av = act8(at[t], b);
+                for (int r = 0; r < 4; ++r) v[t][r] = _mm256_fmadd_ps(w[r], av, v[t][r]);
+            }
+        }
+        for (int t = 0; t < T; ++t)
+            for (int r = 0; r < 4; ++r) _mm256_store_ps(acc[q][t0 + t][r], v[t][r]);
+    }
+}
+
+// 2..kMaxBatch tokens (rows as bytes apart), all 16 rows of one group; y[t·ys + r]. The columns
+// go in chunks of kChunkBlocks blocks, whose weights stay in L1 for all the token passes (passes
+// of equal token counts: 8 tokens as 4 + 4, which keep more FMAs per conversion than 6 + 2).
+void group_tokens(int64_t n, const uint8_t* group, const uint8_t* a, uint64_t as, int64_t nt, float* y, int64_t ys) {
+    alignas(32) GroupAcc acc = {};
+    const uint16_t* at[kMaxBatch];
+    for (int64_t t = 0; t < nt; ++t) at[t] = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
+    const int64_t nb = n / 8, passes = (nt + kMaxTokens - 1) / kMaxTokens;
     for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
         const int64_t b1 = std::min(nb, b0 + kChunkBlocks);
-        for (int q = 0; q < 4; ++q) {
-            __m256 v[T][4];
-            for (int t = 0; t < T; ++t)
-                for (int r = 0; r < 4; ++r) v[t][r] = _mm256_load_ps(acc[q][t][r]);
-            const uint8_t* blk = group + 256 * b0 + 64 * q;
-            for (int64_t b = b0; b < b1; ++b, blk += 256) {
-                __m256 w[4];
-                for (int r = 0; r < 4; ++r)
-                    w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
-                for (int t = 0; t < T; ++t) {
-                    const __m256 av = act8(at[t], b);
-                    for (int r = 0; r < 4; ++r) v[t][r] = _mm256_fmadd_ps(w[r], av, v[t][r]);
-                }
+        for (int64_t t = 0, p = 0; t < nt; ++p) {
+            const int64_t count = (nt - t + (passes - p) - 1) / (passes - p);
+            switch (count) {
+                case 6: chunk_pass<6>(group, b0, b1, at + t, acc, t); break;
+                case 5: chunk_pass<5>(group, b0, b1, at + t, acc, t); break;
+                case 4: chunk_pass<4>(group, b0, b1, at + t, acc, t); break;
+                case 3: chunk_pass<3>(group, b0, b1, at + t, acc, t); break;
+                case 2: chunk_pass<2>(group, b0, b1, at + t, acc, t); break;
+                default: chunk_pass<1>(group, b0, b1, at + t, acc, t); break;
             }
-            for (int t = 0; t < T; ++t)
-                for (int r = 0; r < 4; ++r) _mm256_store_ps(acc[q][t][r], v[t][r]);
+            t += count;
         }
     }
-    for (int t = 0; t < T; ++t) {
+    for (int64_t t = 0; t < nt; ++t) {
         __m256 rows[16];
         for (int r = 0; r < 16; ++r) rows[r] = _mm256_load_ps(acc[r / 4][t][r % 4]);
         alignas(64) float s[16];
         _mm512_store_ps(s, hsums(rows));
         for (int r = 0; r < 16; ++r) y[t * ys + r] = n % 8 ? tail(s[r], n, group, r, at[t]) : s[r];
-    }
-}
-
-// Passes of equal token counts (8 tokens: 4 + 4, whose passes keep more FMAs per conversion than 6 + 2).
-void group_tokens(int64_t n, const uint8_t* group, const uint8_t* a, uint64_t as, int64_t nt, float* y, int64_t ys) {
-    const int64_t passes = (nt + kMaxTokens - 1) / kMaxTokens;
-    for (int64_t t = 0, p = 0; t < nt; ++p) {
-        const int64_t count = (nt - t + (passes - p) - 1) / (passes - p);
-        const uint8_t* at = a + as * static_cast<uint64_t>(t);
-        float* yt = y + t * ys;
-        switch (count) {
-            case 6: group_tokens_t<6>(n, group, at, as, yt, ys); break;
-            case 5: group_tokens_t<5>(n, group, at, as, yt, ys); break;
-            case 4: group_tokens_t<4>(n, group, at, as, yt, ys); break;
-            case 3: group_tokens_t<3>(n, group, at, as, yt, ys); break;
-            case 2: group_tokens_t<2>(n, group, at, as, yt, ys); break;
-            default: group_tokens_t<1>(n, group, at, as, yt, ys); break;
-        }
-        t += count;
     }
 }
 
@@ -142,10 +143,13 @@ void gemm_batch_f16_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, con
     const auto* act = static_cast<const uint8_t*>(a);
     for (int64_t g = 0; g < rows / 16; ++g) {
         const uint8_t* group = groups + ws * static_cast<uint64_t>(g);
-        if (nt == 1)
+        if (nt == 1) {
             group_one(n, group, reinterpret_cast<const uint16_t*>(act), y + 16 * g);
-        else
-            group_tokens(n, group, act, as, nt, y + 16 * g, ys);
+            continue;
+        }
+        for (int64_t t = 0; t < nt; t += kMaxBatch)
+            group_tokens(n, group, act + as * static_cast<uint64_t>(t), as, std::min<int64_t>(kMaxBatch, nt - t),
+                         y + t * ys + 16 * g, ys);
     }
 }
 
