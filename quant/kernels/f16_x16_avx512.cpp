@@ -4,12 +4,12 @@
 // them added one fused product at a time). Each row's 8 columns of a block widen into one 8-lane
 // register (lane j: the columns j mod 8, one FMA per block, blocks in order), reduced in
 // hsum_avx's order by hsums16. One token: 16 rows' accumulators, a group read as one sequential
-// run, one activation conversion per 16 FMAs. Several: passes of 4 rows x up to 6 tokens over
-// column chunks that stay in L1, each widened weight vector shared by the tokens. Conversions
+// run, one activation conversion per 16 FMAs. Several: passes of 4 rows x up to 6 tokens, each
+// widened weight vector shared by the tokens. Conversions
 // stay 256-bit: on Zen 4 a 512-bit vcvtph2ps costs more than two 256-bit ones.
 #include <algorithm>
-#include <cstdint>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 
 #include "quant/fp16.h"
@@ -31,8 +31,6 @@ namespace {
 
 constexpr int kMaxTokens = 6;  // tokens per pass of 4 rows: 24 accumulators, 4 weights, 1 activation
 constexpr int kMaxBatch = 8;    // tokens per group_tokens call
-// Blocks of 8 columns per chunk: 16 KiB of weights and 1 KiB per token, in L1 across the passes.
-constexpr int64_t kChunkBlocks = 64;
 
 // The 8 f16 activations of block b of a row, widened.
 inline __m256 act8(const uint16_t* a, int64_t b) {
@@ -80,16 +78,16 @@ void group_one(int64_t n, const uint8_t* group, const uint16_t* a, float* y) {
 // Accumulators of a group for up to kMaxBatch tokens: [quarter][token][row of the quarter][lane].
 using GroupAcc = float[4][kMaxBatch][4][8];
 
-// Blocks [b0, b1) of one group for tokens t0..t0+T-1 (rows at[0..T-1]), in four passes of 4 rows x
+// The nb blocks of one group for tokens t0..t0+T-1 (rows at[0..T-1]), in four passes of 4 rows x
 // T tokens: every widened weight vector meets the T tokens.
 template <int T>
-void chunk_pass(const uint8_t* group, int64_t b0, int64_t b1, const uint16_t* const* at, GroupAcc& acc, int64_t t0) {
+void token_pass(const uint8_t* group, int64_t nb, const uint16_t* const* at, GroupAcc& acc, int64_t t0) {
     for (int q = 0; q < 4; ++q) {
         __m256 v[T][4];
         for (int t = 0; t < T; ++t)
             for (int r = 0; r < 4; ++r) v[t][r] = _mm256_load_ps(acc[q][t0 + t][r]);
-        const uint8_t* blk = group + 256 * b0 + 64 * q;
-        for (int64_t b = b0; b < b1; ++b, blk += 256) {
+        const uint8_t* blk = group + 64 * q;
+        for (int64_t b = 0; b < nb; ++b, blk += 256) {
             __m256 w[4];
             for (int r = 0; r < 4; ++r) w[r] = _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(blk + 16 * r)));
             for (int t = 0; t < T; ++t) {
@@ -102,28 +100,25 @@ void chunk_pass(const uint8_t* group, int64_t b0, int64_t b1, const uint16_t* co
     }
 }
 
-// 2..kMaxBatch tokens (rows as bytes apart), all 16 rows of one group; y[t·ys + r]. The columns
-// go in chunks of kChunkBlocks blocks, whose weights stay in L1 for all the token passes (passes
-// of equal token counts: 8 tokens as 4 + 4, which keep more FMAs per conversion than 6 + 2).
+// 2..kMaxBatch tokens (rows as bytes apart), all 16 rows of one group; y[t·ys + r]. Passes of
+// equal token counts: 8 tokens as 4 + 4, which keep more FMAs per conversion than 6 + 2. (Column
+// chunks that stay in L1 across the passes measured no faster: the passes read whole lines.)
 void group_tokens(int64_t n, const uint8_t* group, const uint8_t* a, uint64_t as, int64_t nt, float* y, int64_t ys) {
     alignas(32) GroupAcc acc = {};
     const uint16_t* at[kMaxBatch];
     for (int64_t t = 0; t < nt; ++t) at[t] = reinterpret_cast<const uint16_t*>(a + as * static_cast<uint64_t>(t));
     const int64_t nb = n / 8, passes = (nt + kMaxTokens - 1) / kMaxTokens;
-    for (int64_t b0 = 0; b0 < nb; b0 += kChunkBlocks) {
-        const int64_t b1 = std::min(nb, b0 + kChunkBlocks);
-        for (int64_t t = 0, p = 0; t < nt; ++p) {
-            const int64_t count = (nt - t + (passes - p) - 1) / (passes - p);
-            switch (count) {
-                case 6: chunk_pass<6>(group, b0, b1, at + t, acc, t); break;
-                case 5: chunk_pass<5>(group, b0, b1, at + t, acc, t); break;
-                case 4: chunk_pass<4>(group, b0, b1, at + t, acc, t); break;
-                case 3: chunk_pass<3>(group, b0, b1, at + t, acc, t); break;
-                case 2: chunk_pass<2>(group, b0, b1, at + t, acc, t); break;
-                default: chunk_pass<1>(group, b0, b1, at + t, acc, t); break;
-            }
-            t += count;
+    for (int64_t t = 0, p = 0; t < nt; ++p) {
+        const int64_t count = (nt - t + (passes - p) - 1) / (passes - p);
+        switch (count) {
+            case 6: token_pass<6>(group, nb, at + t, acc, t); break;
+            case 5: token_pass<5>(group, nb, at + t, acc, t); break;
+            case 4: token_pass<4>(group, nb, at + t, acc, t); break;
+            case 3: token_pass<3>(group, nb, at + t, acc, t); break;
+            case 2: token_pass<2>(group, nb, at + t, acc, t); break;
+            default: token_pass<1>(group, nb, at + t, acc, t); break;
         }
+        t += count;
     }
     for (int64_t t = 0; t < nt; ++t) {
         __m256 rows[16];
