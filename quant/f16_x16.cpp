@@ -1,6 +1,11 @@
 #include "quant/f16_x16.h"
 
+#include <cmath>
 #include <cstring>
+#include <vector>
+
+#include "quant/fp16.h"
+#include "quant/kernels/kernels.h"
 
 namespace qlm {
 
@@ -32,6 +37,21 @@ void repack_f16_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t 
 void unpack_f16_x16_row(const void* packed, int64_t cols, int64_t r, uint16_t* dst_row) {
     const uint8_t* in = static_cast<const uint8_t*>(packed) + f16_x16_group_bytes(cols) * static_cast<uint64_t>(r / kX16Rows);
     for (int64_t c = 0; c < cols; ++c) std::memcpy(dst_row + c, in + offset(cols, r % kX16Rows, c), 2);
+}
+
+void gemm_f16_x16_reference(int64_t n, int64_t rows, const void* w, uint64_t gs, const void* a, uint64_t as,
+                            int64_t nt, float* y, int64_t ys) {
+    std::vector<uint16_t> row(static_cast<size_t>(n));
+    for (int64_t r = 0; r < rows; ++r) {
+        const auto* grp = static_cast<const uint8_t*>(w) + gs * static_cast<uint64_t>(r / kX16Rows);
+        unpack_f16_x16_row(grp, n, r % kX16Rows, row.data());
+        for (int64_t t = 0; t < nt; ++t) {
+            const auto* at = reinterpret_cast<const uint16_t*>(static_cast<const uint8_t*>(a) + as * static_cast<uint64_t>(t));
+            float s = kernels::dot_f16_batch_scalar(n, row.data(), at);
+            for (int64_t j = n / 8 * 8; j < n; ++j) s = std::fma(fp16_to_fp32(row[static_cast<size_t>(j)]), fp16_to_fp32(at[j]), s);
+            y[t * ys + r] = s;
+        }
+    }
 }
 
 }  // namespace qlm

@@ -29,4 +29,10 @@ void repack_f16_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t 
 // other way).
 void unpack_f16_x16_row(const void* packed, int64_t cols, int64_t r, uint16_t* dst_row);
 
+// The scalar reference of the repacked product (gemm_batch_x16's contract, groups gs bytes apart):
+// y[t·ys + r] = kernels::dot_f16_batch_scalar of row r with token t's f16 row (a + as·t) over the
+// whole groups of 8, then the columns after them added one fused product at a time.
+void gemm_f16_x16_reference(int64_t n, int64_t rows, const void* w, uint64_t gs, const void* a, uint64_t as,
+                            int64_t nt, float* y, int64_t ys);
+
 }  // namespace qlm

@@ -1,7 +1,8 @@
 // The AVX-512 kernel set (AVX-512 F/VL/BW/DQ + VNNI): the int8 dots and tiles with vpdpbusd
 // (dot_quant_avx512.cpp, gemm_quant_avx512.cpp), the 512-bit Q4_0/Q8_0 batches (gemm_batch_avx512.cpp),
-// the Q4_K one (gemm_batch_kquant_avx512.cpp), the batches on Q4_0/Q4_K rows repacked at load
-// (q4_0_x16_avx512.cpp, q4_k_x16_avx512.cpp), the F16/F32 prompt batches (gemm_float_avx512.cpp),
+// the Q4_K one (gemm_batch_kquant_avx512.cpp), the batches on Q4_0/Q4_K/F16 rows repacked at load
+// (q4_0_x16_avx512.cpp, q4_k_x16_avx512.cpp, f16_x16_avx512.cpp), the F16/F32 prompt batches
+// (gemm_float_avx512.cpp),
 // attention's K·Q span (dot_f16_span_avx512.cpp) and V·P lane kernels (rows_avx512.cpp).
 // The float kernels, the activation quantizers and the other row kernels fall back to the AVX2 set.
 #include "quant/kernel_set.h"

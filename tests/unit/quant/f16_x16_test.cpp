@@ -106,6 +106,9 @@ TEST(F16x16, KernelGivesTheScalarBatchBits) {
                         std::vector<float> y(static_cast<size_t>(ys * (kGemmBatchTokens + 1)), kSentinel);
                         batch(n, rows, p.view.x16, f16_x16_group_bytes(n), a.data(), 2 * static_cast<uint64_t>(n), nt,
                               y.data(), ys);
+                        std::vector<float> ref_y(y.size());
+                        gemm_f16_x16_reference(n, rows, p.view.x16, f16_x16_group_bytes(n), a.data(),
+                                               2 * static_cast<uint64_t>(n), nt, ref_y.data(), ys);
                         for (int64_t t = 0; t <= kGemmBatchTokens; ++t)
                             for (int64_t r = 0; r < ys; ++r) {
                                 const float got = y[static_cast<size_t>(t * ys + r)];
@@ -114,6 +117,7 @@ TEST(F16x16, KernelGivesTheScalarBatchBits) {
                                     continue;
                                 }
                                 const float want = reference(n, m.data() + r * n, a.data() + t * n);
+                                ASSERT_TRUE(same_bits(ref_y[static_cast<size_t>(t * ys + r)], want)) << "layout reference";
                                 ASSERT_TRUE(same_bits(got, want)) << isa_name(isa) << " n=" << n << " rows=" << rows
                                                                   << " nt=" << nt << " r=" << r << " t=" << t
                                                                   << " got " << got << " want " << want;
