@@ -56,7 +56,7 @@ inline float tail(float s, int64_t n, const uint8_t* group, int64_t r, const uin
     return s;
 }
 
-// One token, the 16 rows of one group: 16 accumulators, one conversion per FMA.
+// One token, the 16 rows of one group: 16 accumulators, one weight conversion per FMA.
 void group_one(int64_t n, const uint8_t* group, const uint16_t* a, float* y) {
     __m256 acc[16];
     for (auto& v : acc) v = _mm256_setzero_ps();
