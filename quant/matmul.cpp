@@ -174,11 +174,13 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             // dot kernels. Every output is computed the way llama.cpp computes it: by the tile, or
             // on a set without one by its batch_dot (the same order as the tile's). The experts'
             // product (ggml_mul_mat_id) never goes to tinyBLAS.
-            const bool tiled = order == MatmulOrder::MulMat && n_tokens >= 2 && w.rows % kGemmTileRows == 0 &&
-                               w.cols % 8 == 0;
+            // Rows repacked at load (F16 on AVX-512) take the batch's order for one token too.
+            const bool tiled = order == MatmulOrder::MulMat && (n_tokens >= 2 || x16) &&
+                               w.rows % kGemmTileRows == 0 && w.cols % 8 == 0;
             // A float batch kernel adds in the tile's order, so it stands in for the tile.
             r.tile = tiled ? fk.gemm_tile : nullptr;
             r.batch = tiled ? fk.gemm_batch : nullptr;
+            r.batch_x16 = r.batch && x16 ? fk.gemm_batch_x16 : nullptr;
             r.tile_all = r.tile != nullptr && !r.batch;
             if (tiled && !r.tile && fk.batch_dot) r.dot = fk.batch_dot;
         }

@@ -23,7 +23,7 @@ struct WeightView {
     int64_t cols = 0;  // ne0, input dimension; a multiple of the type's block size
     int64_t rows = 0;  // ne1, output dimension
     uint64_t row_stride = 0;  // bytes between rows
-    // Q4_0, Q4_K: the rows' whole groups of 16 repacked at load for the active kernel set's
+    // Q4_0, Q4_K, F16: the rows' whole groups of 16 repacked at load for the active kernel set's
     // gemm_batch_x16 (quant/x16.h), or nullptr. `data` stays valid for every row.
     const void* x16 = nullptr;
 };

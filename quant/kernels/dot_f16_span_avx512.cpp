@@ -17,33 +17,14 @@
 
 QLM_AVX512_TARGET_BEGIN
 
+#include "quant/kernels/hsums16_avx512.h"
+
 namespace qlm::kernels::avx512 {
 
 namespace {
 
 constexpr int64_t kSpan = 16;       // positions per widened chunk (8 registers of two)
 constexpr int64_t kMaxGroups = 32;  // head sizes up to 256 widen into the stack buffer
-
-// The 16 sums of acc[p] (positions 2p, 2p + 1 in its halves) in position order.
-inline __m512 hsums16(const __m512 (&acc)[8]) {
-    __m512 s[4];
-    for (int i = 0; i < 4; ++i) {
-        // Quarters [A.lo, A'.lo, B.lo, B'.lo] + [A.hi, A'.hi, B.hi, B'.hi]: a_k = l_k + l_(4+k)
-        // for positions 4i .. 4i + 3.
-        const __m512 lo = _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(2, 0, 2, 0));
-        const __m512 hi = _mm512_shuffle_f32x4(acc[2 * i], acc[2 * i + 1], _MM_SHUFFLE(3, 1, 3, 1));
-        s[i] = _mm512_add_ps(lo, hi);
-    }
-    // Quarter k: [b0, b1] of positions k and 4 + k (t0), 8 + k and 12 + k (t1); b0 = a0 + a2, b1 = a1 + a3.
-    const __m512 t0 = _mm512_add_ps(_mm512_shuffle_ps(s[0], s[1], _MM_SHUFFLE(1, 0, 1, 0)),
-                                    _mm512_shuffle_ps(s[0], s[1], _MM_SHUFFLE(3, 2, 3, 2)));
-    const __m512 t1 = _mm512_add_ps(_mm512_shuffle_ps(s[2], s[3], _MM_SHUFFLE(1, 0, 1, 0)),
-                                    _mm512_shuffle_ps(s[2], s[3], _MM_SHUFFLE(3, 2, 3, 2)));
-    // Element 4k + e: b0 + b1 of position k + 4e.
-    const __m512 r = _mm512_add_ps(_mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(2, 0, 2, 0)),
-                                   _mm512_shuffle_ps(t0, t1, _MM_SHUFFLE(3, 1, 3, 1)));
-    return _mm512_permutexvar_ps(_mm512_set_epi32(15, 11, 7, 3, 14, 10, 6, 2, 13, 9, 5, 1, 12, 8, 4, 0), r);
-}
 
 }  // namespace
 

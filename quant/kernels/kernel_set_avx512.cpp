@@ -1,7 +1,8 @@
 // The AVX-512 kernel set (AVX-512 F/VL/BW/DQ + VNNI): the int8 dots and tiles with vpdpbusd
 // (dot_quant_avx512.cpp, gemm_quant_avx512.cpp), the 512-bit Q4_0/Q8_0 batches (gemm_batch_avx512.cpp),
-// the Q4_K one (gemm_batch_kquant_avx512.cpp), the batches on Q4_0/Q4_K/Q8_0 rows repacked at load
-// (q4_0_x16_avx512.cpp, q4_k_x16_avx512.cpp, q8_0_x16_avx512.cpp), the F16/F32 prompt batches (gemm_float_avx512.cpp),
+// the Q4_K one (gemm_batch_kquant_avx512.cpp), the batches on Q4_0/Q4_K/Q8_0/F16 rows repacked at
+// load (q4_0_x16_avx512.cpp, q4_k_x16_avx512.cpp, q8_0_x16_avx512.cpp, f16_x16_avx512.cpp), the
+// F16/F32 prompt batches (gemm_float_avx512.cpp),
 // attention's K·Q span (dot_f16_span_avx512.cpp) and V·P lane kernels (rows_avx512.cpp).
 // The float kernels, the activation quantizers and the other row kernels fall back to the AVX2 set.
 #include "quant/kernel_set.h"
@@ -15,7 +16,7 @@ constinit const KernelSet avx512_set = make_kernel_set(
      .axpy_f16_lanes = avx512::axpy_f16_lanes, .axpy_f16_lanes_rows = avx512::axpy_f16_lanes_rows},
     {
         {GgmlType::F32, {.gemm_batch = avx512::gemm_batch_f32}},
-        {GgmlType::F16, {.gemm_batch = avx512::gemm_batch_f16}},
+        {GgmlType::F16, {.gemm_batch = avx512::gemm_batch_f16, .gemm_batch_x16 = avx512::gemm_batch_f16_x16}},
         {GgmlType::Q8_0,
          {avx512::dot_q8_0, avx512::gemm4x3_q8_0, nullptr, nullptr, avx512::gemm_batch_q8_0, false,
           avx512::gemm_batch_q8_0_x16}},

@@ -79,6 +79,10 @@ void gemm_batch_f16(int64_t n, int64_t rows, const void* w, uint64_t ws, const v
                     float* y, int64_t ys);
 void gemm_batch_f32(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                     float* y, int64_t ys);
+// F16 repacked in groups of 16 rows (quant/f16_x16.h; f16_x16_avx512.cpp): rows a multiple of 16,
+// ws the bytes between groups; the bits of gemm_batch_f16 for any number of tokens, one included.
+void gemm_batch_f16_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                        float* y, int64_t ys);
 // Q8_0 with 16 rows in the lanes (gemm_q8_0_lanes_avx512.cpp): the whole groups of 16 of the first
 // `rows` rows for 1..8 tokens, every output the bits of dot_q8_0; returns the rows done (the
 // others are left to the caller). gemm_batch_q8_0 uses it from kQ8_0LanesMinTokens tokens on.

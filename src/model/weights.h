@@ -64,7 +64,7 @@ private:
     void bind_attention(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void check_all_used() const;
-    // The dense matrices of formats with a repacked layout (Q4_0, Q4_K) in groups of 16 rows when
+    // The dense matrices of formats with a repacked layout (Q4_0, Q4_K, F16) in groups of 16 rows when
     // the active kernel set computes that layout (weights_x16.cpp).
     void repack_x16();
     const gguf::TensorInfo& find(const std::string& name, bool required);
