@@ -98,6 +98,12 @@ int distinct_act_types(std::span<const WeightView* const> ws, GgmlType* out) {
 }
 }  // namespace
 
+bool matmul_uses_batch(GgmlType type, int64_t rows, int64_t cols) {
+    const GgmlType act = format_ops(format_ops(type).vec_dot_type).type;
+    if (act != GgmlType::F32 && act != GgmlType::F16) return true;
+    return rows % kGemmTileRows == 0 && cols % 8 == 0;
+}
+
 void check_matmul_shape(const WeightView& w) {
     const FormatOps& wf = format_ops(w.type);
     const FormatOps& af = format_ops(wf.vec_dot_type);
@@ -176,7 +182,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             // product (ggml_mul_mat_id) never goes to tinyBLAS.
             // Rows repacked at load (F16 on AVX-512) take the batch's order for one token too.
             const bool tiled = order == MatmulOrder::MulMat && (n_tokens >= 2 || x16) &&
-                               w.rows % kGemmTileRows == 0 && w.cols % 8 == 0;
+                               matmul_uses_batch(w.type, w.rows, w.cols);
             // A float batch kernel adds in the tile's order, so it stands in for the tile.
             r.tile = tiled ? fk.gemm_tile : nullptr;
             r.batch = tiled ? fk.gemm_batch : nullptr;

@@ -48,6 +48,12 @@ uint64_t matmul_scratch_bytes(std::span<const WeightView* const> ws, int64_t n_t
 // Throws qlm::Error when w's columns are not whole blocks of its format and activation format.
 void check_matmul_shape(const WeightView& w);
 
+// Whether matmul multiplies a matrix of this format and shape through a batch kernel, so a copy
+// repacked at load (quant/x16.h) would be read: always for the int8 formats; f32/f16 weights only
+// in whole groups of 4 rows and 8 columns (llama.cpp's tinyBLAS condition; the others keep ggml's
+// dot, whose order the repacked batch does not have).
+bool matmul_uses_batch(GgmlType type, int64_t rows, int64_t cols);
+
 // Dequantize row r of w into out[cols].
 void dequantize_row(const WeightView& w, int64_t r, float* out);
 

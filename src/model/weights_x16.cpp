@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "quant/kernel_set.h"
+#include "quant/matmul.h"
 #include "src/model/weights.h"
 
 namespace qlm {
@@ -45,7 +46,8 @@ void ModelWeights::repack_x16() {
     uint64_t total = 0;
     for (WeightView* w : views) {
         const X16Layout* layout = x16_layout(w->type);
-        if (!layout || !kernels[w->type].gemm_batch_x16 || !w->data || w->rows < kX16Rows || offset.contains(w->data))
+        if (!layout || !kernels[w->type].gemm_batch_x16 || !w->data || w->rows < kX16Rows || offset.contains(w->data) ||
+            !matmul_uses_batch(w->type, w->rows, w->cols))
             continue;
         offset.emplace(w->data, total);
         total += layout->group_bytes(w->cols) * static_cast<uint64_t>(w->rows / kX16Rows);

@@ -175,5 +175,17 @@ TEST(F16x16, MatmulWithTailsKeepsEachTokensBits) {
     }
 }
 
+// A float matrix is read through the batch (and so worth repacking at load) only in whole groups of
+// 4 rows and 8 columns; a tied head of 50257 rows keeps the dot, so its repacked copy would only
+// double its memory.
+TEST(F16x16, OnlyBatchedShapesAreRepackable) {
+    EXPECT_TRUE(matmul_uses_batch(GgmlType::F16, 49152, 576));
+    EXPECT_FALSE(matmul_uses_batch(GgmlType::F16, 50257, 576));
+    EXPECT_FALSE(matmul_uses_batch(GgmlType::F16, 64, 36));
+    EXPECT_FALSE(matmul_uses_batch(GgmlType::F32, 18, 64));
+    EXPECT_TRUE(matmul_uses_batch(GgmlType::Q8_0, 50257, 576));
+    EXPECT_TRUE(matmul_uses_batch(GgmlType::Q4_0, 17, 64));
+}
+
 }  // namespace
 }  // namespace qlm
