@@ -271,7 +271,7 @@ int info_gguf(const InfoOptions& o) {
         return std::ranges::any_of(g, [](const WeightView& w) { return w.x16 != nullptr; });
     });
     const MemoryPlan plan =
-        print_memory_plan(hp, groups, ts.n_bytes, o, repacked ? "mapped; Q4_0/Q4_K/Q8_0 matrices repacked in memory" : "mapped");
+        print_memory_plan(hp, groups, ts.n_bytes, o, repacked ? "mapped; matrices repacked in memory" : "mapped");
     if (!o.gpu_layers.empty() || !o.vram.empty()) print_gpu_plan(*file, hp, plan.context, o);
     return 0;
 }
