@@ -35,16 +35,8 @@ TEST(Q4_0x16, LayoutRoundTripsEveryRow) {
     for (int64_t nb : {1, 2, 3, 18, 64}) {
         const int64_t cols = 32 * nb, rows = 48;
         const uint64_t stride = 18 * static_cast<uint64_t>(nb) + 7;
-        const auto m = q4_0_matrix(rows, nb, stride, Fill::Random, rng);
-        EXPECT_EQ(q4_0_x16_group_bytes(cols) % 64, 0u);
-        auto buf = make_aligned_bytes(q4_0_x16_group_bytes(cols) * 3);
-        repack_q4_0_x16(m.data(), stride, cols, 3, buf.get());
-        std::vector<uint8_t> row(18 * static_cast<size_t>(nb));
-        for (int64_t r = 0; r < rows; ++r) {
-            unpack_q4_0_x16_row(buf.get(), cols, r, row.data());
-            ASSERT_EQ(std::memcmp(row.data(), m.data() + stride * static_cast<uint64_t>(r), row.size()), 0)
-                << "blocks=" << nb << " row=" << r;
-        }
+        x16_test::expect_round_trip(GgmlType::Q4_0, q4_0_matrix(rows, nb, stride, Fill::Random, rng), stride, cols,
+                                    18 * static_cast<size_t>(nb));
     }
 }
 

@@ -63,16 +63,8 @@ TEST(Q4_Kx16, LayoutRoundTripsEveryRow) {
         for (Fill fill : {Fill::Random, Fill::AllOnes, Fill::ZeroMins}) {
             const int64_t cols = 256 * nb, rows = 48;
             const uint64_t stride = 144 * static_cast<uint64_t>(nb) + 7;
-            const auto m = q4_k_matrix(rows, nb, stride, fill, rng);
-            EXPECT_EQ(q4_k_x16_group_bytes(cols) % 64, 0u);
-            auto buf = make_aligned_bytes(q4_k_x16_group_bytes(cols) * 3);
-            repack_q4_k_x16(m.data(), stride, cols, 3, buf.get());
-            std::vector<uint8_t> row(144 * static_cast<size_t>(nb));
-            for (int64_t r = 0; r < rows; ++r) {
-                unpack_q4_k_x16_row(buf.get(), cols, r, row.data());
-                ASSERT_EQ(std::memcmp(row.data(), m.data() + stride * static_cast<uint64_t>(r), row.size()), 0)
-                    << "blocks=" << nb << " row=" << r;
-            }
+            x16_test::expect_round_trip(GgmlType::Q4_K, q4_k_matrix(rows, nb, stride, fill, rng), stride, cols,
+                                        144 * static_cast<size_t>(nb));
         }
     }
 }

@@ -62,16 +62,8 @@ TEST(Q8_0x16, LayoutRoundTripsEveryRow) {
         for (Fill fill : kFills) {
             const int64_t cols = 32 * nb, rows = 48;
             const uint64_t stride = 34 * static_cast<uint64_t>(nb) + 7;
-            const auto m = q8_0_matrix(rows, nb, stride, fill, rng);
-            EXPECT_EQ(q8_0_x16_group_bytes(cols) % 64, 0u);
-            auto buf = make_aligned_bytes(q8_0_x16_group_bytes(cols) * 3);
-            repack_q8_0_x16(m.data(), stride, cols, 3, buf.get());
-            std::vector<uint8_t> row(34 * static_cast<size_t>(nb));
-            for (int64_t r = 0; r < rows; ++r) {
-                unpack_q8_0_x16_row(buf.get(), cols, r, row.data());
-                ASSERT_EQ(std::memcmp(row.data(), m.data() + stride * static_cast<uint64_t>(r), row.size()), 0)
-                    << "blocks=" << nb << " row=" << r;
-            }
+            x16_test::expect_round_trip(GgmlType::Q8_0, q8_0_matrix(rows, nb, stride, fill, rng), stride, cols,
+                                        34 * static_cast<size_t>(nb));
         }
     }
 }

@@ -3,8 +3,11 @@
 // and a matrix view with its groups of 16 rows repacked by the format's layout.
 #pragma once
 
+#include <gtest/gtest.h>
+
 #include <algorithm>
 #include <cstdint>
+#include <cstring>
 #include <random>
 #include <vector>
 
@@ -61,6 +64,22 @@ inline Packed repacked(const WeightView& w) {
     layout.repack(w.data, w.row_stride, w.cols, groups, p.bytes.get());
     p.view.x16 = p.bytes.get();
     return p;
+}
+
+// Repacks the first 3 groups (48 rows) of m (rows row_stride bytes apart, row_bytes each) by the
+// layout of `type` and reads every row back through its unpack_row: each must be the file's bytes.
+inline void expect_round_trip(GgmlType type, const std::vector<uint8_t>& m, uint64_t row_stride, int64_t cols,
+                              size_t row_bytes) {
+    const X16Layout& layout = *x16_layout(type);
+    EXPECT_EQ(layout.group_bytes(cols) % 64, 0u);
+    auto buf = make_aligned_bytes(layout.group_bytes(cols) * 3);
+    layout.repack(m.data(), row_stride, cols, 3, buf.get());
+    std::vector<uint8_t> row(row_bytes);
+    for (int64_t r = 0; r < 3 * kX16Rows; ++r) {
+        layout.unpack_row(buf.get(), cols, r, row.data());
+        ASSERT_EQ(std::memcmp(row.data(), m.data() + row_stride * static_cast<uint64_t>(r), row_bytes), 0)
+            << "cols=" << cols << " row=" << r;
+    }
 }
 
 }  // namespace qlm::x16_test
