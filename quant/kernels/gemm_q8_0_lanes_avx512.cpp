@@ -84,12 +84,6 @@ template <int NT>
     for (int i = 0; i < NT * 8; ++i) acc[i] = r[i];
 }
 
-// hsum's order over the 8 lane accumulators, 16 rows at once.
-inline __m512 lane_sums(const __m512 (&l)[8]) {
-    return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[0], l[4]), _mm512_add_ps(l[2], l[6])),
-                         _mm512_add_ps(_mm512_add_ps(l[1], l[5]), _mm512_add_ps(l[3], l[7])));
-}
-
 // One group of 16 rows (row r at w + r·ws) x nt tokens.
 void group16(const uint8_t* w, uint64_t ws, const Acts& A, int64_t nt, float* y, int64_t ys, Chunk& c,
              __m512 (&accs)[8][8]) {
@@ -131,7 +125,7 @@ void group16(const uint8_t* w, uint64_t ws, const Acts& A, int64_t nt, float* y,
     }
     for (int64_t t = 0; t < nt; ++t) {
         alignas(64) float out[kLanes];
-        _mm512_store_ps(out, lane_sums(accs[t]));
+        _mm512_store_ps(out, q8_0_lane_sums(accs[t]));
         for (int i = 0; i < kLanes; ++i) y[t * ys + lane_row(i)] = out[i];
     }
 }
@@ -150,10 +144,8 @@ int64_t gemm_q8_0_lanes(int64_t n, int64_t rows, const void* w, uint64_t ws, con
     std::vector<float> da(static_cast<size_t>(nt * nb));
     for (int64_t t = 0; t < nt; ++t)
         for (int64_t b = 0; b < nb; ++b) {
-            const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
-            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, load32(act[t][b].qs));
             _mm256_storeu_si256(reinterpret_cast<__m256i*>(off.data() + (t * nb + b) * 8),
-                                _mm256_sub_epi32(_mm256_setzero_si256(), s));
+                                q8_0_bias_offsets(act[t][b].qs));
             da[static_cast<size_t>(t * nb + b)] = f16(act[t][b].d);
         }
     const Acts A{act, nb, off.data(), da.data()};

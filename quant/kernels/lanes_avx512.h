@@ -1,5 +1,6 @@
 // Rows in lanes, shared by the AVX-512 batches that put 16 weight rows in the 16 i32 lanes of a
-// register (gemm_batch_avx512.cpp, gemm_batch_kquant_avx512.cpp). Include it only inside an
+// register (gemm_batch_avx512.cpp, gemm_batch_kquant_avx512.cpp, gemm_q8_0_lanes_avx512.cpp,
+// q8_0_x16_avx512.cpp). Include it only inside an
 // AVX-512 target region (after QLM_AVX512_TARGET_BEGIN), as those files do.
 #pragma once
 
@@ -31,6 +32,21 @@ inline void transpose16(Row row, __m512i (&w)[4]) {
     w[1] = _mm512_unpackhi_epi64(t0, t2);
     w[2] = _mm512_unpacklo_epi64(t1, t3);
     w[3] = _mm512_unpackhi_epi64(t1, t3);
+}
+
+// −128·Σ of each dword of a Q8_0 block's 32 codes: where a block sum over codes biased to unsigned
+// (c + 128, for vpdpbusd) starts, so that it ends at the exact Σ c·a.
+inline __m256i q8_0_bias_offsets(const int8_t* qs) {
+    const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)),
+                                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+    return _mm256_sub_epi32(_mm256_setzero_si256(), s);
+}
+
+// The 8 lane accumulators of the Q8_0 dot's order (lane l: products 4l..4l+3 of every block)
+// summed as reduce_lanes8_tinyblas sums them, 16 rows at once.
+inline __m512 q8_0_lane_sums(const __m512* l) {
+    return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[0], l[4]), _mm512_add_ps(l[2], l[6])),
+                         _mm512_add_ps(_mm512_add_ps(l[1], l[5]), _mm512_add_ps(l[3], l[7])));
 }
 
 }  // namespace qlm::kernels::avx512

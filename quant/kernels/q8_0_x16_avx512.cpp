@@ -25,12 +25,13 @@ QLM_AVX512_TARGET_BEGIN
 #define QLM_KERNEL_ISA avx512
 #define QLM_KERNEL_VNNI 1
 #include "quant/kernels/quant_x86.h"
+#include "quant/kernels/lanes_avx512.h"
 
 namespace qlm::kernels::avx512 {
 
 namespace {
 
-constexpr int kLanes = static_cast<int>(kX16Rows);
+static_assert(kLanes == kX16Rows, "a group of the layout is one register's lanes");
 // Blocks per pass: their codes and scales (17 KiB a group) stay in L1 while each token pair reads
 // them.
 constexpr int64_t kChunk = 32;
@@ -45,12 +46,10 @@ struct ChunkActs {
 };
 
 void chunk_acts(const BlockQ8_0* const* a, int64_t b0, int64_t nc, int64_t nt, ChunkActs& A) {
-    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
     for (int64_t c = 0; c < nc; ++c)
         for (int64_t t = 0; t < nt; ++t) {
             const BlockQ8_0& blk = a[t][b0 + c];
-            const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, load32(blk.qs));
-            _mm256_store_si256(reinterpret_cast<__m256i*>(A.off[c][t]), _mm256_sub_epi32(_mm256_setzero_si256(), s));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(A.off[c][t]), q8_0_bias_offsets(blk.qs));
             A.da[c][t] = f16(blk.d);
         }
 }
@@ -97,12 +96,6 @@ template <int NT>
     for (int i = 0; i < NT * 8; ++i) acc[i] = r[i];
 }
 
-// reduce_lanes8_tinyblas's order over the 8 lane accumulators, 16 rows at once.
-inline __m512 lane_sums(const __m512* l) {
-    return _mm512_add_ps(_mm512_add_ps(_mm512_add_ps(l[0], l[4]), _mm512_add_ps(l[2], l[6])),
-                         _mm512_add_ps(_mm512_add_ps(l[1], l[5]), _mm512_add_ps(l[3], l[7])));
-}
-
 // ng <= kSetGroups groups (gs bytes apart) x nt tokens over nb blocks; y[t·ys + 16g + i].
 void group_set(int64_t nb, int64_t ng, const uint8_t* w, uint64_t gs, const BlockQ8_0* const* a, int64_t nt,
                float* y, int64_t ys, ChunkActs& A) {
@@ -121,41 +114,31 @@ void group_set(int64_t nb, int64_t ng, const uint8_t* w, uint64_t gs, const Bloc
         }
     }
     for (int64_t g = 0; g < ng; ++g)
-        for (int64_t t = 0; t < nt; ++t) _mm512_storeu_ps(y + t * ys + kLanes * g, lane_sums(accs[g][t]));
+        for (int64_t t = 0; t < nt; ++t) _mm512_storeu_ps(y + t * ys + kLanes * g, q8_0_lane_sums(accs[g][t]));
 }
 
-// One token (a decode step): G groups (gs bytes apart) side by side over all nb blocks, in one
-// pass: each group's codes stream from memory once, so nothing is gained by chunks, and the G
-// streams advance together.
-template <int G>
-void groups_one_token(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* a, float* y) {
-    __m512 acc[G][8];
-    for (auto& g : acc)
-        for (auto& v : g) v = _mm512_setzero_ps();
-    const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80));
+// One token (a decode step), one group over all nb blocks in one pass: its codes stream from
+// memory once, so nothing is gained by chunks (two groups side by side read slower).
+void group_one_token(int64_t nb, const uint8_t* grp, const BlockQ8_0* a, float* y) {
+    __m512 acc[8];
+    for (auto& v : acc) v = _mm512_setzero_ps();
     for (int64_t b = 0; b < nb; ++b) {
         alignas(32) int32_t off[8];
-        _mm256_store_si256(reinterpret_cast<__m256i*>(off),
-                           _mm256_sub_epi32(_mm256_setzero_si256(),
-                                            _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, load32(a[b].qs))));
-        const __m512 da = _mm512_set1_ps(f16(a[b].d));
-#pragma GCC unroll 2
-        for (int g = 0; g < G; ++g) {
-            const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
-            const uint8_t* codes = grp + q8_0_x16_codes_at(b);
-            const __m512 s = _mm512_mul_ps(
-                _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + q8_0_x16_scales_at(b)))), da);
+        _mm256_store_si256(reinterpret_cast<__m256i*>(off), q8_0_bias_offsets(a[b].qs));
+        const uint8_t* codes = grp + q8_0_x16_codes_at(b);
+        const __m512 dw =
+            _mm512_cvtph_ps(_mm256_load_si256(reinterpret_cast<const __m256i*>(grp + q8_0_x16_scales_at(b))));
+        const __m512 s = _mm512_mul_ps(dw, _mm512_set1_ps(f16(a[b].d)));
 #pragma GCC unroll 8
-            for (int l = 0; l < 8; ++l) {
-                int32_t a4;
-                std::memcpy(&a4, a[b].qs + 4 * l, 4);
-                const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[l]), _mm512_load_si512(codes + 64 * l),
-                                                        _mm512_set1_epi32(a4));
-                acc[g][l] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), acc[g][l]);
-            }
+        for (int l = 0; l < 8; ++l) {
+            int32_t a4;
+            std::memcpy(&a4, a[b].qs + 4 * l, 4);
+            const __m512i sum = _mm512_dpbusd_epi32(_mm512_set1_epi32(off[l]), _mm512_load_si512(codes + 64 * l),
+                                                    _mm512_set1_epi32(a4));
+            acc[l] = _mm512_fmadd_ps(s, _mm512_cvtepi32_ps(sum), acc[l]);
         }
     }
-    for (int g = 0; g < G; ++g) _mm512_storeu_ps(y + kLanes * g, lane_sums(acc[g]));
+    _mm512_storeu_ps(y, q8_0_lane_sums(acc));
 }
 
 }  // namespace
@@ -169,9 +152,8 @@ void gemm_batch_q8_0_x16(int64_t n, int64_t rows, const void* w, uint64_t gs, co
     const auto* wb = static_cast<const uint8_t*>(w);
     const int64_t groups = rows / kLanes;
     if (nt == 1) {
-        // One group at a time: one stream from memory (two side by side read slower).
         for (int64_t g = 0; g < groups; ++g)
-            groups_one_token<1>(n / 32, wb + gs * static_cast<uint64_t>(g), gs, act[0], y + kLanes * g);
+            group_one_token(n / 32, wb + gs * static_cast<uint64_t>(g), act[0], y + kLanes * g);
         return;
     }
     alignas(64) ChunkActs A;
