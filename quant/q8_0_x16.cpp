@@ -16,8 +16,7 @@ void flip_copy(uint8_t* dst, const void* src, int n) {
 }  // namespace
 
 uint64_t q8_0_x16_group_bytes(int64_t cols) {
-    const int64_t nb = cols / 32;
-    return static_cast<uint64_t>(nb / 2) * kQ8_0x16PairBytes + (nb % 2 ? 64 + 512 : 0);
+    return kQ8_0x16Pairs.group_bytes(cols / 32);
 }
 
 void repack_q8_0_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t groups, void* dst) {

@@ -6,7 +6,7 @@
 // vpdpbusd); the kernel starts each sum from −128·Σa to take the bias back out.
 //
 // Group g (rows 16g..16g+15) of a matrix of nb = cols/32 blocks per row is one run of block
-// pairs, 1088 bytes each (17 cache lines, a decode step reads it as a single stream): pair p holds
+// pairs (X16Pairs), 1088 bytes each (17 cache lines, a decode step reads it as a single stream): pair p holds
 //   +0    blocks 2p and 2p+1's scales, 16 f16 each (lane i = row 16g+i);
 //   +64   block 2p's codes, then +576 block 2p+1's: eight 64-byte registers W_0..W_7 each, lane i
 //         of W_l = bytes 4l..4l+3 of row i's qs, each plus 128 (mod 256: xor 0x80).
@@ -20,15 +20,11 @@
 
 namespace qlm {
 
-constexpr uint64_t kQ8_0x16PairBytes = 64 + 2 * 512;
+constexpr X16Pairs kQ8_0x16Pairs{512};
 
 // Where block b's 16 scales and its codes start in a group.
-inline uint64_t q8_0_x16_scales_at(int64_t b) {
-    return static_cast<uint64_t>(b / 2) * kQ8_0x16PairBytes + 32 * static_cast<uint64_t>(b % 2);
-}
-inline uint64_t q8_0_x16_codes_at(int64_t b) {
-    return static_cast<uint64_t>(b / 2) * kQ8_0x16PairBytes + 64 + 512 * static_cast<uint64_t>(b % 2);
-}
+inline uint64_t q8_0_x16_scales_at(int64_t b) { return kQ8_0x16Pairs.scales_at(b); }
+inline uint64_t q8_0_x16_codes_at(int64_t b) { return kQ8_0x16Pairs.body_at(b); }
 
 // Bytes of one group of 16 rows of `cols` columns (a multiple of 64).
 uint64_t q8_0_x16_group_bytes(int64_t cols);

@@ -123,12 +123,7 @@ void tile_tokens(int64_t nb, const B* const* w, uint64_t ws, const BlockQ8_0* co
 
 // −8·Σ a of block b for the 8 tokens, as eight i32 (hadd tree over the eight tokens' lane sums).
 inline __m256i act_offsets(const BlockQ8_0* const* a, int64_t b) {
-    __m256i v[8];
-    for (int t = 0; t < 8; ++t) v[t] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), load32(a[t][b].qs));
-    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    const __m256i sums = _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-    return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sums, 3));
+    return _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(q8_0_code_sums8(a, b), 3));
 }
 
 // G groups of 16 rows (rows g·16 + rho(i) in lane i of group g) x NT tokens. The activations'

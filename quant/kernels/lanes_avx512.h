@@ -1,6 +1,6 @@
 // Rows in lanes, shared by the AVX-512 batches that put 16 weight rows in the 16 i32 lanes of a
 // register (gemm_batch_avx512.cpp, gemm_batch_kquant_avx512.cpp, gemm_q8_0_lanes_avx512.cpp,
-// q8_0_x16_avx512.cpp). Include it only inside an
+// q4_0_x16_avx512.cpp, q5_0_x16_avx512.cpp, q8_0_x16_avx512.cpp). Include it only inside an
 // AVX-512 target region (after QLM_AVX512_TARGET_BEGIN), as those files do.
 #pragma once
 
@@ -40,6 +40,29 @@ inline __m256i q8_0_bias_offsets(const int8_t* qs) {
     const __m256i s = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(static_cast<char>(0x80)),
                                           _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
     return _mm256_sub_epi32(_mm256_setzero_si256(), s);
+}
+
+// Σ of one Q8_0 block's 32 codes (the unsigned 4/5-bit formats' offset term: Σ (c − o)·a =
+// Σ c·a − o·Σ a).
+inline int32_t q8_0_code_sum(const int8_t* qs) {
+    const __m256i v = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
+                                          _mm256_loadu_si256(reinterpret_cast<const __m256i*>(qs)));
+    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
+    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
+    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
+    return _mm_cvtsi128_si32(s);
+}
+
+// The same for block b of the 8 token rows a[0..7] (lane t: token t), one hadd tree.
+template <class Block>
+inline __m256i q8_0_code_sums8(const Block* const* a, int64_t b) {
+    __m256i v[8];
+    for (int t = 0; t < 8; ++t)
+        v[t] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1),
+                                   _mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t][b].qs)));
+    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
+    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
+    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
 }
 
 // The 8 lane accumulators of the Q8_0 dot's order (lane l: products 4l..4l+3 of every block)

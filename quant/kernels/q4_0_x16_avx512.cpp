@@ -22,30 +22,13 @@ QLM_AVX512_TARGET_BEGIN
 #define QLM_KERNEL_ISA avx512
 #define QLM_KERNEL_VNNI 1
 #include "quant/kernels/quant_x86.h"
+#include "quant/kernels/lanes_avx512.h"
 
 namespace qlm::kernels::avx512 {
 
 namespace {
 
-constexpr int kLanes = static_cast<int>(kX16Rows);
-
-// Σ qs over one Q8_0 block.
-inline int32_t sum_codes(const BlockQ8_0& a) {
-    const __m256i v = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), load32(a.qs));
-    __m128i s = _mm_add_epi32(_mm256_castsi256_si128(v), _mm256_extracti128_si256(v, 1));
-    s = _mm_add_epi32(s, _mm_unpackhi_epi64(s, s));
-    s = _mm_add_epi32(s, _mm_shuffle_epi32(s, 1));
-    return _mm_cvtsi128_si32(s);
-}
-
-// Σ qs of block b for the 8 token rows of a (one hadd tree).
-inline __m256i sum_codes8(const BlockQ8_0* const* a, int64_t b) {
-    __m256i v[8];
-    for (int t = 0; t < 8; ++t) v[t] = _mm256_dpbusd_epi32(_mm256_setzero_si256(), _mm256_set1_epi8(1), load32(a[t][b].qs));
-    const __m256i h0 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[0], v[1]), _mm256_hadd_epi32(v[2], v[3]));
-    const __m256i h1 = _mm256_hadd_epi32(_mm256_hadd_epi32(v[4], v[5]), _mm256_hadd_epi32(v[6], v[7]));
-    return _mm256_add_epi32(_mm256_permute2x128_si256(h0, h1, 0x20), _mm256_permute2x128_si256(h0, h1, 0x31));
-}
+static_assert(kLanes == kX16Rows, "a group of the layout is one register's lanes");
 
 inline __m512i broadcast_dword(const int8_t* p) {
     int32_t v;
@@ -99,9 +82,9 @@ void x16_groups(int64_t nb, const uint8_t* w, uint64_t gs, const BlockQ8_0* cons
         // −8·Σa starts each token's block sum (the codes are unsigned 0..15).
         alignas(32) int32_t off[8];
         if constexpr (NT <= 2) {
-            for (int t = 0; t < NT; ++t) off[t] = -8 * sum_codes(a[t][b]);
+            for (int t = 0; t < NT; ++t) off[t] = -8 * q8_0_code_sum(a[t][b].qs);
         } else {
-            _mm256_store_si256(reinterpret_cast<__m256i*>(off), _mm256_slli_epi32(sum_codes8(a, b), 3));
+            _mm256_store_si256(reinterpret_cast<__m256i*>(off), _mm256_slli_epi32(q8_0_code_sums8(a, b), 3));
             for (int t = 0; t < NT; ++t) off[t] = -off[t];
         }
 #pragma GCC unroll 4
@@ -140,7 +123,7 @@ void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const
         const int64_t nc = std::min(kChunk, nb - b0);
         for (int64_t c = 0; c < nc; ++c) {
             _mm256_store_si256(reinterpret_cast<__m256i*>(off[c]),
-                               _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(sum_codes8(a, b0 + c), 3)));
+                               _mm256_sub_epi32(_mm256_setzero_si256(), _mm256_slli_epi32(q8_0_code_sums8(a, b0 + c), 3)));
             for (int t = 0; t < NT; ++t) da[c][t] = f16(a[t][b0 + c].d);
         }
         for (int64_t g = 0; g < groups; ++g) {

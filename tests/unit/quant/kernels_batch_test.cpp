@@ -3,7 +3,7 @@
 // set, all clear), activations at ±127 and with outliers, row counts that leave tails of every
 // size, every token count 1..8, unaligned rows with padded strides. Q8_0 weights must give the
 // very bits of the scalar dot (matmul's one-token order), and so must the AVX-512 Q4_K batch from
-// kQ4KLanesMinTokens tokens on; the others may differ only in float
+// kQ4KLanesMinTokens tokens on and the AVX-512 Q5_0 batch; the others may differ only in float
 // summation order, bounded by a few ulps of Σ|w|·|a|. Nothing outside the rows x tokens outputs
 // may be written.
 #include <gtest/gtest.h>
@@ -33,13 +33,15 @@ struct BatchFormat {
 const BatchFormat kFormats[] = {{GgmlType::Q4_0, 0, -1, true},
                                 {GgmlType::Q8_0, 0, -1, true},
                                 {GgmlType::Q6_K, 208, -1, true},
-                                {GgmlType::Q4_K, 0, 2, false}};
+                                {GgmlType::Q4_K, 0, 2, false},
+                                {GgmlType::Q5_0, 0, -1, false}};
 
 // The bits a batch output must have: the scalar dot's, or only a close value.
 enum class Want { Scalar, Close };
 Want wanted(GgmlType type, Isa isa, int64_t tokens) {
     if (type == GgmlType::Q8_0) return Want::Scalar;
     if (type == GgmlType::Q4_K && isa == Isa::Avx512 && tokens >= kernels::avx512::kQ4KLanesMinTokens) return Want::Scalar;
+    if (type == GgmlType::Q5_0 && isa == Isa::Avx512) return Want::Scalar;
     return Want::Close;
 }
 
