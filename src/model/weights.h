@@ -64,7 +64,7 @@ private:
     void bind_attention(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void bind_ffn(const Hparams& hp, const std::string& prefix, LayerWeights& L);
     void check_all_used() const;
-    // The dense matrices of formats with a repacked layout (Q4_0, Q4_K, F16) in groups of 16 rows when
+    // The dense matrices of formats with a repacked layout (quant/x16.h) in groups of 16 rows when
     // the active kernel set computes that layout (weights_x16.cpp).
     void repack_x16();
     const gguf::TensorInfo& find(const std::string& name, bool required);
@@ -78,7 +78,7 @@ private:
     std::string arch_;
     std::unordered_set<std::string> used_;  // names bound so far
     std::vector<std::unique_ptr<float[]>> owned_;  // dequantized copies
-    AlignedBytes x16_;                             // repacked Q4_0/Q4_K/Q8_0 matrices (WeightView::x16)
+    AlignedBytes x16_;                             // the repacked matrices (WeightView::x16)
 };
 
 }  // namespace qlm
