@@ -237,6 +237,7 @@ void token_rows(const void* a, uint64_t as, int64_t nt, const BlockQ8_0* (&act)[
 void gemm_batch_q5_0_x16(int64_t n, int64_t rows, const void* w, uint64_t gs, const void* a, uint64_t as, int64_t nt,
                          float* y, int64_t ys) {
     using Fn = void (*)(int64_t, const uint8_t*, uint64_t, const BlockQ8_0* const*, float*, int64_t);
+    static constexpr Fn kQuads[2] = {x16_groups<4, 1>, x16_groups<4, 2>};
     static constexpr Fn kPairsFn[2] = {x16_groups<2, 1>, x16_groups<2, 2>};
     static constexpr Fn kSingles[2] = {x16_groups<1, 1>, x16_groups<1, 2>};
     using ChunkFn = void (*)(int64_t, int64_t, const uint8_t*, uint64_t, const BlockQ8_0* const*, float*, int64_t);
@@ -250,10 +251,10 @@ void gemm_batch_q5_0_x16(int64_t n, int64_t rows, const void* w, uint64_t gs, co
         return;
     }
     int64_t r = 0;
-    // One token: four groups per pass, four sequential streams in flight.
-    if (nt == 1)
-        for (; r + 4 * kLanes <= rows; r += 4 * kLanes)
-            x16_groups<4, 1>(n / 32, wb + gs * static_cast<uint64_t>(r / kLanes), gs, act, y + r, ys);
+    // Four groups per pass, four sequential streams in flight: from memory one and two tokens read
+    // faster so than two groups at a time (two tokens ~20 % in a one-thread microbenchmark).
+    for (; r + 4 * kLanes <= rows; r += 4 * kLanes)
+        kQuads[nt - 1](n / 32, wb + gs * static_cast<uint64_t>(r / kLanes), gs, act, y + r, ys);
     for (; r + 2 * kLanes <= rows; r += 2 * kLanes)
         kPairsFn[nt - 1](n / 32, wb + gs * static_cast<uint64_t>(r / kLanes), gs, act, y + r, ys);
     for (; r + kLanes <= rows; r += kLanes)
