@@ -39,7 +39,8 @@ void repack_q6_k_x16(const void* src, uint64_t row_stride, int64_t cols, int64_t
             for (int64_t b = 0; b < nb; ++b) {
                 uint8_t* out = static_cast<uint8_t*>(dst) + run(gb, g, b);
                 std::memcpy(out + 2 * i, &row[b].d, 2);
-                std::memcpy(out + kScales + 16 * i, row[b].scales, 16);
+                for (int j = 0; j < 16; ++j)
+                    out[kScales + 16 * i + j % 2 * 8 + j / 2] = static_cast<uint8_t>(row[b].scales[j]);
                 for (int h = 0; h < 2; ++h) {
                     std::memcpy(out + piece(i, h, 0), row[b].ql + 64 * h, 32);
                     std::memcpy(out + piece(i, h, 1), row[b].ql + 64 * h + 32, 32);
@@ -57,7 +58,7 @@ void unpack_q6_k_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_
     for (int64_t b = 0; b < nb; ++b) {
         const uint8_t* in = static_cast<const uint8_t*>(packed) + run(gb, g, b);
         std::memcpy(&row[b].d, in + 2 * i, 2);
-        std::memcpy(row[b].scales, in + kScales + 16 * i, 16);
+        for (int j = 0; j < 16; ++j) row[b].scales[j] = static_cast<int8_t>(in[kScales + 16 * i + j % 2 * 8 + j / 2]);
         for (int h = 0; h < 2; ++h) {
             std::memcpy(row[b].ql + 64 * h, in + piece(i, h, 0), 32);
             std::memcpy(row[b].ql + 64 * h + 32, in + piece(i, h, 1), 32);

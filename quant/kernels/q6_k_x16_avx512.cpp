@@ -1,7 +1,8 @@
 // The Q6_K batch on rows repacked in groups of 16 (quant/q6_k_x16.h), AVX-512 VNNI, for 1..8
 // tokens: two rows per register, a row per 256-bit half, each group one sequential stream. Per
 // super-block and pair of rows the 6-bit codes are assembled once (8 vectors of 64 codes) with
-// their sub-block scales laid out per lane, then each token costs 8 vpdpbusd and 9 vpdpwssd.
+// their sub-block scales laid out per lane, then each token costs 8 vpmaddubsw and 9 vpdpwssd
+// (the integer steps of gemm_batch_q6_k, on two rows at once).
 //
 // Each half computes what dot_q6_k and gemm_batch_q6_k compute for its row, lane for lane: lane k
 // (of 8) of super-block b holds the exact integer Σ_c sc(c,k)·Σ_{e<4} q·q_a over the elements
@@ -28,18 +29,27 @@ namespace {
 
 constexpr int kPairs = static_cast<int>(kX16Rows / 2);
 
-// vpermw indices: for chunk c, the i16 at the low half of dword 8r + k <- scale 2c + k/4 of row r
-// (element 16r + 2c + k/4 of the pair's scales widened to i16); the high halves are zeroed.
-struct ScaleIndex {
-    alignas(64) int16_t idx[8][32];
-    constexpr ScaleIndex() : idx{} {
-        for (int c = 0; c < 8; ++c)
-            for (int r = 0; r < 2; ++r)
-                for (int k = 0; k < 8; ++k) idx[c][2 * (8 * r + k)] = static_cast<int16_t>(16 * r + 2 * c + k / 4);
+// vpermw indices: the i16 pair of dword 8r + k <- scales 2k, 2k+1 of row r (in the pair's scales
+// widened to i16: the even sub-blocks at 16r + j/2, the odd ones at 16r + 8 + j/2), the order of
+// the bsums.
+struct PairIndex {
+    alignas(64) int16_t idx[32];
+    constexpr PairIndex() : idx{} {
+        for (int r = 0; r < 2; ++r)
+            for (int k = 0; k < 8; ++k) {
+                idx[2 * (8 * r + k)] = static_cast<int16_t>(16 * r + k);
+                idx[2 * (8 * r + k) + 1] = static_cast<int16_t>(16 * r + 8 + k);
+            }
     }
 };
-constexpr ScaleIndex kScaleIndex;
-constexpr __mmask32 kLowHalves = 0x55555555u;
+constexpr PairIndex kPairIndex;
+
+// vpshufb control of chunk c: i16 c of each 128-bit lane in both halves of every dword (lane k < 4
+// of a row: sub-block 2c; k ≥ 4: 2c + 1).
+inline __m512i chunk_scale_ctl(int c) {
+    const uint32_t lo = 2u * static_cast<uint32_t>(c), hi = lo + 1;
+    return _mm512_set1_epi32(static_cast<int>(lo | hi << 8 | lo << 16 | hi << 24));
+}
 
 // The 64 codes (0..63) of chunk c = 4h + s of both rows: ql's low nibbles (s = 0, 1) or high ones
 // (s = 2, 3) and qh's bits 2s, 2s+1 as bits 4 and 5. The 16-bit shifts carry bits across bytes
@@ -65,11 +75,11 @@ template <int NT>
     for (int p = 0; p < kPairs; ++p) {
         const __m512i sc16 = _mm512_cvtepi8_epi16(_mm256_load_si256(reinterpret_cast<const __m256i*>(blk + 32 + 32 * p)));
         // The offset of the stored codes (+32) per lane: −32·sc as i16 pairs against the bsums.
-        const __m512i scn = _mm512_mullo_epi16(sc16, _mm512_set1_epi16(-32));
+        const __m512i scn = _mm512_mullo_epi16(_mm512_permutexvar_epi16(_mm512_load_si512(kPairIndex.idx), sc16),
+                                               _mm512_set1_epi16(-32));
         __m512i sc[8], q[8];
 #pragma GCC unroll 8
-        for (int c = 0; c < 8; ++c)
-            sc[c] = _mm512_maskz_permutexvar_epi16(kLowHalves, _mm512_load_si512(kScaleIndex.idx[c]), sc16);
+        for (int c = 0; c < 8; ++c) sc[c] = _mm512_shuffle_epi8(sc16, chunk_scale_ctl(c));
         const uint8_t* qp = blk + 288 + 384 * p;
 #pragma GCC unroll 2
         for (int h = 0; h < 2; ++h) {
@@ -90,10 +100,9 @@ template <int NT>
             __m512i isum = _mm512_dpwssd_epi32(_mm512_setzero_si512(), bs, scn);
 #pragma GCC unroll 8
             for (int c = 0; c < 8; ++c) {
-                // Σ of 4 code·q_a per lane (|Σ| ≤ 4·63·128: an i16, sign-extended), times the
-                // lane's scale (the low i16 of its dword; the high one 0).
+                // Pairs of code·q_a (|Σ| ≤ 2·63·128: no saturation), times the lane's scale.
                 const __m512i qa = _mm512_broadcast_i64x4(_mm256_loadu_si256(reinterpret_cast<const __m256i*>(a[t]->qs + 32 * c)));
-                isum = _mm512_dpwssd_epi32(isum, _mm512_dpbusd_epi32(_mm512_setzero_si512(), q[c], qa), sc[c]);
+                isum = _mm512_dpwssd_epi32(isum, _mm512_maddubs_epi16(q[c], qa), sc[c]);
             }
             acc[p][t] = _mm512_fmadd_ps(_mm512_mul_ps(dp, _mm512_set1_ps(a[t]->d)), _mm512_cvtepi32_ps(isum), acc[p][t]);
         }
