@@ -78,7 +78,7 @@ private:
     std::string arch_;
     std::unordered_set<std::string> used_;  // names bound so far
     std::vector<std::unique_ptr<float[]>> owned_;  // dequantized copies
-    AlignedBytes x16_;                             // repacked Q4_0/Q4_K/Q8_0 matrices (WeightView::x16)
+    AlignedBytes x16_;                             // repacked Q4_0/Q4_K/Q6_K/Q8_0/F16 matrices (WeightView::x16)
 };
 
 }  // namespace qlm
