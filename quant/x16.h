@@ -1,8 +1,8 @@
 // Matrices repacked at load into groups of 16 rows ("x16"), one row per i32 lane of a 512-bit
 // register, for the AVX-512 batches that read them (FormatKernels::gemm_batch_x16): a decode step
 // streams each group as one sequential run instead of 16 strided rows. Each format with such a
-// layout (quant/q4_0_x16.h, quant/q4_k_x16.h, quant/q5_0_x16.h, quant/q8_0_x16.h, quant/f16_x16.h) is
-// listed here, so the loader and matmul handle them alike.
+// layout (quant/q4_0_x16.h, quant/q4_k_x16.h, quant/q5_0_x16.h, quant/q6_k_x16.h, quant/q8_0_x16.h,
+// quant/f16_x16.h) is listed here, so the loader and matmul handle them alike.
 #pragma once
 
 #include <cstdint>

@@ -104,6 +104,10 @@ void gemm_batch_q5_0(int64_t n, int64_t rows, const void* w, uint64_t ws, const 
                      float* y, int64_t ys);
 void gemm_batch_q5_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                          float* y, int64_t ys);
+// Q6_K repacked in groups of 16 rows (quant/q6_k_x16.h; q6_k_x16_avx512.cpp): rows a multiple of
+// 16, ws the bytes between groups; dot_q6_k's bits (gemm_batch_q6_k's) for any number of tokens.
+void gemm_batch_q6_k_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                         float* y, int64_t ys);
 // Q8_0 repacked in groups of 16 rows (quant/q8_0_x16.h; q8_0_x16_avx512.cpp): rows a multiple of
 // 16, ws the bytes between groups; the scalar reference's bits (dot_q8_0's) for any number of tokens.
 void gemm_batch_q8_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
