@@ -82,11 +82,12 @@ struct FormatKernels {
     // gemm_batch for one token too (where it beats vec_dot: the AVX-512 Q4_0 batch, 16 rows in
     // the lanes); then a token's outputs are the same bits whatever batch it comes in.
     bool gemm_batch_single = false;
-    // Formats with a repacked layout (quant/x16.h: Q4_0, Q4_K, F16): gemm_batch on rows repacked in
-    // groups of 16 at load (WeightView::x16), for any number of tokens, one included. Q4_0 gives
-    // gemm_batch's bits where gemm_batch_single is set (AVX-512), else the AVX-512 set's bits on
-    // the groups (AVX2, which repacks Q4_0 only); Q4_K the scalar reference's (gemm_batch's from
-    // 4 tokens); F16 gemm_batch's (the prompt order, which matmul then uses for one token too).
+    // Formats with a repacked layout (quant/x16.h: Q4_0, Q4_K, Q8_0, F16): gemm_batch on rows
+    // repacked in groups of 16 at load (WeightView::x16), for any number of tokens, one included.
+    // Q4_0 gives gemm_batch's bits where gemm_batch_single is set (AVX-512), else the AVX-512 set's
+    // bits on the groups (AVX2, which repacks Q4_0 and Q8_0 only); Q8_0 the scalar dot's (and
+    // dot_q8_0's, on both sets); Q4_K the scalar reference's (gemm_batch's from 4 tokens); F16
+    // gemm_batch's (the prompt order, which matmul then uses for one token too).
     // nullptr: this set does not repack the format.
     GemmBatchFn gemm_batch_x16 = nullptr;
 };
