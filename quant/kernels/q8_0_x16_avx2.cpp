@@ -41,10 +41,6 @@ struct Accs {
     alignas(32) float da[kChunk][8];
 };
 
-#ifndef QLM_Q8X16_NT
-#define QLM_Q8X16_NT 2
-#endif
-
 inline __m256i broadcast_dword(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);  // a Q8_0 block's codes sit 2 bytes off a dword boundary
@@ -106,22 +102,6 @@ inline __m256 lane_sums(const __m256* l) {
                          _mm256_add_ps(_mm256_add_ps(l[1], l[5]), _mm256_add_ps(l[3], l[7])));
 }
 
-// Tokens t0.. of half h over a chunk, NT at a time (8/NT lanes per pass).
-template <int NT>
-inline void passes(const uint8_t* grp, int h, int64_t b0, int64_t nc, const BlockQ8_0* const* a, int t0, Accs& A) {
-    if constexpr (NT == 1) {
-        pass<1, 0>(grp, h, b0, nc, a, t0, A);
-    } else if constexpr (NT == 2) {
-        pass<2, 0>(grp, h, b0, nc, a, t0, A);
-        pass<2, 4>(grp, h, b0, nc, a, t0, A);
-    } else {
-        pass<4, 0>(grp, h, b0, nc, a, t0, A);
-        pass<4, 2>(grp, h, b0, nc, a, t0, A);
-        pass<4, 4>(grp, h, b0, nc, a, t0, A);
-        pass<4, 6>(grp, h, b0, nc, a, t0, A);
-    }
-}
-
 // One token (a decode step), one group over all nb blocks in one pass, so the group streams from
 // memory as one sequential run (a second pass over each chunk for the other half, as the batch
 // does, reads slower): half 0's accumulators in registers, half 1's in memory (acc1).
@@ -170,12 +150,11 @@ void group(int64_t nb, const uint8_t* grp, const BlockQ8_0* const* a, int64_t nt
             for (int64_t t = 0; t < nt; ++t) A.da[c][t] = f16(a[t][b0 + c].d);
         for (int h = 0; h < 2; ++h) {
             int t0 = 0;
-            constexpr int kNT = QLM_Q8X16_NT;
-            for (; t0 + kNT <= nt; t0 += kNT) passes<kNT>(grp, h, b0, nc, a, t0, A);
-            if constexpr (kNT > 2)
-                for (; t0 + 2 <= nt; t0 += 2) passes<2>(grp, h, b0, nc, a, t0, A);
-            if constexpr (kNT > 1)
-                for (; t0 < nt; ++t0) passes<1>(grp, h, b0, nc, a, t0, A);
+            for (; t0 + 2 <= nt; t0 += 2) {
+                pass<2, 0>(grp, h, b0, nc, a, t0, A);
+                pass<2, 4>(grp, h, b0, nc, a, t0, A);
+            }
+            if (t0 < nt) pass<1, 0>(grp, h, b0, nc, a, t0, A);
         }
     }
     for (int h = 0; h < 2; ++h)
