@@ -1,8 +1,9 @@
 // The Q8_0 batch on rows repacked in groups of 16 (quant/q8_0_x16.h), AVX2: each group as two
 // halves of 8 rows, one row per i32 lane of a 256-bit register -- the first and the second 32 bytes
 // of each 64-byte code register of the layout, the first and the second 16 bytes of a block's
-// scales -- so there are no horizontal sums, no transposition and no gathered scales, and a decode
-// step streams each group in order.
+// scales -- so there are no horizontal sums, no transposition and no gathered scales. A decode step
+// (one token) reads each group in one sequential pass, both halves side by side; a batch of
+// tokens goes over each 32-block chunk of a group (in L1) once per half and token pair.
 //
 // The scalar Q8_0 dot (FormatQ8_0::vec_dot) keeps 8 float lanes per output: lane l adds, block
 // after block, fma(d_w·d_a, float(Σ of products 4l..4l+3), lane); reduce_lanes8_tinyblas sums them
@@ -110,6 +111,11 @@ void group_one_token(int64_t nb, const uint8_t* grp, const BlockQ8_0* a, float* 
     alignas(32) __m256 acc1[8];
     for (int l = 0; l < 8; ++l) acc0[l] = acc1[l] = _mm256_setzero_ps();
     const __m256i bias = _mm256_set1_epi8(static_cast<char>(0x80)), ones = _mm256_set1_epi16(1);
+    // The exact i32 sums of 8 rows' 4 biased codes at w times the activation dword av.
+    auto row_sums = [&](const uint8_t* w, __m256i av) {
+        const __m256i cw = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(w)), bias);
+        return _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(cw), _mm256_sign_epi8(av, cw)), ones);
+    };
     auto block = [&](const uint8_t* codes, const uint8_t* scales, const BlockQ8_0& ab) {
         const __m256 da = _mm256_set1_ps(f16(ab.d));
         const __m256 s0 = _mm256_mul_ps(_mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(scales))), da);
@@ -118,14 +124,10 @@ void group_one_token(int64_t nb, const uint8_t* grp, const BlockQ8_0* a, float* 
 #pragma GCC unroll 8
         for (int l = 0; l < 8; ++l) {
             const __m256i av = broadcast_dword(ab.qs + 4 * l);
-            const __m256i c0 = _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(codes + 64 * l)), bias);
-            const __m256i c1 =
-                _mm256_xor_si256(_mm256_load_si256(reinterpret_cast<const __m256i*>(codes + 64 * l + 32)), bias);
-            const __m256i p0 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(c0), _mm256_sign_epi8(av, c0)), ones);
-            const __m256i p1 = _mm256_madd_epi16(_mm256_maddubs_epi16(_mm256_abs_epi8(c1), _mm256_sign_epi8(av, c1)), ones);
-            acc0[l] = _mm256_fmadd_ps(s0, _mm256_cvtepi32_ps(p0), acc0[l]);
-            _mm256_store_ps(reinterpret_cast<float*>(&acc1[l]),
-                            _mm256_fmadd_ps(s1, _mm256_cvtepi32_ps(p1), _mm256_load_ps(reinterpret_cast<const float*>(&acc1[l]))));
+            acc0[l] = _mm256_fmadd_ps(s0, _mm256_cvtepi32_ps(row_sums(codes + 64 * l, av)), acc0[l]);
+            float* a1 = reinterpret_cast<float*>(&acc1[l]);
+            const __m256 f1 = _mm256_cvtepi32_ps(row_sums(codes + 64 * l + 32, av));
+            _mm256_store_ps(a1, _mm256_fmadd_ps(s1, f1, _mm256_load_ps(a1)));
         }
     };
     const uint8_t* pair = grp;
