@@ -3,7 +3,9 @@
 // block's 16 scales and 16 x 32 code bytes contiguous, so a decode step streams one sequential run
 // per group and a prompt batch loads each block's codes straight into lanes (no transposition, no
 // gathered scales). The codes are stored biased to unsigned (c + 128, the unsigned operand of
-// vpdpbusd); the kernel starts each sum from −128·Σa to take the bias back out.
+// vpdpbusd); the kernel starts each sum from −128·Σa to take the bias back out. The AVX2 batch
+// (quant/kernels/q8_0_x16_avx2.cpp) reads each 64-byte register as two halves of 8 rows and
+// flips the bias back (maddubs needs the sign trick on the signed codes).
 //
 // Group g (rows 16g..16g+15) of a matrix of nb = cols/32 blocks per row is one run of block
 // pairs (X16Pairs), 1088 bytes each (17 cache lines, a decode step reads it as a single stream): pair p holds

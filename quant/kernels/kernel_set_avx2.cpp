@@ -1,7 +1,8 @@
 // The AVX2 kernel set (AVX2 + FMA + F16C): float dots and tiles and the row kernels (dot_avx2.cpp),
 // the int8 dots and tiles (dot_quant_avx2.cpp, gemm_quant_avx2.cpp; IQ4_NL/IQ4_XS in
-// dot_iq4_avx2.cpp), the Q4_0 batch on rows repacked at load (q4_0_x16_avx2.cpp), the activation
-// quantizers (quantize_avx2.cpp). The rest falls back to the scalar set.
+// dot_iq4_avx2.cpp), the Q4_0 and Q8_0 batches on rows repacked at load (q4_0_x16_avx2.cpp,
+// q8_0_x16_avx2.cpp), the activation quantizers (quantize_avx2.cpp). The rest falls back to the
+// scalar set.
 #include "quant/kernel_set.h"
 #include "quant/kernels/kernels.h"
 #include "quant/kernels/kernels_iq4.h"
@@ -22,7 +23,9 @@ constinit const KernelSet avx2_set = make_kernel_set(
         {GgmlType::F32, {dot_f32_avx2, gemm4x3_f32_avx2}},
         {GgmlType::F16, {dot_f16_avx2, gemm4x3_f16_avx2, convert_f32_to_f16_avx2}},
         {GgmlType::BF16, {dot_bf16_avx2}},
-        {GgmlType::Q8_0, {avx2::dot_q8_0, avx2::gemm4x3_q8_0, quantize_q8_0_activation_avx2, nullptr, avx2::gemm_batch_q8_0}},
+        {GgmlType::Q8_0,
+         {avx2::dot_q8_0, avx2::gemm4x3_q8_0, quantize_q8_0_activation_avx2, nullptr, avx2::gemm_batch_q8_0, false,
+          avx2::gemm_batch_q8_0_x16}},
         {GgmlType::Q8_1, {.quantize_activation = quantize_q8_1_activation_avx2}},
         {GgmlType::Q4_0,
          {avx2::dot_q4_0, avx2::gemm4x3_q4_0, nullptr, nullptr, avx2::gemm_batch_q4_0, false,

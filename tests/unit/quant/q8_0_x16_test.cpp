@@ -1,11 +1,12 @@
 // Q8_0 matrices repacked in groups of 16 rows (quant/q8_0_x16.h): the layout round-trips every row
-// byte for byte, and on AVX-512 the repacked batch gives the scalar reference's bits (so dot_q8_0's
+// byte for byte, and on AVX-512 and AVX2 the repacked batch gives the scalar reference's bits (so dot_q8_0's
 // and gemm_batch_q8_0's) for 1..8 tokens, random and extreme blocks (codes −128 and 127, scales
 // from tiny to large) and activations (±127), every block count 1..130, and through matmul with
 // row counts that leave tails of every size and prompts of more than 8 tokens. The repacked view
-// also gives today's results on the sets that do not repack (AVX2, scalar).
+// also gives today's results on the set that does not repack (scalar).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -68,8 +69,9 @@ TEST(Q8_0x16, LayoutRoundTripsEveryRow) {
     }
 }
 
-// The kernel alone against the scalar reference on the repacked rows and against gemm_batch_q8_0
-// on the original rows: the same bits, nothing written past the rows x tokens outputs.
+// The kernels of the sets the CPU has (AVX-512, AVX2) alone against the scalar reference on the
+// repacked rows and against that set's gemm_batch_q8_0 on the original rows: the same bits,
+// nothing written past the rows x tokens outputs.
 void expect_kernel_bits(int64_t nb, int64_t rows, Fill fill, int kind, std::mt19937& rng) {
     const FormatOps& af = format_ops(GgmlType::Q8_0);
     const int64_t n = 32 * nb;
@@ -82,22 +84,38 @@ void expect_kernel_bits(int64_t nb, int64_t rows, Fill fill, int kind, std::mt19
     const uint64_t arb = format_row_bytes(af, n);
     std::vector<uint8_t> a(arb * kGemmBatchTokens);
     for (int64_t t = 0; t < kGemmBatchTokens; ++t) af.quantize_activation(x.data() + t * n, a.data() + arb * t, n);
-    for (int64_t nt = 1; nt <= kGemmBatchTokens; ++nt) {
-        const int64_t ys = rows + 3;
-        std::vector<float> want(static_cast<size_t>(ys * (kGemmBatchTokens + 1)), -7.f), got = want, orig = want;
-        gemm_q8_0_x16_reference(n, rows, p.view.x16, gs, a.data(), arb, nt, want.data(), ys);
-        kernels::avx512::gemm_batch_q8_0_x16(n, rows, p.view.x16, gs, a.data(), arb, nt, got.data(), ys);
-        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-            << "blocks=" << nb << " rows=" << rows << " tokens=" << nt << " fill=" << static_cast<int>(fill)
-            << " kind=" << kind;
-        kernels::avx512::gemm_batch_q8_0(n, rows, m.data(), stride, a.data(), arb, nt, orig.data(), ys);
-        ASSERT_EQ(std::memcmp(got.data(), orig.data(), got.size() * sizeof(float)), 0)
-            << "blocks=" << nb << " rows=" << rows << " tokens=" << nt << " fill=" << static_cast<int>(fill);
+    const int64_t ys = rows + 3;
+    const size_t size = static_cast<size_t>(ys * (kGemmBatchTokens + 1));
+    std::vector<float> all(size, -7.f);
+    gemm_q8_0_x16_reference(n, rows, p.view.x16, gs, a.data(), arb, kGemmBatchTokens, all.data(), ys);
+    for (Isa isa : {Isa::Avx512, Isa::Avx2}) {
+        if (!cpu_supports(isa)) continue;
+        for (int64_t nt = 1; nt <= kGemmBatchTokens; ++nt) {
+            // The reference's first nt tokens, the rest untouched.
+            std::vector<float> want(size, -7.f), got = want, orig = want;
+            std::copy(all.begin(), all.begin() + nt * ys, want.begin());
+            for (int64_t t = 0; t < nt; ++t) std::fill(want.begin() + t * ys + rows, want.begin() + (t + 1) * ys, -7.f);
+            if (isa == Isa::Avx512) {
+                kernels::avx512::gemm_batch_q8_0_x16(n, rows, p.view.x16, gs, a.data(), arb, nt, got.data(), ys);
+                kernels::avx512::gemm_batch_q8_0(n, rows, m.data(), stride, a.data(), arb, nt, orig.data(), ys);
+            } else {
+                kernels::avx2::gemm_batch_q8_0_x16(n, rows, p.view.x16, gs, a.data(), arb, nt, got.data(), ys);
+                kernels::avx2::gemm_batch_q8_0(n, rows, m.data(), stride, a.data(), arb, nt, orig.data(), ys);
+            }
+            ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
+                << isa_name(isa) << " blocks=" << nb << " rows=" << rows << " tokens=" << nt
+                << " fill=" << static_cast<int>(fill) << " kind=" << kind;
+            ASSERT_EQ(std::memcmp(got.data(), orig.data(), got.size() * sizeof(float)), 0)
+                << isa_name(isa) << " blocks=" << nb << " rows=" << rows << " tokens=" << nt
+                << " fill=" << static_cast<int>(fill);
+        }
     }
 }
 
+// AVX2 takes its products through maddubs with the sign trick on the unbiased codes: −128 codes
+// against ±127 activations are among the extreme cases.
 TEST(Q8_0x16, KernelGivesTheScalarReferenceBits) {
-    if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "this CPU has no avx512";
+    if (!cpu_supports(Isa::Avx2)) GTEST_SKIP() << "this CPU has no avx2";
     std::mt19937 rng(99);
     // Every block count across the 32-block chunks, random blocks.
     for (int64_t nb = 1; nb <= 130; ++nb) expect_kernel_bits(nb, nb % 2 ? 16 : 48, Fill::Random, static_cast<int>(nb % 5), rng);
@@ -109,7 +127,7 @@ TEST(Q8_0x16, KernelGivesTheScalarReferenceBits) {
 }
 
 // Through matmul: tails of rows (not whole groups of 16), token counts 1..20, on every ISA the CPU
-// has: the repacked view gives the original view's bits, and on AVX-512 the scalar dots' (whatever
+// has: the repacked view gives the original view's bits, and on AVX-512 and AVX2 the scalar dots' (whatever
 // the batch a token comes in).
 TEST(Q8_0x16, MatmulWithTailsEqualsTheReference) {
     std::mt19937 rng(7);
@@ -131,7 +149,7 @@ TEST(Q8_0x16, MatmulWithTailsEqualsTheReference) {
                     matmul(p.view, x.data(), nt, got.data(), isa);
                     ASSERT_EQ(std::memcmp(got.data(), orig.data(), got.size() * sizeof(float)), 0)
                         << isa_name(isa) << " rows=" << rows << " blocks=" << nb << " tokens=" << nt;
-                    if (isa != Isa::Avx512) continue;
+                    if (isa == Isa::Scalar) continue;
                     std::vector<uint8_t> a(format_row_bytes(af, n));
                     for (int64_t t = 0; t < nt; ++t) {
                         af.quantize_activation(x.data() + t * n, a.data(), n);
