@@ -85,7 +85,7 @@ template <int NT, int L0>
     };
     const uint8_t* pair = grp + q8_0_x16_scales_at(b0);
     int64_t c = 0;
-    for (; c + 2 <= nc; c += 2, pair += kQ8_0x16PairBytes) {
+    for (; c + 2 <= nc; c += 2, pair += kQ8_0x16Pairs.pair_bytes()) {
         block(pair + 64 + 32 * h, pair + 16 * h, c);
         block(pair + 64 + 512 + 32 * h, pair + 32 + 16 * h, c + 1);
     }
@@ -132,7 +132,7 @@ void group_one_token(int64_t nb, const uint8_t* grp, const BlockQ8_0* a, float* 
     };
     const uint8_t* pair = grp;
     int64_t b = 0;
-    for (; b + 2 <= nb; b += 2, pair += kQ8_0x16PairBytes) {
+    for (; b + 2 <= nb; b += 2, pair += kQ8_0x16Pairs.pair_bytes()) {
         block(pair + 64, pair, a[b]);
         block(pair + 64 + 512, pair + 32, a[b + 1]);
     }
