@@ -25,6 +25,8 @@ namespace qlm {
 namespace {
 
 using x16_test::activations;
+using x16_test::expect_lookups_read_the_copy;
+using x16_test::expect_scalar_dot_bits;
 using x16_test::Packed;
 using x16_test::repacked;
 
@@ -130,8 +132,6 @@ TEST(Q5_0x16, KernelsGiveTheScalarReferenceBits) {
 // scalar dot's (whatever the batch a token comes in).
 TEST(Q5_0x16, MatmulWithTailsEqualsTheReference) {
     std::mt19937 rng(7);
-    const FormatOps& f = format_ops(GgmlType::Q5_0);
-    const FormatOps& af = format_ops(GgmlType::Q8_0);
     for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
         if (!cpu_supports(isa)) continue;
         for (int64_t rows : {16, 17, 31, 33, 47, 64, 100}) {
@@ -150,38 +150,21 @@ TEST(Q5_0x16, MatmulWithTailsEqualsTheReference) {
                         ASSERT_EQ(std::memcmp(got.data(), orig.data(), got.size() * sizeof(float)), 0)
                             << isa_name(isa) << " rows=" << rows << " blocks=" << nb << " tokens=" << nt;
                     }
-                    if (isa != Isa::Avx512) continue;
-                    std::vector<uint8_t> a(format_row_bytes(af, n));
-                    for (int64_t t = 0; t < nt; ++t) {
-                        af.quantize_activation(x.data() + t * n, a.data(), n);
-                        for (int64_t r = 0; r < rows; ++r) {
-                            const float want = f.vec_dot_scalar(n, m.data() + stride * static_cast<uint64_t>(r), a.data());
-                            const float g = got[static_cast<size_t>(t * rows + r)];
-                            ASSERT_EQ(std::memcmp(&g, &want, sizeof(float)), 0)
-                                << "rows=" << rows << " blocks=" << nb << " tokens=" << nt << " t=" << t << " r=" << r
-                                << ": " << g << " vs " << want;
-                        }
-                    }
+                    if (isa == Isa::Avx512) expect_scalar_dot_bits(w, x, nt, got);
                 }
             }
         }
     }
 }
 
-// Lookups read the groups' rows from the repacked copy, whatever the original rows hold by then,
-// and the rows past the last group from the original.
+// Lookups read the groups' rows from the repacked copy and the rows past the last group from the
+// original.
 TEST(Q5_0x16, DequantizeRowReadsTheRepackedCopy) {
     std::mt19937 rng(3);
-    const int64_t rows = 37, nb = 5, n = 32 * nb;
+    const int64_t rows = 37, nb = 5;
     const uint64_t stride = 22 * nb;
-    auto m = q5_0_matrix(rows, nb, stride, Fill::Random, rng);
-    const WeightView w{.type = GgmlType::Q5_0, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
-    std::vector<float> want(static_cast<size_t>(rows * n)), got(want.size());
-    for (int64_t r = 0; r < rows; ++r) dequantize_row(w, r, want.data() + r * n);
-    const Packed p = repacked(w);
-    std::memset(m.data(), 0x55, stride * 32);  // the grouped rows' originals, overwritten
-    for (int64_t r = 0; r < rows; ++r) dequantize_row(p.view, r, got.data() + r * n);
-    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
+    const auto m = q5_0_matrix(rows, nb, stride, Fill::Random, rng);
+    expect_lookups_read_the_copy({.type = GgmlType::Q5_0, .data = m.data(), .cols = 32 * nb, .rows = rows, .row_stride = stride});
 }
 
 }  // namespace

@@ -25,6 +25,7 @@ namespace qlm {
 namespace {
 
 using x16_test::activations;
+using x16_test::expect_lookups_read_the_copy;
 using x16_test::Packed;
 using x16_test::repacked;
 
@@ -175,21 +176,10 @@ TEST(Q6_Kx16, MatmulWithTailsEqualsTheOriginal) {
 // A tied output head's token lookups read the repacked rows where the original ones may be gone.
 TEST(Q6_Kx16, DequantizeRowReadsTheRepackedRows) {
     std::mt19937 rng(3);
-    const int64_t rows = 40, nb = 2, n = 256 * nb;
+    const int64_t rows = 40, nb = 2;
     const uint64_t stride = 210 * nb;
     const auto m = q6_k_matrix(rows, nb, stride, Fill::Random, rng);
-    const WeightView w{.type = GgmlType::Q6_K, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
-    const Packed p = repacked(w);
-    std::vector<uint8_t> gone(m.size(), 0);
-    std::memcpy(gone.data() + stride * 32, m.data() + stride * 32, stride * 8);  // only the tail rows remain
-    WeightView v = p.view;
-    v.data = gone.data();
-    std::vector<float> want(static_cast<size_t>(n)), got(want.size());
-    for (int64_t r = 0; r < rows; ++r) {
-        dequantize_row(w, r, want.data());
-        dequantize_row(v, r, got.data());
-        ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0) << "row " << r;
-    }
+    expect_lookups_read_the_copy({.type = GgmlType::Q6_K, .data = m.data(), .cols = 256 * nb, .rows = rows, .row_stride = stride});
 }
 
 }  // namespace

@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "quant/format_q4_0.h"
+#include "quant/formats.h"
 #include "quant/fp16.h"
 #include "quant/matmul.h"
 #include "quant/x16.h"
@@ -80,6 +81,43 @@ inline void expect_round_trip(GgmlType type, const std::vector<uint8_t>& m, uint
         ASSERT_EQ(std::memcmp(row.data(), m.data() + row_stride * static_cast<uint64_t>(r), row_bytes), 0)
             << "cols=" << cols << " row=" << r;
     }
+}
+
+// Every output of got (nt tokens x w.rows, token-major) has the bits of the format's scalar dot of
+// w's row with that token's activation row (x: nt rows of w.cols floats).
+inline void expect_scalar_dot_bits(const WeightView& w, const std::vector<float>& x, int64_t nt,
+                                   const std::vector<float>& got) {
+    const FormatOps& f = format_ops(w.type);
+    const FormatOps& af = format_ops(f.vec_dot_type);
+    const auto* m = static_cast<const uint8_t*>(w.data);
+    std::vector<uint8_t> a(format_row_bytes(af, w.cols));
+    for (int64_t t = 0; t < nt; ++t) {
+        af.quantize_activation(x.data() + t * w.cols, a.data(), w.cols);
+        for (int64_t r = 0; r < w.rows; ++r) {
+            const float want = f.vec_dot_scalar(w.cols, m + w.row_stride * static_cast<uint64_t>(r), a.data());
+            const float g = got[static_cast<size_t>(t * w.rows + r)];
+            ASSERT_EQ(std::memcmp(&g, &want, sizeof(float)), 0)
+                << "rows=" << w.rows << " cols=" << w.cols << " tokens=" << nt << " t=" << t << " r=" << r << ": " << g
+                << " vs " << want;
+        }
+    }
+}
+
+// Token lookups through dequantize_row (a tied output head's embedding) read the groups' rows from
+// the repacked copy, whatever the original rows hold by then (overwritten here), and the rows past
+// the last group from the original: every row is w's own.
+inline void expect_lookups_read_the_copy(const WeightView& w) {
+    const auto rows = static_cast<size_t>(w.rows), cols = static_cast<size_t>(w.cols);
+    std::vector<float> want(rows * cols), got(want.size());
+    for (int64_t r = 0; r < w.rows; ++r) dequantize_row(w, r, want.data() + r * w.cols);
+    const Packed p = repacked(w);
+    const uint64_t grouped = w.row_stride * static_cast<uint64_t>(w.rows / kX16Rows * kX16Rows);
+    std::vector<uint8_t> gone(w.row_stride * rows, 0x55);
+    std::memcpy(gone.data() + grouped, static_cast<const uint8_t*>(w.data) + grouped, gone.size() - grouped);
+    WeightView v = p.view;
+    v.data = gone.data();
+    for (int64_t r = 0; r < w.rows; ++r) dequantize_row(v, r, got.data() + r * w.cols);
+    ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0);
 }
 
 }  // namespace qlm::x16_test
