@@ -29,8 +29,9 @@ namespace qlm::kernels::avx2 {
 namespace {
 
 constexpr int64_t kHalfRows = kX16Rows / 2;
-// Tokens per pass over a half super-block: 4 tokens' i16 sums and i32 totals in registers.
-constexpr int kPassTokens = 4;
+// Tokens per pass over a half super-block: 3 tokens' i16 sums and i32 totals in registers (with
+// the codes and constants they fit AVX2's 16; 4 spill).
+constexpr int kPassTokens = 3;
 
 // One token's Q8_K super-block as the lanes use it: its scale, and the mins' activation sums
 // bs_j = bsums[2j] + bsums[2j+1] (|bs_j| ≤ 32·128: an i16) as the i16 pairs (bs_2k, bs_2k+1).
@@ -71,9 +72,10 @@ inline __m256i pick_pair(int b0, int b1) {
 }
 
 // Half h (rows 8h..8h+7) of super-block run p for NT tokens (qa[t]: token t's codes, ab[t] its
-// sums): acc[t] += (d·d_a)·isum − (dmin·d_a)·msum in every lane.
+// sums): acc[t] += (d·d_a)·isum − (dmin·d_a)·msum in every lane. Not inlined: inlined for both
+// halves, GCC shares the halves' activation broadcasts through the stack, slower than redoing them.
 template <int NT>
-[[gnu::always_inline]] inline void half_block(const uint8_t* p, int h, const int8_t* const* qa, const ActBlock* ab,
+[[gnu::noinline]] void half_block(const uint8_t* p, int h, const int8_t* const* qa, const ActBlock* ab,
                                               __m256* acc) {
     const uint8_t* ph = p + 32 * h;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -100,6 +102,9 @@ template <int NT>
                 const int8_t* q = qa[t] + 64 * c + 4 * j;
                 lo16[t] = _mm256_add_epi16(lo16[t], _mm256_maddubs_epi16(lo, broadcast_dword(q)));
                 hi16[t] = _mm256_add_epi16(hi16[t], _mm256_maddubs_epi16(hi, broadcast_dword(q + 32)));
+                // Keeps the adds a chain: GCC otherwise makes them a tree over the unrolled loop,
+                // with every product alive at once (spilled to the stack).
+                asm("" : "+x"(lo16[t]), "+x"(hi16[t]));
             }
         }
 #pragma GCC unroll 4
@@ -164,7 +169,6 @@ void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const
                 switch (nt - t0) {
                     case 1: pass<1>(p, qa, ab[c], t0, acc); break;
                     case 2: pass<2>(p, qa, ab[c], t0, acc); break;
-                    case 3: pass<3>(p, qa, ab[c], t0, acc); break;
                     default: break;
                 }
             }
