@@ -73,7 +73,8 @@ KernelSet resolve(const KernelSet& set) {
             if (!k.gemm_tile) k.gemm_tile = from.gemm_tile;
             if (!k.quantize_activation) k.quantize_activation = from.quantize_activation;
             if (!k.batch_dot) k.batch_dot = from.batch_dot;
-            if (!k.gemm_batch) {
+            // A set's batch and its repacked form come as a unit (one may be nullptr).
+            if (!k.gemm_batch && !k.gemm_batch_x16) {
                 k.gemm_batch = from.gemm_batch;
                 k.gemm_batch_single = from.gemm_batch_single;  // a property of that batch kernel
                 k.gemm_batch_x16 = from.gemm_batch_x16;        // and so is its repacked form

@@ -85,10 +85,11 @@ struct FormatKernels {
     // Formats with a repacked layout (quant/x16.h: Q4_0, Q4_K, Q5_0, Q6_K, Q8_0, F16): gemm_batch on
     // rows repacked in groups of 16 at load (WeightView::x16), for any number of tokens, one included.
     // Q4_0 gives gemm_batch's bits where gemm_batch_single is set (AVX-512), else the AVX-512 set's
-    // bits on the groups (AVX2, which repacks Q4_0 and Q8_0 only); Q4_K the scalar reference's
-    // (gemm_batch's from 4 tokens); Q5_0 and Q8_0 the scalar reference's (and gemm_batch's, which runs
-    // the rows past the last group; Q8_0 on both sets); Q6_K vec_dot's (the same as gemm_batch's); F16
-    // gemm_batch's (the prompt order, which matmul then uses for one token too).
+    // bits on the groups (AVX2); Q4_K the scalar reference's (gemm_batch's from 4 tokens on AVX-512;
+    // AVX2 has no Q4_K gemm_batch: its rows past the last group go through the tile and vec_dot);
+    // Q5_0 and Q8_0 the scalar reference's (and gemm_batch's, which runs the rows past the last
+    // group; Q8_0 on both sets); Q6_K vec_dot's (the same as gemm_batch's); F16 gemm_batch's (the
+    // prompt order, which matmul then uses for one token too).
     // nullptr: this set does not repack the format.
     GemmBatchFn gemm_batch_x16 = nullptr;
 };

@@ -25,7 +25,7 @@ struct Resolved {
     VecDotFn dot;
     GemmTileFn tile;
     GemmBatchFn batch;      // when set, every token through it (up to 8 per weight decode)
-    GemmBatchFn batch_x16;  // with batch: the whole groups of 16 rows from w->x16
+    GemmBatchFn batch_x16;  // the whole groups of 16 rows from w->x16 (the rest as without it)
     uint64_t x16_group_bytes;
     bool tile_all;          // every token through the tile (float formats, see matmul_team)
     const uint8_t* act;     // n_tokens rows of a_row_bytes
@@ -39,17 +39,18 @@ struct Resolved {
 void run_item(const Resolved& m, int64_t r0, int64_t r1, int64_t t0, int64_t t1) {
     const WeightView& w = *m.w;
     const auto* wbytes = static_cast<const uint8_t*>(w.data);
+    if (m.batch_x16) {
+        // Row tiles start at multiples of 16; the rows past the last whole group stay below (the
+        // batch, or without one the tile and dots).
+        const int64_t r_end = std::min(r1, w.rows / kX16Rows * kX16Rows);
+        const uint64_t gs = m.x16_group_bytes;
+        const auto* packed = static_cast<const uint8_t*>(w.x16) + gs * static_cast<uint64_t>(r0 / kX16Rows);
+        for (int64_t t = t0; r_end > r0 && t < t1; t += kGemmBatchTokens)
+            m.batch_x16(w.cols, r_end - r0, packed, gs, m.act + static_cast<uint64_t>(t) * m.a_row_bytes,
+                        m.a_row_bytes, std::min(kGemmBatchTokens, t1 - t), m.y + t * w.rows + r0, w.rows);
+        r0 = std::max(r0, r_end);
+    }
     if (m.batch) {
-        if (m.batch_x16) {
-            // Row tiles start at multiples of 16; the rows past the last whole group stay below.
-            const int64_t r_end = std::min(r1, w.rows / kX16Rows * kX16Rows);
-            const uint64_t gs = m.x16_group_bytes;
-            const auto* packed = static_cast<const uint8_t*>(w.x16) + gs * static_cast<uint64_t>(r0 / kX16Rows);
-            for (int64_t t = t0; r_end > r0 && t < t1; t += kGemmBatchTokens)
-                m.batch_x16(w.cols, r_end - r0, packed, gs, m.act + static_cast<uint64_t>(t) * m.a_row_bytes,
-                            m.a_row_bytes, std::min(kGemmBatchTokens, t1 - t), m.y + t * w.rows + r0, w.rows);
-            r0 = std::max(r0, r_end);
-        }
         for (int64_t t = t0; r1 > r0 && t < t1; t += kGemmBatchTokens)
             m.batch(w.cols, r1 - r0, wbytes + static_cast<uint64_t>(r0) * w.row_stride, w.row_stride,
                     m.act + static_cast<uint64_t>(t) * m.a_row_bytes, m.a_row_bytes,
@@ -170,7 +171,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
         // (as it is on repacked rows).
         const X16Layout* x16 = w.x16 && fk.gemm_batch_x16 ? x16_layout(w.type) : nullptr;
         r.batch = n_tokens >= 2 || fk.gemm_batch_single || x16 ? fk.gemm_batch : nullptr;
-        r.batch_x16 = r.batch && x16 ? fk.gemm_batch_x16 : nullptr;
+        r.batch_x16 = x16 ? fk.gemm_batch_x16 : nullptr;
         r.x16_group_bytes = x16 ? x16->group_bytes(cols) : 0;
         r.tile_all = false;
         if (af.type == GgmlType::F32 || af.type == GgmlType::F16) {
@@ -197,7 +198,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             const int i = static_cast<int>(std::find(types, types + n_types, af.type) - types);
             r.act = scratch + offsets[i];
         }
-        r.row_tile = r.batch ? kBatchRowTile : kRowTile;
+        r.row_tile = r.batch || r.batch_x16 ? kBatchRowTile : kRowTile;
         r.n_row_tiles = (w.rows + r.row_tile - 1) / r.row_tile;
         r.first_item = n_items;
         n_items += r.n_row_tiles * n_tok_tiles;
@@ -220,7 +221,7 @@ void matmul_team(ThreadPool& pool, std::span<const WeightView* const> ws, std::s
             const int64_t r0 = (local / n_tok_tiles) * r.row_tile;
             const int64_t t0 = (local % n_tok_tiles) * kTokenTile, t1 = std::min(n_tokens, t0 + kTokenTile);
             int64_t next = item + 1;
-            if (r.batch && n_tokens <= kGemmBatchTokens) next = std::min(end, r.first_item + r.n_row_tiles);
+            if ((r.batch || r.batch_x16) && n_tokens <= kGemmBatchTokens) next = std::min(end, r.first_item + r.n_row_tiles);
             const int64_t r1 = std::min(r.w->rows, r0 + (next - item) * r.row_tile);
             run_item(r, r0, r1, t0, t1);
             item = next;

@@ -69,6 +69,11 @@ void gemm_batch_q4_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, co
 // ws the bytes between groups; the scalar reference's bits (dot_q8_0's) for any number of tokens.
 void gemm_batch_q8_0_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
                          float* y, int64_t ys);
+// Q4_K repacked in groups of 16 rows (quant/q4_k_x16.h; q4_k_x16_avx2.cpp): rows a multiple of 16,
+// ws the bytes between groups; the scalar reference's bits for any number of tokens (those of
+// avx512::gemm_batch_q4_k_x16).
+void gemm_batch_q4_k_x16(int64_t n, int64_t rows, const void* w, uint64_t ws, const void* a, uint64_t as, int64_t nt,
+                         float* y, int64_t ys);
 }  // namespace avx2
 namespace avx512 {
 QLM_INT8_KERNELS

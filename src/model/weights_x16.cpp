@@ -1,6 +1,6 @@
 // ModelWeights::repack_x16: the dense matrices of a model repacked at load into groups of 16 rows
 // (quant/x16.h: Q4_0, Q4_K, Q5_0, Q6_K, Q8_0, F16) when the active kernel set has a batch for the format's layout
-// (AVX-512; AVX2 for Q4_0 and Q8_0): a decode step then streams each group sequentially. The mmap'd
+// (AVX-512; AVX2 for Q4_0, Q4_K and Q8_0): a decode step then streams each group sequentially. The mmap'd
 // original rows are dropped from memory once copied (read again from the file by anything that
 // still reads them: the rows past the last group; the token embedding of a tied output head reads
 // its rows from the copy), so the model stays resident only once.

@@ -1,9 +1,10 @@
 // Q4_K matrices repacked in groups of 16 rows (quant/q4_k_x16.h): the layout round-trips every row
-// byte for byte, and on AVX-512 the repacked batch gives the scalar reference's bits (so those of
-// gemm_batch_q4_k's lanes from 4 tokens) for 1..8 tokens, random and extreme blocks (all-0xFF and
-// zero codes, scales and mins at 63 and 0) and activations (±127), odd block counts, and through
-// matmul with row counts that leave tails of every size and prompts of more than 8 tokens. The
-// repacked view also gives today's results on the sets that do not repack (AVX2, scalar).
+// byte for byte, and on AVX-512 and AVX2 the repacked batch gives the scalar reference's bits (so
+// on AVX-512 those of gemm_batch_q4_k's lanes from 4 tokens) for 1..8 tokens, random and extreme
+// blocks (all-0xFF and zero codes, scales and mins at 63 and 0) and activations (±127), odd block
+// counts, and through matmul with row counts that leave tails of every size and prompts of more
+// than 8 tokens. The repacked view also gives today's results on the set that does not repack
+// (scalar).
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -69,10 +70,11 @@ TEST(Q4_Kx16, LayoutRoundTripsEveryRow) {
     }
 }
 
-// The kernel alone against the scalar reference on the repacked rows and, from 4 tokens, against
-// gemm_batch_q4_k on the original rows: the same bits, nothing written past the rows x tokens.
-TEST(Q4_Kx16, KernelGivesTheScalarReferenceBits) {
-    if (!cpu_supports(Isa::Avx512)) GTEST_SKIP() << "this CPU has no avx512";
+// The kernels of the sets the CPU has (AVX-512, AVX2) alone against the scalar reference on the
+// repacked rows and, on AVX-512 from 4 tokens, against gemm_batch_q4_k on the original rows: the
+// same bits, nothing written past the rows x tokens.
+void expect_kernel_bits(Isa isa, GemmBatchFn kernel) {
+    if (!cpu_supports(isa)) GTEST_SKIP() << "this CPU has no " << isa_name(isa);
     std::mt19937 rng(99);
     const FormatOps& af = format_ops(GgmlType::Q8_K);
     for (int64_t nb : {1, 2, 3, 9, 33}) {  // 33: past the kernel's 32-block chunks
@@ -94,10 +96,10 @@ TEST(Q4_Kx16, KernelGivesTheScalarReferenceBits) {
                     const int64_t ys = rows + 3;
                     std::vector<float> want(static_cast<size_t>(ys * (kGemmBatchTokens + 1)), -7.f), got = want;
                     gemm_q4_k_x16_reference(n, rows, p.view.x16, gs, a.data(), arb, nt, want.data(), ys);
-                    kernels::avx512::gemm_batch_q4_k_x16(n, rows, p.view.x16, gs, a.data(), arb, nt, got.data(), ys);
+                    kernel(n, rows, p.view.x16, gs, a.data(), arb, nt, got.data(), ys);
                     ASSERT_EQ(std::memcmp(got.data(), want.data(), got.size() * sizeof(float)), 0)
-                        << "blocks=" << nb << " rows=" << rows << " tokens=" << nt << " fill=" << static_cast<int>(fill);
-                    if (nt < 4) continue;  // gemm_batch_q4_k's lanes run from 4 tokens
+                        << isa_name(isa) << " blocks=" << nb << " rows=" << rows << " tokens=" << nt << " fill=" << static_cast<int>(fill);
+                    if (isa != Isa::Avx512 || nt < 4) continue;  // gemm_batch_q4_k's lanes run from 4 tokens
                     std::vector<float> lanes(want.size(), -7.f);
                     kernels::avx512::gemm_batch_q4_k(n, rows, m.data(), stride, a.data(), arb, nt, lanes.data(), ys);
                     ASSERT_EQ(std::memcmp(got.data(), lanes.data(), got.size() * sizeof(float)), 0)
@@ -108,10 +110,18 @@ TEST(Q4_Kx16, KernelGivesTheScalarReferenceBits) {
     }
 }
 
+TEST(Q4_Kx16, Avx512KernelGivesTheScalarReferenceBits) {
+    expect_kernel_bits(Isa::Avx512, kernels::avx512::gemm_batch_q4_k_x16);
+}
+
+TEST(Q4_Kx16, Avx2KernelGivesTheScalarReferenceBits) {
+    expect_kernel_bits(Isa::Avx2, kernels::avx2::gemm_batch_q4_k_x16);
+}
+
 // Through matmul: tails of rows (not whole groups of 16), token counts 1..8 and prompt chunks, on
-// every ISA the CPU has. On AVX-512 the groups' rows are the scalar dots' bits (whatever the batch
-// a token comes in) and the tail rows those of the original view; elsewhere every output is the
-// original view's.
+// every ISA the CPU has. On AVX-512 and AVX2 the groups' rows are the scalar dots' bits (whatever
+// the batch a token comes in) and the tail rows those of the original view; on the scalar set every
+// output is the original view's.
 TEST(Q4_Kx16, MatmulWithTailsEqualsTheReference) {
     std::mt19937 rng(7);
     const FormatOps& f = format_ops(GgmlType::Q4_K);
@@ -125,7 +135,7 @@ TEST(Q4_Kx16, MatmulWithTailsEqualsTheReference) {
                 const auto m = q4_k_matrix(rows, nb, stride, rows % 3 == 0 ? Fill::AllOnes : Fill::Random, rng);
                 const WeightView w{.type = GgmlType::Q4_K, .data = m.data(), .cols = n, .rows = rows, .row_stride = stride};
                 const Packed p = repacked(w);
-                const int64_t grouped = isa == Isa::Avx512 ? rows / kX16Rows * kX16Rows : 0;
+                const int64_t grouped = isa != Isa::Scalar ? rows / kX16Rows * kX16Rows : 0;
                 for (int64_t nt : {1, 2, 3, 5, 8, 9, 20}) {
                     const auto x = activations(nt, n, static_cast<int>(nt % 5), rng);
                     std::vector<float> orig(static_cast<size_t>(nt * rows)), got(orig.size());
