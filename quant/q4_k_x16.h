@@ -14,7 +14,9 @@
 #pragma once
 
 #include <cstdint>
+#include <cstring>
 
+#include "quant/format_q8_k.h"
 #include "quant/x16.h"
 
 namespace qlm {
@@ -36,5 +38,26 @@ void unpack_q4_k_x16_row(const void* packed, int64_t cols, int64_t r, void* dst_
 // outputs, y[t·ys + r] = the scalar Q4_K dot of row r with token t's Q8_K row (a + as·t).
 void gemm_q4_k_x16_reference(int64_t n, int64_t rows, const void* w, uint64_t gs, const void* a, uint64_t as,
                              int64_t nt, float* y, int64_t ys);
+
+// One token's Q8_K super-block as the batches' lanes use it (q4_k_x16_avx512.cpp and
+// q4_k_x16_avx2.cpp): its scale, and the mins' activation sums bs_j = bsums[2j] + bsums[2j+1]
+// (|bs_j| ≤ 32·128: an i16) as the i16 pairs (bs_2k, bs_2k+1) of each dword.
+struct Q4_KActBlock {
+    float d;
+    int32_t bs[4];
+};
+
+inline Q4_KActBlock q4_k_act_block(const BlockQ8_K& a) {
+    Q4_KActBlock r;
+    r.d = a.d;
+    int16_t bsums[16];
+    std::memcpy(bsums, a.bsums, sizeof(bsums));
+    for (int k = 0; k < 4; ++k) {
+        const auto lo = static_cast<uint16_t>(bsums[4 * k] + bsums[4 * k + 1]);
+        const auto hi = static_cast<uint16_t>(bsums[4 * k + 2] + bsums[4 * k + 3]);
+        r.bs[k] = static_cast<int32_t>(lo | static_cast<uint32_t>(hi) << 16);
+    }
+    return r;
+}
 
 }  // namespace qlm

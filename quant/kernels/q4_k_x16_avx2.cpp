@@ -33,26 +33,6 @@ constexpr int64_t kHalfRows = kX16Rows / 2;
 // the codes and constants they fit AVX2's 16; 4 spill).
 constexpr int kPassTokens = 3;
 
-// One token's Q8_K super-block as the lanes use it: its scale, and the mins' activation sums
-// bs_j = bsums[2j] + bsums[2j+1] (|bs_j| ≤ 32·128: an i16) as the i16 pairs (bs_2k, bs_2k+1).
-struct ActBlock {
-    float d;
-    int32_t bs[4];
-};
-
-inline ActBlock act_block(const BlockQ8_K& a) {
-    ActBlock r;
-    r.d = a.d;
-    int16_t bsums[16];
-    std::memcpy(bsums, a.bsums, sizeof(bsums));
-    for (int k = 0; k < 4; ++k) {
-        const auto lo = static_cast<uint16_t>(bsums[4 * k] + bsums[4 * k + 1]);
-        const auto hi = static_cast<uint16_t>(bsums[4 * k + 2] + bsums[4 * k + 3]);
-        r.bs[k] = static_cast<int32_t>(lo | static_cast<uint32_t>(hi) << 16);
-    }
-    return r;
-}
-
 inline __m256i broadcast_dword(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
@@ -75,7 +55,7 @@ inline __m256i pick_pair(int b0, int b1) {
 // sums): acc[t] += (d·d_a)·isum − (dmin·d_a)·msum in every lane. Not inlined: inlined for both
 // halves, GCC shares the halves' activation broadcasts through the stack, slower than redoing them.
 template <int NT>
-[[gnu::noinline]] void half_block(const uint8_t* p, int h, const int8_t* const* qa, const ActBlock* ab,
+[[gnu::noinline]] void half_block(const uint8_t* p, int h, const int8_t* const* qa, const Q4_KActBlock* ab,
                                               __m256* acc) {
     const uint8_t* ph = p + 32 * h;
     const __m256i m4 = _mm256_set1_epi8(0x0F);
@@ -135,7 +115,7 @@ template <int NT>
 // Tokens in passes of up to kPassTokens over each half of one super-block run (in L1 across the
 // passes): acc[h][t] for half h, token t.
 template <int NT>
-[[gnu::always_inline]] inline void pass(const uint8_t* p, const int8_t* const* qa, const ActBlock* ab, int t0,
+[[gnu::always_inline]] inline void pass(const uint8_t* p, const int8_t* const* qa, const Q4_KActBlock* ab, int t0,
                                         __m256 (&acc)[2][8]) {
     for (int h = 0; h < 2; ++h) half_block<NT>(p, h, qa + t0, ab + t0, acc[h] + t0);
 }
@@ -147,11 +127,11 @@ constexpr int64_t kChunk = 32;
 
 void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const BlockQ8_K* const* a, int nt,
                 float* y, int64_t ys) {
-    ActBlock ab[kChunk][8];
+    Q4_KActBlock ab[kChunk][8];
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
         const int64_t nc = std::min(kChunk, nb - b0);
         for (int64_t c = 0; c < nc; ++c)
-            for (int t = 0; t < nt; ++t) ab[c][t] = act_block(a[t][b0 + c]);
+            for (int t = 0; t < nt; ++t) ab[c][t] = q4_k_act_block(a[t][b0 + c]);
         for (int64_t g = 0; g < groups; ++g) {
             const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
             float* yg = y + kX16Rows * g;

@@ -28,26 +28,6 @@ namespace {
 
 constexpr int kLanes = static_cast<int>(kX16Rows);
 
-// One token's Q8_K super-block as the lanes use it: its scale, and the mins' activation sums
-// bs_j = bsums[2j] + bsums[2j+1] (|bs_j| ≤ 32·128: an i16) as the i16 pairs (bs_2k, bs_2k+1).
-struct ActBlock {
-    float d;
-    int32_t bs[4];
-};
-
-inline ActBlock act_block(const BlockQ8_K& a) {
-    ActBlock r;
-    r.d = a.d;
-    int16_t bsums[16];
-    std::memcpy(bsums, a.bsums, sizeof(bsums));
-    for (int k = 0; k < 4; ++k) {
-        const auto lo = static_cast<uint16_t>(bsums[4 * k] + bsums[4 * k + 1]);
-        const auto hi = static_cast<uint16_t>(bsums[4 * k + 2] + bsums[4 * k + 3]);
-        r.bs[k] = static_cast<int32_t>(lo | static_cast<uint32_t>(hi) << 16);
-    }
-    return r;
-}
-
 inline __m512i broadcast_dword(const int8_t* p) {
     int32_t v;
     std::memcpy(&v, p, 4);
@@ -69,7 +49,7 @@ inline __m512i pick_pair(int b0, int b1) {
 // One super-block run p of a group for NT tokens (qa[t]: token t's codes, ab[t] its sums):
 // acc[t] += (d·d_a)·isum − (dmin·d_a)·msum in every lane.
 template <int NT>
-[[gnu::always_inline]] inline void super_block(const uint8_t* p, const int8_t* const* qa, const ActBlock* ab,
+[[gnu::always_inline]] inline void super_block(const uint8_t* p, const int8_t* const* qa, const Q4_KActBlock* ab,
                                                __m512 (&acc)[NT]) {
     const __m512i m_lo = _mm512_set1_epi8(0x0F), m_hi = _mm512_set1_epi8(static_cast<char>(0xF0));
     const __m512i pair01 = pick_pair(0, 1), pair23 = pick_pair(2, 3);
@@ -136,11 +116,11 @@ constexpr int64_t kChunk = 32;
 template <int NT>
 void x16_chunks(int64_t nb, int64_t groups, const uint8_t* w, uint64_t gs, const BlockQ8_K* const* a, float* y,
                 int64_t ys) {
-    ActBlock ab[kChunk][NT];
+    Q4_KActBlock ab[kChunk][NT];
     for (int64_t b0 = 0; b0 < nb; b0 += kChunk) {
         const int64_t nc = std::min(kChunk, nb - b0);
         for (int64_t c = 0; c < nc; ++c)
-            for (int t = 0; t < NT; ++t) ab[c][t] = act_block(a[t][b0 + c]);
+            for (int t = 0; t < NT; ++t) ab[c][t] = q4_k_act_block(a[t][b0 + c]);
         for (int64_t g = 0; g < groups; ++g) {
             const uint8_t* grp = w + gs * static_cast<uint64_t>(g);
             float* yg = y + kLanes * g;
